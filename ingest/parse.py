@@ -1,0 +1,253 @@
+"""Stage 1: a file on disk -> plain report text (+ hints). Public: `parse_file`.
+
+Formats: .txt, .md, .html/.htm (a page saved from a browser), .pdf (text layer).
+Every failure raises `InputError` naming the file, the reason and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from reportqa.errors import InputError
+
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MAX_LINE = 20_000  # a "line" longer than this is almost surely not prose
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    text: str
+    url: str | None = None  # canonical URL found in an HTML page
+    headings: tuple[str, ...] = ()  # heading texts known from markup (HTML/Markdown)
+
+
+def parse_file(path: Path, max_mb: float = 20.0) -> ParsedFile:
+    """Read one report file and return its normalised text. Raises InputError."""
+    if not path.exists():
+        raise InputError(str(path), "no such file or folder; check the path")
+    if not path.is_file():
+        raise InputError(str(path), "not a regular file")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise InputError(
+            str(path), f"unsupported file type '{suffix or '(none)'}'; supported: "
+            + " ".join(SUPPORTED)
+        )
+    size = path.stat().st_size
+    if size > max_mb * 1024 * 1024:
+        raise InputError(
+            str(path),
+            f"file is {size / 1048576:.1f} MB, over the {max_mb:g} MB limit; split it or raise "
+            "REPORTQA_MAX_FILE_MB",
+        )
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputError(str(path), "file is empty; nothing to index")
+    if suffix == ".pdf":
+        parsed = _parse_pdf(path, data)
+    else:
+        raw = _decode_text(path, data)
+        if suffix in (".html", ".htm"):
+            parsed = _parse_html(path, raw)
+        elif suffix in (".md", ".markdown"):
+            parsed = _parse_markdown(raw)
+        else:
+            parsed = ParsedFile(raw)
+    text = normalise_text(parsed.text)
+    if len(re.findall(r"[^\W\d_]{2,}", text)) < 3:
+        raise InputError(str(path), "no readable words found; is this really a report?")
+    return ParsedFile(text, parsed.url, parsed.headings)
+
+
+def normalise_text(text: str) -> str:
+    """Unicode NFC, LF line ends, no control or zero-width characters, trimmed line ends."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", _ZERO_WIDTH.sub("", text))
+    lines = [ln.rstrip() for ln in text.split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def _decode_text(path: Path, data: bytes) -> str:
+    sample = data[:8192]
+    if b"\x00" in sample or data[:5] == b"%PDF-" or _looks_binary(sample):
+        raise InputError(
+            str(path), "binary data in a text-format file; only text reports can be indexed "
+            "(is the extension wrong?)"
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            str(path),
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "re-save the file as UTF-8",
+        ) from None
+    if max((len(ln) for ln in text.split("\n")), default=0) > _MAX_LINE and "<" not in text[:200]:
+        raise InputError(
+            str(path), f"has a line over {_MAX_LINE} characters; this does not look like a report "
+            "(add line breaks between paragraphs)"
+        )
+    return text
+
+
+def _looks_binary(sample: bytes) -> bool:
+    controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return controls > max(8, len(sample) // 50)
+
+
+def _parse_markdown(raw: str) -> ParsedFile:
+    headings: list[str] = []
+    out: list[str] = []
+    for line in raw.split("\n"):
+        m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m:
+            headings.append(m.group(1))
+            line = m.group(1)
+        line = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", line)
+        line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)
+        line = re.sub(r"(\*\*|__)(.+?)\1", r"\2", line)
+        line = re.sub(r"^\s*[-*+]\s+", "  • ", line)
+        out.append(line)
+    return ParsedFile("\n".join(out), None, tuple(headings))
+
+
+_DROP_TAGS = (
+    "script", "style", "noscript", "nav", "header", "footer", "iframe", "form", "svg",
+    "button", "template", "object", "embed", "canvas", "select", "input", "aside", "dialog",
+)
+_BLOCK_TAGS = {
+    "p", "div", "section", "article", "main", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
+    "br", "dt", "dd", "blockquote", "table", "ul", "ol", "td", "th", "figcaption", "pre",
+}
+_COOKIE = re.compile(r"cookie|consent|gdpr|banner|skip-link|breadcrumb|visually-hidden|sr-only", re.I)
+
+
+def _parse_html(path: Path, raw: str) -> ParsedFile:
+    from bs4 import BeautifulSoup
+
+    if "<" not in raw or not re.search(r"<\s*(html|body|p|div|h\d|head|main)\b", raw, re.I):
+        raise InputError(str(path), "has an HTML extension but no HTML markup; rename it to .txt")
+    soup = BeautifulSoup(raw, "html.parser")
+    url = _canonical_url(soup)
+    for tag in soup(_DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        if tag.attrs is None:
+            continue
+        marker = " ".join(tag.get("class") or []) + " " + str(tag.get("id") or "")
+        if _COOKIE.search(marker) or tag.get("aria-hidden") == "true" or tag.has_attr("hidden"):
+            tag.decompose()
+    root = soup.find("main") or soup.find("article") or soup.body or soup
+    lines: list[str] = []
+    headings: list[str] = []
+    _walk(root, lines, headings)
+    text = "\n".join(ln for ln in (" ".join(x.split()) for x in lines) if ln)
+    text = text.replace("\n• ", "\n  • ")
+    return ParsedFile(text, url, tuple(headings))
+
+
+def _walk(node, lines: list[str], headings: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from bs4 import NavigableString, Tag
+
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            lines.append("".join(buf))
+            buf.clear()
+
+    stack = [(node, False)]
+    # Iterative walk: deeply nested HTML must not hit Python's recursion limit.
+    while stack:
+        cur, closing = stack.pop()
+        if closing:
+            flush()
+            continue
+        if isinstance(cur, NavigableString):
+            if type(cur).__name__ in ("Comment", "Doctype", "Declaration", "ProcessingInstruction"):
+                continue
+            buf.append(str(cur))
+            continue
+        if not isinstance(cur, Tag):
+            continue
+        name = (cur.name or "").lower()
+        if name in _BLOCK_TAGS:
+            flush()
+            if name in ("h1", "h2", "h3", "h4", "h5", "h6"):
+                title = " ".join(cur.get_text(" ").split())
+                if title:
+                    headings.append(title)
+            elif name == "li":
+                buf.append("• ")
+            stack.append((cur, True))
+        stack.extend((child, False) for child in reversed(list(cur.children)))
+    flush()
+
+
+def _canonical_url(soup) -> str | None:  # type: ignore[no-untyped-def]
+    link = soup.find("link", rel=lambda v: v and "canonical" in v)
+    if link and link.get("href", "").startswith("http"):
+        return str(link["href"])
+    meta = soup.find("meta", attrs={"property": "og:url"})
+    if meta and str(meta.get("content", "")).startswith("http"):
+        return str(meta["content"])
+    return None
+
+
+def _parse_pdf(path: Path, data: bytes) -> ParsedFile:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    if not data.lstrip().startswith(b"%PDF-"):
+        raise InputError(str(path), "has a .pdf extension but is not a PDF; check the file")
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except Exception:
+                ok = 0
+            if not ok:
+                raise InputError(
+                    str(path), "PDF is password-protected; save an unencrypted copy and ingest that"
+                )
+        if len(reader.pages) > 2000:
+            raise InputError(str(path), f"PDF has {len(reader.pages)} pages (limit 2000); split it")
+        pages = []
+        budget = 40 * 1024 * 1024  # guard against decompression bombs
+        for page in reader.pages:
+            t = page.extract_text() or ""
+            budget -= len(t)
+            if budget < 0:
+                raise InputError(str(path), "PDF expands to over 40 MB of text; split it")
+            pages.append(t)
+    except InputError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
+        raise InputError(
+            str(path), f"not a readable PDF ({type(exc).__name__}: {str(exc)[:80]}); "
+            "re-export or re-download it"
+        ) from None
+    except Exception as exc:  # pypdf raises many internal types on corrupt files
+        raise InputError(
+            str(path), f"not a readable PDF ({type(exc).__name__}); re-export or re-download it"
+        ) from None
+    text = "\n".join(pages)
+    if len(re.findall(r"[^\W\d_]{2,}", text)) < 3:
+        raise InputError(
+            str(path), "PDF has no text layer (scanned image?); run OCR first, e.g. `ocrmypdf`"
+        )
+    return ParsedFile(text)

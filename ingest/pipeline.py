@@ -1,0 +1,247 @@
+"""Stage 4: files -> parsed, structured, chunked, embedded, indexed. Public: `ingest`.
+
+Idempotent: unchanged files are skipped by file hash (no parsing), identical report text at
+another path is skipped as a duplicate, a changed file at a known path replaces its report.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.chunk import chunk_report, embed_text
+from ingest.index import IndexStore, NewReport
+from ingest.parse import SUPPORTED, parse_file
+from ingest.structure import council_key, extract_structure
+from reportqa.embed import Embedder, get_embedder
+from reportqa.errors import InputError, ReportQAError
+from reportqa.records import Report, sha256
+from reportqa.settings import Settings
+
+Progress = Callable[[int, int, str], None]
+_SIDECARS = re.compile(r"^(SOURCES\.tsv|README(\..*)?|LICEN[CS]E(\..*)?|ATTRIBUTION(\..*)?|\..*)$", re.I)
+_GROUP_CHUNKS = 256  # embed + commit in groups: bounded memory, frequent commit points
+
+
+@dataclass
+class IngestSummary:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_total: int = 0
+    reports_total: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    recovered_orphans: int = 0
+
+    def line(self) -> str:
+        return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged "
+                f"{len(self.unchanged)}, failed {len(self.failed)}; {self.chunks_added} chunks "
+                f"embedded; index now holds {self.reports_total} reports / {self.chunks_total} "
+                f"chunks ({self.seconds:.2f} s)")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "chunks_added": self.chunks_added, "reports_total": self.reports_total,
+            "chunks_total": self.chunks_total, "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Pending:
+    report: Report
+    file_hash: str
+    replaces: bool
+    chunks: list = field(default_factory=list)
+
+
+def ingest(
+    paths: Iterable[str | Path], settings: Settings, embedder: Embedder | None = None,
+    progress: Progress | bool = False, sources: dict[str, dict[str, str]] | None = None,
+) -> IngestSummary:
+    """Index every supported file under ``paths``; per-file problems go to ``summary.failed``."""
+    t0 = time.perf_counter()
+    summary = IngestSummary()
+    emb = embedder or get_embedder(settings.embedder, settings.batch_size)
+    store = IndexStore(settings, emb.name, emb.dim)
+    try:
+        if store.has_pending():
+            summary.recovered_orphans = store.recover()
+        files = _expand(paths, summary)
+        todo = _plan(files, store, settings, summary, sources or {})
+        _resolve_councils(todo, store)
+        _embed_and_write(todo, store, emb, settings, summary, progress)
+        summary.reports_total, summary.chunks_total = store.counts()
+    finally:
+        store.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def load_sources(folder: Path) -> dict[str, dict[str, str]]:
+    """SOURCES.tsv beside the files: file name -> council slug, page, source_url."""
+    tsv = folder / "SOURCES.tsv"
+    if not tsv.is_file():
+        return {}
+    with tsv.open(encoding="utf-8", newline="") as fh:
+        return {r["file"]: r for r in csv.DictReader(fh, delimiter="\t") if r.get("file")}
+
+
+# --- planning ----------------------------------------------------------------------------
+
+def _expand(paths: Iterable[str | Path], summary: IngestSummary) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            summary.failed.append((str(p), "no such file or folder; check the path"))
+        elif p.is_dir():
+            for f in sorted(x for x in p.rglob("*") if x.is_file()):
+                if _SIDECARS.match(f.name):
+                    continue
+                if f.suffix.lower() not in SUPPORTED:
+                    summary.failed.append((str(f), f"unsupported file type '{f.suffix or '(none)'}';"
+                                           " supported: " + " ".join(SUPPORTED)))
+                    continue
+                out.append(f)
+        else:
+            out.append(p)
+    seen: set[Path] = set()
+    return [f for f in out if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
+
+
+def _plan(files: list[Path], store: IndexStore, settings: Settings, summary: IngestSummary,
+          sources: dict[str, dict[str, str]]) -> list[_Pending]:
+    todo: list[_Pending] = []
+    batch_hashes: dict[str, str] = {}
+    used_ids = {r.report_id for r in store.reports()}
+    side_cache: dict[Path, dict[str, dict[str, str]]] = {}
+    for f in files:
+        path = str(f.resolve())
+        try:
+            data_hash = sha256(f.read_bytes()) if f.stat().st_size <= settings.max_file_mb * 1048576 else ""
+        except OSError as exc:
+            summary.failed.append((str(f), f"cannot read: {exc.strerror}; check permissions"))
+            continue
+        known = store.find(path=path)
+        if known and data_hash and known.file_hash == data_hash:
+            summary.unchanged.append(known.report_id)
+            continue
+        try:
+            parsed = parse_file(f, settings.max_file_mb)
+        except InputError as exc:
+            summary.failed.append((str(f), exc.reason))
+            continue
+        except ReportQAError as exc:
+            summary.failed.append((str(f), str(exc)))
+            continue
+        if f.parent not in side_cache:
+            side_cache[f.parent] = load_sources(f.parent)
+        side = sources.get(f.name) or side_cache[f.parent].get(f.name) or {}
+        text_hash = sha256(parsed.text)
+        dup = store.find(content_hash=text_hash)
+        if dup or text_hash in batch_hashes:
+            summary.unchanged.append(dup.report_id if dup else batch_hashes[text_hash])
+            continue
+        rid = known.report_id if known else _new_id(f, used_ids)
+        used_ids.add(rid)
+        batch_hashes[text_hash] = rid
+        st = extract_structure(parsed.text, parsed.headings, side.get("council"), side.get("page"))
+        report = Report(
+            report_id=rid, text=parsed.text, source=side.get("source_url") or parsed.url or path,
+            path=path, title=st.title, council=st.council, page_kind=st.page_kind,
+            quality_statement=st.quality_statement, theme=st.theme, score=st.score,
+            score_label=st.score_label, score_span=st.score_span,
+            overall_rating=st.overall_rating, overall_rating_span=st.overall_rating_span,
+            overall_percentage=st.overall_percentage, indicative=st.indicative,
+            published=st.published, sections=tuple(st.sections),
+            statement_scores=tuple(st.statement_scores),
+        )
+        todo.append(_Pending(report, data_hash, known is not None))
+    return todo
+
+
+def _new_id(f: Path, used: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", f.stem.lower()).strip("-")[:80] or "report"
+    rid, n = base, 2
+    while rid in used:
+        rid, n = f"{base}-{n}", n + 1
+    return rid
+
+
+def _resolve_councils(todo: list[_Pending], store: IndexStore) -> None:
+    """A page whose council only came from a file name ("Birmingham") takes the full name
+    ("Birmingham City Council") that other pages of the same council state in their titles."""
+    names = [r.metadata.get("council") for r in store.reports()] + [p.report.council for p in todo]
+    best: dict[str, str] = {}
+    for n in names:
+        k = council_key(n)
+        if k and n and len(n) > len(best.get(k, "")):
+            best[k] = n
+    for p in todo:
+        k = council_key(p.report.council)
+        if k and best.get(k) and best[k] != p.report.council:
+            from dataclasses import replace
+
+            p.report = replace(p.report, council=best[k])
+
+
+# --- embedding + writing -----------------------------------------------------------------
+
+def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, settings: Settings,
+                     summary: IngestSummary, progress: Progress | bool) -> None:
+    for p in todo:
+        p.chunks = chunk_report(p.report, settings.chunk_tokens)
+    total = sum(len(p.chunks) for p in todo)
+    bar = _bar(total, progress)
+    done = 0
+    group: list[_Pending] = []
+    for i, p in enumerate(todo):
+        group.append(p)
+        if sum(len(g.chunks) for g in group) >= _GROUP_CHUNKS or i == len(todo) - 1:
+            texts = [embed_text(c) for g in group for c in g.chunks]
+            t = time.perf_counter()
+            vecs = emb.embed(texts) if texts else np.zeros((0, emb.dim), np.float32)
+            summary.embed_seconds += time.perf_counter() - t
+            new, off = [], 0
+            for g in group:
+                n = len(g.chunks)
+                r = g.report
+                new.append(NewReport(r.report_id, r.content_hash, g.file_hash, r.path, r.source,
+                                     r.metadata(), r.text, g.chunks, vecs[off : off + n]))
+                off += n
+            store.write(new)
+            for g in group:
+                (summary.updated if g.replaces else summary.added).append(g.report.report_id)
+            summary.chunks_added += len(texts)
+            done += len(texts)
+            bar(done, total, f"{len(summary.added) + len(summary.updated)} reports")
+            group = []
+
+
+def _bar(total: int, progress: Progress | bool) -> Progress:
+    if callable(progress):
+        return progress
+    if not progress or total == 0:
+        return lambda *_: None
+    from tqdm import tqdm
+
+    tq = tqdm(total=total, unit="chunk", desc="embedding", dynamic_ncols=True)
+
+    def update(done: int, _total: int, msg: str) -> None:
+        tq.update(done - tq.n)
+        tq.set_postfix_str(msg)
+        if done >= _total:
+            tq.close()
+
+    return update

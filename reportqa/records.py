@@ -1,0 +1,178 @@
+"""Typed records passed between stages: Report -> Chunk -> Hit -> Citation -> Answer.
+
+All are frozen so a stage can never mutate what an earlier stage produced. Offsets are
+character offsets into ``Report.text`` so every citation can be highlighted exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+PAGE_KINDS = ("quality_statement", "overall_summary", "about", "press_release", "other")
+
+
+def sha256(text: str | bytes) -> str:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    start: int  # offset of the section body (after the heading line)
+    end: int
+
+
+@dataclass(frozen=True)
+class StatementScore:
+    """One quality-statement score as a page states it, with the span of the line that says so."""
+
+    statement: str
+    theme: str
+    score: int
+    label: str | None
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Report:
+    report_id: str
+    text: str
+    source: str  # URL when known (SOURCES.tsv / HTML canonical link), else the file path
+    path: str
+    title: str
+    council: str | None = None
+    page_kind: str = "other"
+    quality_statement: str | None = None
+    theme: str | None = None
+    score: int | None = None
+    score_label: str | None = None
+    score_span: tuple[int, int] | None = None
+    overall_rating: str | None = None
+    overall_rating_span: tuple[int, int] | None = None
+    overall_percentage: int | None = None
+    indicative: bool = False
+    published: str | None = None  # ISO date
+    sections: tuple[Section, ...] = ()
+    statement_scores: tuple[StatementScore, ...] = ()
+
+    @property
+    def content_hash(self) -> str:
+        return sha256(self.text)
+
+    def metadata(self) -> dict[str, Any]:
+        """Structure as plain JSON-able data (for the manifest and `reportqa reports`)."""
+        return {
+            "title": self.title,
+            "council": self.council,
+            "page_kind": self.page_kind,
+            "quality_statement": self.quality_statement,
+            "theme": self.theme,
+            "score": self.score,
+            "score_label": self.score_label,
+            "score_span": list(self.score_span) if self.score_span else None,
+            "overall_rating": self.overall_rating,
+            "overall_rating_span": (
+                list(self.overall_rating_span) if self.overall_rating_span else None
+            ),
+            "overall_percentage": self.overall_percentage,
+            "indicative": self.indicative,
+            "published": self.published,
+            "sections": [[s.title, s.start, s.end] for s in self.sections],
+            "statement_scores": [
+                [s.statement, s.theme, s.score, s.label, s.start, s.end]
+                for s in self.statement_scores
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    report_id: str
+    text: str
+    start: int
+    end: int
+    section: str | None = None
+    council: str | None = None
+    page_kind: str = "other"
+    quality_statement: str | None = None
+    theme: str | None = None
+    score: int | None = None
+
+    @staticmethod
+    def make_id(content_hash: str, start: int, text: str) -> str:
+        # Derived from content: the same report text always yields the same ids, so a
+        # re-run after a crash upserts instead of duplicating.
+        return sha256(f"{content_hash}:{start}:{text}")[:24]
+
+    def header(self) -> str:
+        """Context line prepended before embedding so the vector knows whose page it is."""
+        parts = [p for p in (self.council, self.quality_statement, self.section) if p]
+        return " | ".join(parts)
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    rank: int
+    ranks: dict[str, int] = field(default_factory=dict, compare=False)  # per retriever
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    report_id: str
+    council: str | None
+    page_kind: str | None
+    quality_statement: str | None
+    section: str | None
+    score: int | None
+    quote: str
+    passage: str
+    start: int
+    end: int
+    source: str
+    passage_start: int = 0
+    see_also: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "report_id": self.report_id,
+            "council": self.council,
+            "page_kind": self.page_kind,
+            "quality_statement": self.quality_statement,
+            "section": self.section,
+            "score": self.score,
+            "quote": self.quote,
+            "passage": self.passage,
+            "start": self.start,
+            "end": self.end,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    hits: tuple[Hit, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    answerer: str = "extractive"
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }

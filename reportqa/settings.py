@@ -1,0 +1,60 @@
+"""One settings object, passed in everywhere. Defaults are overridable by REPORTQA_* env vars."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INDEX = Path(os.path.expanduser("~/.cache/reportqa/index"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = DEFAULT_INDEX
+    chroma_url: str | None = None  # http://host:port of a `chroma run` server
+    chroma_token: str | None = None  # sent as a bearer token when set
+    embedder: str = "minilm"  # "minilm" (real) or "hash" (deterministic fake for tests)
+    corpus_dir: Path = REPO_ROOT / "corpus"
+    chunk_tokens: int = 200  # word pieces of report text per chunk; header + text stay < 256
+    max_file_mb: float = 20.0
+    k: int = 8
+    answerer: str = "extractive"  # or "llm"
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_timeout_s: float = 60.0
+    abstain_threshold: float = 0.34
+    max_answer_words: int = 75
+    batch_size: int = 32
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Build settings from REPORTQA_<FIELD> env vars, then explicit overrides (not None)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"REPORTQA_{f.name.upper()}")
+            if f.name == "index_dir" and raw is None:
+                raw = os.environ.get("REPORTQA_INDEX")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "index_dir" in values:
+            values["index_dir"] = Path(values["index_dir"]).expanduser()
+        if "corpus_dir" in values:
+            values["corpus_dir"] = Path(values["corpus_dir"]).expanduser()
+        return replace(cls(), **values)
+
+
+def _coerce(name: str, raw: str) -> Any:
+    default = getattr(Settings(), name)
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw

@@ -1,0 +1,64 @@
+"""Text utilities shared by chunking and answering: sentence spans and word-piece counts."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# A sentence ends at . ! ? (optionally followed by a closing quote/bracket) before whitespace
+# and a capital, digit or opening quote; common abbreviations are not ends.
+_END = re.compile(r"(?<=[.!?])[\"”’')\]]*\s+(?=[A-Z0-9“\"‘'(£•])")
+_ABBREV = re.compile(r"\b(e\.g|i\.e|etc|Dr|Mr|Mrs|Ms|St|No|vs|approx|inc|Ltd|Co)\.$", re.I)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence (start, end) offsets in ``text[start:end]``, trimmed of surrounding space.
+
+    Lines are always boundaries: report pages put headings, bullets and scores on their own lines.
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for line in text[start:end].split("\n"):
+        ls, le = pos, pos + len(line)
+        pos = le + 1
+        cut = ls
+        for m in _END.finditer(text, ls, le):
+            if _ABBREV.search(text[max(ls, m.start() - 8) : m.start()]):
+                continue
+            spans.append((cut, m.start() + len(m.group(0).rstrip())))
+            cut = m.end()
+        spans.append((cut, le))
+    return [t for t in (_trim(text, s, e) for s, e in spans) if t[1] > t[0]]
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s] in " \t•":
+        s += 1
+    while e > s and text[e - 1] in " \t":
+        e -= 1
+    return s, e
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():  # type: ignore[no-untyped-def]
+    from tokenizers import Tokenizer
+
+    from reportqa.embed import model_path
+
+    tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def count_wordpieces(text: str) -> int:
+    """Word pieces MiniLM sees for ``text`` (without [CLS]/[SEP])."""
+    return len(_tokenizer().encode(text, add_special_tokens=False).ids)
+
+
+def count_wordpieces_batch(texts: list[str]) -> list[int]:
+    return [len(e.ids) for e in _tokenizer().encode_batch(texts, add_special_tokens=False)]
+
+
+WORD_RE = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?|\d+(?:[.,]\d+)*%?")
