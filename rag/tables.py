@@ -1,0 +1,94 @@
+"""Structured data read at ingest: the score table (council x quality statement -> score),
+overall ratings. Public: `score_table`, `rating_table`.
+
+Every row keeps the span of the page line that states it, so answers built from the table
+cite the page exactly like text answers do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.index import ReportRow
+from ingest.structure import SCORE_LABELS, STATEMENTS, council_key
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    council_key: str
+    council: str
+    statement: str
+    theme: str
+    score: int
+    label: str
+    report_id: str
+    page_kind: str
+    start: int
+    end: int
+    source: str
+    published: str | None
+    indicative: bool
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    council_key: str
+    council: str
+    rating: str
+    percentage: int | None
+    report_id: str
+    page_kind: str
+    start: int
+    end: int
+    source: str
+    published: str | None
+    indicative: bool
+
+
+def score_table(reports: list[ReportRow]) -> list[ScoreRow]:
+    """All stated scores, quality-statement pages first, then overview pages; sorted."""
+    rows: list[ScoreRow] = []
+    for r in reports:
+        m = r.metadata
+        key = council_key(m.get("council")) or ""
+        base = dict(council_key=key, council=m.get("council") or "", report_id=r.report_id,
+                    page_kind=m.get("page_kind") or "", source=r.source,
+                    published=m.get("published"), indicative=bool(m.get("indicative")))
+        if m.get("score") and m.get("quality_statement") and m.get("score_span"):
+            s, e = m["score_span"]
+            rows.append(ScoreRow(statement=m["quality_statement"],
+                                 theme=STATEMENTS[m["quality_statement"]], score=int(m["score"]),
+                                 label=m.get("score_label") or SCORE_LABELS[int(m["score"])],
+                                 start=s, end=e, **base))
+        for stmt, theme, score, label, s, e in m.get("statement_scores") or []:
+            rows.append(ScoreRow(statement=stmt, theme=theme, score=int(score),
+                                 label=label or SCORE_LABELS[int(score)], start=s, end=e, **base))
+    order = list(STATEMENTS)
+    rows.sort(key=lambda x: (x.council_key, order.index(x.statement),
+                             x.page_kind != "quality_statement", x.report_id))
+    return rows
+
+
+def rating_table(reports: list[ReportRow]) -> list[RatingRow]:
+    rows = []
+    for r in reports:
+        m = r.metadata
+        if m.get("overall_rating") and m.get("overall_rating_span"):
+            s, e = m["overall_rating_span"]
+            rows.append(RatingRow(
+                council_key=council_key(m.get("council")) or "", council=m.get("council") or "",
+                rating=m["overall_rating"], percentage=m.get("overall_percentage"),
+                report_id=r.report_id, page_kind=m.get("page_kind") or "", start=s, end=e,
+                source=r.source, published=m.get("published"),
+                indicative=bool(m.get("indicative")),
+            ))
+    rows.sort(key=lambda x: (x.council_key, x.page_kind != "overall_summary", x.report_id))
+    return rows
+
+
+def best_per_key(rows: list[ScoreRow]) -> dict[tuple[str, str], list[ScoreRow]]:
+    """Group rows by (council, statement); the first row is the one to state."""
+    out: dict[tuple[str, str], list[ScoreRow]] = {}
+    for r in rows:
+        out.setdefault((r.council_key, r.statement), []).append(r)
+    return out

@@ -1,0 +1,47 @@
+"""Plain-text and CSV renderings of an Answer (used by the CLI; the UI renders its own HTML)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from reportqa.records import Answer
+
+CSV_FIELDS = ("n", "council", "quality_statement", "claim", "quote", "source", "report_id",
+              "start", "end")
+
+
+def answer_text(ans: Answer) -> str:
+    lines = [ans.text, ""]
+    if ans.citations:
+        lines.append("Sources:" if not ans.abstained else "See also:")
+    for c in ans.citations:
+        where = " / ".join(x for x in (c.council, c.quality_statement, c.section) if x)
+        lines.append(f"  [{c.n}] {where}")
+        lines.append(f"      \u201c{' '.join(c.quote.split())}\u201d")
+        lines.append(f"      {c.source} (chars {c.start}-{c.end})")
+    return "\n".join(lines).rstrip()
+
+
+def claims(ans: Answer) -> dict[int, str]:
+    """The answer sentence(s) that carry each marker."""
+    out: dict[int, str] = {}
+    for sent in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", ans.text):
+        for m in re.findall(r"\[(\d+)\]", sent):
+            out.setdefault(int(m), re.sub(r"\s*\[\d+\]", "", sent).strip())
+    return out
+
+
+def csv_rows(ans: Answer) -> list[dict[str, object]]:
+    cl = claims(ans)
+    return [{"n": c.n, "council": c.council or "", "quality_statement": c.quality_statement or "",
+             "claim": cl.get(c.n, ""), "quote": c.quote, "source": c.source,
+             "report_id": c.report_id, "start": c.start, "end": c.end} for c in ans.citations]
+
+
+def write_csv(ans: Answer, path: str | Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        w.writerows(csv_rows(ans))
