@@ -26,6 +26,8 @@ from reportqa.settings import Settings
 
 Progress = Callable[[int, int, str], None]
 _SIDECARS = re.compile(r"^(SOURCES\.tsv|README(\..*)?|LICEN[CS]E(\..*)?|ATTRIBUTION(\..*)?|\..*)$", re.I)
+# Bump when parsing/structure/chunking changes: known files are then re-read on next ingest.
+PARSER_VERSION = 2
 _GROUP_CHUNKS = 256  # embed + commit in groups: bounded memory, frequent commit points
 
 
@@ -134,7 +136,8 @@ def _plan(files: list[Path], store: IndexStore, settings: Settings, summary: Ing
             summary.failed.append((str(f), f"cannot read: {exc.strerror}; check permissions"))
             continue
         known = store.find(path=path)
-        if known and data_hash and known.file_hash == data_hash:
+        if (known and data_hash and known.file_hash == data_hash
+                and known.metadata.get("parser") == PARSER_VERSION):
             summary.unchanged.append(known.report_id)
             continue
         try:
@@ -150,6 +153,8 @@ def _plan(files: list[Path], store: IndexStore, settings: Settings, summary: Ing
         side = sources.get(f.name) or side_cache[f.parent].get(f.name) or {}
         text_hash = sha256(parsed.text)
         dup = store.find(content_hash=text_hash)
+        if dup and known and dup.report_id == known.report_id:
+            dup = None  # same file, same text, older parser: re-read its structure
         if dup or text_hash in batch_hashes:
             summary.unchanged.append(dup.report_id if dup else batch_hashes[text_hash])
             continue
@@ -217,8 +222,9 @@ def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, set
             for g in group:
                 n = len(g.chunks)
                 r = g.report
+                meta = {**r.metadata(), "parser": PARSER_VERSION}
                 new.append(NewReport(r.report_id, r.content_hash, g.file_hash, r.path, r.source,
-                                     r.metadata(), r.text, g.chunks, vecs[off : off + n]))
+                                     meta, r.text, g.chunks, vecs[off : off + n]))
                 off += n
             store.write(new)
             for g in group:

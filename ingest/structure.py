@@ -26,11 +26,13 @@ STATEMENTS: dict[str, str] = {
 }
 # Distinctive words that identify a statement in a title or in a question.
 STATEMENT_KEYS: dict[str, tuple[str, ...]] = {
-    "Assessing needs": ("assessing need", "assessment of need", "assessing people's needs"),
+    "Assessing needs": ("assessing need", "assessment of need", "assessing people's needs",
+                        "assessing people's need"),
     "Supporting people to live healthier lives": ("healthier lives", "live healthier", "lead healthier"),
     "Equity in experience and outcomes": ("equity in experience", "equity"),
     "Care provision, integration and continuity": ("care provision", "integration and continuity"),
-    "Partnerships and communities": ("partnerships and communities", "partnerships"),
+    "Partnerships and communities": ("partnerships and communities", "partnership and communities",
+                                     "partnerships"),
     "Safe pathways, systems and transitions": ("safe pathways", "pathways", "transitions"),
     "Safeguarding": ("safeguarding",),
     "Governance, management and sustainability": ("governance",),
@@ -206,11 +208,11 @@ def _statement_from_hint(hint: str | None) -> str | None:
 
 
 def _page_score(text: str, lines: list[tuple[int, int, str]]):  # type: ignore[no-untyped-def]
-    label_re = re.compile(r"^([1-4]) - (Evidence shows [^\n]+?)\s*$", re.M)
+    label_re = re.compile(r"^([1-4]) - (Evidence shows [^\n]+?)[ \t]*$", re.M)
     m = label_re.search(text[:3000])
     if m:
         return int(m.group(1)), m.group(2).strip(), (m.start(), m.end())
-    m2 = re.search(r"^Score: ?([1-4])\s*$", text[:3000], re.M)
+    m2 = re.search(r"^Score: ?([1-4])[ \t]*$", text[:3000], re.M)
     if m2:
         n = int(m2.group(1))
         return n, SCORE_LABELS[n], (m2.start(), m2.end())
@@ -218,8 +220,18 @@ def _page_score(text: str, lines: list[tuple[int, int, str]]):  # type: ignore[n
 
 
 def _summary_scores(text: str, lines: list[tuple[int, int, str]]) -> list[StatementScore]:
-    """Overall-summary pages list "• <statement>" followed by "Score: N" on the next line."""
+    """Overall-summary pages list "• <statement>" followed by "Score: N" on the next line;
+    press releases list "1. <statement> – N"."""
     out: list[StatementScore] = []
+    for start, end, ln in lines:
+        m = re.match(r"^(\s*\d\.\s*)(.{5,70}?)\s*[–-]\s*([1-4])\s*$", ln)
+        canon = canonical_statement(m.group(2)) if m else None
+        if m and canon:
+            n = int(m.group(3))
+            out.append(StatementScore(canon, STATEMENTS[canon], n, SCORE_LABELS[n],
+                                      start + len(m.group(1)), end))
+    if out:
+        return out
     for i, (start, _, ln) in enumerate(lines[:-1]):
         name = ln.strip().lstrip("•*-· ").strip()
         canon = canonical_statement(name) if name and len(name) < 60 else None

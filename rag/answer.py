@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from rag.engine import Engine, get_engine
-from rag.query import Understanding, understand
+from rag.query import Understanding, asks_percentage, understand
 from rag.retrieve import Filters, tokenize
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Hit
@@ -91,8 +91,6 @@ def _merge_filters(f: Filters, u: Understanding) -> Filters:
 
 
 def _timed(a: Answer, t0: float, t_ret: float) -> Answer:
-    from dataclasses import replace
-
     now = time.perf_counter()
     return replace(a, timings_ms={"retrieve": (t_ret - t0) * 1000,
                                   "answer": (now - t_ret) * 1000, "total": (now - t0) * 1000})
@@ -119,6 +117,42 @@ class _Cand:
     text: str
     score: float
     coverage: float
+    confidence: float = 0.0
+
+
+RERANK_TOP = 8  # sentences whose meaning we compare with the question's (MiniLM, ~ms each)
+
+
+def rerank_dense(u: Understanding, cands: list[_Cand], engine: Engine) -> list[_Cand]:
+    """Blend lexical scores with the embedder's question-sentence similarity for the top
+    sentences; this catches paraphrase ("how rural" ~ "fourth most rural county")."""
+    top = _distinct_spans(cands, RERANK_TOP)
+    if not top:
+        return []
+    qv = engine.retriever.embed_query(u.question)
+    sv = engine.embedder.embed([c.text for c in top])
+    sims = sv @ qv
+    out = []
+    for c, sim in zip(top, sims, strict=True):
+        sem = min(1.0, max(0.0, (float(sim) - 0.15) / 0.5))
+        # Unclipped in the ranking score so near-ties still order by meaning.
+        out.append(replace(c, score=c.score + 0.5 * (float(sim) - 0.15) / 0.5,
+                           confidence=0.5 * c.coverage + 0.5 * sem * min(1.0, 2 * c.coverage + 0.3)))
+    out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
+    return out
+
+
+def _distinct_spans(cands: list[_Cand], n: int) -> list[_Cand]:
+    seen, out = set(), []
+    for c in cands:
+        key = (c.hit.chunk.report_id, c.start)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(c)
+        if len(out) == n:
+            break
+    return out
 
 
 class ExtractiveAnswerer:
@@ -131,16 +165,18 @@ class ExtractiveAnswerer:
         self.max_words = max_words
 
     def compose(self, u: Understanding, hits: list[Hit], engine: Engine) -> Answer:
-        cands = rank_sentences(u, hits, engine)
-        if not cands or cands[0].coverage < self.threshold:
+        cands = rerank_dense(u, rank_sentences(u, hits, engine), engine)
+        if not cands or cands[0].confidence < self.threshold:
             see = tuple(_citation(i + 1, c, engine, see_also=True) for i, c in
                         enumerate(_distinct(cands, 3)))
-            return _abstain(u.question, NOT_IN_REPORTS + " No passage in the indexed reports "
-                            "answers this question.", see, tuple(hits))
+            ans = _abstain(u.question, NOT_IN_REPORTS + " No passage in the indexed reports "
+                           "answers this question.", see, tuple(hits))
+            return replace(ans, confidence=cands[0].confidence if cands else 0.0)
         picked = self._pick(cands, engine)
         cites = tuple(_citation(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(_clean(c.text), i + 1) for i, c in enumerate(picked))
-        return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name)
+        return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,
+                      confidence=cands[0].confidence)
 
     def _pick(self, cands: list[_Cand], engine: Engine) -> list[_Cand]:
         best = cands[0]
@@ -154,7 +190,7 @@ class ExtractiveAnswerer:
             if nxt and _COMPARE.search(nxt.text) and words + len(nxt.text.split()) <= self.max_words:
                 return [best, nxt]
         for c in cands[1:3]:
-            if (c.score >= 0.85 * best.score and c.coverage >= self.threshold
+            if (c.score >= 0.85 * best.score and c.confidence >= self.threshold
                     and c.hit.chunk.report_id == best.hit.chunk.report_id
                     and not _overlaps(c, picked)
                     and words + len(c.text.split()) <= self.max_words):
@@ -175,6 +211,8 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
     if not q_terms:
         q_terms = list(dict.fromkeys(tokenize(u.question)))
     weights = {t: engine.idf(t) for t in q_terms}
+    q_figs = set(_FIG.findall(u.question))
+    pct = asks_percentage(u.question)
     total = sum(weights.values()) or 1.0
     out: list[_Cand] = []
     for h in hits:
@@ -184,17 +222,42 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
             toks = set(tokenize(sent))
             cov = sum(w for t, w in weights.items() if t in toks) / total
             n_words = len(sent.split())
-            score = 0.7 * cov + 0.3 / (1 + 0.25 * (h.rank - 1))
-            has_num = bool(re.search(r"\d", sent))
+            if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and not re.search(r"[.!?]$", sent)):
+                continue  # titles, headings and "Score: 3" lines are not answers to read out
+            score = 0.7 * cov + 0.3 / (1 + 0.25 * (h.rank - 1)) - 0.003 * n_words
             if u.wants_figure:
-                score += 0.15 if has_num else -0.1
-                if re.search(r"percentage|proportion|per ?cent|%", u.question, re.I) and "%" in sent:
-                    score += 0.1
-            if n_words < 6:
-                score *= 0.5
+                # The answer to a figure question states a figure the question did not.
+                if _new_figures(sent, q_figs):
+                    score += 0.15
+                    if pct and "%" in sent:
+                        score += 0.1
+                    elif pct:
+                        cov *= 0.5
+                else:
+                    cov *= 0.5
+                    score -= 0.15
+            if re.search(r",\s*$", sent):  # a page cut mid-sentence
                 cov *= 0.5
+            if h.chunk.section in _BOILERPLATE:  # CQC's standard wording, same for every council
+                score -= 0.1
             out.append(_Cand(h, s, e, sent, score, cov))
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
+    return out
+
+
+_BOILERPLATE = {"What people expect", "The local authority commitment", "How we assess local authorities"}
+_HEADING = re.compile(r"^(.{0,80}: local authority assessment|.{0,60} assessment|Published:.*|"
+                      r"Assessment (published|start date):.*|Score:.*|Indicative score.*)$")
+_FIG = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _new_figures(sent: str, q_figs: set[str]) -> list[str]:
+    """Figures in the sentence that the question did not state; bare years don't count."""
+    out = []
+    for f in _FIG.findall(sent):
+        if f in q_figs or re.fullmatch(r"(19|20)\d\d", f):
+            continue
+        out.append(f)
     return out
 
 

@@ -52,7 +52,8 @@ def understand(question: str, councils: list[Council]) -> Understanding:
         intent=intent, score_value=score_value, rating_value=rating_value,
         wants_figure=bool(re.search(
             r"\b(how many|how much|how long|what (percentage|proportion|share|number|per ?cent)|"
-            r"percentage|proportion|rate of|number of|how (high|low)|figure|population|average)\b",
+            r"percentage|proportion|rate of|number of|how (high|low)|figure|population|average|rank|"
+            r"ranked|how big|how large|budget|spend|spent|cost)\b",
             q)),
         direction=direction,
     )
@@ -117,7 +118,8 @@ def _find_statements(q: str) -> tuple[str, ...]:
 
 def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type: ignore[no-untyped-def]
     rating_words = "|".join(r.lower() for r in RATINGS)
-    m_which = re.search(r"\b(which|what) (councils|local authorities|authorities|areas)\b", q)
+    m_which = re.search(r"\b(which|what)\b.{0,30}\b(councils|local authorities|authorities|areas)\b",
+                        q)
     m_val = re.search(r"\b(?:scored|score of|scores? (?:of )?|got|received|given) ?(?:a )?([1-4])\b", q)
     if re.search(r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdiffer", q) and len(councils) >= 2:
         return "compare", None, None, None
@@ -133,12 +135,24 @@ def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type:
     if councils and re.search(r"\b(all|every|each) (the )?(quality )?statements?\b|\bacross all\b|"
                               r"\ball (its|their|of its) scores\b|\bscores? (for|across) all\b", q):
         return "all_scores", None, None, None
-    if re.search(r"\b(overall|indicative)? ?rating\b|\brated\b|\boverall (score|result|percentage)\b", q) \
-            and not stmts:
+    if _asks_rating(q) and not stmts:
         return "rating", None, None, None
     if re.search(r"\bscor(e|ed|es|ing)\b|\bgrade\b|\bmark(ed)?\b", q) and stmts:
         return "score", None, None, None
     return "search", None, None, None
+
+
+def _asks_rating(q: str) -> bool:
+    """Overall rating questions, not "what proportion of care homes were rated good"."""
+    if re.search(r"\b(proportion|percentage of|how many|number of|share of)\b", q):
+        return False
+    return bool(re.search(r"\boverall\b.{0,20}\b(rating|rated|score|result|percentage|grade)\b|"
+                          r"\b(indicative )?rating\b|\bhow (was|were|is|did) .{0,40}\brated\b|"
+                          r"\brated (overall|by cqc)\b|\bwhat .{0,40}\brated\b", q))
+
+
+def asks_percentage(q: str) -> bool:
+    return bool(re.search(r"percentage|per ?cent|%|proportion|share of|what share", q, re.I))
 
 
 @lru_cache(maxsize=1)

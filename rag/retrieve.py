@@ -101,6 +101,7 @@ class HybridRetriever:
         self.bm25_k = bm25_k
         self._state: _State | None = None
         self._lock = threading.Lock()
+        self._qvec: tuple[str, np.ndarray] | None = None
 
     # --- public ----------------------------------------------------------------------------
 
@@ -131,6 +132,15 @@ class HybridRetriever:
         return [Hit(st.chunks[st.by_id[cid]], score, i + 1, ranks)
                 for i, (cid, score, ranks) in enumerate(fused[:k])]
 
+    def embed_query(self, question: str) -> np.ndarray:
+        """The question's vector, computed once per question (retrieval and answering share it)."""
+        cached = self._qvec
+        if cached is not None and cached[0] == question:
+            return cached[1]
+        vec = self.embedder.embed([question])[0]
+        self._qvec = (question, vec)
+        return vec
+
     def report(self, report_id: str) -> ReportRow | None:
         return self.state().reports.get(report_id)
 
@@ -154,7 +164,7 @@ class HybridRetriever:
         return [st.chunks[int(i)].chunk_id for i, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def _dense(self, st: _State, question: str, filters: Filters, mask: np.ndarray | None) -> list[str]:
-        vec = self.embedder.embed([question])[0]
+        vec = self.embed_query(question)
         where = _where(filters)
         hits = self.store.dense_query(vec, self.dense_k, where)
         out = []
@@ -247,4 +257,5 @@ itself just me more most my myself no nor not now of off on once only or other o
 out over own same she should so some such than that the their theirs them themselves then there
 these they this those through to too under until up very was we were what when where which while
 who whom why will with would you your yours yourself yourselves tell say said says did does
-council council's local authority authorities""".split())
+council council's local authority authorities cqc report reports according page pages
+mention mentioned mentions state stated states describe described quality statement""".split())

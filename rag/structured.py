@@ -6,6 +6,8 @@ score and rating tables read at ingest can, completely over the index.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rag.engine import Engine
 from rag.query import Understanding
 from rag.retrieve import Filters
@@ -27,7 +29,56 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
         return _which_scored(u, councils, stmts, eng)
     if u.intent == "which_rated":
         return _which_rated(u, eng)
+    if u.intent == "compare" and len(councils) >= 2:
+        return _compare(u, councils, stmts, eng)
     return None
+
+
+def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
+             eng: Engine) -> Answer:
+    """Side by side, with a per-council quota: each named council gets its own retrieval, so
+    one council's pages cannot fill every slot."""
+    from rag.answer import rank_sentences, rerank_dense, with_marker
+
+    names = dict(zip(councils, _names(councils, eng), strict=True))
+    n_scores = sum(1 for k in councils for st in stmts if best_per_key(eng.derived().scores).get((k, st)))
+    budget = max(10, (70 - 14 * n_scores) // len(councils))
+    parts: list[str] = []
+    cites: list[Citation] = []
+    missing: list[str] = []
+    score_rows = best_per_key(eng.derived().scores) if stmts else {}
+    for key in councils:
+        said = False
+        for st in stmts:
+            grp = score_rows.get((key, st))
+            if grp:
+                r = grp[0]
+                cites.append(_cite_score(len(cites) + 1, r, eng))
+                parts.append(f"{r.council} scored {r.score} - {r.label} for {r.statement} "
+                             f"[{len(cites)}].")
+                said = True
+        hits = eng.retriever.retrieve(u.question, Filters(councils=(key,)), 4,
+                                      boost_statements=stmts)
+        cands = rerank_dense(u, rank_sentences(u, hits, eng), eng) if hits else []
+        best = next((c for c in cands if len(c.text.split()) <= budget), None)
+        if best is not None and best.confidence >= eng.settings.abstain_threshold * 0.8:
+            from rag.answer import _citation
+
+            cites.append(replace(_citation(len(cites) + 1, best, eng), n=len(cites) + 1))
+            parts.append(f"{names[key]}: " + with_marker(" ".join(best.text.split()), len(cites)))
+            said = True
+        if not said:
+            missing.append(names[key])
+    if len(missing) == len(councils):
+        return _no(u, "The indexed reports don't give evidence on this for "
+                   + " or ".join(missing) + ".")
+    scores = {r.score for k in councils for st in stmts for r in score_rows.get((k, st), [])[:1]}
+    if stmts and len(scores) == 1 and all(score_rows.get((k, st)) for k in councils for st in stmts):
+        parts.append(f"Both scored {scores.pop()}." if len(councils) == 2
+                     else f"All scored {scores.pop()}.")
+    if missing:
+        parts.append("Nothing relevant is indexed for " + ", ".join(missing) + ".")
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table+extractive")
 
 
 def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...], eng: Engine) -> Answer:
@@ -62,7 +113,14 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
 
 
 def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer:
+    from rag.query import asks_percentage
+
     rows = [r for r in eng.derived().ratings if r.council_key in councils]
+    if asks_percentage(u.question):
+        rows = [r for r in rows if r.percentage is not None]
+        if not rows:
+            return _no(u, "The indexed reports don't state an overall percentage score for "
+                       + " or ".join(_names(councils, eng)) + ".")
     if not rows:
         return _no(u, "The indexed reports don't state an overall rating for "
                    + " or ".join(_names(councils, eng)) + ".")

@@ -67,6 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--answerer", choices=["extractive", "llm"])
     sp.add_argument("--csv", metavar="FILE", help="also write the evidence as CSV rows")
     sp.add_argument("--json", action="store_true")
+    sp = add("eval", "score answers on a gold question set (JSON Lines)")
+    sp.add_argument("questions", metavar="QUESTIONS.jsonl")
+    sp.add_argument("--out", default="evals/out", help="output folder (default ./evals/out)")
+    sp.add_argument("--baseline", metavar="PREVIOUS_OUT",
+                    help="an earlier --out folder to compare with")
+    sp.add_argument("--compare-baseline", action="store_true",
+                    help="also run a plain llama-index pipeline on the same questions")
+    sp.add_argument("--split", choices=["dev", "held", "all"], default="all")
+    sp.add_argument("--answerer", choices=["extractive", "llm"])
+    sp.add_argument("--gate", metavar="THRESHOLDS.json",
+                    help="exit non-zero when an overall metric is below its minimum")
+    sp.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    sp = add("ui", "start the browser front end (Streamlit chat) on the index")
+    sp.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    sp.add_argument("--address", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1, this machine only)")
+    sp.add_argument("--headless", action="store_true",
+                    help="do not open a browser window (for servers and CI)")
+    sp.add_argument("streamlit_args", nargs=argparse.REMAINDER,
+                    help="further `streamlit run` options after `--`, e.g. -- --theme.base dark")
     return p
 
 
@@ -117,6 +137,27 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("eval")
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.run import evaluate
+
+    res = evaluate(args.questions, settings, out_dir=args.out, previous=args.baseline,
+                   compare_baseline=args.compare_baseline, split=args.split,
+                   answerer=args.answerer, gate_path=args.gate, progress=True)
+    if args.json:
+        print(json.dumps(res.summary, ensure_ascii=False))
+    else:
+        o = res.summary["overall"]
+        for key in ("answer_accuracy", "abstention_accuracy", "citation_support",
+                    "recall_at_5", "mrr"):
+            print(f"{key:20} {'-' if o[key] is None else f'{o[key]:.3f}'}")
+        print(f"{res.summary['n']} questions, {o['errors']} errors; wrote "
+              f"{res.out_dir / 'report.html'}")
+    for msg in res.gate_failures:
+        print(f"GATE FAILED: {msg}", file=sys.stderr)
+    return 1 if res.gate_failures else 0
+
+
 def _statement(name: str) -> str:
     from ingest.structure import STATEMENTS, canonical_statement
 
@@ -138,6 +179,29 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
         print(f"removed {args.report_id} ({n} chunks)")
     return 0
 
+
+@command("ui")
+def _ui(args: argparse.Namespace, settings: Settings) -> int:
+    """Replace this process with `streamlit run ui/app.py` (the app reads REPORTQA_* env)."""
+    import math
+    import os
+    from pathlib import Path
+
+    import ui
+
+    app = Path(ui.__file__).resolve().parent / "app.py"
+    env = dict(os.environ)
+    env["REPORTQA_INDEX"] = str(Path(settings.index_dir).resolve())
+    extra = [a for a in (args.streamlit_args or []) if a != "--"]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+           "--server.port", str(args.port), "--server.address", args.address,
+           "--server.maxUploadSize", str(max(1, math.ceil(settings.max_file_mb))),
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+           "--server.headless", "true" if args.headless else "false", *extra]
+    print(f"reportqa ui: http://{args.address}:{args.port} (index {env['REPORTQA_INDEX']})",
+          file=sys.stderr, flush=True)
+    os.execve(sys.executable, cmd, env)
+    return 0  # not reached
 
 def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
     from ingest.index import IndexStore

@@ -167,6 +167,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     answerer: str = "extractive"
     notes: tuple[str, ...] = ()
+    confidence: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
