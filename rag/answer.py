@@ -39,7 +39,7 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
     eng = engine or get_engine(settings)
     eng.require_ready()
     u = understand(q, eng.derived().councils)
-    filters = _merge_filters(filters or Filters(), u)
+    filters = _merge_filters(filters or Filters(), u, eng)
     from rag import structured
 
     if u.unknown_councils and not u.councils and not (filters.councils):
@@ -82,10 +82,11 @@ def _validate(question: str) -> str:
     return q
 
 
-def _merge_filters(f: Filters, u: Understanding) -> Filters:
-    from ingest.structure import council_key
+def _merge_filters(f: Filters, u: Understanding, eng: Engine) -> Filters:
+    from rag.query import resolve_council
 
-    councils = tuple(council_key(c) or c for c in f.councils) or u.councils
+    cat = eng.derived().councils
+    councils = tuple(resolve_council(c, cat) for c in f.councils) or u.councils
     return Filters(councils=councils, statements=f.statements, page_kinds=f.page_kinds,
                    report_ids=f.report_ids)
 
@@ -200,16 +201,20 @@ class ExtractiveAnswerer:
         return picked
 
 
-def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_Cand]:
-    """Score every sentence of the retrieved chunks against the question (deterministic)."""
+def rank_terms(u: Understanding, engine: Engine) -> list[str]:
+    """Question terms that carry meaning: the council's own name is a filter, not a term."""
     council_words = set()
     for c in engine.derived().councils:
         if c.key in u.councils:
             for a in c.aliases:
                 council_words.update(tokenize(a))
     q_terms = [t for t in dict.fromkeys(tokenize(u.question)) if t not in council_words]
-    if not q_terms:
-        q_terms = list(dict.fromkeys(tokenize(u.question)))
+    return q_terms or list(dict.fromkeys(tokenize(u.question)))
+
+
+def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_Cand]:
+    """Score every sentence of the retrieved chunks against the question (deterministic)."""
+    q_terms = rank_terms(u, engine)
     weights = {t: engine.idf(t) for t in q_terms}
     q_figs = set(_FIG.findall(u.question))
     pct = asks_percentage(u.question)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from ingest.index import IndexStore
 from rag.query import Council, council_catalogue
 from rag.retrieve import HybridRetriever, tokenize
+from rag.stats import Stat, extract_stats
 from rag.tables import RatingRow, ScoreRow, rating_table, score_table
 from reportqa.embed import Embedder, get_embedder
 from reportqa.errors import IndexNotReadyError
@@ -26,6 +27,7 @@ class _Derived:
     ratings: list[RatingRow]
     idf: dict[str, float]
     n_docs: int
+    stats: list[Stat]
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Engine:
                     scores=score_table(reports), ratings=rating_table(reports),
                     idf={t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()},
                     n_docs=n,
+                    stats=[x for r in reports for x in extract_stats(
+                        r.report_id, self.retriever.report_text(r.report_id),
+                        r.metadata.get("council"), r.metadata.get("quality_statement"))],
                 )
             return self._derived
 

@@ -118,8 +118,9 @@ def garbage_reason(text: str) -> str | None:
     t = (text or "").strip()
     if not t:
         return "the model returned an empty answer"
-    if len(re.findall(r"[A-Za-z]{2,}", t)) < 3:
-        return "the model returned no usable text"
+    body = strip_markers(t)
+    if len(re.findall(r"[A-Za-z]{2,}", body)) < 3 and not re.search(r"\d", body):
+        return "the model returned no usable text"  # a bare figure ("[1] 25.19%") is usable
     if not re.search(r"\[\s*\d+", t):
         return "the model's answer cited no passage"
     return None

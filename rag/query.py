@@ -170,5 +170,20 @@ def _gazetteer_mentions(q: str) -> list[str]:
     return out
 
 
+def resolve_council(name: str, councils: list[Council]) -> str:
+    """A council as typed in a filter ("Stockton", "stockton-on-tees") -> its index key."""
+    key = council_key(name)
+    for c in councils:
+        if c.key == key:
+            return c.key
+    found = _find_councils(_norm(name), councils)
+    if found:
+        return found[0]
+    from reportqa.errors import QuestionError
+
+    raise QuestionError(f"no indexed council matches '{name}'; indexed: "
+                        + ", ".join(c.name for c in councils))
+
+
 def statement_names() -> tuple[str, ...]:
     return tuple(STATEMENTS)

@@ -29,9 +29,53 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
         return _which_scored(u, councils, stmts, eng)
     if u.intent == "which_rated":
         return _which_rated(u, eng)
+    if u.intent == "versus_england":
+        return _versus_england(u, councils, eng)
     if u.intent == "compare" and len(councils) >= 2:
         return _compare(u, councils, stmts, eng)
     return None
+
+
+def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """Every extracted statistic compared with an England average in the asked direction,
+    restricted to the topic words of the question."""
+    from ingest.structure import council_key
+    from rag.answer import rank_terms
+    from rag.retrieve import tokenize
+
+    generic = set(tokenize("England national average below above worse better higher lower where"))
+    terms = [t for t in rank_terms(u, eng) if t not in generic]
+    rows = [s for s in eng.derived().stats if s.comparator and "england" in s.comparator.lower()
+            and s.direction == u.direction
+            and (not councils or council_key(s.council) in councils)]
+    scored = []
+    for s in rows:
+        sent_terms = set(tokenize(eng.retriever.report_text(s.report_id)[s.start : s.end]))
+        w = sum(eng.idf(t) for t in terms) or 1.0
+        cov = sum(eng.idf(t) for t in terms if t in sent_terms) / w
+        if cov >= 0.5:
+            scored.append((cov, s))
+    if not scored:
+        return None  # fall back to retrieval, which can still answer or abstain
+    scored.sort(key=lambda x: (-x[0], x[1].council or "", x[1].start))
+    cites, parts = [], []
+    for _, s in scored[:6]:
+        text = eng.retriever.report_text(s.report_id)
+        row = eng.retriever.report(s.report_id)
+        chunk = next((c for c in eng.retriever.state().chunks
+                      if c.report_id == s.report_id and c.start <= s.start < c.end), None)
+        n = len(cites) + 1
+        cites.append(Citation(
+            n=n, report_id=s.report_id, council=s.council, page_kind="quality_statement"
+            if s.quality_statement else None, quality_statement=s.quality_statement,
+            section=chunk.section if chunk else None, score=None, quote=text[s.start : s.end],
+            passage=chunk.text if chunk else text[s.start : s.end], start=s.start, end=s.end,
+            source=row.source if row else "", passage_start=chunk.start if chunk else s.start))
+        cmp_val = f" {s.comparator_value:g}%" if s.comparator_value is not None else ""
+        parts.append(f"{s.council}: {s.raw} {s.subject[:60].rstrip()} ({u.direction} the "
+                     f"{s.comparator}{cmp_val}) [{n}].")
+    head = f"{len(scored)} statistic(s) {u.direction} the England average match:"
+    return Answer(u.question, head + " " + " ".join(parts), False, tuple(cites), answerer="table")
 
 
 def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],

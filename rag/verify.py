@@ -85,8 +85,10 @@ def remove_invalid_markers(text: str, valid: Iterable[int]) -> tuple[str, list[i
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of generated text, each keeping the markers that follow its full stop
-    ("A [1]. B. [2] C" -> ["A [1].", "B. [2]", "C"]). Lines and bullets are boundaries."""
+    ("A [1]. B. [2] C" -> ["A [1].", "B. [2]", "C"]). Lines and bullets are boundaries.
+    When the text opens with a marker ("[1] A. [2] B."), markers lead their sentence instead."""
     out: list[str] = []
+    leading = bool(re.match(r"\s*(?:[-*•]\s*)?" + MARKER_RE.pattern, text))
     for line in text.replace("\r", "\n").split("\n"):
         line = _BULLET.sub("", line).strip()
         if not line:
@@ -100,14 +102,14 @@ def split_sentences(text: str) -> list[str]:
                 while j < len(line) and (line[j] in ".!?" or line[j] in _CLOSERS):
                     j += 1
                 # markers after the full stop belong to this sentence
-                while True:
+                while not leading:
                     m = re.compile(r"\s*" + MARKER_RE.pattern).match(line, j)
                     if not m:
                         break
                     j = m.end()
                 rest = line[j:]
                 nxt = rest.lstrip()
-                is_end = not nxt or (rest[:1].isspace() and re.match(r"[A-Z0-9\"“‘'(£]", nxt))
+                is_end = not nxt or (rest[:1].isspace() and re.match(r"[A-Z0-9\"“‘'(£\[]", nxt))
                 if is_end and not (ch == "." and _ABBREV.search(line[max(cut, i - 8): i + 1])):
                     s = line[cut:j].strip()
                     if s:

@@ -59,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("remove", "delete a report and all its chunks")
     sp.add_argument("report_id")
     sp.add_argument("--json", action="store_true")
+    sp = add("scores", "the score table: council x quality statement -> score, and ratings")
+    fmt = sp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    sp = add("stats", "figures extracted from report text, with their comparisons")
+    sp.add_argument("--council", help="only this council")
+    fmt = sp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
     sp = add("ask", "answer a question with cited passages")
     sp.add_argument("question")
     sp.add_argument("--council", action="append", help="only this council (repeatable)")
@@ -167,6 +176,60 @@ def _statement(name: str) -> str:
     return canon
 
 
+@command("scores")
+def _scores(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.engine import Engine
+
+    eng = Engine.load(settings)
+    d = eng.derived()
+    rows = []
+    for r in d.scores:
+        text = eng.retriever.report_text(r.report_id)
+        rows.append({"council": r.council, "quality_statement": r.statement, "theme": r.theme,
+                     "score": r.score, "label": r.label, "indicative": r.indicative,
+                     "published": r.published, "page_kind": r.page_kind,
+                     "report_id": r.report_id, "quote": text[r.start : r.end],
+                     "start": r.start, "end": r.end, "source": r.source})
+    for x in d.ratings:
+        text = eng.retriever.report_text(x.report_id)
+        rows.append({"council": x.council, "quality_statement": "(overall rating)", "theme": "",
+                     "score": x.percentage, "label": x.rating, "indicative": x.indicative,
+                     "published": x.published, "page_kind": x.page_kind,
+                     "report_id": x.report_id, "quote": text[x.start : x.end],
+                     "start": x.start, "end": x.end, "source": x.source})
+    _emit(rows, args, ("council", "quality_statement", "score", "label", "page_kind", "report_id"))
+    return 0
+
+
+@command("stats")
+def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.structure import council_key
+    from rag.engine import Engine
+    from rag.query import resolve_council
+
+    eng = Engine.load(settings)
+    want = resolve_council(args.council, eng.derived().councils) if args.council else None
+    rows = [s.to_json() for s in eng.derived().stats
+            if not want or council_key(s.council) == want]
+    _emit(rows, args, ("council", "raw", "subject", "comparator", "comparator_value",
+                       "direction", "source", "date"))
+    return 0
+
+
+def _emit(rows: list[dict[str, Any]], args: argparse.Namespace, cols: tuple[str, ...]) -> None:
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+    elif args.csv:
+        import csv
+
+        if rows:
+            w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    else:
+        _table([["" if r.get(c) is None else str(r.get(c)) for c in cols] for r in rows], cols)
+
+
 @command("remove")
 def _remove(args: argparse.Namespace, settings: Settings) -> int:
     store = _open_store(settings)
@@ -212,7 +275,7 @@ def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _table(rows: list[list[str]], header: tuple[str, ...]) -> None:
-    widths = [min(60, max(len(h), *(len(r[i]) for r in rows))) for i, h in enumerate(header)]
+    widths = [min(60, max([len(h), *(len(r[i]) for r in rows)])) for i, h in enumerate(header)]
     print("  ".join(h.upper().ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:
         print("  ".join(c[:w].ljust(w) for c, w in zip(r, widths, strict=True)))
