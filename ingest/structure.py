@@ -152,9 +152,9 @@ def _council(lines: list[tuple[int, int, str]], hint: str | None) -> str | None:
     head = "\n".join(ln for _, _, ln in lines[:40])
     for m in _COUNCIL_IN_TEXT.finditer(head):
         cand = m.group(1).strip()
-        if cand.lower() not in ("the council", "local council") and len(cand.split()) <= 6:
-            if not hint or council_key(cand) == council_key(hint):
-                return cand
+        plausible = cand.lower() not in ("the council", "local council") and len(cand.split()) <= 6
+        if plausible and (not hint or council_key(cand) == council_key(hint)):
+            return cand
     if hint:
         return hint.replace("-", " ").title().replace(" On ", "-on-").replace(" And ", " and ")
     return None

@@ -35,6 +35,7 @@ BASE_PYTHON="${REPORTQA_LLM_BASE_PYTHON:-python3}"
 HOST="127.0.0.1"
 PORT="${REPORTQA_LLM_PORT:-8088}"
 START_TIMEOUT_S="${REPORTQA_LLM_START_TIMEOUT_S:-60}"
+N_THREADS="${REPORTQA_LLM_THREADS:-2}"
 
 MODEL_PATH="${MODEL_DIR}/${MODEL_FILE_NAME}"
 PID_FILE="${RUN_DIR}/llm-server-${PORT}.pid"
@@ -89,7 +90,7 @@ cmd_wheel() {
         CMAKE_ARGS="${REPORTQA_LLM_CMAKE_ARGS:-${DEFAULT_CMAKE_ARGS}}" \
         CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
         FORCE_CMAKE=1 \
-            "${VENV_PY}" -m pip wheel --disable-pip-version-check --wheel-dir "${WHEEL_CACHE}" \
+            "${VENV_PY}" -m pip wheel --disable-pip-version-check --no-cache-dir --wheel-dir "${WHEEL_CACHE}" \
             "llama-cpp-python[server]==${LLAMA_CPP_PYTHON_VERSION}" \
             || die "building llama-cpp-python ${LLAMA_CPP_PYTHON_VERSION} failed (see output above)"
         log "wheel built in $((SECONDS - t0)) s: $(ls "${WHEEL_CACHE}"/llama_cpp_python-"${LLAMA_CPP_PYTHON_VERSION}"-*.whl)"
@@ -226,10 +227,13 @@ cmd_server() {
     fi
     mkdir -p "${RUN_DIR}"
     log "starting llama_cpp.server on ${HOST}:${PORT} (log: ${LOG_FILE})"
-    nohup "${VENV_PY}" -m llama_cpp.server \
+    # OMP_WAIT_POLICY=passive: ggml's OpenMP workers sleep instead of spin-waiting between
+    # ops. On 2 shared cores (tests, embedders, other jobs running) spinning made decoding
+    # ~4x slower (3 tok/s vs 12-15 tok/s measured here); see docs/local_llm.md.
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" nohup "${VENV_PY}" -m llama_cpp.server \
         --model "${MODEL_PATH}" \
         --host "${HOST}" --port "${PORT}" \
-        --n_ctx 4096 --n_threads 2 \
+        --n_ctx 4096 --n_threads "${N_THREADS}" \
         --model_alias "${MODEL_ALIAS}" \
         >"${LOG_FILE}" 2>&1 </dev/null &
     pid=$!

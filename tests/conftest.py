@@ -8,10 +8,13 @@ Generic on purpose (other suites use them too):
 * ``ingested_hash_index``: the whole corpus ingested into a fresh tmp index (returns Settings);
   ``shared_hash_index`` is the same but built once per session: treat it as read-only.
 * ``free_port``: a factory returning a free loopback TCP port (session-scoped).
+* ``chroma_server``: a real `chroma run` server for the session (yields its http URL).
 * ``run_cli``: run ``python -m reportqa.cli ...`` in a subprocess with a clean environment
   (no REPORTQA_* from the caller's shell, REPORTQA_EMBEDDER=hash unless overridden).
-* ``index_state``: snapshot of an index (reports, content hashes, chunk ids, vector ids) for
-  before/after comparisons.
+* ``index_state`` / ``assert_index_consistent``: snapshot of an index (reports, content hashes,
+  chunk ids, vector ids) for before/after comparisons, and the no-orphans invariant check.
+* ``open_index``: open an IndexStore on existing Settings (closed at teardown).
+* ``cli_env`` / ``cli_cmd``: environment and argv for your own CLI subprocesses.
 * ``make_variant_corpus``: copies of corpus files with other council names and figures (distinct
   content hashes), for bulk/volume tests.
 """
@@ -125,10 +128,12 @@ class IndexState:
     chunk_counts: dict[str, int]  # report_id -> chunk_count column
     chunk_rows: dict[str, int]  # report_id -> number of chunk rows
     pending: bool
+    metadata: dict[str, Any]  # report_id -> (path, source, metadata dict)
+    chunks: frozenset[tuple[Any, ...]]  # every chunk row's fields
 
     def logical(self) -> tuple[Any, ...]:
         """What must match between an interrupted-then-rerun index and an uninterrupted one."""
-        return (self.reports, self.chunk_ids)
+        return (self.reports, self.chunk_ids, self.metadata, self.chunks)
 
 
 def snapshot(settings: Settings) -> IndexState:
@@ -145,6 +150,10 @@ def snapshot(settings: Settings) -> IndexState:
             chunk_counts={r.report_id: r.chunk_count for r in rows},
             chunk_rows=per_report,
             pending=store.has_pending(),
+            metadata={r.report_id: (r.path, r.source, r.metadata) for r in rows},
+            chunks=frozenset(
+                (c.chunk_id, c.report_id, c.start, c.end, c.text, c.section, c.council,
+                 c.page_kind, c.quality_statement, c.theme, c.score) for c in store.chunks()),
         )
     finally:
         store.close()
@@ -162,9 +171,40 @@ def assert_consistent(state: IndexState) -> None:
     assert not stray, f"chunk rows for reports that are not indexed: {sorted(stray)}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def index_state() -> Callable[[Settings], IndexState]:
+    """``index_state(settings)`` -> IndexState snapshot (opens and closes the store)."""
     return snapshot
+
+
+@pytest.fixture(scope="session")
+def assert_index_consistent() -> Callable[[IndexState], None]:
+    """``assert_index_consistent(state)``: no orphan/missing vectors, chunk counts match rows."""
+    return assert_consistent
+
+
+@pytest.fixture
+def open_index() -> Iterator[Callable[[Settings], Any]]:
+    """``open_index(settings)`` -> IndexStore on an existing index; closed at teardown."""
+    opened: list[Any] = []
+
+    def open_(settings: Settings) -> Any:
+        store = open_store(settings)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        try:
+            store.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture(scope="session")
+def settings_for() -> Callable[..., Settings]:
+    """``settings_for(index_dir, **overrides)`` -> hash Settings for that index dir."""
+    return hash_settings_for
 
 
 # --- ports / subprocesses --------------------------------------------------------------------
@@ -187,6 +227,59 @@ def free_port() -> Callable[[], int]:
     return get
 
 
+def _chroma_executable() -> str | None:
+    import shutil
+
+    local = Path(sys.executable).parent / "chroma"
+    return str(local) if local.exists() else shutil.which("chroma")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory,
+                  free_port: Callable[[], int]) -> Iterator[str]:
+    """A real `chroma run` server on a free loopback port for the session; yields its URL.
+
+    Data lives in a tmp dir; the server is stopped (SIGTERM, then SIGKILL) at teardown.
+    """
+    import time
+    import urllib.request
+
+    exe = _chroma_executable()
+    if exe is None:
+        pytest.skip("the `chroma` executable is not installed")
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    url = f"http://127.0.0.1:{port}"
+    with open(data / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [exe, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"chroma server exited ({proc.returncode}): "
+                                   + (data / "server.log").read_text(errors="replace")[-2000:])
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"chroma server on port {port} did not answer within 60 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """os.environ without REPORTQA_* (so the caller's shell cannot leak in), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTQA_")}
@@ -200,6 +293,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "reportqa.cli", *args]
+
+
+@pytest.fixture(scope="session")
+def cli_env() -> Callable[..., dict[str, str]]:
+    """``cli_env(**extra)`` -> clean environment for a CLI subprocess (REPORTQA_EMBEDDER=hash)."""
+    return clean_env
+
+
+@pytest.fixture(scope="session")
+def cli_cmd() -> Callable[..., list[str]]:
+    """``cli_cmd(*args)`` -> argv running the reportqa CLI with this interpreter."""
+    return cli_command
 
 
 @pytest.fixture
@@ -248,15 +353,19 @@ def make_variant_corpus(dest: Path, copies: int, files: list[Path] | None = None
             place = fake_council_name(i, slugs.index(slug))
             text = f.read_text(encoding="utf-8")
             name_re = r"[\s-]+".join(re.escape(w) for w in re.split(r"[-\s]+", slug) if w)
+            if not re.search(name_re, text, flags=re.I):
+                text = f"{place} Council assessment\n{text}"  # keep every copy distinct
             text = re.sub(name_re, place, text, flags=re.I)
-            text = re.sub(r"\d{3,}", lambda m, k=i: str(int(m.group(0)) + 7 * (k + 1)), text)
+            # Shift figures (not years) so each copy also differs in its numbers.
+            text = re.sub(r"\b(?!(?:19|20)\d\d\b)\d{3,}\b",
+                          lambda m, k=i: str(int(m.group(0)) + 7 * (k + 1)), text)
             target = dest / f"{place.lower()}__{f.name.split('__', 1)[-1]}"
             target.write_text(text, encoding="utf-8")
             out.append(target)
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def variant_corpus() -> Callable[[Path, int], list[Path]]:
     return make_variant_corpus
 
