@@ -216,7 +216,12 @@ def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, set
         if sum(len(g.chunks) for g in group) >= _GROUP_CHUNKS or i == len(todo) - 1:
             texts = [embed_text(c) for g in group for c in g.chunks]
             t = time.perf_counter()
-            vecs = emb.embed(texts) if texts else np.zeros((0, emb.dim), np.float32)
+            parts = []
+            step = max(1, settings.batch_size)
+            for b in range(0, len(texts), step):  # batch by batch so progress moves smoothly
+                parts.append(emb.embed(texts[b : b + step]))
+                bar(done + min(b + step, len(texts)), total, "embedding")
+            vecs = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
             summary.embed_seconds += time.perf_counter() - t
             new, off = [], 0
             for g in group:

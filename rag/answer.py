@@ -42,7 +42,7 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
     filters = _merge_filters(filters or Filters(), u, eng)
     from rag import structured
 
-    if u.unknown_councils and not u.councils and not (filters.councils):
+    if u.unknown_councils and u.unknown_first and not filters.councils:
         ans = _abstain(q, "The indexed reports don't cover "
                        + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
         return _timed(ans, t0, t0)
@@ -146,7 +146,7 @@ def rerank_dense(u: Understanding, cands: list[_Cand], engine: Engine) -> list[_
 def _distinct_spans(cands: list[_Cand], n: int) -> list[_Cand]:
     seen, out = set(), []
     for c in cands:
-        key = (c.hit.chunk.report_id, c.start)
+        key = (c.hit.chunk.report_id, c.start, c.end)
         if key in seen:
             continue
         seen.add(key)
@@ -222,12 +222,21 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
     out: list[_Cand] = []
     for h in hits:
         text = engine.retriever.report_text(h.chunk.report_id)
+        prev: tuple[int, int] | None = None
         for s, e in sentence_spans(text, h.chunk.start, h.chunk.end):
+            span_start = s
+            if prev and _ANAPHOR.match(text[s:e]) and prev[1] <= s and s - prev[1] <= 2:
+                # "Its actual spend was ..." / "This is 24.37% ...": the subject is in the
+                # previous sentence, so judge (and quote) the pair together.
+                span_start = prev[0]
+            prev = (s, e)
+            s = span_start
             sent = text[s:e]
             toks = set(tokenize(sent))
             cov = sum(w for t, w in weights.items() if t in toks) / total
             n_words = len(sent.split())
-            if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and not re.search(r"[.!?]$", sent)):
+            unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
+            if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and unpunctuated):
                 continue  # titles, headings and "Score: 3" lines are not answers to read out
             score = 0.7 * cov + 0.3 / (1 + 0.25 * (h.rank - 1)) - 0.003 * n_words
             if u.wants_figure:
@@ -241,6 +250,10 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
                 else:
                     cov *= 0.5
                     score -= 0.15
+            if u.asks_rank and re.search(r"\b\d+(st|nd|rd|th)\b", sent):
+                score += 0.15  # "how does X rank" is answered by an ordinal ("43rd")
+            if u.asks_frequency and _FREQUENCY.search(sent):
+                score += 0.15
             if re.search(r",\s*$", sent):  # a page cut mid-sentence
                 cov *= 0.5
             if h.chunk.section in _BOILERPLATE:  # CQC's standard wording, same for every council
@@ -250,6 +263,9 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
     return out
 
 
+_FREQUENCY = re.compile(r"\b(daily|weekly|fortnightly|monthly|quarterly|annually|yearly|every "
+                        r"(day|week|month|year|\d+)|once a|twice a|times a)\b", re.I)
+_ANAPHOR = re.compile(r"^(This|It|Its|These|That|Which|They|Their|Of these|Of those)\b")
 _BOILERPLATE = {"What people expect", "The local authority commitment", "How we assess local authorities"}
 _HEADING = re.compile(r"^(.{0,80}: local authority assessment|.{0,60} assessment|Published:.*|"
                       r"Assessment (published|start date):.*|Score:.*|Indicative score.*)$")

@@ -131,7 +131,8 @@ class LLMAnswerer:
 
     name = "llm"
 
-    def __init__(self, settings: Settings, n_passages: int = N_PASSAGES) -> None:
+    def __init__(self, settings: Settings, n_passages: int = N_PASSAGES,
+                 repair_citations: bool = False) -> None:
         if not settings.llm_url:
             raise LLMConfigError(
                 "the LLM answerer needs an OpenAI-compatible endpoint: set REPORTQA_LLM_URL "
@@ -139,6 +140,9 @@ class LLMAnswerer:
                 "model with `eval \"$(scripts/local_llm.sh server)\"` (see docs/local_llm.md)")
         self.settings = settings
         self.n_passages = n_passages
+        # Small local models often answer correctly without [n] markers; with repair on, such a
+        # sentence is cited to the one passage that passes every check (see rag.verify).
+        self.repair_citations = repair_citations
         self.last_answer: Answer | None = None  # set at the end of stream()
         self._client: Any = None
 
@@ -208,9 +212,10 @@ class LLMAnswerer:
             return replace(self._abstain(u, hits, engine, "The model found no answer in the "
                                          "passages."), timings_ms=timings)
         bad = garbage_reason(raw)
-        if bad:
+        if bad and not (self.repair_citations and bad.endswith("cited no passage")):
             return self._fallback(u, hits, engine, bad)
-        v = verify_answer(raw, passages, self.settings.max_answer_words)
+        v = verify_answer(raw, passages, self.settings.max_answer_words,
+                          repair=self.repair_citations)
         if v.empty:
             ans = self._abstain(u, hits, engine, "No sentence of the generated answer was "
                                 "supported by the passages it cited.")

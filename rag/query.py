@@ -36,6 +36,10 @@ class Understanding:
     rating_value: str | None = None
     wants_figure: bool = False
     direction: str | None = None  # below | above (for versus_england)
+    unknown_first: bool = False  # an un-indexed council is the question's subject
+    asks_rank: bool = False
+    asks_frequency: bool = False
+    all_of: bool = False  # "every one of", "all" quality statements
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -47,7 +51,15 @@ def understand(question: str, councils: list[Council]) -> Understanding:
                                                           for c in councils for a in c.aliases))
     stmts = _find_statements(q)
     intent, score_value, rating_value, direction = _intent(q, found, stmts)
+    first_unknown = min((m.start() for n in unknown for m in [re.search(re.escape(_norm(n)), q)]
+                         if m), default=None)
+    first_known = min((q.find(a) for c in councils if c.key in found for a in c.aliases
+                       if q.find(a) >= 0), default=None)
     return Understanding(
+        unknown_first=first_unknown is not None and (first_known is None or first_unknown < first_known),
+        asks_rank=bool(re.search(r"\brank(ed|s|ing)?\b", q)),
+        asks_frequency=bool(re.search(r"\bhow often\b|\bhow frequently\b|\bfrequency\b", q)),
+        all_of=bool(re.search(r"\b(every|all)\b", q)),
         question=question, councils=found, unknown_councils=unknown, statements=stmts,
         intent=intent, score_value=score_value, rating_value=rating_value,
         wants_figure=bool(re.search(
@@ -118,8 +130,8 @@ def _find_statements(q: str) -> tuple[str, ...]:
 
 def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type: ignore[no-untyped-def]
     rating_words = "|".join(r.lower() for r in RATINGS)
-    m_which = re.search(r"\b(which|what)\b.{0,30}\b(councils|local authorities|authorities|areas)\b",
-                        q)
+    m_which = re.search(r"\b(which|what)\b.{0,40}\b(councils|local authorities|authorities|areas|"
+                        r"quality statements|statements)\b", q)
     m_val = re.search(r"\b(?:scored|score of|scores? (?:of )?|got|received|given) ?(?:a )?([1-4])\b", q)
     if re.search(r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdiffer", q) and len(councils) >= 2:
         return "compare", None, None, None
@@ -129,6 +141,9 @@ def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type:
         return "versus_england", None, None, "above"
     if m_which and m_val:
         return "which_scored", int(m_val.group(1)), None, None
+    if not stmts and re.search(r"\b(highest|lowest|best|worst|top)\b.{0,30}\b(overall|rating|rated|"
+                               r"score|percentage)\b", q):
+        return "top_rating", None, None, None
     m_rated = re.search(rf"\brated ({rating_words})\b", q)
     if m_which and m_rated:
         return "which_rated", None, next(r for r in RATINGS if r.lower() == m_rated.group(1)), None
@@ -139,6 +154,9 @@ def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type:
         return "rating", None, None, None
     if re.search(r"\bscor(e|ed|es|ing)\b|\bgrade\b|\bmark(ed)?\b", q) and stmts:
         return "score", None, None, None
+    if m_which and not councils and re.search(r"^(which|what)\b|\bwhich (councils|local authorities|"
+                                              r"authorities)\b", q):
+        return "which_councils", None, None, None
     return "search", None, None, None
 
 

@@ -158,7 +158,9 @@ class HybridRetriever:
         if k <= 0:
             return []
         docs, scores = st.bm25.retrieve(
-            [q], k=k, show_progress=False, n_threads=1,
+            # n_threads=0: score in this thread. n_threads=1 spins up a ThreadPoolExecutor
+            # (a new thread) on every query: ~13 ms/query measured on a loaded 2-core box.
+            [q], k=k, show_progress=False, n_threads=0,
             weight_mask=None if mask is None else mask.astype(np.float32),
         )
         return [st.chunks[int(i)].chunk_id for i, s in zip(docs[0], scores[0], strict=True) if s > 0]

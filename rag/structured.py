@@ -6,6 +6,7 @@ score and rating tables read at ingest can, completely over the index.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from rag.engine import Engine
@@ -29,6 +30,10 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
         return _which_scored(u, councils, stmts, eng)
     if u.intent == "which_rated":
         return _which_rated(u, eng)
+    if u.intent == "top_rating":
+        return _top_rating(u, eng)
+    if u.intent == "which_councils":
+        return _which_councils(u, stmts, eng)
     if u.intent == "versus_england":
         return _versus_england(u, councils, eng)
     if u.intent == "compare" and len(councils) >= 2:
@@ -76,6 +81,49 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
                      f"{s.comparator}{cmp_val}) [{n}].")
     head = f"{len(scored)} statistic(s) {u.direction} the England average match:"
     return Answer(u.question, head + " " + " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _top_rating(u: Understanding, eng: Engine) -> Answer:
+    """Highest/lowest overall percentage across indexed councils (ties listed)."""
+    rows: dict[str, RatingRow] = {}
+    for r in eng.derived().ratings:
+        if r.percentage is not None:
+            rows.setdefault(r.council_key, r)
+    if not rows:
+        return _no(u, "No indexed report states an overall percentage score.")
+    low = bool(re.search(r"\b(lowest|worst)\b", u.question, re.I))
+    best = (min if low else max)(r.percentage for r in rows.values() if r.percentage is not None)
+    top = [r for r in rows.values() if r.percentage == best]
+    cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(top)]
+    names = " and ".join(f"{r.council} ({r.rating}, {r.percentage}) [{i + 1}]"
+                         for i, r in enumerate(top))
+    tie = " (a tie)" if len(top) > 1 else ""
+    word = "lowest" if low else "highest"
+    return Answer(u.question, f"Of the {len(rows)} indexed councils with an overall score, the "
+                  f"{word} is {best}{tie}: {names}.", False, tuple(cites), answerer="table")
+
+
+def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> Answer | None:
+    """"Which councils ..." over free text: each council gets its own retrieval (a quota), and
+    councils whose best sentence clears the abstention threshold are listed."""
+    from rag.answer import _citation, rank_sentences, rerank_dense
+
+    found = []
+    for c in eng.derived().councils:
+        hits = eng.retriever.retrieve(u.question, Filters(councils=(c.key,)), 3,
+                                      boost_statements=stmts)
+        cands = rerank_dense(u, rank_sentences(u, hits, eng), eng) if hits else []
+        if cands and cands[0].confidence >= eng.settings.abstain_threshold:
+            found.append((cands[0].confidence, c.name, cands[0]))
+    if not found:
+        return None  # let ordinary retrieval answer or abstain
+    found.sort(key=lambda x: (-x[0], x[1]))
+    cites, names = [], []
+    for _, name, cand in found[:8]:
+        cites.append(replace(_citation(len(cites) + 1, cand, eng), n=len(cites) + 1))
+        names.append(f"{name} [{len(cites)}]")
+    return Answer(u.question, "Indexed councils whose reports state this: " + "; ".join(names)
+                  + ".", False, tuple(cites), answerer="table+extractive")
 
 
 def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
@@ -187,6 +235,24 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
             if (not stmts or g[0].statement in stmts) and (not councils or g[0].council_key in councils)]
     match = [r for r in rows if r.score == u.score_value]
     what = " and ".join(stmts) if stmts else "any quality statement"
+    if u.all_of and not stmts:
+        # "scored 3 on every quality statement": councils with all nine stated, all equal.
+        full = {c for c in {r.council_key for r in rows}
+                if len([r for r in rows if r.council_key == c]) == 9
+                and all(r.score == u.score_value for r in rows if r.council_key == c)}
+        match = [r for r in match if r.council_key in full]
+        what = "every one of the nine quality statements"
+        if not match:
+            return _no(u, f"No indexed council has all nine quality statements stated at "
+                       f"{u.score_value}.")
+        cites = []
+        names = []
+        for c in sorted(full):
+            r = next(x for x in match if x.council_key == c)
+            cites.append(_cite_score(len(cites) + 1, r, eng))
+            names.append(f"{r.council} [{len(cites)}]")
+        return Answer(u.question, f"{len(names)} indexed council(s) scored {u.score_value} on "
+                      f"{what}: " + "; ".join(names) + ".", False, tuple(cites), answerer="table")
     if not match:
         return _no(u, f"No indexed council scored {u.score_value} on {what} "
                    f"({len(rows)} stated scores checked).")

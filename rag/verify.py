@@ -360,34 +360,56 @@ def _format(body: str, ns: Sequence[int]) -> str:
     return f"{body} {marks}."
 
 
+def _check(body: str, cited: list[int], by_n: dict[int, Passage],
+           min_support: float) -> tuple[str, str]:
+    """("", "") if the cited passages support ``body``, else (reason, detail)."""
+    data = "\n".join(by_n[n].data_text() for n in cited)
+    joined = "\n".join(by_n[n].header + "\n" + by_n[n].data_text() for n in cited)
+    bad = verify_figures(body, data)
+    if bad:
+        return "figure", ", ".join(bad)
+    bad = verify_ratings(body, data)
+    if bad:
+        return "rating", ", ".join(bad)
+    sup = support(body, joined)
+    if sup < min_support:
+        return "unsupported", f"{sup:.2f}"
+    return "", ""
+
+
+def _repair(body: str, by_n: dict[int, Passage], min_support: float) -> int | None:
+    """The one passage that fully supports ``body`` on its own (best support first)."""
+    ok = [(support(body, p.header + "\n" + p.data_text()), -n) for n, p in by_n.items()
+          if not _check(body, [n], by_n, min_support)[0]]
+    return -max(ok)[1] if ok else None
+
+
 def verify_answer(raw: str, passages: Sequence[Passage], max_words: int = 75,
-                  min_support: float = MIN_SUPPORT) -> Verified:
-    """Apply the rules in the module docstring to the model's text ``raw``."""
+                  min_support: float = MIN_SUPPORT, repair: bool = False) -> Verified:
+    """Apply the rules in the module docstring to the model's text ``raw``.
+
+    With ``repair``, a sentence that cites nothing, or cites passages that do not support it,
+    is attributed to the single passage that passes every check for it (a note says so) instead
+    of being dropped; the checks themselves are the same."""
     by_n = {p.n: p for p in passages}
     text, removed = remove_invalid_markers(raw, by_n)
     kept: list[Sentence] = []
     dropped: list[Dropped] = []
+    repaired: list[str] = []
     for sent in split_sentences(text):
         body = strip_markers(sent)
         if not re.search(r"[A-Za-z0-9]", body):
             continue  # stray marker or punctuation
         cited = [n for n in marker_numbers(sent) if n in by_n]
-        if not cited:
-            dropped.append(Dropped(body, "uncited"))
-            continue
-        data = "\n".join(by_n[n].data_text() for n in cited)
-        joined = "\n".join(by_n[n].header + "\n" + by_n[n].data_text() for n in cited)
-        bad = verify_figures(body, data)
-        if bad:
-            dropped.append(Dropped(body, "figure", ", ".join(bad)))
-            continue
-        bad = verify_ratings(body, data)
-        if bad:
-            dropped.append(Dropped(body, "rating", ", ".join(bad)))
-            continue
-        sup = support(body, joined)
-        if sup < min_support:
-            dropped.append(Dropped(body, "unsupported", f"{sup:.2f}"))
+        reason, detail = _check(body, cited, by_n, min_support) if cited else ("uncited", "")
+        if reason and repair:
+            n = _repair(body, by_n, min_support)
+            if n is not None:
+                repaired.append(f"citation [{n}] assigned by verification ({reason}): "
+                                f"{body[:80]}")
+                cited, reason = [n], ""
+        if reason:
+            dropped.append(Dropped(body, reason, detail))
             continue
         quotes = []
         for n in cited:
@@ -409,7 +431,7 @@ def verify_answer(raw: str, passages: Sequence[Passage], max_words: int = 75,
             break
         last = kept.pop()
         dropped.append(Dropped(last.text, "length"))
-    notes = []
+    notes = list(repaired)
     if removed:
         notes.append("removed citation markers naming no passage: "
                      + ", ".join(f"[{n}]" for n in removed))

@@ -49,6 +49,8 @@ class MiniLMEmbedder:
             os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            # On a small shared CPU, spinning OpenMP threads starve each other (measured ~4x).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(str(model_path()), device="cpu")

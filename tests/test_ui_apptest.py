@@ -1,0 +1,442 @@
+"""The Streamlit app driven headless with streamlit.testing.v1.AppTest (hash embedder), plus the
+UI's pure helpers (escaping, uploads) tested directly."""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from reportqa.records import Answer, Citation
+from reportqa.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "ui" / "app.py")
+CORPUS = REPO / "corpus"
+# Worded close to the report: the hash embedder used here is a bag-of-words fake, so the
+# answerer's semantic re-ranking needs lexical overlap to be confident (the real-model browser
+# test asks the everyday wording "How many Stockton carers used a support group?").
+STOCKTON_Q = ("What percentage of carers in Stockton-on-Tees said they were accessing a "
+              "support group?")
+
+TESTSHIRE = """Testshire County Council: local authority assessment
+
+Key findings for this quality statement
+Testshire County Council commissioned a wide range of home care services across the county.
+In the latest survey, 73.41% of people who use services in Testshire said they were satisfied with the lantern visiting scheme, which was better than the England average.
+Waiting lists for occupational therapy had fallen over the previous year.
+"""
+
+XSS = """Xssville Borough Council: local authority assessment
+
+Key findings for this quality statement
+Xssville Borough Council ran a quarterly marmalade forum for carers.
+The marmalade forum notice read <script>window.__xss=1</script> and <img src=x onerror="window.__xss=2"> and **bold** [link](javascript:alert(1)) according to 41.17% of carers.
+Staff told us the forum was well attended.
+"""
+
+
+# --- fixtures (kept here on purpose: independent of conftest) --------------------------------
+
+@pytest.fixture
+def ui_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """REPORTQA_* for the app: hash embedder, fresh index under tmp_path, bundled corpus."""
+    for k in list(os.environ):
+        if k.startswith("REPORTQA_"):
+            monkeypatch.delenv(k)
+    index = tmp_path / "index"
+    monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
+    monkeypatch.setenv("REPORTQA_INDEX", str(index))
+    monkeypatch.setenv("REPORTQA_CORPUS_DIR", str(CORPUS))
+    return Settings.from_env()
+
+
+@pytest.fixture
+def app(ui_env: Settings):  # type: ignore[no-untyped-def]
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def ask(at, question: str):  # type: ignore[no-untyped-def]
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def answers(at) -> list[str]:  # type: ignore[no-untyped-def]
+    return [h.value for h in at.html if 'class="rq-answer' in h.value]
+
+
+def passages(at) -> list[str]:  # type: ignore[no-untyped-def]
+    return [h.value for h in at.html if 'class="rq-source' in h.value]
+
+
+def source_labels(at) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.label for e in at.expander if e.label.startswith("\\[")]
+
+
+def unmd(label: str) -> str:
+    """Undo md_escape for assertions on Markdown labels."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", label)
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+def test_first_run_ingests_the_corpus_then_is_ready(app, ui_env: Settings) -> None:
+    from ingest.index import IndexStore
+    from reportqa.embed import get_embedder
+
+    emb = get_embedder("hash")
+    store = IndexStore(ui_env, emb.name, emb.dim, create=False)
+    try:
+        assert store.counts()[0] == 36
+    finally:
+        store.close()
+    assert len(app.chat_input) == 1
+    assert any(e.label == "Indexed reports (36)" for e in app.expander)
+    assert not app.error
+    # The reports browser lists council, page kind, statement, score and chunks.
+    df = app.dataframe[0].value
+    assert {"council", "page kind", "quality statement", "score", "chunks"} <= set(df.columns)
+    assert len(df) == 36
+    # Filter options come from the index's own metadata.
+    assert "Stockton-on-Tees Borough Council" in app.multiselect(key="f_council").options
+    assert "Safeguarding" in app.multiselect(key="f_statement").options
+    # A second run (same process) neither re-ingests nor reloads: still ready at once.
+    app.run()
+    assert not app.exception and len(app.chat_input) == 1
+
+
+def test_interrupted_first_start_resumes(ui_env: Settings) -> None:
+    """A first-start ingest cut short (marker left behind) is finished on the next start."""
+    from streamlit.testing.v1 import AppTest
+
+    from ingest.pipeline import ingest
+    from ui.components import CORPUS_PENDING
+
+    ingest([CORPUS / "birmingham__overview.txt"], ui_env)
+    (ui_env.index_dir / CORPUS_PENDING).write_text("interrupted")
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert any(e.label == "Indexed reports (36)" for e in at.expander)
+    assert not (ui_env.index_dir / CORPUS_PENDING).exists()
+
+
+def test_own_index_is_not_topped_up_with_the_corpus(ui_env: Settings) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from ingest.pipeline import ingest
+
+    ingest([CORPUS / "birmingham__overview.txt"], ui_env)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert any(e.label == "Indexed reports (1)" for e in at.expander)
+
+
+def test_first_start_progress_feeds_a_bar(ui_env: Settings) -> None:
+    from ui.components import ingest_corpus
+
+    seen: list[tuple[float, str]] = []
+    summary = ingest_corpus(ui_env, lambda f, msg: seen.append((f, msg)))
+    assert summary.reports_total == 36
+    assert seen[0][0] == 0.0 and seen[-1][0] == pytest.approx(1.0)
+    assert all(0.0 <= f <= 1.0 for f, _ in seen)
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
+    assert len({round(f, 2) for f, _ in seen}) >= 4, "the bar should move in steps, not jump"
+
+
+def test_question_shows_answer_with_citation(app) -> None:
+    ask(app, STOCKTON_Q)
+    [ans] = answers(app)
+    assert "25.19%" in ans and 'class="rq-marker"' in ans and "[1]" in ans
+    assert 'data-abstained="false"' in ans
+    labels = [unmd(x) for x in source_labels(app)]
+    assert labels and labels[0].startswith("[1] Stockton-on-Tees Borough Council")
+    assert "Care provision, integration and continuity" in labels[0]
+    assert "score 3/4" in labels[0]
+    # The passage shows the quoted sentence highlighted and links to the source.
+    p = passages(app)[0]
+    assert "<mark" in p and "25.19%" in p.split("<mark", 1)[1].split("</mark>", 1)[0]
+    assert 'href="https://www.cqc.org.uk/' in p
+    assert any("answered by extractive" in c.value for c in app.caption)
+    assert app.get("download_button"), "no evidence CSV download"
+    # History is kept; a follow-up is answered on its own and both stay on screen.
+    ask(app, "What share of Stockton carers said they had as much social contact as they wanted?")
+    assert len(answers(app)) == 2
+    assert "25.19%" in answers(app)[0]
+
+
+def test_engine_loads_once_per_process_not_per_question(ui_env: Settings,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from rag.engine import Engine
+
+    calls: list[Settings] = []
+    real = Engine.load.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, settings, embedder=None):  # type: ignore[no-untyped-def]
+        calls.append(settings)
+        return real(cls, settings, embedder)
+
+    monkeypatch.setattr(Engine, "load", classmethod(counting))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    ask(at, STOCKTON_Q)
+    ask(at, "What did Leeds score for safeguarding?")
+    at2 = AppTest.from_file(APP, default_timeout=180)  # a second browser session
+    at2.run()
+    ask(at2, STOCKTON_Q)
+    assert len(calls) == 1
+
+
+def test_council_filter_restricts_answers(app) -> None:
+    app.multiselect(key="f_council").select("Birmingham City Council").run()
+    ask(app, STOCKTON_Q)
+    labels = [unmd(x) for x in source_labels(app)]
+    assert labels, "expected sources or see-also passages"
+    assert all("Birmingham City Council" in x for x in labels), labels
+    assert not any("Stockton" in x for x in labels)
+    assert "25.19%" not in answers(app)[-1]
+    assert any("filtered to Birmingham City Council" in unmd(c.value) for c in app.caption)
+
+
+def test_statement_filter_restricts_answers(app) -> None:
+    app.multiselect(key="f_statement").select("Safeguarding").run()
+    ask(app, "How did the council work with partners?")
+    labels = [unmd(x) for x in source_labels(app)]
+    assert labels and all("Safeguarding" in x for x in labels), labels
+
+
+def test_abstained_answer_looks_different(app) -> None:
+    ask(app, "What did Leeds score for safeguarding?")
+    assert [w.value for w in app.warning] == ["Not in the indexed reports"]
+    [ans] = answers(app)
+    assert 'data-abstained="true"' in ans and "rq-abstained" in ans
+    assert "Leeds" in ans
+
+
+def test_see_also_passages_for_an_unanswerable_question(app) -> None:
+    ask(app, "What did inspectors say about the zebra crossing outside the town hall?")
+    assert [w.value for w in app.warning] == ["Not in the indexed reports"]
+    if source_labels(app):  # closest passages are shown as "see also"
+        assert any(m.value == "**Closest passages (see also)**" for m in app.markdown)
+
+
+def test_question_error_is_a_message_not_a_traceback(app) -> None:
+    ask(app, "??? 123")
+    assert not app.exception
+    assert len(app.error) == 1 and "English" in app.error[0].value
+    assert len(app.chat_input) == 1  # still usable
+    ask(app, STOCKTON_Q)
+    assert "25.19%" in answers(app)[-1]
+
+
+def test_upload_in_app_reports_per_file_errors_and_answers_at_once(app, ui_env: Settings) -> None:
+    up = app.file_uploader(key="uploader")
+    up.set_value([
+        ("../../etc/passwd.txt", TESTSHIRE.encode(), "text/plain"),
+        ("empty.txt", b"   \n", "text/plain"),
+        ("xssville.txt", XSS.encode(), "text/plain"),
+    ]).run()
+    assert not app.exception
+    errors = [unmd(e.value) for e in app.error]
+    assert len(errors) == 1 and errors[0].startswith("empty.txt: ") and "empty" in errors[0]
+    oks = [unmd(s.value) for s in app.success]
+    assert any(s.startswith("../../etc/passwd.txt: indexed as") for s in oks), oks
+    assert any(s.startswith("xssville.txt: indexed as") for s in oks), oks
+    # Written under the index dir, named by content hash, never by the uploaded path.
+    saved = sorted(p.relative_to(ui_env.index_dir) for p in
+                   (ui_env.index_dir / "uploads").rglob("*") if p.is_file())
+    assert sorted(p.name for p in saved) == ["passwd.txt", "xssville.txt"]
+    assert all(p.parts[0] == "uploads" and len(p.parts[1]) == 16 for p in saved)
+    assert not (REPO.parent / "etc").exists()
+    assert any(e.label == "Indexed reports (38)" for e in app.expander)
+    assert "Testshire County Council" in app.multiselect(key="f_council").options
+    # Answerable at once, with the same engine.
+    ask(app, "What percentage of people in Testshire were satisfied with the lantern visiting scheme?")
+    assert "73.41%" in answers(app)[-1]
+    # Report text with HTML / Markdown tricks is shown as text.
+    ask(app, "What did the Xssville marmalade forum notice read?")
+    ans = answers(app)[-1]
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in ans
+    assert "<script" not in ans and "<img" not in ans
+    for p in passages(app):
+        assert "<script" not in p and "<img" not in p and "onerror=\"" not in p
+    for lab in source_labels(app):
+        assert "<" not in lab.replace("\\<", "")
+    # The same upload again in a later rerun is not re-ingested.
+    app.run()
+    assert not app.exception and any(e.label == "Indexed reports (38)" for e in app.expander)
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+def _cite(**kw) -> Citation:  # type: ignore[no-untyped-def]
+    base = dict(n=1, report_id="r", council="C", page_kind="other", quality_statement=None,
+                section=None, score=None, quote="b", passage="a b c", start=12, end=13,
+                source="https://example.org/x", passage_start=10)
+    base.update(kw)
+    return Citation(**base)  # type: ignore[arg-type]
+
+
+def test_passage_html_highlights_the_quote_and_escapes_everything() -> None:
+    from ui.components import passage_html
+
+    passage = 'Intro <b>x</b>. The <script>alert(1)</script> "quote" here. Outro & more.'
+    s = passage.index("The")
+    e = passage.index("Outro") - 1
+    c = _cite(passage=passage, quote=passage[s:e], start=100 + s, end=100 + e,
+              passage_start=100, source='https://example.org/a?b=1&c="x"')
+    out = passage_html(c)
+    assert "<script" not in out and "<b>" not in out
+    marked = out.split("<mark", 1)[1].split(">", 1)[1].split("</mark>", 1)[0]
+    assert html.unescape(marked) == passage[s:e]
+    assert 'href="https://example.org/a?b=1&amp;c=&quot;x&quot;"' not in out  # quote in URL: no link
+    ok = passage_html(_cite(source="https://example.org/a?b=1&c=2"))
+    assert 'href="https://example.org/a?b=1&amp;c=2"' in ok and 'rel="noopener' in ok
+
+
+def test_passage_html_guards_offsets_and_links() -> None:
+    from ui.components import passage_html, quote_span
+
+    # Quote outside the passage (it continues past the chunk): shown on its own, still marked.
+    c = _cite(passage="abc", quote="zzz", start=50, end=53, passage_start=0)
+    assert quote_span(c) is None
+    out = passage_html(c)
+    assert "<mark" in out and "zzz" in out and "abc" in out
+    assert quote_span(_cite(start=5, end=14, passage_start=10)) is None  # starts before
+    for bad in ("javascript:alert(1)", "data:text/html,<script>x</script>", "/etc/passwd",
+                " JAVASCRIPT:alert(1)", "file:///etc/passwd"):
+        out = passage_html(_cite(source=bad))
+        assert "href=" not in out and "<script" not in out
+
+
+def test_answer_html_escapes_and_marks() -> None:
+    from ui.components import answer_html
+
+    a = Answer("q", 'See <img src=x onerror="alert(1)"> and **b** [2].', False)
+    out = answer_html(a)
+    assert "<img" not in out and "&lt;img" in out
+    assert '<sup class="rq-marker"' in out and "[2]</sup>" in out
+    assert 'data-abstained="true"' in answer_html(Answer("q", "No.", True))
+
+
+def test_md_escape_and_labels_are_literal() -> None:
+    from ui.components import md_escape, source_label
+
+    assert md_escape("*a* [l](javascript:x) <b> $x$ :red[y]\n\n# h") == (
+        "\\*a\\* \\[l\\]\\(javascript\\:x\\) \\<b\\> \\$x\\$ \\:red\\[y\\] \\# h")
+    lab = source_label(_cite(council="**Evil** <i>C</i>", section="[x](http://e)", score=2))
+    assert lab.startswith("\\[1\\] \\*\\*Evil\\*\\*") and "score 2/4" in lab.replace("\\/", "/")
+    assert "\n" not in lab
+
+
+def test_csv_bytes_matches_the_cli_columns() -> None:
+    from reportqa.render import CSV_FIELDS
+    from ui.components import csv_bytes
+
+    a = Answer("q", "Figure 1% [1].", False, (_cite(quote='say "hi", ok'),))
+    lines = csv_bytes(a).decode().splitlines()
+    assert lines[0] == ",".join(CSV_FIELDS)
+    assert '"say ""hi"", ok"' in lines[1] and lines[1].startswith("1,C,")
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("../../etc/passwd.txt", "passwd.txt"),
+    ("..\\..\\windows\\win.ini.txt", "win.ini.txt"),
+    ("/abs/path/report.md", "report.md"),
+    ("my report (final).pdf", "my_report__final_.pdf"),
+    (".hidden.html", "hidden.html"),
+    ("r\u00e9sum\u00e9.htm", "r_sum_.htm"),
+    ("\u0440\u0435\u043f\u043e\u0440\u0442.txt", "upload.txt"),
+])
+def test_sanitize_filename(name: str, expected: str) -> None:
+    from ui.components import sanitize_filename
+
+    assert sanitize_filename(name) == expected
+
+
+@pytest.mark.parametrize("name", ["", "   ", "..", "../..", "a/b/", "...", "x/.."])
+def test_sanitize_filename_rejects_empty_names(name: str) -> None:
+    from ui.components import sanitize_filename
+
+    with pytest.raises(ValueError):
+        sanitize_filename(name)
+
+
+def test_save_and_ingest_handles_traversal_size_type_and_duplicates(ui_env: Settings) -> None:
+    from ui.components import save_and_ingest
+
+    settings = replace(ui_env, max_file_mb=0.01)  # ~10 KB
+    big = b"x" * 20_000
+    progress: list[float] = []
+    results = save_and_ingest([
+        ("../../etc/passwd.txt", TESTSHIRE.encode()),
+        ("huge.txt", big),
+        ("macro.exe", b"MZ..."),
+        ("..", b"text"),
+        ("again.txt", TESTSHIRE.encode()),  # same content, other name: already indexed
+        ("broken.pdf", b"%PDF-1.4 not really a pdf"),
+    ], settings, progress=lambda f, _m: progress.append(f))
+    by = {r.name: r for r in results}
+    assert [r.name for r in results][0] == "../../etc/passwd.txt"
+    assert by["../../etc/passwd.txt"].status == "added"
+    saved = Path(by["../../etc/passwd.txt"].saved_as or "")
+    uploads = (ui_env.index_dir / "uploads").resolve()
+    assert saved.name == "passwd.txt" and saved.parent.parent == uploads
+    assert saved.read_text() == TESTSHIRE
+    assert by["huge.txt"].status == "failed" and "upload limit" in by["huge.txt"].message
+    assert "0.01 MB" in by["huge.txt"].message
+    assert by["macro.exe"].status == "failed" and "unsupported file type '.exe'" in by["macro.exe"].message
+    assert by[".."].status == "failed" and "name" in by[".."].message
+    assert by["again.txt"].status == "unchanged"
+    assert by["broken.pdf"].status == "failed" and by["broken.pdf"].message
+    # Nothing but the accepted files is left on disk; nothing escaped uploads/.
+    left = sorted(p.name for p in uploads.rglob("*") if p.is_file())
+    assert left == ["again.txt", "passwd.txt"]
+    assert progress and progress[-1] == 1.0 and all(0 <= f <= 1 for f in progress)
+
+    from rag.answer import answer
+
+    a = answer("What percentage of people in Testshire were satisfied with the lantern "
+               "visiting scheme?", settings)
+    assert "73.41%" in a.text
+
+
+# --- the CLI entry point ---------------------------------------------------------------------
+
+def test_cli_ui_execs_streamlit_with_options(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    from reportqa import cli
+
+    seen: dict[str, object] = {}
+
+    def fake_execve(path: str, argv: list[str], env: dict[str, str]) -> None:
+        seen.update(path=path, argv=argv, env=env)
+
+    monkeypatch.setattr(os, "execve", fake_execve)
+    monkeypatch.delenv("REPORTQA_INDEX", raising=False)
+    rc = cli.main(["ui", "--index", str(tmp_path / "ix"), "--port", "8599", "--headless",
+                   "--", "--theme.base", "dark"])
+    assert rc == 0
+    argv = seen["argv"]
+    assert isinstance(argv, list)
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("ui/app.py")
+    joined = " ".join(argv)
+    assert "--server.port 8599" in joined and "--server.headless true" in joined
+    assert "--server.maxUploadSize 20" in joined and "--theme.base dark" in joined
+    assert "--server.address 127.0.0.1" in joined
+    env = seen["env"]
+    assert isinstance(env, dict) and env["REPORTQA_INDEX"] == str((tmp_path / "ix").resolve())

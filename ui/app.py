@@ -1,0 +1,273 @@
+"""reportqa in the browser: chat with cited answers over the indexed CQC reports.
+
+Run with `reportqa ui` (or `streamlit run ui/app.py`). Settings come from REPORTQA_* env vars
+(REPORTQA_INDEX names the index). On first start with an empty index the bundled corpus is
+ingested with a progress bar. The embedder and the engine (model, BM25, council catalogue) are
+loaded once per process; the engine reloads its tables by itself when the index changes, so an
+upload is answerable at once.
+
+All report text is rendered escaped (see ui/components.py): a report cannot run script or
+restyle the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# OpenMP threads that busy-wait after each embedding steal the CPU from Streamlit's own threads
+# on a small machine (2 cores: answers measured ~4x slower under load); let them sleep instead.
+# Must be set before torch loads; an explicit setting in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from ingest.structure import STATEMENTS  # noqa: E402
+from rag.retrieve import Filters  # noqa: E402
+from reportqa.errors import ReportQAError  # noqa: E402
+from reportqa.records import Answer  # noqa: E402
+from reportqa.settings import Settings  # noqa: E402
+from ui.components import (  # noqa: E402
+    NOT_IN_REPORTS_LABEL,
+    UPLOAD_TYPES,
+    FileResult,
+    answer_html,
+    csv_bytes,
+    esc,
+    ingest_corpus,
+    md_escape,
+    needs_corpus,
+    passage_html,
+    report_rows,
+    save_and_ingest,
+    source_label,
+)
+
+log = logging.getLogger("reportqa.ui")
+
+
+# --- process-wide resources (once per process, shared by every browser session) --------------
+
+def _key(settings: Settings) -> str:
+    return repr(settings)
+
+
+@st.cache_resource(show_spinner=False)
+def _embedder(kind: str, batch_size: int) -> Any:
+    from reportqa.embed import get_embedder
+
+    return get_embedder(kind, batch_size)
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(key: str, _settings: Settings, _embedder: Any) -> Any:
+    """Engine.load once per settings; warmed so the first question pays no model load."""
+    from rag.engine import Engine
+
+    eng = Engine.load(_settings, embedder=_embedder)
+    # Keyword tables and the vector store open while the model loads (mostly I/O-bound).
+    side = threading.Thread(target=lambda: (eng.derived(), eng.store.collection()), daemon=True)
+    side.start()
+    eng.embedder.embed(["warm up"])
+    side.join()
+    try:  # one throwaway question opens the vector store and every lazy table now
+        from dataclasses import replace
+
+        from rag.answer import answer
+
+        # Extractive on purpose: warming must never wait on an LLM endpoint.
+        answer("How many carers used a support group?", replace(_settings, answerer="extractive"),
+               engine=eng)
+    except ReportQAError:
+        pass
+    return eng
+
+
+@st.cache_resource(show_spinner=False)
+def _startup_state(key: str) -> dict[str, Any]:
+    return {"lock": threading.Lock(), "ready": False}
+
+
+def _ensure_corpus(settings: Settings, embedder: Any) -> None:
+    """First start: ingest the bundled corpus into an empty index, with a progress bar."""
+    state = _startup_state(_key(settings))
+    if state["ready"]:
+        return
+    with state["lock"]:
+        if state["ready"]:
+            return
+        if needs_corpus(settings, embedder):
+            box = st.empty()
+            with box.container():
+                st.info(md_escape(f"First start: indexing the bundled reports in "
+                                  f"{settings.corpus_dir}. This happens once."))
+                bar = st.progress(0.0, text="Loading the embedding model")
+                summary = ingest_corpus(settings, _bar_callback(bar), embedder)
+            box.empty()
+            for path, reason in summary.failed:
+                st.sidebar.error(md_escape(f"{Path(path).name}: {reason}"))
+            if summary.reports_total == 0:
+                st.error(md_escape(f"No reports could be indexed from {settings.corpus_dir}; "
+                                   "upload reports in the sidebar or check REPORTQA_CORPUS_DIR."))
+                return
+            st.toast(md_escape(summary.line()))
+        state["ready"] = True
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+def _bar_callback(bar: Any) -> Callable[[float, str], None]:
+    """Feed an st.progress bar from a (fraction, message) progress callback."""
+
+    def update(frac: float, msg: str) -> None:
+        bar.progress(min(1.0, max(0.0, frac)), text=md_escape(msg))
+
+    return update
+
+
+def _render_answer(i: int, turn: dict[str, Any]) -> None:
+    if turn.get("error"):
+        st.error(md_escape(turn["error"]))
+        return
+    ans: Answer = turn["answer"]
+    if ans.abstained:
+        st.warning(NOT_IN_REPORTS_LABEL, icon="\u26a0\ufe0f")
+    st.html(answer_html(ans))
+    meta = [f"answered by {ans.answerer}"]
+    if "total" in ans.timings_ms:
+        meta.append(f"{ans.timings_ms['total']:.0f} ms")
+    if turn.get("filter_note"):
+        meta.append(turn["filter_note"])
+    st.caption(md_escape(" · ".join(meta)))
+    for note in ans.notes:
+        st.caption(md_escape(f"Note: {note}"))
+    if ans.citations:
+        st.markdown("**Closest passages (see also)**" if ans.abstained else "**Sources**")
+        for c in ans.citations:
+            with st.expander(source_label(c)):
+                st.html(passage_html(c))
+        st.download_button("Download evidence (CSV)", data=csv_bytes(ans),
+                           file_name=f"reportqa-evidence-{i + 1}.csv", mime="text/csv",
+                           key=f"csv-{i}", on_click="ignore")
+
+
+def _render_turn(i: int, turn: dict[str, Any]) -> None:
+    with st.chat_message("user"):
+        st.html(f'<div class="rq-question">{esc(turn["question"])}</div>')
+    with st.chat_message("assistant"):
+        _render_answer(i, turn)
+
+
+def _render_upload_results(results: list[FileResult]) -> None:
+    for r in results:
+        text = md_escape(f"{r.name}: {r.message}")
+        if r.status == "failed":
+            st.error(text)
+        elif r.status == "unchanged":
+            st.info(text)
+        else:
+            st.success(text)
+
+
+# --- the page --------------------------------------------------------------------------------
+
+def main() -> None:
+    st.set_page_config(page_title="reportqa: CQC local authority reports", page_icon="\U0001f4cb",
+                       layout="wide")
+    settings = Settings.from_env()
+    st.title("Ask the CQC local authority assessment reports")
+    st.caption("Answers quote the indexed reports and cite them; if the reports don't say, "
+               "the answer says so.")
+
+    try:
+        embedder = _embedder(settings.embedder, settings.batch_size)
+        _ensure_corpus(settings, embedder)
+        with st.spinner("Loading the model and the index\u2026"):
+            engine = _engine(_key(settings), settings, embedder)
+    except ReportQAError as exc:
+        st.error(md_escape(str(exc)))
+        st.stop()
+        return
+
+    ss = st.session_state
+    ss.setdefault("history", [])
+    ss.setdefault("uploads", {})  # uploader file_id -> FileResult
+
+    sb = st.sidebar
+    filters_box = sb.container()
+    upload_box = sb.container()
+    reports_box = sb.container()
+
+    # Uploads first, so the filters and the reports browser below already show new reports.
+    with upload_box:
+        st.subheader("Add reports")
+        files = st.file_uploader(
+            f"Upload report files ({', '.join(UPLOAD_TYPES)}; up to {settings.max_file_mb:g} MB "
+            "each)", type=list(UPLOAD_TYPES), accept_multiple_files=True, key="uploader")
+        new = [f for f in (files or []) if f.file_id not in ss["uploads"]]
+        if new:
+            bar = st.progress(0.0, text="Indexing uploaded files")
+            results = save_and_ingest(
+                [(f.name, f.getvalue()) for f in new], settings,
+                progress=_bar_callback(bar),
+                embedder=engine.embedder)
+            bar.empty()
+            for f, r in zip(new, results, strict=True):
+                ss["uploads"][f.file_id] = r
+        _render_upload_results([ss["uploads"][f.file_id] for f in (files or [])
+                                if f.file_id in ss["uploads"]])
+
+    derived = engine.derived()
+    name_to_key = {c.name: c.key for c in derived.councils}
+    with filters_box:
+        st.subheader("Filters")
+        chosen_councils = st.multiselect("Council", sorted(name_to_key), key="f_council",
+                                         placeholder="All councils")
+        chosen_statements = st.multiselect("Quality statement", list(STATEMENTS),
+                                           key="f_statement", placeholder="All quality statements")
+    filters = Filters(councils=tuple(name_to_key[n] for n in chosen_councils if n in name_to_key),
+                      statements=tuple(chosen_statements))
+    filter_note = ""
+    if not filters.empty():
+        filter_note = "filtered to " + "; ".join(list(chosen_councils) + list(chosen_statements))
+
+    with reports_box:
+        rows = report_rows(engine.store.reports())
+        with st.expander(f"Indexed reports ({len(rows)})"):
+            st.dataframe(rows, hide_index=True, width="stretch")
+
+    for i, past in enumerate(ss["history"]):
+        _render_turn(i, past)
+
+    prompt = st.chat_input("Ask about the reports, e.g. How many Stockton carers used a "
+                           "support group?", max_chars=1000)
+    if prompt:
+        turn: dict[str, Any] = {"question": prompt, "answer": None, "error": None,
+                                "filter_note": filter_note}
+        with st.chat_message("user"):
+            st.html(f'<div class="rq-question">{esc(prompt)}</div>')
+        with st.chat_message("assistant"):
+            try:
+                with st.spinner("Searching the reports\u2026"):
+                    from rag.answer import answer
+
+                    turn["answer"] = answer(prompt, settings, filters, engine=engine)
+            except ReportQAError as exc:
+                turn["error"] = str(exc)
+            except Exception as exc:  # keep the conversation alive; details go to the log
+                log.exception("answering %r failed", prompt)
+                turn["error"] = f"Something went wrong answering this question ({type(exc).__name__}: {exc})."
+            ss["history"].append(turn)
+            _render_answer(len(ss["history"]) - 1, turn)
+
+
+main()
