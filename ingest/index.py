@@ -10,15 +10,19 @@ and all its chunk rows are committed there, in one transaction. Each write is jo
   5. clear the journal
 A kill anywhere leaves either the old or the new committed state in SQLite, plus at worst
 orphan vectors that the journal names; the next writer's `recover()` deletes them. Readers
-only trust vector ids that SQLite knows, so they never see half-written reports.
+only trust vector ids that SQLite knows, so they never see half-written reports. Writers
+(write/remove/recover) hold an advisory lock on ``write.lock`` in the index dir, so recovery
+never runs in the middle of another process's write.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,17 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_report ON chunks(report_id);
 CREATE TABLE IF NOT EXISTS pending (report_id TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL);
 """
+
+
+def _exclusive(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a write-protocol method holding the index's writer lock (see IndexStore._locked)."""
+
+    @functools.wraps(method)
+    def locked(self: IndexStore, *args: Any, **kwargs: Any) -> Any:
+        with self._locked():
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 @dataclass(frozen=True)
@@ -166,16 +181,22 @@ class IndexStore:
     ) -> list[tuple[str, float]]:
         """(chunk_id, cosine distance) of the ``k`` nearest vectors, optionally filtered."""
         col = self.collection()
-        n = col.count()
-        if n == 0:
-            return []
+        q = np.asarray([vector], dtype=np.float32)
         try:
-            res = col.query(
-                query_embeddings=np.asarray([vector], dtype=np.float32), n_results=min(k, n),
-                where=where or None, include=["distances"],
-            )
-        except Exception as exc:  # server gone, corrupt segment...
-            raise BackendError(f"vector search failed: {exc}; is the Chroma server up?") from exc
+            # No count() first: Chroma (1.x, embedded and server) returns fewer than n_results
+            # when the collection is smaller or empty, and count() costs as much as the query
+            # itself (~11 ms at 10k vectors, measured): one round trip instead of two.
+            res = col.query(query_embeddings=q, n_results=k, where=where or None,
+                            include=["distances"])
+        except Exception:
+            try:  # an older server that rejects n_results > count: ask with the count
+                n = col.count()
+                if n == 0:
+                    return []
+                res = col.query(query_embeddings=q, n_results=min(k, n), where=where or None,
+                                include=["distances"])
+            except Exception as exc:  # server gone, corrupt segment...
+                raise BackendError(f"vector search failed: {exc}; is the Chroma server up?") from exc
         return list(zip(res["ids"][0], res["distances"][0], strict=True))
 
     def vector_ids(self) -> set[str]:
@@ -184,6 +205,7 @@ class IndexStore:
 
     # --- writes --------------------------------------------------------------------------
 
+    @_exclusive
     def recover(self) -> int:
         """Finish or undo interrupted writes: delete vectors SQLite does not know. Returns count."""
         pend = [r[0] for r in self.db.execute("SELECT DISTINCT report_id FROM pending")]
@@ -200,6 +222,7 @@ class IndexStore:
         self.db.execute("DELETE FROM pending")
         return len(orphans)
 
+    @_exclusive
     def write(self, reports: Sequence[NewReport]) -> None:
         """Add or replace reports atomically (see module doc for the protocol)."""
         if not reports:
@@ -247,6 +270,7 @@ class IndexStore:
         self._tx(lambda c: c.executemany("DELETE FROM pending WHERE report_id=?",
                                          [(i,) for i in ids]))
 
+    @_exclusive
     def remove(self, report_id: str) -> int:
         """Delete a report and all its chunks. Returns the number of chunks removed."""
         now = time.time()
@@ -286,6 +310,23 @@ class IndexStore:
         self.db.close()
 
     # --- helpers -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time per index dir, across processes. Without it, a second writer's
+        recover() could run between another writer's upsert and commit, take that writer's
+        journalled vectors for orphans and delete them (committed chunks without vectors)."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no advisory lock, run one writer at a time
+            yield
+            return
+        with open(self.dir / "write.lock", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released by the OS if the process dies
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _tx(self, fn: Any) -> None:
         self.db.execute("BEGIN IMMEDIATE")

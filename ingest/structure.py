@@ -258,12 +258,26 @@ def _overall_rating(text: str, lines: list[tuple[int, int, str]]):  # type: igno
                 m = re.match(rf"^\s*(?:•\s*)?({rating_re})\b", nxt.strip(), re.I)
                 if m and not re.match(r"^\s*Score", nxt):
                     off = s + len(nxt) - len(nxt.lstrip())
-                    return _canon_rating(m.group(1)), (off, e)
+                    return _canon_rating(m.group(1)), (off, _percentage_line_end(lines, e))
             break
     m = re.search(rf"\b(?:has )?rated [^.\n]{{3,80}}? as ({rating_re})\b", text, re.I)
     if m:
         return _canon_rating(m.group(1)), _line_span(text, m.start())
     return None, None
+
+
+def _percentage_line_end(lines: list[tuple[int, int, str]], end: int) -> int:
+    """Extend a rating's span over an "Overall rating ...: 75%" / "Score: 56%" line right
+    below it, so a citation of the rating also states the percentage."""
+    idx = next((i for i, (_, e, _) in enumerate(lines) if e == end), None)
+    if idx is None:
+        return end
+    for _, e2, ln in lines[idx + 1 : idx + 4]:
+        if re.match(r"^\s*(Overall rating for [^:\n]+|Score):\s*\d{1,3}%?\s*$", ln):
+            return e2
+        if ln.strip():
+            break
+    return end
 
 
 def _canon_rating(word: str) -> str:

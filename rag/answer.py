@@ -39,17 +39,18 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
     eng = engine or get_engine(settings)
     eng.require_ready()
     u = understand(q, eng.derived().councils)
-    filters = _merge_filters(filters or Filters(), u, eng)
+    explicit = filters or Filters()
+    filters = _merge_filters(explicit, u, eng)
     from rag import structured
 
-    if u.unknown_councils and u.unknown_first and not filters.councils:
+    if u.unknown_councils and u.unknown_first and not explicit.councils:
         ans = _abstain(q, "The indexed reports don't cover "
                        + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
         return _timed(ans, t0, t0)
     t_ret = time.perf_counter()
     routed = structured.route(u, filters, eng)
     if routed is not None:
-        return _timed(routed, t0, t_ret)
+        return _timed(check_figures(routed), t0, t_ret)
     hits = eng.retriever.retrieve(q, filters, k or settings.k, boost_statements=u.statements)
     t_ret = time.perf_counter()
     if not hits:
@@ -58,7 +59,33 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
                       t0, t_ret)
     chosen = answerer or _answerer_for(settings)
     ans = chosen.compose(u, hits, eng)
-    return _timed(ans, t0, t_ret)
+    return _timed(check_figures(ans), t0, t_ret)
+
+
+def check_figures(ans: Answer) -> Answer:
+    """Number check for every answer path: each figure in a sentence must appear, with the
+    same value, in a quote that sentence cites. Unsupported sentences are dropped and the
+    answer says so; if nothing is left the answer abstains."""
+    from rag.verify import verify_figures
+
+    if ans.abstained or not ans.citations or ans.answerer == "llm":
+        return ans  # the LLM path runs the same check sentence by sentence (rag/verify.py)
+    quotes = {c.n: c.quote for c in ans.citations}
+    kept, dropped = [], 0
+    for sent in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", ans.text):
+        cited = [int(n) for n in re.findall(r"\[(\d+)\]", sent)]
+        evidence = "\n".join(quotes.get(n, "") for n in cited)
+        body = re.sub(r"\s*\[\d+\]", "", sent)
+        if verify_figures(body, evidence):
+            dropped += 1
+            continue
+        kept.append(sent)
+    if not dropped:
+        return ans
+    note = f"{dropped} sentence(s) removed: a figure in them is not in the passage they cite."
+    if not kept:
+        return replace(ans, text=NOT_IN_REPORTS + " " + note, abstained=True, notes=(*ans.notes, note))
+    return replace(ans, text=" ".join(kept), notes=(*ans.notes, note))
 
 
 def _answerer_for(settings: Settings) -> Answerer:
@@ -119,6 +146,7 @@ class _Cand:
     score: float
     coverage: float
     confidence: float = 0.0
+    core_start: int = -1  # where the sentence itself starts when paired with its antecedent
 
 
 RERANK_TOP = 8  # sentences whose meaning we compare with the question's (MiniLM, ~ms each)
@@ -183,6 +211,11 @@ class ExtractiveAnswerer:
         best = cands[0]
         picked = [best]
         words = len(best.text.split())
+        if words > self.max_words and best.core_start > best.start:
+            # A pair too long to read out: the anaphoric sentence alone carries the figure.
+            text = engine.retriever.report_text(best.hit.chunk.report_id)
+            best = replace(best, start=best.core_start, text=text[best.core_start : best.end])
+            picked, words = [best], len(best.text.split())
         if words > self.max_words:
             return [_trim_to(best, self.max_words)]
         # Keep the comparison that goes with a figure when it is in the next sentence.
@@ -230,10 +263,10 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
                 # previous sentence, so judge (and quote) the pair together.
                 span_start = prev[0]
             prev = (s, e)
-            s = span_start
+            core, s = s, span_start
             sent = text[s:e]
             toks = set(tokenize(sent))
-            cov = sum(w for t, w in weights.items() if t in toks) / total
+            cov = sum(w for t, w in weights.items() if t in toks or _SYN.get(t, set()) & toks) / total
             n_words = len(sent.split())
             unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
             if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and unpunctuated):
@@ -258,11 +291,21 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
                 cov *= 0.5
             if h.chunk.section in _BOILERPLATE:  # CQC's standard wording, same for every council
                 score -= 0.1
-            out.append(_Cand(h, s, e, sent, score, cov))
+            out.append(_Cand(h, s, e, sent, score, cov, core_start=core))
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out
 
 
+# Report wording for common question words (stems): a question term also counts as matched
+# when the sentence uses one of these. Kept small and general, not tuned per question.
+_SYN: dict[str, set[str]] = {k: set(tokenize(v)) for k, v in {
+    "resid": "population", "inhabit": "population", "live": "population",
+    "overspend": "more than estimated actual", "underspend": "less than estimated actual",
+    "exceed": "more than", "faith": "religious Jewish Muslim Christian Hindu Sikh",
+    "parti": "Labour Conservative Liberal Democrats", "politic": "Labour Conservative Liberal",
+    "wait": "waiting waited", "staff": "workforce", "workforc": "staff",
+    "older": "65 aged", "elder": "65 aged", "carer": "carers caring",
+}.items()}
 _FREQUENCY = re.compile(r"\b(daily|weekly|fortnightly|monthly|quarterly|annually|yearly|every "
                         r"(day|week|month|year|\d+)|once a|twice a|times a)\b", re.I)
 _ANAPHOR = re.compile(r"^(This|It|Its|These|That|Which|They|Their|Of these|Of those)\b")
@@ -311,7 +354,7 @@ def _trim_to(c: _Cand, max_words: int) -> _Cand:
     # Quote stays exact: we keep a prefix of the sentence (offsets still index the report).
     words = list(re.finditer(r"\S+", c.text))
     cut = words[max_words - 1].end() if len(words) > max_words else len(c.text)
-    return _Cand(c.hit, c.start, c.start + cut, c.text[:cut], c.score, c.coverage)
+    return replace(c, end=c.start + cut, text=c.text[:cut])
 
 
 def with_marker(sentence: str, n: int) -> str:

@@ -79,7 +79,7 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
         cmp_val = f" {s.comparator_value:g}%" if s.comparator_value is not None else ""
         parts.append(f"{s.council}: {s.raw} {s.subject[:60].rstrip()} ({u.direction} the "
                      f"{s.comparator}{cmp_val}) [{n}].")
-    head = f"{len(scored)} statistic(s) {u.direction} the England average match:"
+    head = f"Statistics {u.direction} the England average on this topic:"
     return Answer(u.question, head + " " + " ".join(parts), False, tuple(cites), answerer="table")
 
 
@@ -97,10 +97,11 @@ def _top_rating(u: Understanding, eng: Engine) -> Answer:
     cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(top)]
     names = " and ".join(f"{r.council} ({r.rating}, {r.percentage}) [{i + 1}]"
                          for i, r in enumerate(top))
-    tie = " (a tie)" if len(top) > 1 else ""
+    tie = ", a tie between" if len(top) > 1 else ":"
     word = "lowest" if low else "highest"
-    return Answer(u.question, f"Of the {len(rows)} indexed councils with an overall score, the "
-                  f"{word} is {best}{tie}: {names}.", False, tuple(cites), answerer="table")
+    marks = "".join(f"[{i + 1}]" for i in range(len(top)))
+    return Answer(u.question, f"The {word} overall score among indexed councils is {best} "
+                  f"{marks}{tie} {names}.", False, tuple(cites), answerer="table")
 
 
 def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> Answer | None:
@@ -130,14 +131,15 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
              eng: Engine) -> Answer:
     """Side by side, with a per-council quota: each named council gets its own retrieval, so
     one council's pages cannot fill every slot."""
-    from rag.answer import rank_sentences, rerank_dense, with_marker
+    from rag.answer import _trim_to, rank_sentences, rerank_dense, with_marker
 
     names = dict(zip(councils, _names(councils, eng), strict=True))
     n_scores = sum(1 for k in councils for st in stmts if best_per_key(eng.derived().scores).get((k, st)))
-    budget = max(10, (70 - 14 * n_scores) // len(councils))
+    budget = max(10, (72 - 16 * n_scores) // len(councils))
     parts: list[str] = []
     cites: list[Citation] = []
     missing: list[str] = []
+    score_ns: list[int] = []
     score_rows = best_per_key(eng.derived().scores) if stmts else {}
     for key in councils:
         said = False
@@ -146,18 +148,23 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
             if grp:
                 r = grp[0]
                 cites.append(_cite_score(len(cites) + 1, r, eng))
+                score_ns.append(len(cites))
                 parts.append(f"{r.council} scored {r.score} - {r.label} for {r.statement} "
                              f"[{len(cites)}].")
                 said = True
         hits = eng.retriever.retrieve(u.question, Filters(councils=(key,)), 4,
                                       boost_statements=stmts)
         cands = rerank_dense(u, rank_sentences(u, hits, eng), eng) if hits else []
-        best = next((c for c in cands if len(c.text.split()) <= budget), None)
+        best = cands[0] if cands else None
+        if best is not None and len(best.text.split()) > budget:
+            best = _trim_to(best, budget)  # a verbatim prefix: offsets stay exact
         if best is not None and best.confidence >= eng.settings.abstain_threshold * 0.8:
             from rag.answer import _citation
 
             cites.append(replace(_citation(len(cites) + 1, best, eng), n=len(cites) + 1))
-            parts.append(f"{names[key]}: " + with_marker(" ".join(best.text.split()), len(cites)))
+            tail = "" if re.search(r"[.!?]$", best.text) else " …"
+            parts.append(f"{names[key]}: "
+                         + with_marker(" ".join(best.text.split()) + tail, len(cites)))
             said = True
         if not said:
             missing.append(names[key])
@@ -166,8 +173,9 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
                    + " or ".join(missing) + ".")
     scores = {r.score for k in councils for st in stmts for r in score_rows.get((k, st), [])[:1]}
     if stmts and len(scores) == 1 and all(score_rows.get((k, st)) for k in councils for st in stmts):
-        parts.append(f"Both scored {scores.pop()}." if len(councils) == 2
-                     else f"All scored {scores.pop()}.")
+        marks = "".join(f"[{n}]" for n in score_ns)
+        parts.append(f"Both scored {scores.pop()} {marks}." if len(councils) == 2
+                     else f"All scored {scores.pop()} {marks}.")
     if missing:
         parts.append("Nothing relevant is indexed for " + ", ".join(missing) + ".")
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table+extractive")
@@ -224,7 +232,9 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
         n = len(cites) + 1
         cites.append(_cite(n, r, eng, r.start, r.end))
         kind = "indicative overall rating" if r.indicative else "overall rating"
-        pct = f" with an overall score of {r.percentage}%" if r.percentage is not None else ""
+        quote = eng.retriever.report_text(r.report_id)[r.start : r.end]
+        unit = "%" if f"{r.percentage}%" in quote else ""
+        pct = f" with an overall score of {r.percentage}{unit}" if r.percentage is not None else ""
         parts.append(f"{r.council}'s {kind} is {r.rating}{pct} [{n}].")
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
@@ -251,8 +261,8 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
             r = next(x for x in match if x.council_key == c)
             cites.append(_cite_score(len(cites) + 1, r, eng))
             names.append(f"{r.council} [{len(cites)}]")
-        return Answer(u.question, f"{len(names)} indexed council(s) scored {u.score_value} on "
-                      f"{what}: " + "; ".join(names) + ".", False, tuple(cites), answerer="table")
+        return Answer(u.question, f"Indexed councils that scored {u.score_value} on {what}: "
+                      + "; ".join(names) + ".", False, tuple(cites), answerer="table")
     if not match:
         return _no(u, f"No indexed council scored {u.score_value} on {what} "
                    f"({len(rows)} stated scores checked).")
@@ -266,8 +276,9 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
             cites.append(_cite_score(len(cites) + 1, r, eng))
             refs.append(f"{r.statement} [{len(cites)}]")
         lines.append(f"{council}: " + "; ".join(refs) + ".")
-    head = f"{len(by_council)} indexed council(s) scored {u.score_value} on {what}:"
-    return Answer(u.question, head + " " + " ".join(lines), False, tuple(cites), answerer="table")
+    body = "; ".join(line.rstrip(".") for line in lines)
+    return Answer(u.question, f"Indexed councils that scored {u.score_value} on {what}: {body}.",
+                  False, tuple(cites), answerer="table")
 
 
 def _which_rated(u: Understanding, eng: Engine) -> Answer:
@@ -278,9 +289,9 @@ def _which_rated(u: Understanding, eng: Engine) -> Answer:
     if not match:
         return _no(u, f"No indexed council is rated {u.rating_value} ({len(seen)} ratings indexed).")
     cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(match)]
-    body = " ".join(f"{r.council}{' (indicative)' if r.indicative else ''} [{i + 1}]."
-                    for i, r in enumerate(match))
-    return Answer(u.question, f"{len(match)} indexed council(s) rated {u.rating_value}: {body}",
+    body = "; ".join(f"{r.council}{' (indicative)' if r.indicative else ''} [{i + 1}]"
+                     for i, r in enumerate(match))
+    return Answer(u.question, f"Indexed councils rated {u.rating_value}: {body}.",
                   False, tuple(cites), answerer="table")
 
 
