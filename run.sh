@@ -39,6 +39,13 @@ case "${1:-app}" in
     chromium
     shift || true
     "$VENV/bin/ruff" check ingest rag ui evals reportqa tests benchmarks
+    # Accuracy gate first (so pytest's summary is the last line): the real pipeline on the
+    # gold set, against the minimums committed in evals/thresholds.json.
+    gate_index="$(mktemp -d)"
+    trap 'rm -rf "$gate_index"' EXIT
+    "$VENV/bin/reportqa" ingest corpus --index "$gate_index" --json >/dev/null
+    "$VENV/bin/reportqa" eval evals/questions.jsonl --index "$gate_index" \
+      --out artifacts/eval --gate evals/thresholds.json
     "$VENV/bin/pytest" -q "$@"
     ;;
   cli)

@@ -234,6 +234,41 @@ class ExtractiveAnswerer:
         return picked
 
 
+def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: int,
+                    weights: dict[str, float], total: float, q_figs: set[str],
+                    pct: bool) -> _Cand | None:
+    sent = text[s:e]
+    toks = set(tokenize(sent))
+    cov = sum(w for t, w in weights.items() if t in toks or _SYN.get(t, set()) & toks) / total
+    n_words = len(sent.split())
+    unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
+    if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and unpunctuated):
+        return None  # titles, headings and "Score: 3" lines are not answers to read out
+    score = 0.7 * cov + 0.3 / (1 + 0.25 * (h.rank - 1)) - 0.003 * n_words
+    if u.wants_figure:
+        # The answer to a figure question states a figure the question did not.
+        if _new_figures(sent, q_figs):
+            score += 0.15
+            if pct and "%" in sent:
+                score += 0.1
+            elif pct:
+                cov *= 0.5
+        else:
+            cov *= 0.5
+            score -= 0.15
+    if u.asks_rank and re.search(r"\b\d+(st|nd|rd|th)\b", sent):
+        score += 0.15  # "how does X rank" is answered by an ordinal ("43rd")
+    if u.asks_frequency and _FREQUENCY.search(sent):
+        score += 0.15
+    if u.asks_reason and _CAUSAL.search(sent):
+        score += 0.1  # "why ..." is answered by the sentence that gives the cause
+    if re.search(r",\s*$", sent):  # a page cut mid-sentence
+        cov *= 0.5
+    if h.chunk.section in _BOILERPLATE:  # CQC's standard wording, same for every council
+        score -= 0.1
+    return _Cand(h, s, e, sent, score, cov, core_start=core)
+
+
 def rank_terms(u: Understanding, engine: Engine) -> list[str]:
     """Question terms that carry meaning: the council's own name is a filter, not a term."""
     council_words = set()
@@ -256,42 +291,17 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
     for h in hits:
         text = engine.retriever.report_text(h.chunk.report_id)
         prev: tuple[int, int] | None = None
-        for s, e in sentence_spans(text, h.chunk.start, h.chunk.end):
-            span_start = s
-            if prev and _ANAPHOR.match(text[s:e]) and prev[1] <= s and s - prev[1] <= 2:
-                # "Its actual spend was ..." / "This is 24.37% ...": the subject is in the
-                # previous sentence, so judge (and quote) the pair together.
-                span_start = prev[0]
-            prev = (s, e)
-            core, s = s, span_start
-            sent = text[s:e]
-            toks = set(tokenize(sent))
-            cov = sum(w for t, w in weights.items() if t in toks or _SYN.get(t, set()) & toks) / total
-            n_words = len(sent.split())
-            unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
-            if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and unpunctuated):
-                continue  # titles, headings and "Score: 3" lines are not answers to read out
-            score = 0.7 * cov + 0.3 / (1 + 0.25 * (h.rank - 1)) - 0.003 * n_words
-            if u.wants_figure:
-                # The answer to a figure question states a figure the question did not.
-                if _new_figures(sent, q_figs):
-                    score += 0.15
-                    if pct and "%" in sent:
-                        score += 0.1
-                    elif pct:
-                        cov *= 0.5
-                else:
-                    cov *= 0.5
-                    score -= 0.15
-            if u.asks_rank and re.search(r"\b\d+(st|nd|rd|th)\b", sent):
-                score += 0.15  # "how does X rank" is answered by an ordinal ("43rd")
-            if u.asks_frequency and _FREQUENCY.search(sent):
-                score += 0.15
-            if re.search(r",\s*$", sent):  # a page cut mid-sentence
-                cov *= 0.5
-            if h.chunk.section in _BOILERPLATE:  # CQC's standard wording, same for every council
-                score -= 0.1
-            out.append(_Cand(h, s, e, sent, score, cov, core_start=core))
+        for s0, e in sentence_spans(text, h.chunk.start, h.chunk.end):
+            starts = [s0]
+            if prev and _ANAPHOR.match(text[s0:e]) and prev[1] <= s0 and s0 - prev[1] <= 2:
+                # "Its actual spend was ..." / "This is 24.37% ...": the subject may be in the
+                # previous sentence, so the pair is a candidate too (judged and quoted together).
+                starts.append(prev[0])
+            prev = (s0, e)
+            for s in starts:
+                cand = _score_sentence(u, h, text, s, s0, e, weights, total, q_figs, pct)
+                if cand is not None:
+                    out.append(cand)
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out
 
@@ -306,6 +316,8 @@ _SYN: dict[str, set[str]] = {k: set(tokenize(v)) for k, v in {
     "wait": "waiting waited", "staff": "workforce", "workforc": "staff",
     "older": "65 aged", "elder": "65 aged", "carer": "carers caring",
 }.items()}
+_CAUSAL = re.compile(r"\b(because|due to|as a result|brought down by|driven by|caused by|owing to|"
+                     r"reflect(?:s|ed)?|the reason|this was (?:because|due))\b", re.I)
 _FREQUENCY = re.compile(r"\b(daily|weekly|fortnightly|monthly|quarterly|annually|yearly|every "
                         r"(day|week|month|year|\d+)|once a|twice a|times a)\b", re.I)
 _ANAPHOR = re.compile(r"^(This|It|Its|These|That|Which|They|Their|Of these|Of those)\b")

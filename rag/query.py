@@ -40,6 +40,7 @@ class Understanding:
     asks_rank: bool = False
     asks_frequency: bool = False
     all_of: bool = False  # "every one of", "all" quality statements
+    asks_reason: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -60,6 +61,8 @@ def understand(question: str, councils: list[Council]) -> Understanding:
         asks_rank=bool(re.search(r"\brank(ed|s|ing)?\b", q)),
         asks_frequency=bool(re.search(r"\bhow often\b|\bhow frequently\b|\bfrequency\b", q)),
         all_of=bool(re.search(r"\b(every|all)\b", q)),
+        asks_reason=bool(re.search(r"^why\b|\bwhy (did|was|were|is|are|has|have|do|does)\b|\breasons? "
+                                   r"(for|why)\b|\bwhat caused\b", q)),
         question=question, councils=found, unknown_councils=unknown, statements=stmts,
         intent=intent, score_value=score_value, rating_value=rating_value,
         wants_figure=bool(re.search(
@@ -133,7 +136,10 @@ def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type:
     m_which = re.search(r"\b(which|what)\b.{0,40}\b(councils|local authorities|authorities|areas|"
                         r"quality statements|statements)\b", q)
     m_val = re.search(r"\b(?:scored|score of|scores? (?:of )?|got|received|given) ?(?:a )?([1-4])\b", q)
-    if re.search(r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdiffer", q) and len(councils) >= 2:
+    if len(councils) >= 2 and (
+            re.search(r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdiffer", q)
+            or re.search(r"\bwhich\b.*\b(larger|higher|more|less|lower|smaller|better|worse|bigger)\b"
+                         r".*\bor\b", q)):
         return "compare", None, None, None
     if re.search(r"\b(below|worse than|lower than|under)\b.*\b(england|national) average", q):
         return "versus_england", None, None, "below"

@@ -258,8 +258,12 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
         cites = []
         names = []
         for c in sorted(full):
-            r = next(x for x in match if x.council_key == c)
-            cites.append(_cite_score(len(cites) + 1, r, eng))
+            mine = [x for x in match if x.council_key == c]
+            r = mine[0]
+            same_page = [x for x in mine if x.report_id == r.report_id]
+            # Cite the whole list of nine lines on the page, not just its first row.
+            cites.append(_cite(len(cites) + 1, r, eng, min(x.start for x in same_page),
+                               max(x.end for x in same_page), score=u.score_value))
             names.append(f"{r.council} [{len(cites)}]")
         return Answer(u.question, f"Indexed councils that scored {u.score_value} on {what}: "
                       + "; ".join(names) + ".", False, tuple(cites), answerer="table")
