@@ -39,6 +39,13 @@ case "${1:-app}" in
     chromium
     shift || true
     "$VENV/bin/ruff" check ingest rag ui evals reportqa tests benchmarks
+    if [ "${REPORTQA_SKIP_LLM:-0}" != 1 ]; then
+      # The local-LLM recipe (own venv + pinned, hash-checked GGUF); the real-server tests
+      # then must run rather than skip. Cached under ~/.cache/reportqa after the first time.
+      bash scripts/local_llm.sh wheel >&2
+      bash scripts/local_llm.sh model >&2
+      export REPORTQA_LLM_TEST=1
+    fi
     # Accuracy gate first (so pytest's summary is the last line): the real pipeline on the
     # gold set, against the minimums committed in evals/thresholds.json.
     gate_index="$(mktemp -d)"

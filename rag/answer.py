@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag.engine import Engine, get_engine
 from rag.query import Understanding, asks_percentage, understand
@@ -112,10 +112,23 @@ def _validate(question: str) -> str:
 def _merge_filters(f: Filters, u: Understanding, eng: Engine) -> Filters:
     from rag.query import resolve_council
 
-    cat = eng.derived().councils
-    councils = tuple(resolve_council(c, cat) for c in f.councils) or u.councils
+    d = eng.derived()
+    councils = tuple(resolve_council(c, d.councils) for c in f.councils) or u.councils
     return Filters(councils=councils, statements=f.statements, page_kinds=f.page_kinds,
-                   report_ids=f.report_ids)
+                   report_ids=f.report_ids, exclude_report_ids=_version_exclusions(u, d))
+
+
+def _version_exclusions(u: Understanding, d: Any) -> tuple[str, ...]:
+    """Older assessments are hidden unless the question names their year; then the newer
+    version of that page is hidden instead. Duplicate copies are always hidden."""
+    years = set(re.findall(r"\b(20\d\d)\b", u.question))
+    hidden = set(d.hidden())
+    for rid, v in d.versions.items():
+        if v.status == "superseded" and v.published and v.published[:4] in years:
+            hidden.discard(rid)
+            if v.of:
+                hidden.add(v.of)
+    return tuple(sorted(hidden))
 
 
 def _timed(a: Answer, t0: float, t_ret: float) -> Answer:

@@ -14,6 +14,7 @@ from rag.query import Council, council_catalogue
 from rag.retrieve import HybridRetriever, tokenize
 from rag.stats import Stat, extract_stats
 from rag.tables import RatingRow, ScoreRow, rating_table, score_table
+from rag.versions import Version, resolve_versions
 from reportqa.embed import Embedder, get_embedder
 from reportqa.errors import IndexNotReadyError
 from reportqa.settings import Settings
@@ -28,6 +29,11 @@ class _Derived:
     idf: dict[str, float]
     n_docs: int
     stats: list[Stat]
+    versions: dict[str, Version]
+
+    def hidden(self) -> tuple[str, ...]:
+        """Reports not shown by default: superseded assessments and duplicate copies."""
+        return tuple(sorted(r for r, v in self.versions.items() if v.status != "current"))
 
 
 @dataclass
@@ -49,20 +55,24 @@ class Engine:
         st = self.retriever.state()
         with self._lock:
             if self._derived is None or self._derived.generation != st.generation:
-                reports = list(st.reports.values())
+                all_reports = list(st.reports.values())
+                versions = resolve_versions(all_reports, self.retriever.report_text)
+                # Tables count each page once: the newest assessment, the most complete copy.
+                reports = [r for r in all_reports if versions[r.report_id].status == "current"]
                 df: Counter[str] = Counter()
                 for c in st.chunks:
                     df.update(set(tokenize(c.text)))
                 n = max(1, len(st.chunks))
                 self._derived = _Derived(
                     generation=st.generation,
-                    councils=council_catalogue([r.metadata.get("council") for r in reports]),
+                    councils=council_catalogue([r.metadata.get("council") for r in all_reports]),
                     scores=score_table(reports), ratings=rating_table(reports),
                     idf={t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()},
                     n_docs=n,
                     stats=[x for r in reports for x in extract_stats(
                         r.report_id, self.retriever.report_text(r.report_id),
                         r.metadata.get("council"), r.metadata.get("quality_statement"))],
+                    versions=versions,
                 )
             return self._derived
 

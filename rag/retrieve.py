@@ -37,9 +37,11 @@ class Filters:
     statements: tuple[str, ...] = ()
     page_kinds: tuple[str, ...] = ()
     report_ids: tuple[str, ...] = ()
+    exclude_report_ids: tuple[str, ...] = ()  # older versions and duplicate copies of a page
 
     def empty(self) -> bool:
-        return not (self.councils or self.statements or self.page_kinds or self.report_ids)
+        return not (self.councils or self.statements or self.page_kinds or self.report_ids
+                    or self.exclude_report_ids)
 
 
 class Retriever(Protocol):
@@ -218,6 +220,8 @@ def _mask(st: _State, f: Filters) -> np.ndarray | None:
         m &= np.isin(st.kind_of, list(f.page_kinds))
     if f.report_ids:
         m &= np.isin(st.report_of, list(f.report_ids))
+    if f.exclude_report_ids:
+        m &= ~np.isin(st.report_of, list(f.exclude_report_ids))
     return m
 
 

@@ -1,0 +1,291 @@
+"""Ask pipeline with the deterministic fake embedder: fusion, recognition, table answers,
+abstention, exact citation offsets, bad questions, the number check, report versions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import ingest
+from rag.answer import answer, check_figures
+from rag.engine import Engine
+from rag.query import council_catalogue, understand
+from rag.retrieve import Filters, rrf_fuse, tokenize
+from reportqa.errors import IndexNotReadyError, QuestionError
+from reportqa.records import Answer, Citation
+from reportqa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def eng(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    settings = Settings(index_dir=tmp_path_factory.mktemp("ask-index"), embedder="hash")
+    summary = ingest([ROOT / "corpus"], settings)
+    assert summary.reports_total == 36
+    return Engine.load(settings)
+
+
+def ask(eng: Engine, q: str, **kw: object) -> Answer:
+    return answer(q, eng.settings, engine=eng, **kw)  # type: ignore[arg-type]
+
+
+def assert_offsets_exact(eng: Engine, a: Answer) -> None:
+    for c in a.citations:
+        text = eng.retriever.report_text(c.report_id)
+        assert text[c.start : c.end] == c.quote, (c.report_id, c.quote)
+        assert c.passage_start <= c.start and c.end <= c.passage_start + len(c.passage) + 200
+
+
+# --- fusion and recognition ---------------------------------------------------------------
+
+def test_rrf_fuse_is_a_pure_rank_fusion() -> None:
+    fused = rrf_fuse({"bm25": ["a", "b", "c"], "dense": ["c", "a", "d"]}, k=60)
+    ids = [d for d, _, _ in fused]
+    assert ids[0] == "a"  # ranks 1 and 2 beat ranks 3 and 1
+    assert ids[1] == "c"
+    assert set(ids) == {"a", "b", "c", "d"}
+    score_a = 1 / 61 + 1 / 62
+    assert fused[0][1] == pytest.approx(score_a)
+    assert fused[0][2] == {"bm25": 1, "dense": 2}
+    # Deterministic tie-break: same scores, order by best rank then id.
+    tie = rrf_fuse({"x": ["p", "q"], "y": ["q", "p"]})
+    assert [d for d, _, _ in tie] == ["p", "q"]
+    assert rrf_fuse({}) == []
+    weighted = rrf_fuse({"bm25": ["a"], "dense": ["b"]}, weights={"dense": 2.0})
+    assert weighted[0][0] == "b"
+
+
+def test_figures_and_acronyms_stay_whole_tokens() -> None:
+    toks = tokenize("Only 25.19% of carers used SWAP and RIACT (£1,200)")
+    assert "25.19%" in toks and "25.19" in toks
+    assert "swap" in toks and "riact" in toks and "£1,200" in toks
+
+
+def test_councils_and_statements_recognised_from_index_metadata(eng: Engine) -> None:
+    cat = eng.derived().councils
+    u = understand("How many Stockton carers used a support group?", cat)
+    assert u.councils == ("stockton-on-tees",)
+    u = understand("What did St Helens score for care provision?", cat)
+    assert u.councils == () and u.unknown_councils == ("St Helens",)
+    assert u.statements == ("Care provision, integration and continuity",)
+    u = understand("Compare Darlington and Staffordshire on safeguarding", cat)
+    assert u.intent == "compare" and u.councils == ("darlington", "staffordshire")
+    assert understand("What was Ealing's overall rating?", cat).intent == "rating"
+    assert understand("Which councils scored 2 for any quality statement?", cat).score_value == 2
+    # A new council is recognised without code changes: the catalogue comes from the index.
+    cat2 = council_catalogue(["Testshire County Council", *[c.name for c in cat]])
+    assert understand("What did Testshire score for safeguarding?", cat2).councils == ("testshire",)
+
+
+# --- structured answers ---------------------------------------------------------------------
+
+def test_score_question_answered_from_metadata_with_exact_citation(eng: Engine) -> None:
+    a = ask(eng, "What score did Darlington get for safeguarding?")
+    assert not a.abstained
+    assert "3 - Evidence shows a good standard" in a.text and "[1]" in a.text
+    assert a.citations[0].report_id == "darlington-safeguarding"
+    assert_offsets_exact(eng, a)
+
+
+def test_rating_question_cites_rating_and_percentage_line(eng: Engine) -> None:
+    a = ask(eng, "What was Staffordshire's overall rating?")
+    assert "Good" in a.text and "75%" in a.text
+    assert "75%" in a.citations[0].quote
+    assert_offsets_exact(eng, a)
+
+
+def test_which_councils_scored_2_is_complete_with_one_citation_per_row(eng: Engine) -> None:
+    a = ask(eng, "Which councils scored 2 for any quality statement?")
+    for council in ("Birmingham City Council", "Darlington Borough Council", "London Borough of Ealing"):
+        assert council in a.text
+    assert "Staffordshire" not in a.text and "Westminster" not in a.text
+    # every stated 2 in the corpus is a row: Birmingham 2, Darlington 1, Ealing 7
+    assert len(a.citations) == 10
+    assert all("2" in c.quote for c in a.citations)
+    assert_offsets_exact(eng, a)
+
+
+def test_compare_draws_evidence_from_each_named_council(eng: Engine) -> None:
+    a = ask(eng, "Compare Darlington and Staffordshire on assessing needs")
+    reports = {c.report_id for c in a.citations}
+    assert any(r.startswith("darlington") for r in reports)
+    assert any(r.startswith("staffordshire") for r in reports)
+    assert len(a.text.split()) <= 75
+    assert_offsets_exact(eng, a)
+
+
+def test_unindexed_council_abstains(eng: Engine) -> None:
+    for q in ("What did Leeds score for safeguarding?", "What was Sunderland's overall rating?"):
+        a = ask(eng, q)
+        assert a.abstained and "don't cover" in a.text
+
+
+def test_score_not_stated_abstains_naming_what_is_missing(eng: Engine) -> None:
+    a = ask(eng, "What did Gateshead score for safeguarding?")
+    assert a.abstained
+    assert "Gateshead" in a.text and "Safeguarding" in a.text
+
+
+def test_every_answer_sentence_ends_with_a_marker_and_offsets_are_exact(eng: Engine) -> None:
+    qs = ["How many Stockton carers accessed a support group?",
+          "What is the population of Bradford?",
+          "Which councils were rated Good?",
+          "What did Staffordshire score across all quality statements?",
+          "Where is carer support below the England average?"]
+    for q in qs:
+        a = ask(eng, q)
+        assert_offsets_exact(eng, a)
+        if not a.abstained:
+            for sent in re.split(r"(?<=[.!?])\s+(?=[A-Z])", a.text):
+                assert re.search(r"\[\d+\][.!?\"”’)]*$", sent), (q, sent)
+            assert {int(n) for n in re.findall(r"\[(\d+)\]", a.text)} <= {c.n for c in a.citations}
+
+
+def test_filters_always_apply(eng: Engine) -> None:
+    a = ask(eng, "What do carers say about support?", filters=Filters(councils=("Stockton",)))
+    assert all(c.council and "Stockton" in c.council for c in a.citations)
+    with pytest.raises(QuestionError, match="no indexed council"):
+        ask(eng, "carers", filters=Filters(councils=("Atlantis",)))
+
+
+def test_answers_are_deterministic(eng: Engine) -> None:
+    q = "What did people say about safeguarding in Birmingham?"
+    assert ask(eng, q).to_json()["answer"] == ask(eng, q).to_json()["answer"]
+
+
+# --- bad questions and indexes -------------------------------------------------------------
+
+@pytest.mark.parametrize("q, match", [
+    ("", "empty"), ("   ", "empty"), ("x" * 10_000, "10,000 characters"),
+    ("日本語の質問ですか", "English"), ("?!?! $$$ ### 123", "English"),
+])
+def test_bad_questions_get_clear_errors(eng: Engine, q: str, match: str) -> None:
+    with pytest.raises(QuestionError, match=match):
+        ask(eng, q)
+
+
+def test_missing_or_empty_index_says_run_ingest(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotReadyError, match="reportqa ingest corpus/"):
+        Engine.load(Settings(index_dir=tmp_path / "nope", embedder="hash"))
+    empty = Settings(index_dir=tmp_path / "empty", embedder="hash")
+    ingest([], empty)
+    with pytest.raises(IndexNotReadyError, match="reportqa ingest corpus/"):
+        answer("anything at all?", empty, engine=Engine.load(empty))
+
+
+# --- number check ---------------------------------------------------------------------------
+
+def test_number_check_drops_a_fabricated_figure(eng: Engine) -> None:
+    good = ask(eng, "What score did Darlington get for safeguarding?")
+    c = good.citations[0]
+    forged = replace(good, text=good.text + " It also scored 97% on everything [1].")
+    checked = check_figures(forged)
+    assert "97%" not in checked.text and checked.notes
+    assert "3 - Evidence shows a good standard" in checked.text
+    only_forged = replace(good, text="Darlington scored 4 - Evidence shows an exceptional standard [1].",
+                          citations=(c,))
+    assert check_figures(only_forged).abstained
+
+
+# --- versions of the same page ------------------------------------------------------------
+
+def test_same_page_from_two_sources_counts_once_and_newer_assessment_wins(tmp_path: Path) -> None:
+    src = (ROOT / "corpus" / "darlington__safeguarding.txt").read_text(encoding="utf-8")
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "dar-safeguarding.txt").write_text(src, encoding="utf-8")
+    # An excerpt of the same page from another source: not counted twice.
+    lines = src.splitlines()
+    (folder / "dar-safeguarding-excerpt.md").write_text("\n".join(lines[: max(12, len(lines) - 3)]),
+                                                        encoding="utf-8")
+    # Two dated assessments of another council's overview: the newer is the default.
+    ov = (ROOT / "corpus" / "staffordshire__overview.txt").read_text(encoding="utf-8")
+    (folder / "sta-2025.txt").write_text(ov, encoding="utf-8")
+    old = ov.replace("30 May 2025", "12 March 2023").replace("Safeguarding\n    Score: 3",
+                                                             "Safeguarding\n    Score: 2")
+    (folder / "sta-2023.txt").write_text(old, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "idx", embedder="hash")
+    assert ingest([folder], settings).reports_total == 4
+    e = Engine.load(settings)
+    d = e.derived()
+    status = {rid: v.status for rid, v in d.versions.items()}
+    assert sorted(status.values()) == ["current", "current", "duplicate", "superseded"]
+    assert status["sta-2023"] == "superseded" and status["sta-2025"] == "current"
+    dar_rows = [r for r in d.scores if r.council_key == "darlington" and r.statement == "Safeguarding"]
+    assert len(dar_rows) == 1
+    sta = [r for r in d.scores if r.council_key == "staffordshire" and r.statement == "Safeguarding"]
+    assert [r.score for r in sta] == [3]
+    a = answer("What did Staffordshire's assessment say about people's experiences?", settings, engine=e)
+    assert all(c.report_id != "sta-2023" for c in a.citations)
+    a = answer("What did Staffordshire's 2023 assessment say about people's experiences?",
+               settings, engine=e)
+    assert all(c.report_id != "sta-2025" for c in a.citations)
+
+
+# --- CLI: scores table covers every stated score -------------------------------------------
+
+def _stated_scores() -> set[tuple[str, str]]:
+    """(file, score) pairs read from the pages with independent regexes."""
+    out = set()
+    for f in sorted((ROOT / "corpus").glob("*.txt")):
+        text = f.read_text(encoding="utf-8")
+        for m in re.finditer(r"^(?:Score: ?([1-4])|([1-4]) - Evidence shows.*|\s*\d\..*[–-] ?([1-4]))\s*$",
+                             text, re.M):
+            out.add((f.name, next(g for g in m.groups() if g)))
+    return out
+
+
+def test_scores_csv_lists_every_stated_score(eng: Engine, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from reportqa.cli import main
+
+    monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
+    assert main(["scores", "--csv", "--index", str(eng.settings.index_dir)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    by_report: dict[str, set[str]] = {}
+    for r in rows:
+        if r["quality_statement"] != "(overall rating)":
+            by_report.setdefault(r["report_id"], set()).add(r["score"])
+            text = eng.retriever.report_text(r["report_id"])
+            assert text[int(r["start"]) : int(r["end"])] == r["quote"]
+            assert r["score"] in r["quote"]
+    for fname, score in _stated_scores():
+        rid = re.sub(r"[^a-z0-9]+", "-", Path(fname).stem.lower()).strip("-")
+        assert score in by_report.get(rid, set()), (fname, score)
+    # 9 + 9 + 9 overview/press rows + Darlington 8, Staffordshire 5, Birmingham 4, others
+    assert len([r for r in rows if r["quality_statement"] != "(overall rating)"]) >= 40
+
+
+def test_stats_extracts_figure_comparator_direction_source(eng: Engine) -> None:
+    stats = [s for s in eng.derived().stats if s.raw == "25.19%"]
+    assert len(stats) == 1
+    s = stats[0]
+    assert s.council == "Stockton-on-Tees Borough Council"
+    assert s.comparator == "England average" and s.comparator_value == pytest.approx(32.98)
+    assert s.direction == "below" and s.source == "SACE" and s.date == "June 2024"
+    assert "support group" in s.subject
+    text = eng.retriever.report_text(s.report_id)
+    assert text[s.figure_start : s.figure_end] == "25.19%"
+
+
+def test_csv_export_rows(eng: Engine, tmp_path: Path) -> None:
+    from reportqa.render import write_csv
+
+    a = ask(eng, "Which councils scored 2 for any quality statement?")
+    out = tmp_path / "evidence.csv"
+    write_csv(a, out)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert len(rows) == len(a.citations)
+    assert {"council", "quality_statement", "claim", "quote", "source", "start", "end"} <= set(rows[0])
+    assert all(r["source"] for r in rows)
+
+
+def test_citation_records_round_trip() -> None:
+    c = Citation(1, "r", "C", "quality_statement", "S", "Sec", 3, "q", "p q", 2, 3, "http://x")
+    assert c.to_json()["start"] == 2 and c.to_json()["source"] == "http://x"

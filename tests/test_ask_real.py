@@ -1,0 +1,84 @@
+"""End to end with the real MiniLM model on the bundled corpus: a handful of questions of each
+kind (figure, fact, score, unanswerable), written from the report pages for this test."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import ingest
+from rag.answer import answer
+from rag.engine import Engine
+from reportqa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    settings = Settings(index_dir=tmp_path_factory.mktemp("real-ask"), embedder="minilm")
+    assert ingest([ROOT / "corpus"], settings).reports_total == 36
+    return Engine.load(settings)
+
+
+@pytest.mark.parametrize("question, expect, report", [
+    # figures
+    ("What share of Stockton's residential care homes were rated Good by CQC?", "80.65%",
+     "stockton-on-tees-care-provision-integration-and-continuity"),
+    ("What proportion of Stockton carers were accessing a support group, compared with England?",
+     "32.98%", "stockton-on-tees-care-provision-integration-and-continuity"),
+    ("What is the population of Bradford?", "560,194", "bradford-about"),
+    # facts
+    ("What is the name of Staffordshire's advice and guidance hub?", "Staffordshire Cares",
+     "staffordshire-assessing-needs"),
+    # scores and ratings (structured path)
+    ("What did Staffordshire score for partnerships and communities?",
+     "3 - Evidence shows a good standard", "staffordshire-partnerships-and-communities"),
+    ("What was the London Borough of Ealing's overall rating?", "Requires improvement",
+     "ealing-overview"),
+])
+def test_answers_with_exact_citations(real: Engine, question: str, expect: str, report: str) -> None:
+    a = answer(question, real.settings, engine=real)
+    assert not a.abstained, a.text
+    assert expect.lower() in a.text.lower(), a.text
+    assert len(re.sub(r"\[\d+\]", "", a.text).split()) <= 75
+    assert any(c.report_id == report for c in a.citations), [c.report_id for c in a.citations]
+    for c in a.citations:
+        assert real.retriever.report_text(c.report_id)[c.start : c.end] == c.quote
+
+
+@pytest.mark.parametrize("question", [
+    "What did Leeds score for safeguarding?",  # council not indexed
+    "How many social workers does Wiltshire Council employ?",  # figure not stated
+    "What score did Gateshead get for safeguarding?",  # page not in the corpus
+])
+def test_unanswerable_questions_abstain(real: Engine, question: str) -> None:
+    a = answer(question, real.settings, engine=real)
+    assert a.abstained, a.text
+    assert "don't" in a.text
+
+
+def test_cli_ask_json_must_show(real: Engine) -> None:
+    env_index = str(real.settings.index_dir)
+    out = subprocess.run(
+        [sys.executable, "-m", "reportqa.cli", "ask", "--json", "--index", env_index,
+         "What score did Darlington get for safeguarding?"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "REPORTQA_EMBEDDER": "minilm"},
+    )
+    assert out.returncode == 0, out.stderr
+    obj = json.loads(out.stdout)
+    assert set(obj) == {"question", "answer", "abstained", "citations", "timings_ms"}
+    assert "3" in obj["answer"] and not obj["abstained"]
+    cite = obj["citations"][0]
+    assert cite["report_id"] == "darlington-safeguarding"
+    assert set(cite) == {"n", "report_id", "council", "page_kind", "quality_statement", "section",
+                         "score", "quote", "passage", "start", "end", "source"}
+    text = real.retriever.report_text(cite["report_id"])
+    assert text[cite["start"] : cite["end"]] == cite["quote"]
