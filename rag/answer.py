@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -32,7 +33,7 @@ class Answerer(Protocol):
 
 def answer(question: str, settings: Settings, filters: Filters | None = None, *,
            engine: Engine | None = None, answerer: Answerer | None = None,
-           k: int | None = None) -> Answer:
+           k: int | None = None, on_delta: Callable[[str], None] | None = None) -> Answer:
     """Answer one question from the index named by ``settings``. Deterministic."""
     t0 = time.perf_counter()
     q = _validate(question)
@@ -58,7 +59,18 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
                                + (" with the filters given." if not filters.empty() else ".")),
                       t0, t_ret)
     chosen = answerer or _answerer_for(settings)
-    ans = chosen.compose(u, hits, eng)
+    stream = getattr(chosen, "stream", None)
+    if on_delta is not None and stream is not None:
+        # Generative answerers stream a draft; what is returned is the verified answer.
+        gen = stream(u, hits, eng)
+        while True:
+            try:
+                on_delta(next(gen))
+            except StopIteration as stop:
+                ans = stop.value
+                break
+    else:
+        ans = chosen.compose(u, hits, eng)
     return _timed(check_figures(ans), t0, t_ret)
 
 

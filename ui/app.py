@@ -12,6 +12,7 @@ restyle the page.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -240,6 +241,17 @@ def main() -> None:
     if not filters.empty():
         filter_note = "filtered to " + "; ".join(list(chosen_councils) + list(chosen_statements))
 
+    with filters_box:
+        llm_ready = bool(settings.llm_url)
+        choice = st.radio(
+            "Answerer", ["Extractive (offline, quotes only)", "LLM (verified citations)"],
+            index=1 if settings.answerer == "llm" and llm_ready else 0, key="answerer",
+            disabled=not llm_ready,
+            help=("Set REPORTQA_LLM_URL and REPORTQA_LLM_MODEL (see docs/local_llm.md) to enable "
+                  "the LLM answerer." if not llm_ready else
+                  "LLM answers are checked sentence by sentence against the passages they cite."))
+    run_settings = dataclasses.replace(settings, answerer="llm" if choice.startswith("LLM") else "extractive")
+
     with reports_box:
         rows = report_rows(engine.store.reports())
         with st.expander(f"Indexed reports ({len(rows)})"):
@@ -260,7 +272,18 @@ def main() -> None:
                 with st.spinner("Searching the reports\u2026"):
                     from rag.answer import answer
 
-                    turn["answer"] = answer(prompt, settings, filters, engine=engine)
+                    draft = st.empty()
+                    streamed: list[str] = []
+
+                    def show_draft(delta: str) -> None:
+                        # Unverified model text: plain text only, replaced by the checked answer.
+                        streamed.append(delta)
+                        draft.text("Draft (being checked): " + "".join(streamed))
+
+                    turn["answer"] = answer(prompt, run_settings, filters, engine=engine,
+                                            on_delta=show_draft if run_settings.answerer == "llm"
+                                            else None)
+                    draft.empty()
             except ReportQAError as exc:
                 turn["error"] = str(exc)
             except Exception as exc:  # keep the conversation alive; details go to the log

@@ -184,10 +184,14 @@ def sanitize_filename(name: str) -> str:
 
 def upload_path(settings: Settings, data: bytes, safe_name: str) -> Path:
     """index_dir/uploads/<sha256(content)[:16]>/<safe name>; checked to stay inside uploads/."""
-    root = (Path(settings.index_dir) / UPLOAD_DIR).resolve()
+    index = Path(settings.index_dir).resolve()
+    root = (index / UPLOAD_DIR).resolve()
     dest = (root / sha256(data)[:16] / safe_name).resolve()
-    if dest.parent.parent != root:
-        raise ValueError("unsafe file name")
+    # resolve() follows links: an uploads/ dir, hash dir or file that is a symbolic link out of
+    # the index is refused, never written through.
+    if root.parent != index or dest.parent.parent != root:
+        raise ValueError("unsafe file name or upload location (a symbolic link out of the "
+                         "index folder?); nothing was written")
     return dest
 
 
