@@ -102,7 +102,7 @@ def _sentence_stats(report_id: str, text: str, s: int, sent: str, council: str |
             report_id=report_id, council=council, quality_statement=statement,
             subject=_subject(sent, m.start(), m.end()), value=value,
             unit={"pct": "%", "money": "£", "dur": "duration", "count": "count"}[unit],
-            raw=m.group(0).strip(), comparator=_title(cname), comparator_value=cval,
+            raw=m.group(0).strip().rstrip(","), comparator=_title(cname), comparator_value=cval,
             direction=direction, source=src.group("src").strip() if src else None,
             date=src.group("date") if src else None, start=s, end=s + len(sent),
             figure_start=s + m.start(), figure_end=s + m.end(),
@@ -149,15 +149,37 @@ def _direction(sent: str, after: int, value: float, cval: float | None) -> str |
 
 
 def _subject(sent: str, fs: int, fe: int) -> str:
-    """What the figure measures: the words after "N% of ..." or else the clause before it."""
-    after = sent[fe:]
-    m = re.match(r"\s*(?:of|of the)\s+(.{5,160}?)(?=,|;|\(| which| compared| than| was worse| was better|"
-                 r" was similar|\.$|$)", after)
+    """What the figure measures, read from the clause around it:
+    "25.19% of carers said ..." -> "carers said ..."; "Its actual spend was £236,392,000" ->
+    "actual spend"; "£33,572,000 more than estimated" -> "more than estimated"."""
+    lo = max((m.end() for m in _CLAUSE_BREAK.finditer(sent, 0, fs)), default=0)
+    hi = next((m.start() for m in _CLAUSE_BREAK.finditer(sent, fe)), len(sent))
+    before, after = sent[lo:fs].strip(), sent[fe:hi].strip()
+    m = re.match(r"(?:of|of the)\s+(.{3,160})$", after)
     if m:
-        return m.group(1).strip()
-    before = re.split(r"[,;:(]|\bthat\b|\bwhere\b", sent[:fs])[-1].strip()
-    words = before.split()
-    return " ".join(words[-12:]) if words else sent[:80].strip()
+        return _tidy(_FILLER_TAIL.sub("", m.group(1)))
+    core = _FILLER_TAIL.sub("", before)
+    core = _FILLER_HEAD.sub("", core).strip()
+    if len(re.findall(r"[A-Za-z]{3,}", core)) >= 2:
+        tail = f" {after}" if re.match(r"(for|among|in|aged|who|of)\b", after) else ""
+        return _tidy(" ".join((core + tail).split()[-14:]))
+    if re.search(r"[A-Za-z]{3,}", after):
+        return _tidy(after)
+    return _tidy(" ".join(before.split()[-12:]) or sent[:80])
+
+
+_CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?=(?:Its|The|This|These|There)\s)|\b(?:which|whereas|while|"
+                           r"compared|but)\b|\band(?=\s+\d)")
+_FILLER_TAIL = re.compile(r"(?:\s*\b(?:was|were|is|are|be|been|being|of|at|to|by|around|approximately|"
+                          r"about|nearly|almost|over|had|has|have|with|totalling|totaling|reached|would|will|"
+                          r"stood at|rose to|fell to|increased to|decreased to|higher at|lower at|"
+                          r"only|just|there|were)\b)+\s*$", re.I)
+_FILLER_HEAD = re.compile(r"^(?:-\s*)?(?:in \d{4}(?:/\d{2})?\s*|the\s+|its\s+|their\s+|there\s+)+",
+                          re.I)
+
+
+def _tidy(text: str) -> str:
+    return text.strip(" ,;:-").rstrip(".")
 
 
 def _title(name: str | None) -> str | None:
