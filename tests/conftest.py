@@ -21,6 +21,7 @@ Generic on purpose (other suites use them too):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -195,10 +196,8 @@ def open_index() -> Iterator[Callable[[Settings], Any]]:
 
     yield open_
     for store in opened:
-        try:
+        with contextlib.suppress(Exception):
             store.close()
-        except Exception:
-            pass
 
 
 @pytest.fixture(scope="session")
@@ -337,6 +336,11 @@ def fake_council_name(copy: int, council: int) -> str:
     return (_PREFIXES[copy % len(_PREFIXES)] + _SUFFIXES[council % len(_SUFFIXES)] + extra)
 
 
+def _shift(by: int) -> Callable[[re.Match[str]], str]:
+    """re.sub replacement adding ``by`` to a number."""
+    return lambda m: str(int(m.group(0)) + by)
+
+
 def make_variant_corpus(dest: Path, copies: int, files: list[Path] | None = None) -> list[Path]:
     """Write ``copies`` variants of every corpus page into ``dest``: council names swapped for
     invented ones and multi-digit figures shifted, so each copy has its own content hash."""
@@ -357,8 +361,7 @@ def make_variant_corpus(dest: Path, copies: int, files: list[Path] | None = None
                 text = f"{place} Council assessment\n{text}"  # keep every copy distinct
             text = re.sub(name_re, place, text, flags=re.I)
             # Shift figures (not years) so each copy also differs in its numbers.
-            text = re.sub(r"\b(?!(?:19|20)\d\d\b)\d{3,}\b",
-                          lambda m, k=i: str(int(m.group(0)) + 7 * (k + 1)), text)
+            text = re.sub(r"\b(?!(?:19|20)\d\d\b)\d{3,}\b", _shift(7 * (i + 1)), text)
             target = dest / f"{place.lower()}__{f.name.split('__', 1)[-1]}"
             target.write_text(text, encoding="utf-8")
             out.append(target)
