@@ -109,14 +109,24 @@ def _contains(q: str, phrase: str) -> bool:
 
 
 def _find_councils(q: str, councils: list[Council]) -> tuple[str, ...]:
-    hits: list[tuple[int, str]] = []
+    pattern, key_of = _alias_matcher(tuple(councils))
+    first: dict[str, int] = {}
+    for m in pattern.finditer(q):
+        first.setdefault(key_of[m.group(1)], m.start())
+    return tuple(k for k, _ in sorted(first.items(), key=lambda kv: kv[1]))
+
+
+@lru_cache(maxsize=8)
+def _alias_matcher(councils: tuple[Council, ...]) -> tuple[re.Pattern[str], dict[str, str]]:
+    """One compiled alternation per catalogue: per-alias regexes would be recompiled on every
+    question once a large index has more aliases than Python's regex cache holds."""
+    key_of: dict[str, str] = {}
     for c in councils:
         for a in c.aliases:
-            m = re.search(rf"(?<![a-z]){re.escape(a)}(?:'s)?(?![a-z])", q)
-            if m:
-                hits.append((m.start(), c.key))
-                break
-    return tuple(k for _, k in sorted(hits))
+            key_of.setdefault(a, c.key)
+    alts = sorted(key_of, key=len, reverse=True) or ["(?!)"]
+    body = "|".join(re.escape(a) for a in alts)
+    return re.compile(rf"(?<![a-z])({body})(?:'s)?(?![a-z])"), key_of
 
 
 def _find_statements(q: str) -> tuple[str, ...]:
@@ -187,11 +197,15 @@ def _gazetteer() -> tuple[str, ...]:
 
 
 def _gazetteer_mentions(q: str) -> list[str]:
-    out = []
-    for name in _gazetteer():
-        if _contains(q, _norm(name)):
-            out.append(name)
-    return out
+    pattern, name_of = _gazetteer_matcher()
+    return list(dict.fromkeys(name_of[m.group(1)] for m in pattern.finditer(q)))
+
+
+@lru_cache(maxsize=1)
+def _gazetteer_matcher() -> tuple[re.Pattern[str], dict[str, str]]:
+    name_of = {_norm(n): n for n in _gazetteer()}
+    body = "|".join(re.escape(a) for a in sorted(name_of, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z])({body})(?:'s)?(?![a-z])"), name_of
 
 
 def resolve_council(name: str, councils: list[Council]) -> str:
