@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             errors.append(f"{where}: missing fields {missing}")
         if extra:
             errors.append(f"{where}: unexpected fields {extra}")
-        bad = [k for k, t in FIELDS.items() if k in q and not isinstance(q[k], t)]
+        bad = [k for k, t in FIELDS.items() if k in q and not isinstance(q[k], t)]  # type: ignore[arg-type]
         if bad:
             errors.append(f"{where}: wrong value type for {bad}")
             continue

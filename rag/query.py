@@ -47,9 +47,13 @@ class Understanding:
 def understand(question: str, councils: list[Council]) -> Understanding:
     q = _norm(question)
     found = _find_councils(q, councils)
-    unknown = tuple(n for n in _gazetteer_mentions(q) if council_key(n) not in
-                    {c.key for c in councils} and not any(_contains(q, a) and council_key(n) in c.key
-                                                          for c in councils for a in c.aliases))
+    known = {c.key for c in councils}
+    # A gazetteer name inside an indexed council's name ("Stockton" in "Stockton-on-Tees") is
+    # that council, not an un-indexed one.
+    unknown = tuple(n for n in _gazetteer_mentions(q)
+                    if council_key(n) not in known
+                    and not any((council_key(n) or "") in c.key and _contains(q, a)
+                                for c in councils for a in c.aliases))
     stmts = _find_statements(q)
     intent, score_value, rating_value, direction = _intent(q, found, stmts)
     first_unknown = min((m.start() for n in unknown for m in [re.search(re.escape(_norm(n)), q)]

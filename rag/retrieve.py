@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -48,7 +48,7 @@ class Retriever(Protocol):
     def retrieve(self, question: str, filters: Filters, k: int) -> list[Hit]: ...
 
 
-def rrf_fuse(rankings: dict[str, Sequence[str]], k: int = RRF_K,
+def rrf_fuse(rankings: Mapping[str, Sequence[str]], k: int = RRF_K,
              weights: dict[str, float] | None = None) -> list[tuple[str, float, dict[str, int]]]:
     """Reciprocal rank fusion: score(d) = sum_r w_r / (k + rank_r(d)), ranks from 1.
 

@@ -63,7 +63,8 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
     if not scored:
         return None  # fall back to retrieval, which can still answer or abstain
     scored.sort(key=lambda x: (-x[0], x[1].council or "", x[1].start))
-    cites, parts = [], []
+    cites: list[Citation] = []
+    parts: list[str] = []
     for _, s in scored[:6]:
         text = eng.retriever.report_text(s.report_id)
         row = eng.retriever.report(s.report_id)
@@ -119,7 +120,8 @@ def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> An
     if not found:
         return None  # let ordinary retrieval answer or abstain
     found.sort(key=lambda x: (-x[0], x[1]))
-    cites, names = [], []
+    cites: list[Citation] = []
+    names: list[str] = []
     for _, name, cand in found[:8]:
         cites.append(replace(_citation(len(cites) + 1, cand, eng), n=len(cites) + 1))
         names.append(f"{name} [{len(cites)}]")
@@ -191,7 +193,8 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
         what = " and ".join(stmts) if stmts else "any quality statement"
         who = " or ".join(names) if names else "any council"
         return _no(u, f"The indexed reports don't state a score for {who} on {what}.")
-    parts, cites = [], []
+    parts: list[str] = []
+    cites: list[Citation] = []
     for (_, _), grp in groups.items():
         r = grp[0]
         n = len(cites) + 1
@@ -224,7 +227,9 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
     if not rows:
         return _no(u, "The indexed reports don't state an overall rating for "
                    + " or ".join(_names(councils, eng)) + ".")
-    parts, cites, seen = [], [], set()
+    parts: list[str] = []
+    cites: list[Citation] = []
+    seen: set[str] = set()
     for r in rows:
         if r.council_key in seen:
             continue
@@ -255,7 +260,7 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
         if not match:
             return _no(u, f"No indexed council has all nine quality statements stated at "
                        f"{u.score_value}.")
-        cites = []
+        cites: list[Citation] = []
         names = []
         for c in sorted(full):
             mine = [x for x in match if x.council_key == c]
@@ -270,7 +275,8 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
     if not match:
         return _no(u, f"No indexed council scored {u.score_value} on {what} "
                    f"({len(rows)} stated scores checked).")
-    cites, lines = [], []
+    cites = []
+    lines: list[str] = []
     by_council: dict[str, list[ScoreRow]] = {}
     for r in match:
         by_council.setdefault(r.council, []).append(r)

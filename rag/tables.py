@@ -8,6 +8,7 @@ cite the page exactly like text answers do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ingest.index import ReportRow
 from ingest.structure import SCORE_LABELS, STATEMENTS, council_key
@@ -51,7 +52,7 @@ def score_table(reports: list[ReportRow]) -> list[ScoreRow]:
     for r in reports:
         m = r.metadata
         key = council_key(m.get("council")) or ""
-        base = dict(council_key=key, council=m.get("council") or "", report_id=r.report_id,
+        base: dict[str, Any] = dict(council_key=key, council=m.get("council") or "", report_id=r.report_id,
                     page_kind=m.get("page_kind") or "", source=r.source,
                     published=m.get("published"), indicative=bool(m.get("indicative")))
         if m.get("score") and m.get("quality_statement") and m.get("score_span"):

@@ -9,7 +9,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class MiniLMEmbedder:
 
     def __init__(self, batch_size: int = 32) -> None:
         self.batch_size = batch_size
-        self._model = None
+        self._model: Any = None
 
     def _load(self):  # type: ignore[no-untyped-def]
         if self._model is None:
