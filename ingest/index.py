@@ -21,6 +21,7 @@ import contextlib
 import functools
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,7 @@ class IndexStore:
         self.db.executescript(_SCHEMA)
         self._check_embedder()
         self._collection: Any = None
+        self._collection_gen = -1  # index generation when the reader's collection was opened
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -180,7 +182,7 @@ class IndexStore:
         self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None
     ) -> list[tuple[str, float]]:
         """(chunk_id, cosine distance) of the ``k`` nearest vectors, optionally filtered."""
-        col = self.collection()
+        col = self._reader_collection()
         q = np.asarray([vector], dtype=np.float32)
         try:
             # No count() first: Chroma (1.x, embedded and server) returns fewer than n_results
@@ -189,6 +191,10 @@ class IndexStore:
             res = col.query(query_embeddings=q, n_results=k, where=where or None,
                             include=["distances"])
         except Exception:
+            if not self.settings.chroma_url:
+                # Another process is writing: its new vectors are in the shared metadata but
+                # not in this process's loaded vector index ("Error finding id"). Reload.
+                col = self._reader_collection(reload=True)
             try:  # an older server that rejects n_results > count: ask with the count
                 n = col.count()
                 if n == 0:
@@ -198,6 +204,24 @@ class IndexStore:
             except Exception as exc:  # server gone, corrupt segment...
                 raise BackendError(f"vector search failed: {exc}; is the Chroma server up?") from exc
         return list(zip(res["ids"][0], res["distances"][0], strict=True))
+
+    def _reader_collection(self, reload: bool = False) -> Any:
+        """The collection, reopened when the index generation changed since it was opened.
+
+        An embedded Chroma (PersistentClient) loads its vector index once per process: vectors
+        that another process (e.g. `reportqa ingest` while the UI runs) writes later stay
+        invisible to it, and a filtered query then fails with "Error finding id" for good
+        (measured with chromadb 1.5, tests/test_concurrency.py). A fresh client reloads the
+        index from disk. A server (chroma_url) is shared by all processes: nothing to do."""
+        if self.settings.chroma_url:
+            return self.collection()
+        gen = self.generation()
+        if self._collection is not None and (reload or self._collection_gen != gen):
+            self._collection = None
+            _forget_embedded_client(self.dir)
+        if self._collection is None:
+            self._collection_gen = gen
+        return self.collection()
 
     def vector_ids(self) -> set[str]:
         got = self.collection().get(include=[])
@@ -380,6 +404,32 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
 
 
+def _unauthorized(exc: BaseException) -> bool:
+    """An HTTP 401/403 from a Chroma server or the token-checking proxy in front of it."""
+    import re
+
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status in (401, 403) or bool(re.search(
+        r"\b(401|403)\b|unauthori[sz]ed|forbidden|authenticat", str(exc), re.I))
+
+
+def _forget_embedded_client(index_dir: Path) -> None:
+    """Make the next PersistentClient for this index load a fresh system (and so the vectors
+    now on disk). Clients already open keep the system they hold."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+    except ImportError:  # another chromadb layout: keep the cached client
+        return
+    with _EMBEDDED_LOCK:  # never while another thread is constructing a client for it
+        getattr(SharedSystemClient, "_identifier_to_system", {}).pop(
+            str(index_dir / "chroma"), None)
+
+
+# Serialises PersistentClient construction with _forget_embedded_client: a client being built
+# looks its system up by path several times and fails if it vanishes in between.
+_EMBEDDED_LOCK = threading.Lock()
+
+
 def _client(settings: Settings, index_dir: Path) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -394,8 +444,16 @@ def _client(settings: Settings, index_dir: Path) -> Any:
                 headers=headers, settings=chroma_settings,
             )
         except Exception as exc:
+            if _unauthorized(exc):
+                raise BackendError(
+                    f"the Chroma server at {settings.chroma_url} refused the request as "
+                    f"unauthorized ({str(exc)[:120]}); "
+                    + ("REPORTQA_CHROMA_TOKEN is not the token it expects" if settings.chroma_token
+                       else "set REPORTQA_CHROMA_TOKEN to its token")
+                ) from exc
             raise BackendError(
                 f"cannot reach the Chroma server at {settings.chroma_url} ({exc}); start it with "
                 "`chroma run --path DIR --host 127.0.0.1 --port N` or unset REPORTQA_CHROMA_URL"
             ) from exc
-    return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=chroma_settings)
+    with _EMBEDDED_LOCK:
+        return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=chroma_settings)

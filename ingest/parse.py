@@ -6,7 +6,9 @@ Every failure raises `InputError` naming the file, the reason and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +28,12 @@ class ParsedFile:
     headings: tuple[str, ...] = ()  # heading texts known from markup (HTML/Markdown)
 
 
-def parse_file(path: Path, max_mb: float = 20.0) -> ParsedFile:
-    """Read one report file and return its normalised text. Raises InputError."""
+def parse_file(path: Path, max_mb: float = 20.0, data: bytes | None = None) -> ParsedFile:
+    """Read one report file and return its normalised text. Raises InputError.
+
+    ``data``: the file's bytes when the caller has already read them (the pipeline hashes and
+    parses the same bytes, so a file changing in between cannot pair one version's hash with
+    another version's text)."""
     if not path.exists():
         raise InputError(str(path), "no such file or folder; check the path")
     if not path.is_file():
@@ -38,14 +44,15 @@ def parse_file(path: Path, max_mb: float = 20.0) -> ParsedFile:
             str(path), f"unsupported file type '{suffix or '(none)'}'; supported: "
             + " ".join(SUPPORTED)
         )
-    size = path.stat().st_size
+    size = path.stat().st_size if data is None else len(data)
     if size > max_mb * 1024 * 1024:
         raise InputError(
             str(path),
             f"file is {size / 1048576:.1f} MB, over the {max_mb:g} MB limit; split it or raise "
             "REPORTQA_MAX_FILE_MB",
         )
-    data = path.read_bytes()
+    if data is None:
+        data = path.read_bytes()
     if not data.strip():
         raise InputError(str(path), "file is empty; nothing to index")
     if suffix == ".pdf":
@@ -207,35 +214,27 @@ def _parse_pdf(path: Path, data: bytes) -> ParsedFile:
     import io
     import logging
 
+    import pypdf
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     if not data.lstrip().startswith(b"%PDF-"):
         raise InputError(str(path), "has a .pdf extension but is not a PDF; check the file")
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+    deadline = time.monotonic() + _PDF_SECONDS
+    # A small file can expand to a content stream that takes pypdf minutes to parse (a
+    # "bomb" of text operators, possibly shared by every page): cap the work per stream
+    # (2M tokens by default, ~7 s; real report pages need well under 50k) and overall time.
+    limits = getattr(pypdf, "apply_configuration", None)
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                ok = reader.decrypt("")
-            except Exception:
-                ok = 0
-            if not ok:
-                raise InputError(
-                    str(path), "PDF is password-protected; save an unencrypted copy and ingest that"
-                )
-        if len(reader.pages) > 2000:
-            raise InputError(str(path), f"PDF has {len(reader.pages)} pages (limit 2000); split it")
-        pages = []
-        budget = 40 * 1024 * 1024  # guard against decompression bombs
-        for page in reader.pages:
-            t = page.extract_text() or ""
-            budget -= len(t)
-            if budget < 0:
-                raise InputError(str(path), "PDF expands to over 40 MB of text; split it")
-            pages.append(t)
+        with (limits(stream_parsing_work_maximum_count=_PDF_STREAM_TOKENS) if limits
+              else contextlib.nullcontext()):
+            return _read_pdf(path, PdfReader(io.BytesIO(data)), deadline)
     except InputError:
         raise
+    except LimitReachedError as exc:
+        raise InputError(str(path), f"PDF exceeds the reader's safety limits ({str(exc)[:80]}); "
+                         "a decompression bomb? re-export or split it") from None
     except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
         raise InputError(
             str(path), f"not a readable PDF ({type(exc).__name__}: {str(exc)[:80]}); "
@@ -245,6 +244,35 @@ def _parse_pdf(path: Path, data: bytes) -> ParsedFile:
         raise InputError(
             str(path), f"not a readable PDF ({type(exc).__name__}); re-export or re-download it"
         ) from None
+
+
+_PDF_STREAM_TOKENS = 500_000
+_PDF_SECONDS = 60.0
+
+
+def _read_pdf(path: Path, reader, deadline: float) -> ParsedFile:  # type: ignore[no-untyped-def]
+    if reader.is_encrypted:
+        try:
+            ok = reader.decrypt("")
+        except Exception:
+            ok = 0
+        if not ok:
+            raise InputError(
+                str(path), "PDF is password-protected; save an unencrypted copy and ingest that"
+            )
+    if len(reader.pages) > 2000:
+        raise InputError(str(path), f"PDF has {len(reader.pages)} pages (limit 2000); split it")
+    pages = []
+    budget = 40 * 1024 * 1024  # guard against decompression bombs
+    for page in reader.pages:
+        if time.monotonic() > deadline:
+            raise InputError(str(path), f"PDF takes over {_PDF_SECONDS:g} s to read (a "
+                             "decompression bomb?); re-export or split it")
+        t = page.extract_text() or ""
+        budget -= len(t)
+        if budget < 0:
+            raise InputError(str(path), "PDF expands to over 40 MB of text; split it")
+        pages.append(t)
     text = "\n".join(pages)
     if len(re.findall(r"[^\W\d_]{2,}", text)) < 3:
         raise InputError(

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from rag.engine import Engine, get_engine
 from rag.query import Understanding, asks_percentage, understand
 from rag.retrieve import Filters, tokenize
+from rag.verify import looks_like_instruction
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Hit
 from reportqa.settings import Settings
@@ -263,6 +264,8 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
                     weights: dict[str, float], total: float, q_figs: set[str],
                     pct: bool) -> _Cand | None:
     sent = text[s:e]
+    if looks_like_instruction(sent):
+        return None  # report text is data: an instruction-like sentence is never an answer
     toks = set(tokenize(sent))
     cov = sum(w for t, w in weights.items() if t in toks or _SYN.get(t, set()) & toks) / total
     n_words = len(sent.split())

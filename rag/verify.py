@@ -213,8 +213,8 @@ def verify_figures(sentence: str, quote_or_passage: str) -> list[str]:
 # --- instruction-like text and rating words --------------------------------------------------
 
 _INSTRUCTION = re.compile(
-    r"^\W*(?:please\s+)?(?:ignore|disregard|forget|say|reply|respond|answer with|pretend|act as|"
-    r"you (?:are|must|should)|system\s*:|assistant\s*:)\b"
+    r"^\W*(?:please\s+)?(?:(?:ignore|disregard|forget|say|reply|respond|answer with|pretend|act as|"
+    r"you (?:are|must|should))\b|(?:system|assistant|user|developer)\s*:)"
     r"|\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous\s+|prior\s+|"
     r"above\s+|earlier\s+)?(?:question|instructions?|rules|prompt|passages?)\b",
     re.I)

@@ -105,12 +105,18 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     summary = ingest(args.paths, settings, progress=sys.stderr.isatty() or not args.json)
     for path, reason in summary.failed:
-        print(f"FAILED {path}: {reason}", file=sys.stderr)
+        # One line per file, whatever the file name holds (newlines, escape sequences).
+        print(f"FAILED {_one_line(path)}: {_one_line(reason)}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary.to_json()))
     else:
         print(summary.line())
     return 1 if summary.failed else 0
+
+
+def _one_line(text: str) -> str:
+    """Control characters (newline, ESC...) shown escaped, so output stays one line per item."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 @command("reports")
