@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     except ReportQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `reportqa reports | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to finish (nothing is left half-indexed)",
               file=sys.stderr)
@@ -121,14 +126,21 @@ def _one_line(text: str) -> str:
 
 @command("reports")
 def _reports(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [r.to_json() for r in _open_store(settings).reports()]
+    from rag.versions import resolve_versions
+
+    store = _open_store(settings)
+    reports = store.reports()
+    versions = resolve_versions(reports, store.report_text)
+    rows = [{**r.to_json(), "version": versions[r.report_id].status,
+             "version_of": versions[r.report_id].of} for r in reports]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
     if not rows:
         print("no reports indexed; run `reportqa ingest corpus/`")
         return 0
-    cols = ("id", "council", "page_kind", "quality_statement", "score", "chunks", "source")
+    cols = ("id", "council", "page_kind", "quality_statement", "score", "chunks", "version",
+            "source")
     _table([[("" if r[c] is None else str(r[c])) for c in cols] for r in rows], cols)
     return 0
 
@@ -241,6 +253,8 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
     store = _open_store(settings)
     if not store.find_id(args.report_id):
         raise ReportQAError(f"no report with id '{args.report_id}'; see `reportqa reports`")
+    if store.has_pending():  # finish an interrupted write first, as ingest does
+        store.recover()
     n = store.remove(args.report_id)
     if args.json:
         print(json.dumps({"removed": args.report_id, "chunks": n}))
