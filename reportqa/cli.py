@@ -276,11 +276,19 @@ def _ui(args: argparse.Namespace, settings: Settings) -> int:
     env = dict(os.environ)
     env["REPORTQA_INDEX"] = str(Path(settings.index_dir).resolve())
     extra = [a for a in (args.streamlit_args or []) if a != "--"]
+    headless = args.headless or not sys.stdin.isatty()
+    if not headless:
+        # Streamlit's first non-headless start blocks on an e-mail prompt; answering it with
+        # blank is what pressing Enter does, so write that answer up front.
+        cred = Path.home() / ".streamlit" / "credentials.toml"
+        if not cred.exists():
+            cred.parent.mkdir(parents=True, exist_ok=True)
+            cred.write_text('[general]\nemail = ""\n', encoding="utf-8")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app),
            "--server.port", str(args.port), "--server.address", args.address,
            "--server.maxUploadSize", str(max(1, math.ceil(settings.max_file_mb))),
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
-           "--server.headless", "true" if args.headless else "false", *extra]
+           "--server.headless", "true" if headless else "false", *extra]
     print(f"reportqa ui: http://{args.address}:{args.port} (index {env['REPORTQA_INDEX']})",
           file=sys.stderr, flush=True)
     os.execve(sys.executable, cmd, env)
