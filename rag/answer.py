@@ -175,7 +175,7 @@ class _Cand:
     core_start: int = -1  # where the sentence itself starts when paired with its antecedent
 
 
-RERANK_TOP = 8  # sentences whose meaning we compare with the question's (MiniLM, ~ms each)
+RERANK_TOP = 4  # sentences re-ranked by meaning (MiniLM); 4 = same dev accuracy as 8, 1/3 less latency
 
 
 def rerank_dense(u: Understanding, cands: list[_Cand], engine: Engine) -> list[_Cand]:
