@@ -18,7 +18,7 @@ import numpy as np
 from ingest.chunk import chunk_report, embed_text
 from ingest.index import IndexStore, NewReport
 from ingest.parse import SUPPORTED, parse_file
-from ingest.structure import council_key, extract_structure
+from ingest.structure import council_key, extract_structure, full_council_names
 from reportqa.embed import Embedder, get_embedder
 from reportqa.errors import InputError, ReportQAError
 from reportqa.records import Report, sha256
@@ -206,12 +206,8 @@ def _new_id(f: Path, used: set[str]) -> str:
 def _resolve_councils(todo: list[_Pending], store: IndexStore) -> None:
     """A page whose council only came from a file name ("Birmingham") takes the full name
     ("Birmingham City Council") that other pages of the same council state in their titles."""
-    names = [r.metadata.get("council") for r in store.reports()] + [p.report.council for p in todo]
-    best: dict[str, str] = {}
-    for n in names:
-        k = council_key(n)
-        if k and n and len(n) > len(best.get(k, "")):
-            best[k] = n
+    best = full_council_names([r.metadata.get("council") for r in store.reports()]
+                              + [p.report.council for p in todo])
     for p in todo:
         k = council_key(p.report.council)
         if k and best.get(k) and best[k] != p.report.council:

@@ -133,6 +133,16 @@ def council_key(name: str | None) -> str | None:
     return re.sub(r"[^a-z]+", "-", low).strip("-") or None
 
 
+def full_council_names(names: list[str | None]) -> dict[str, str]:
+    """Council key -> the longest wording seen ("Birmingham City Council" over "Birmingham")."""
+    best: dict[str, str] = {}
+    for n in names:
+        k = council_key(n)
+        if k and n and len(n) > len(best.get(k, "")):
+            best[k] = n
+    return best
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 def _lines(text: str) -> list[tuple[int, int, str]]:

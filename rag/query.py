@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from ingest.structure import RATINGS, STATEMENT_KEYS, STATEMENTS, council_key
+from ingest.structure import (
+    RATINGS,
+    STATEMENT_KEYS,
+    STATEMENTS,
+    council_key,
+    full_council_names,
+)
 
 _GENERIC = {"north", "south", "east", "west", "city", "royal", "county", "new", "great",
             "borough", "london", "bath", "st", "the", "city of"}
@@ -80,11 +86,7 @@ def understand(question: str, councils: list[Council]) -> Understanding:
 
 def council_catalogue(names: list[str | None]) -> list[Council]:
     """Aliases per indexed council: full name, key words, and a distinctive first word."""
-    best: dict[str, str] = {}
-    for n in names:
-        k = council_key(n)
-        if k and n and len(n) > len(best.get(k, "")):
-            best[k] = n
+    best = full_council_names(names)
     firsts: dict[str, int] = {}
     for k in best:
         firsts[k.split("-")[0]] = firsts.get(k.split("-")[0], 0) + 1
