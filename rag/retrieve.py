@@ -84,6 +84,7 @@ class _State:
     generation: int
     chunks: list[Chunk]
     by_id: dict[str, int]
+    by_report: dict[str, list[int]]  # chunk indices per report, in text order
     reports: dict[str, ReportRow]
     bm25: Any
     council_of: np.ndarray  # council key per chunk (object array)
@@ -143,6 +144,15 @@ class HybridRetriever:
         self._qvec = (question, vec)
         return vec
 
+    def chunk_at(self, report_id: str, offset: int) -> Chunk | None:
+        """The chunk of ``report_id`` whose span contains ``offset`` (for citing a span)."""
+        st = self.state()
+        for i in st.by_report.get(report_id, ()):
+            c = st.chunks[i]
+            if c.start <= offset < c.end:
+                return c
+        return None
+
     def report(self, report_id: str) -> ReportRow | None:
         return self.state().reports.get(report_id)
 
@@ -187,6 +197,9 @@ def _load(store: IndexStore, gen: int) -> _State:
 
     chunks = store.chunks()
     reports = {r.report_id: r for r in store.reports()}
+    by_report: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):  # store.chunks() is ordered by report, then position
+        by_report.setdefault(c.report_id, []).append(i)
     bm25 = None
     if chunks:
         bm25 = bm25s.BM25()
@@ -195,7 +208,7 @@ def _load(store: IndexStore, gen: int) -> _State:
         bm25.index([tokenize(embed_text(c)) or ["_empty_"] for c in chunks], show_progress=False)
     return _State(
         generation=gen, chunks=chunks, by_id={c.chunk_id: i for i, c in enumerate(chunks)},
-        reports=reports, bm25=bm25,
+        by_report=by_report, reports=reports, bm25=bm25,
         council_of=np.array([council_key(c.council) or "" for c in chunks], dtype=object),
         statement_of=np.array([c.quality_statement or "" for c in chunks], dtype=object),
         kind_of=np.array([c.page_kind or "" for c in chunks], dtype=object),

@@ -54,9 +54,9 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
             and s.direction == u.direction
             and (not councils or council_key(s.council) in councils)]
     scored = []
+    w = sum(eng.idf(t) for t in terms) or 1.0
     for s in rows:
         sent_terms = set(tokenize(eng.retriever.report_text(s.report_id)[s.start : s.end]))
-        w = sum(eng.idf(t) for t in terms) or 1.0
         cov = sum(eng.idf(t) for t in terms if t in sent_terms) / w
         if cov >= 0.5:
             scored.append((cov, s))
@@ -66,17 +66,9 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
     cites: list[Citation] = []
     parts: list[str] = []
     for _, s in scored[:6]:
-        text = eng.retriever.report_text(s.report_id)
-        row = eng.retriever.report(s.report_id)
-        chunk = next((c for c in eng.retriever.state().chunks
-                      if c.report_id == s.report_id and c.start <= s.start < c.end), None)
         n = len(cites) + 1
-        cites.append(Citation(
-            n=n, report_id=s.report_id, council=s.council, page_kind="quality_statement"
-            if s.quality_statement else None, quality_statement=s.quality_statement,
-            section=chunk.section if chunk else None, score=None, quote=text[s.start : s.end],
-            passage=chunk.text if chunk else text[s.start : s.end], start=s.start, end=s.end,
-            source=row.source if row else "", passage_start=chunk.start if chunk else s.start))
+        cites.append(_cite_span(n, s.report_id, eng, s.start, s.end, council=s.council,
+                                statement=s.quality_statement))
         cmp_val = f" {s.comparator_value:g}%" if s.comparator_value is not None else ""
         parts.append(f"{s.council}: {s.raw} {s.subject[:60].rstrip()} ({u.direction} the "
                      f"{s.comparator}{cmp_val}) [{n}].")
@@ -133,16 +125,16 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
              eng: Engine) -> Answer:
     """Side by side, with a per-council quota: each named council gets its own retrieval, so
     one council's pages cannot fill every slot."""
-    from rag.answer import _trim_to, rank_sentences, rerank_dense, with_marker
+    from rag.answer import _citation, _trim_to, rank_sentences, rerank_dense, with_marker
 
     names = dict(zip(councils, _names(councils, eng), strict=True))
-    n_scores = sum(1 for k in councils for st in stmts if best_per_key(eng.derived().scores).get((k, st)))
+    score_rows = best_per_key(eng.derived().scores) if stmts else {}
+    n_scores = sum(1 for k in councils for st in stmts if score_rows.get((k, st)))
     budget = max(10, (72 - 16 * n_scores) // len(councils))
     parts: list[str] = []
     cites: list[Citation] = []
     missing: list[str] = []
     score_ns: list[int] = []
-    score_rows = best_per_key(eng.derived().scores) if stmts else {}
     for key in councils:
         said = False
         for st in stmts:
@@ -161,8 +153,6 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
         if best is not None and len(best.text.split()) > budget:
             best = _trim_to(best, budget)  # a verbatim prefix: offsets stay exact
         if best is not None and best.confidence >= eng.settings.abstain_threshold * 0.8:
-            from rag.answer import _citation
-
             cites.append(replace(_citation(len(cites) + 1, best, eng), n=len(cites) + 1))
             tail = "" if re.search(r"[.!?]$", best.text) else " …"
             parts.append(f"{names[key]}: "
@@ -322,13 +312,23 @@ def _cite_score(n: int, r: ScoreRow, eng: Engine) -> Citation:
 
 def _cite(n: int, r: ScoreRow | RatingRow, eng: Engine, start: int, end: int,
           statement: str | None = None, score: int | None = None) -> Citation:
-    text = eng.retriever.report_text(r.report_id)
-    chunk = next((c for c in eng.retriever.state().chunks
-                  if c.report_id == r.report_id and c.start <= start < c.end), None)
+    return _cite_span(n, r.report_id, eng, start, end, council=r.council, statement=statement,
+                      score=score)
+
+
+def _cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
+               council: str | None, statement: str | None = None,
+               score: int | None = None) -> Citation:
+    """A citation of report_id[start:end], with the chunk that holds it as its passage."""
+    text = eng.retriever.report_text(report_id)
+    chunk = eng.retriever.chunk_at(report_id, start)
+    row = eng.retriever.report(report_id)
     return Citation(
-        n=n, report_id=r.report_id, council=r.council, page_kind=r.page_kind,
+        n=n, report_id=report_id, council=council,
+        page_kind=row.metadata.get("page_kind") if row else None,
         quality_statement=statement or (chunk.quality_statement if chunk else None),
         section=chunk.section if chunk else None, score=score,
         quote=text[start:end], passage=chunk.text if chunk else text[start:end],
-        start=start, end=end, source=r.source, passage_start=chunk.start if chunk else start,
+        start=start, end=end, source=row.source if row else "",
+        passage_start=chunk.start if chunk else start,
     )
