@@ -20,7 +20,7 @@ from rag.verify import looks_like_instruction
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Hit
 from reportqa.settings import Settings
-from reportqa.text import sentence_spans
+from reportqa.text import answer_sentences, sentence_spans
 
 MAX_QUESTION_CHARS = 1000
 NOT_IN_REPORTS = "The indexed reports don't say."
@@ -85,7 +85,7 @@ def check_figures(ans: Answer) -> Answer:
         return ans  # the LLM path runs the same check sentence by sentence (rag/verify.py)
     quotes = {c.n: c.quote for c in ans.citations}
     kept, dropped = [], 0
-    for sent in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", ans.text):
+    for sent in answer_sentences(ans.text):
         cited = [int(n) for n in re.findall(r"\[(\d+)\]", sent)]
         evidence = "\n".join(quotes.get(n, "") for n in cited)
         body = re.sub(r"\s*\[\d+\]", "", sent)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from reportqa.records import Answer
+from reportqa.text import answer_sentences
 
 CSV_FIELDS = ("n", "council", "quality_statement", "claim", "quote", "source", "report_id",
               "start", "end")
@@ -27,7 +28,7 @@ def answer_text(ans: Answer) -> str:
 def claims(ans: Answer) -> dict[int, str]:
     """The answer sentence(s) that carry each marker."""
     out: dict[int, str] = {}
-    for sent in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", ans.text):
+    for sent in answer_sentences(ans.text):
         for m in re.findall(r"\[(\d+)\]", sent):
             out.setdefault(int(m), re.sub(r"\s*\[\d+\]", "", sent).strip())
     return out

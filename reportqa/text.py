@@ -61,4 +61,7 @@ def count_wordpieces_batch(texts: list[str]) -> list[int]:
     return [len(e.ids) for e in _tokenizer().encode_batch(texts, add_special_tokens=False)]
 
 
-WORD_RE = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?|\d+(?:[.,]\d+)*%?")
+def answer_sentences(answer_text: str) -> list[str]:
+    """Sentences of an answer we composed (each ends with its "[n]." marker)."""
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", answer_text)
+
