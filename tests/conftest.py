@@ -271,12 +271,30 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory,
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Stop a server the test started: terminate, then kill if it does not exit in time."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+def page_score(text: str) -> int | None:
+    """A page's own score, read independently of ingest: "Score: N" or "N - Evidence shows"
+    in its top lines."""
+    for line in [ln for ln in text.split("\n") if ln.strip()][:8]:
+        m = re.match(r"^\s*(?:Score: ?)?([1-4])\s*[-–]\s*Evidence shows\b", line) or re.match(
+            r"^\s*Score: ?([1-4])\s*$", line)
+        if m:
+            return int(m.group(1))
+    return None
 
 
 def clean_env(**extra: str) -> dict[str, str]:

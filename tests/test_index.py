@@ -4,12 +4,12 @@ crash safety of IndexStore.write/remove (faults injected at every step of the pr
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import page_score
 
 import ingest.pipeline as pipeline
 from ingest.index import IndexStore
@@ -23,15 +23,6 @@ def _copy_corpus(src: Path, dest: Path) -> Path:
     for f in dest.iterdir():
         f.chmod(0o644)  # the bundled files are read-only; the copies get edited
     return dest
-
-
-def _page_score(text: str) -> int | None:
-    for line in [ln for ln in text.split("\n") if ln.strip()][:8]:
-        m = re.match(r"^\s*(?:Score: ?)?([1-4])\s*[-–]\s*Evidence shows\b", line) or re.match(
-            r"^\s*Score: ?([1-4])\s*$", line)
-        if m:
-            return int(m.group(1))
-    return None
 
 
 # --- dedupe / idempotence ------------------------------------------------------------------
@@ -160,7 +151,7 @@ def test_reports_json_lists_corpus_with_council_and_score(ingested_hash_index, r
         name = Path(r["path"]).name
         text = Path(r["path"]).read_text(encoding="utf-8")
         assert r["council"] and council_key(r["council"]) == corpus_sources[name]["council"]
-        assert r["score"] == _page_score(text), name
+        assert r["score"] == page_score(text), name
         assert r["source"] == corpus_sources[name]["source_url"]
         assert r["chunks"] > 0 and len(r["content_hash"]) == 64
     scored = [r for r in rows if r["score"] is not None]

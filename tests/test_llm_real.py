@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import stop_process
 
 from rag.answer import answer
 from rag.engine import Engine
@@ -85,12 +86,7 @@ def llm_url(free_port: Callable[[], int], tmp_path_factory: pytest.TempPathFacto
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

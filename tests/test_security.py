@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import stop_process
 from test_llm import FakeLLM, Reply, fake_llm, passages_in  # noqa: F401  (fixture)
 
 from reportqa.records import Answer, Citation
@@ -472,10 +473,5 @@ def test_chroma_rust_server_ignores_auth_settings(tmp_path: Path,
         with urllib.request.urlopen(req, timeout=10) as resp:  # no token at all
             assert resp.status == 200
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc)
         log.close()

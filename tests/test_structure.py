@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import page_score
 
 from ingest.parse import parse_file
 from ingest.pipeline import ingest
@@ -32,16 +33,6 @@ def _extract(name: str, sources: dict[str, dict[str, str]]):  # type: ignore[no-
 
 
 # --- independent readings of the page text ----------------------------------------------------
-
-def page_score(text: str) -> int | None:
-    """The page's own score from its top lines: "Score: N" or "N - Evidence shows ..."."""
-    for line in [ln for ln in text.split("\n") if ln.strip()][:8]:
-        m = re.match(r"^\s*(?:Score: ?)?([1-4])\s*[-–]\s*Evidence shows\b", line) or re.match(
-            r"^\s*Score: ?([1-4])\s*$", line)
-        if m:
-            return int(m.group(1))
-    return None
-
 
 def listed_statement_scores(text: str) -> list[tuple[str, int]]:
     """'  • <statement>' followed by 'Score: N' on the next line."""

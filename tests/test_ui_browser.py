@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import stop_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -122,13 +123,8 @@ class Server:
         return p.read_text(errors="replace")[-4000:] if p.exists() else ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc:
+            stop_process(self.proc, timeout=20)
         self.proc = None
 
 
