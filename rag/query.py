@@ -21,7 +21,7 @@ from ingest.structure import (
 )
 
 _GENERIC = {"north", "south", "east", "west", "city", "royal", "county", "new", "great",
-            "borough", "london", "bath", "st", "the", "city of"}
+            "borough", "london", "st", "the", "city of"}
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,7 @@ def council_catalogue(names: list[str | None]) -> list[Council]:
         first = k.split("-")[0]
         if firsts[first] == 1 and first not in _GENERIC and len(first) >= 4:
             aliases.add(first)
-        if k == "bath-and-north-east-somerset":
-            aliases.update({"b&nes", "banes", "bath"})
+        aliases.update(_spellings().get(k, ()))
         out.append(Council(k, name, tuple(sorted(aliases, key=len, reverse=True))))
     return out
 
@@ -196,10 +195,22 @@ def asks_percentage(q: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _gazetteer() -> tuple[str, ...]:
+def _gazetteer_lines() -> tuple[tuple[str, ...], ...]:
     path = Path(__file__).with_name("councils.txt")
-    return tuple(ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+    return tuple(tuple(f.strip() for f in ln.split("|"))
+                 for ln in path.read_text(encoding="utf-8").splitlines()
                  if ln.strip() and not ln.startswith("#"))
+
+
+def _gazetteer() -> tuple[str, ...]:
+    return tuple(fields[0] for fields in _gazetteer_lines())
+
+
+@lru_cache(maxsize=1)
+def _spellings() -> dict[str, tuple[str, ...]]:
+    """Council key -> the extra spellings listed for it in councils.txt ("B&NES")."""
+    return {council_key(f[0]) or f[0]: tuple(_norm(a) for a in f[1:])
+            for f in _gazetteer_lines() if len(f) > 1}
 
 
 def _gazetteer_mentions(q: str) -> list[str]:
