@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from reportqa.chroma_server import check_token_header
 from reportqa.errors import BackendError, IndexNotReadyError
 from reportqa.records import Chunk
 from reportqa.settings import Settings
@@ -53,11 +54,11 @@ CREATE TABLE IF NOT EXISTS pending (report_id TEXT NOT NULL, state TEXT NOT NULL
 
 
 def _exclusive(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a write-protocol method holding the index's writer lock (see IndexStore._locked)."""
+    """Run a write-protocol method holding the index's writer lock (IndexStore.exclusive)."""
 
     @functools.wraps(method)
     def locked(self: IndexStore, *args: Any, **kwargs: Any) -> Any:
-        with self._locked():
+        with self.exclusive():
             return method(self, *args, **kwargs)
 
     return locked
@@ -125,6 +126,7 @@ class IndexStore:
         self._check_embedder()
         self._collection: Any = None
         self._collection_gen = -1  # index generation when the reader's collection was opened
+        self._lock_depth = 0
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -166,6 +168,9 @@ class IndexStore:
             "quality_statement, theme, score FROM chunks ORDER BY report_id, seq"
         ).fetchall()
         return [Chunk(*r) for r in rows]
+
+    def report_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT report_id FROM reports")}
 
     def chunk_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
@@ -336,10 +341,20 @@ class IndexStore:
     # --- helpers -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One writer at a time per index dir, across processes. Without it, a second writer's
-        recover() could run between another writer's upsert and commit, take that writer's
-        journalled vectors for orphans and delete them (committed chunks without vectors)."""
+    def exclusive(self) -> Iterator[None]:
+        """One writer at a time per index dir, across processes (re-entrant within this store).
+
+        write/remove/recover take it themselves. Without it, a second writer's recover() could
+        run between another writer's upsert and commit, take that writer's journalled vectors
+        for orphans and delete them. The pipeline also holds it while it re-checks report ids
+        and duplicates planned before another writer committed."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
         try:
             import fcntl
         except ImportError:  # not POSIX: no advisory lock, run one writer at a time
@@ -347,9 +362,11 @@ class IndexStore:
             return
         with open(self.dir / "write.lock", "a+b") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released by the OS if the process dies
+            self._lock_depth = 1
             try:
                 yield
             finally:
+                self._lock_depth = 0
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _tx(self, fn: Any) -> None:
@@ -437,11 +454,18 @@ def _client(settings: Settings, index_dir: Path) -> Any:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         u = urlparse(settings.chroma_url)
-        headers = {"Authorization": f"Bearer {settings.chroma_token}"} if settings.chroma_token else None
+        if settings.chroma_token:
+            check_token_header(settings.chroma_token_header)
+            # Chroma's own client provider: "Authorization: Bearer <token>" or "X-Chroma-Token".
+            chroma_settings = ChromaSettings(
+                anonymized_telemetry=False,
+                chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+                chroma_client_auth_credentials=settings.chroma_token,
+                chroma_auth_token_transport_header=settings.chroma_token_header)
         try:
             return chromadb.HttpClient(
                 host=u.hostname or "127.0.0.1", port=u.port or 8000, ssl=u.scheme == "https",
-                headers=headers, settings=chroma_settings,
+                settings=chroma_settings,
             )
         except Exception as exc:
             if _unauthorized(exc):

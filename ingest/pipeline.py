@@ -220,6 +220,8 @@ def _resolve_councils(todo: list[_Pending], store: IndexStore) -> None:
 
 def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, settings: Settings,
                      summary: IngestSummary, progress: Progress | bool) -> None:
+    if todo:
+        store.collection()  # a refused or unreachable Chroma server fails before any embedding
     for p in todo:
         p.chunks = chunk_report(p.report, settings.chunk_tokens)
     total = sum(len(p.chunks) for p in todo)
@@ -244,21 +246,51 @@ def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, set
             if parts:
                 vecs[order] = np.concatenate(parts)
             summary.embed_seconds += time.perf_counter() - t
-            new, off = [], 0
-            for g in group:
-                n = len(g.chunks)
-                r = g.report
-                meta = {**r.metadata(), "parser": PARSER_VERSION}
-                new.append(NewReport(r.report_id, r.content_hash, g.file_hash, r.path, r.source,
-                                     meta, r.text, g.chunks, vecs[off : off + n]))
-                off += n
-            store.write(new)
-            for g in group:
+            offsets = np.cumsum([0] + [len(g.chunks) for g in group])
+            with store.exclusive():  # ids and duplicates were planned before other writers' commits
+                kept = [(g, vecs[offsets[k] : offsets[k + 1]])
+                        for k, g in enumerate(group) if _claim(g, store, summary)]
+                store.write([_new_report(g, v) for g, v in kept])
+            for g, _v in kept:
                 (summary.updated if g.replaces else summary.added).append(g.report.report_id)
-            summary.chunks_added += len(texts)
+            summary.chunks_added += sum(len(g.chunks) for g, _v in kept)
             done += len(texts)
             bar(done, total, f"{len(summary.added) + len(summary.updated)} reports")
             group = []
+
+
+def _claim(p: _Pending, store: IndexStore, summary: IngestSummary) -> bool:
+    """Re-decide, under the write lock, what _plan decided from an older state of the index.
+
+    Another writer may have committed since: the same text (then this copy is not added), or
+    another file under the report id planned here (then this report takes a free id instead of
+    replacing that one). Chunk ids derive from the text, so only the report id field changes.
+    """
+    r = p.report
+    dup = store.find(content_hash=r.content_hash)
+    if dup and (dup.report_id != r.report_id
+                or (dup.path == r.path and dup.metadata.get("parser") == PARSER_VERSION)):
+        summary.unchanged.append(dup.report_id)
+        return False
+    same_path = store.find(path=r.path)
+    rid = same_path.report_id if same_path else r.report_id
+    holder = store.find_id(rid)
+    if holder and holder.path != r.path:
+        rid = _new_id(Path(r.path), store.report_ids())
+    if rid != r.report_id:
+        from dataclasses import replace
+
+        p.report = replace(r, report_id=rid)
+        p.chunks = [replace(c, report_id=rid) for c in p.chunks]
+    p.replaces = store.find_id(rid) is not None
+    return True
+
+
+def _new_report(p: _Pending, vectors: np.ndarray) -> NewReport:
+    r = p.report
+    meta = {**r.metadata(), "parser": PARSER_VERSION}
+    return NewReport(r.report_id, r.content_hash, p.file_hash, r.path, r.source, meta, r.text,
+                     p.chunks, vectors)
 
 
 def _bar(total: int, progress: Progress | bool) -> Progress:
