@@ -101,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="do not open a browser window (for servers and CI)")
     sp.add_argument("streamlit_args", nargs=argparse.REMAINDER,
                     help="further `streamlit run` options after `--`, e.g. -- --theme.base dark")
+    sp = sub.add_parser("chroma-server", help="run a Chroma server for REPORTQA_CHROMA_URL "
+                        "(Chroma token auth when REPORTQA_CHROMA_TOKEN is set)")
+    sp.add_argument("--path", required=True, help="folder for the server's data")
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sp.add_argument("--insecure", action="store_true",
+                    help="allow a non-loopback address without a token (not recommended)")
     return p
 
 
@@ -293,6 +300,26 @@ def _ui(args: argparse.Namespace, settings: Settings) -> int:
           file=sys.stderr, flush=True)
     os.execve(sys.executable, cmd, env)
     return 0  # not reached
+
+
+@command("chroma-server")
+def _chroma_server(args: argparse.Namespace, settings: Settings) -> int:
+    """Replace this process with a Chroma server; token auth when REPORTQA_CHROMA_TOKEN is set."""
+    import os
+    from pathlib import Path
+
+    from reportqa.chroma_server import server_command
+
+    path = Path(args.path).expanduser().resolve()
+    cmd, env = server_command(settings, path, args.host, args.port, insecure=args.insecure)
+    auth = (f"token auth ({settings.chroma_token_header} header)" if settings.chroma_token
+            else "NO authentication")
+    print(f"reportqa chroma-server: http://{args.host}:{args.port}, data {path}, {auth}; "
+          f"clients: REPORTQA_CHROMA_URL=http://{args.host}:{args.port}", file=sys.stderr,
+          flush=True)
+    os.execve(cmd[0], cmd, env)
+    return 0  # not reached
+
 
 def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
     from ingest.index import IndexStore

@@ -15,7 +15,8 @@ DEFAULT_INDEX = Path(os.path.expanduser("~/.cache/reportqa/index"))
 class Settings:
     index_dir: Path = DEFAULT_INDEX
     chroma_url: str | None = None  # http://host:port of a `chroma run` server
-    chroma_token: str | None = None  # sent as a bearer token when set
+    chroma_token: str | None = None  # Chroma token auth (TokenAuthClientProvider) when set
+    chroma_token_header: str = "Authorization"  # or "X-Chroma-Token"; must match the server
     embedder: str = "minilm"  # "minilm" (real) or "hash" (deterministic fake for tests)
     corpus_dir: Path = REPO_ROOT / "corpus"
     chunk_tokens: int = 200  # word pieces of report text per chunk; header + text stay < 256

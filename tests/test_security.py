@@ -9,10 +9,11 @@
 (c) Uploads never write outside the index directory: traversal names, absolute names, and
     symbolic links planted at the upload root, hash folder or file.
 (d) Chroma server token: chroma 1.5's Rust `chroma run` does not implement authentication
-    (checked here against a real server started with the documented auth settings); the
-    supported set-up is a reverse proxy that checks the bearer token, which this test runs in
-    front of a real server: with REPORTQA_CHROMA_TOKEN ingest works, without it or with a wrong
-    one the CLI prints one clear error line (no traceback).
+    (checked here against a real server started with the documented auth settings). Chroma's
+    own token auth is tested in tests/test_chroma_auth.py (`reportqa chroma-server`); here a
+    reverse proxy that checks the bearer token runs in front of a real `chroma run`: with
+    REPORTQA_CHROMA_TOKEN ingest works, without it or with a wrong one the CLI prints one
+    clear error line (no traceback).
 """
 
 from __future__ import annotations
