@@ -1,7 +1,8 @@
 """Scale benchmark: ingest throughput, unchanged re-ingest, ask latency, RSS and index size
 for synthetic corpora of 100 / 1,000 / 5,000 reports, in embedded and Chroma-server mode.
 
-    .venv/bin/python benchmarks/bench_scale.py [--sizes 100,1000,5000] [--modes embedded,server]
+    .venv/bin/python benchmarks/bench_scale.py [--sizes 100,1000,5000]
+                                               [--modes embedded,server,server-auth]
                                                [--embedder minilm|hash] [--calls 50]
 
 Corpora come from benchmarks/synth.py (seed 0): fictional councils, varied figures and scores.
@@ -78,7 +79,8 @@ def child(corpus: Path, index_dir: Path, n_reports: int, embedder: str, chroma_u
     from reportqa.embed import get_embedder
     from reportqa.settings import Settings
 
-    settings = Settings(embedder=embedder, index_dir=index_dir, chroma_url=chroma_url)
+    # REPORTQA_CHROMA_TOKEN comes from the parent in "server-auth" mode only.
+    settings = Settings.from_env(embedder=embedder, index_dir=index_dir, chroma_url=chroma_url)
     emb = get_embedder(embedder, settings.batch_size)
     emb.embed(["warm up the model", "second text"])  # model load excluded from throughput
     import chromadb  # noqa: F401  - import time (~seconds) excluded too, like the model load
@@ -128,11 +130,13 @@ def _free_port() -> int:
 
 
 class ChromaServer:
-    """`chroma run` on a free loopback port; stopped (by its own pid) on exit."""
+    """`chroma run` on a free loopback port, or with ``token`` Chroma's Python server with token
+    auth (`reportqa chroma-server`); stopped (by its own pid) on exit."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, token: str | None = None) -> None:
         exe = Path(sys.executable).parent / "chroma"
         self.exe = str(exe) if exe.exists() else (shutil.which("chroma") or "chroma")
+        self.token = token
         self.data = data
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -141,10 +145,14 @@ class ChromaServer:
     def __enter__(self) -> ChromaServer:
         self.data.mkdir(parents=True, exist_ok=True)
         self.log = open(self.data.parent / f"{self.data.name}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [self.exe, "run", "--path", str(self.data), "--host", "127.0.0.1",
-             "--port", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+        argv = [self.exe, "run", "--path", str(self.data), "--host", "127.0.0.1",
+                "--port", str(self.port)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTQA_")}
+        if self.token:
+            argv = [sys.executable, "-m", "reportqa.cli", "chroma-server", *argv[2:]]
+            env["REPORTQA_CHROMA_TOKEN"] = self.token
+        self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
@@ -192,8 +200,10 @@ class ChromaServer:
 # --- parent --------------------------------------------------------------------------------
 
 def _run_child(corpus: Path, index_dir: Path, n: int, embedder: str, url: str | None,
-               calls: int, seed: int) -> dict[str, Any]:
+               calls: int, seed: int, token: str | None = None) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTQA_")}
+    if token:
+        env["REPORTQA_CHROMA_TOKEN"] = token
     args = [sys.executable, __file__, "--child", "--corpus", str(corpus), "--index",
             str(index_dir), "--n", str(n), "--embedder", embedder, "--calls", str(calls),
             "--seed", str(seed)]
@@ -208,7 +218,9 @@ def _run_child(corpus: Path, index_dir: Path, n: int, embedder: str, url: str | 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="100,1000,5000", help="numbers of reports, comma-separated")
-    ap.add_argument("--modes", default="embedded,server")
+    ap.add_argument("--modes", default="embedded,server",
+                    help="embedded, server (`chroma run`), server-auth (`reportqa chroma-server` "
+                    "with a token: Chroma's Python server)")
     ap.add_argument("--embedder", choices=["minilm", "hash"], default="minilm")
     ap.add_argument("--calls", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
@@ -243,12 +255,15 @@ def main() -> None:
                 index_dir = work / f"index-{n}-{mode}-{args.embedder}"
                 shutil.rmtree(index_dir, ignore_errors=True)
                 server_rss = server_mb = None
-                if mode == "server":
-                    data = work / f"chroma-{n}-{args.embedder}"
+                if mode in ("server", "server-auth"):
+                    import secrets
+
+                    data = work / f"chroma-{n}-{mode}-{args.embedder}"
                     shutil.rmtree(data, ignore_errors=True)
-                    with ChromaServer(data) as srv:
+                    token = secrets.token_urlsafe(24) if mode == "server-auth" else None
+                    with ChromaServer(data, token) as srv:
                         r = _run_child(corpus, index_dir, n, args.embedder, srv.url, args.calls,
-                                       args.seed)
+                                       args.seed, token)
                         server_rss = srv.peak_rss_mb()
                     server_mb = du_mb(data)
                 else:
