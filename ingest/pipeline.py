@@ -111,7 +111,10 @@ def _expand(paths: Iterable[str | Path], summary: IngestSummary) -> list[Path]:
         elif p.is_dir():
             root = p.resolve()
             for f in sorted(x for x in p.rglob("*") if not x.is_dir()):
-                if _SIDECARS.match(f.name):
+                rel = f.relative_to(p).parts
+                # Sidecars, hidden files and anything under a hidden folder (.git/, .cache/):
+                # not reports, and listing each as an unsupported type would bury real errors.
+                if _SIDECARS.match(f.name) or any(part.startswith(".") for part in rel[:-1]):
                     continue
                 if f.is_symlink() and not f.resolve().is_relative_to(root):
                     # Found by walking a folder, not chosen by the user: a link out of the

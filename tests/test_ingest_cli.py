@@ -176,8 +176,15 @@ def test_sidecar_files_are_not_reported_as_failures(tmp_path: Path, corpus_dir: 
     for name in ("SOURCES.tsv", "ATTRIBUTION.md", "wirral__about.txt"):
         (d / name).write_bytes((corpus_dir / name).read_bytes())
     (d / ".DS_Store").write_bytes(b"\x00\x01binary")
+    # A reports folder kept in git: nothing under .git/ is a report or a failure.
+    (d / ".git" / "objects").mkdir(parents=True)
+    (d / ".git" / "description").write_text("Unnamed repository", encoding="utf-8")
+    (d / ".git" / "notes.txt").write_text((corpus_dir / "gateshead__about.txt").read_text())
+    (d / ".git" / "objects" / "ab12").write_bytes(b"x\x9c\x00binary")
     summary = ingest([d], hash_settings)
     assert summary.added == ["wirral-about"] and not summary.failed
+    # Named explicitly, a hidden path is the user's choice and is indexed.
+    assert ingest([d / ".git" / "notes.txt"], hash_settings).added == ["notes"]
 
 
 # --- everything at once, through the CLI -------------------------------------------------------
