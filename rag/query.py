@@ -37,11 +37,11 @@ class Understanding:
     councils: tuple[str, ...] = ()  # council keys named in the question and indexed
     unknown_councils: tuple[str, ...] = ()  # named but not indexed (gazetteer names)
     statements: tuple[str, ...] = ()
-    intent: str = "search"  # search | score | rating | which_scored | which_rated | all_scores | compare | versus_england
+    intent: str = "search"  # search | score | rating | which_scored | which_rated | all_scores | compare | versus_england | superlative
     score_value: int | None = None
     rating_value: str | None = None
     wants_figure: bool = False
-    direction: str | None = None  # below | above (for versus_england)
+    direction: str | None = None  # below | above (versus_england); max | min (superlative)
     unknown_first: bool = False  # an un-indexed council is the question's subject
     asks_rank: bool = False
     asks_frequency: bool = False
@@ -163,8 +163,15 @@ def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type:
     if m_which and m_val:
         return "which_scored", int(m_val.group(1)), None, None
     if not stmts and re.search(r"\b(highest|lowest|best|worst|top)\b.{0,30}\b(overall|rating|rated|"
-                               r"score|percentage)\b", q):
+                               r"score|percentage score)\b", q):
         return "top_rating", None, None, None
+    m_sup = re.search(r"\b(highest|largest|biggest|greatest|most|lowest|smallest|fewest|least)\b", q)
+    across = len(councils) >= 2 or (not councils and re.search(
+        r"\b(which|what) (council|local authorit|area)|\bcouncils\b|\bauthorities\b", q))
+    if (m_sup and across and re.search(r"\b(which|what)\b", q)
+            and not re.search(r"\bmost and least\b|\b(most|least) deprived\b", q)):
+        low = m_sup.group(1) in ("lowest", "smallest", "fewest", "least")
+        return "superlative", None, None, "min" if low else "max"
     m_rated = re.search(rf"\brated ({rating_words})\b", q)
     if m_which and m_rated:
         return "which_rated", None, next(r for r in RATINGS if r.lower() == m_rated.group(1)), None

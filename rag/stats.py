@@ -52,6 +52,10 @@ class Stat:
     end: int
     figure_start: int
     figure_end: int
+    # The stretch of the sentence this figure owns: from the previous figure to the next one
+    # ("80% of the population are adults and | 23.1% of the population are aged 65 and over").
+    context_start: int
+    context_end: int
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,7 +83,9 @@ def _sentence_stats(report_id: str, text: str, s: int, sent: str, council: str |
     if pair:
         comparator_vals.add(pair.start("b"))
     stats = []
-    for m in _FIGURE.finditer(sent):
+    figures = [m for m in _FIGURE.finditer(sent) if not _is_age(sent, m)]
+    bounds = [(m.start(), m.end()) for m in figures]
+    for m in figures:
         if m.start() in comparator_vals or _inside_comparator(sent, m.start()):
             continue
         if re.fullmatch(r"(19|20)\d\d", m.group(0).strip()):
@@ -106,8 +112,19 @@ def _sentence_stats(report_id: str, text: str, s: int, sent: str, council: str |
             direction=direction, source=src.group("src").strip() if src else None,
             date=src.group("date") if src else None, start=s, end=s + len(sent),
             figure_start=s + m.start(), figure_end=s + m.end(),
+            context_start=s + max((e for _, e in bounds if e <= m.start()), default=0),
+            context_end=s + min((b for b, _ in bounds if b >= m.end()), default=len(sent)),
         ))
     return stats
+
+
+def _is_age(sent: str, m: re.Match[str]) -> bool:
+    """"aged 65 years and over", "over 65 years of age": an age band, not a duration."""
+    if not m.group("dur"):
+        return False
+    before, after = sent[max(0, m.start() - 12) : m.start()], sent[m.end() : m.end() + 12]
+    return bool(re.search(r"\b(aged|over|under|above|below)\s*$", before, re.I)
+                or re.match(r"\s*(of age|old|and (over|older|above)|\+)", after, re.I))
 
 
 def _inside_comparator(sent: str, pos: int) -> bool:

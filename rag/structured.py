@@ -12,6 +12,7 @@ from dataclasses import replace
 from rag.engine import Engine
 from rag.query import Understanding
 from rag.retrieve import Filters
+from rag.stats import Stat
 from rag.tables import RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
 
@@ -38,6 +39,127 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
         return _versus_england(u, councils, eng)
     if u.intent == "compare" and len(councils) >= 2:
         return _compare(u, councils, stmts, eng)
+    if u.intent == "superlative":
+        return _superlative(u, councils, eng)
+    return None
+
+
+# Question words that frame a superlative rather than name the measure.
+_FRAME = ("which what whose council councils local authority authorities area areas corpus "
+          "indexed report reports page pages about among between state stated highest lowest "
+          "largest smallest biggest greatest fewest most least top bottom")
+# A percentage already says "proportion": these words name the unit, not the measure.
+_PCT_WORDS = "proportion percentage share per cent rate"
+# Reports state a population share as "of the population", "of people", "of residents".
+_SAME = ("popul resid peopl inhabit person",)
+# A projection or a change is another measure than the level the question compares.
+_PROJECTION = re.compile(r"\b(project(?:ed|ion|ions)?|expected|forecast|predicted|will|"
+                         r"by 20\d\d)\b", re.I)
+_CHANGE = re.compile(r"\b(increase[ds]?|decrease[ds]?|rise|rose|risen|fall|fell|grow|grew|growth|"
+                     r"change[ds]?|up|down)\b", re.I)
+
+
+def _superlative(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """"Which council has the highest/lowest X": one figure per council from the statistics
+    table, ranked. A council's figure is the one whose own stretch of sentence (up to the
+    neighbouring figures) best covers X; all ranked figures share one unit."""
+    from ingest.structure import council_key
+    from rag.answer import rank_terms
+    from rag.retrieve import tokenize
+
+    d = eng.derived()
+    unit = _wanted_unit(u.question)
+    frame = set(tokenize(_FRAME + (" " + _PCT_WORDS if unit == "%" else "")))
+    terms = [t for t in rank_terms(u, eng) if t not in frame and t in d.idf]
+    if not terms:
+        return None
+    weight = {t: eng.idf(t) for t in terms}
+    total = sum(weight.values())
+    # "% of residents" and "% of the population" are the same share; "10,495 people" and
+    # "a population of 755,833" are not the same count.
+    same = {t: set(g.split()) for g in _SAME for t in g.split()} if unit == "%" else {}
+    figures = [t for t in terms if t[0].isdigit()]  # "aged 65+": the 65 must be there
+    skip = [rx for rx in (_PROJECTION, _CHANGE) if not rx.search(u.question)]
+
+    def cover(text: str) -> float:
+        words = set(tokenize(text))
+        return sum(w for t, w in weight.items() if words & same.get(t, {t})) / total
+
+    pool = set(councils or (c.key for c in d.councils))
+    # (unit, council) -> (match, stat): the council's best-matching figure of each unit
+    best: dict[tuple[str, str], tuple[float, Stat]] = {}
+    for st in d.stats:
+        key = council_key(st.council)
+        if key not in pool:
+            continue
+        text = eng.retriever.report_text(st.report_id)
+        own = text[st.context_start : st.context_end]
+        # "projected to reach 344,300 by 2027", "an increase of 15.5% in ...": the words that
+        # make a figure a projection or a change come before it or right after it.
+        if any(rx.search(text[st.context_start : st.figure_end + 25]) for rx in skip):
+            continue
+        own_words = set(tokenize(own))
+        local = cover(own)
+        if local < 0.5 or any(f not in own_words for f in figures):
+            continue
+        match = local + 0.25 * cover(text[st.start : st.end])
+        if match > best.get((st.unit, key), (-1.0, st))[0]:
+            best[(st.unit, key)] = (match, st)
+    by_unit: dict[str, list[tuple[float, Stat]]] = {}
+    for (un, _), row in best.items():
+        by_unit.setdefault(un, []).append(row)
+    if not by_unit:
+        return None  # nothing comparable: ordinary retrieval answers or abstains
+    # The unit the question asks for ("proportion" -> %), else the one most councils state.
+    rows = by_unit.get(unit or "") or max(by_unit.values(),
+                                         key=lambda rs: (len(rs), sum(m for m, _ in rs)))
+    if len(rows) < 2 and len(pool) > 1:
+        return None
+    low = u.direction == "min"
+    ranked = sorted((st for _, st in rows), key=lambda st: (st.value if low else -st.value,
+                                                             st.council or ""))
+    return _ranked_answer(u, ranked, pool, low, eng)
+
+
+def _ranked_answer(u: Understanding, ranked: list[Stat], pool: set[str], low: bool,
+                   eng: Engine) -> Answer:
+    from ingest.structure import council_key
+
+    cites: list[Citation] = []
+    for st in ranked[:8]:
+        cites.append(_cite_span(len(cites) + 1, st.report_id, eng, st.start, st.end,
+                                council=st.council, statement=st.quality_statement))
+    top = [st for st in ranked if st.value == ranked[0].value]
+    word = "lowest" if low else "highest"
+    lead = " and ".join(f"{st.council} ({st.raw}) [{i + 1}]" for i, st in enumerate(top))
+    # No figure of our own (a count of councils) in the text: the number check would drop it.
+    text = (f"Among the councils whose indexed reports state this figure, {lead} "
+            f"{'have' if len(top) > 1 else 'has'} the {word}.")
+    rest = [f"{st.council} {st.raw} [{i + 1}]" for i, st in enumerate(ranked[:8]) if st not in top]
+    if rest:
+        text += " Then: " + "; ".join(rest) + "."
+    if len(ranked) > 8:
+        text += " Further councils are not listed."
+    found = {council_key(st.council) for st in ranked}
+    missing = sorted(_names(tuple(k for k in pool if k not in found), eng))
+    if missing and len(missing) <= 8:
+        text += " No comparable figure is indexed for " + ", ".join(missing) + "."
+    elif missing:
+        text += " Many other indexed councils state no comparable figure."
+    return Answer(u.question, text, False, tuple(cites), answerer="table")
+
+
+def _wanted_unit(question: str) -> str | None:
+    from rag.query import asks_percentage
+
+    if asks_percentage(question):
+        return "%"
+    if re.search(r"£|\b(spend|spent|budget|cost|costs|funding|money)\b", question, re.I):
+        return "£"
+    if re.search(r"\b(how long|wait|waiting|days|weeks|months)\b", question, re.I):
+        return "duration"
+    if re.search(r"\b(population|number of|how many|residents|people)\b", question, re.I):
+        return "count"
     return None
 
 
