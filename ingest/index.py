@@ -162,12 +162,24 @@ class IndexStore:
         ).fetchall()
         return [ReportRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
 
-    def chunks(self) -> list[Chunk]:
+    def chunks(self, report_id: str | None = None) -> list[Chunk]:
+        """Every chunk in report order, or only ``report_id``'s."""
+        where, args = ("WHERE report_id=? ", (report_id,)) if report_id is not None else ("", ())
         rows = self.db.execute(
             'SELECT chunk_id, report_id, text, start, "end", section, council, page_kind, '
-            "quality_statement, theme, score FROM chunks ORDER BY report_id, seq"
+            f"quality_statement, theme, score FROM chunks {where}ORDER BY report_id, seq", args
         ).fetchall()
         return [Chunk(*r) for r in rows]
+
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of committed chunks (ids SQLite does not know are not asked for)."""
+        out: dict[str, np.ndarray] = {}
+        ids = list(dict.fromkeys(chunk_ids))
+        for i in range(0, len(ids), 2000):
+            got = self.collection().get(ids=ids[i : i + 2000], include=["embeddings"])
+            for cid, vec in zip(got["ids"], got["embeddings"], strict=True):
+                out[cid] = np.asarray(vec, dtype=np.float32)
+        return out
 
     def report_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT report_id FROM reports")}

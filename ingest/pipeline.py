@@ -38,7 +38,8 @@ class IngestSummary:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
-    chunks_added: int = 0
+    chunks_added: int = 0  # chunk rows written (new or replaced reports)
+    chunks_reused: int = 0  # of those, vectors taken from the report's previous version
     chunks_total: int = 0
     reports_total: int = 0
     seconds: float = 0.0
@@ -47,15 +48,18 @@ class IngestSummary:
 
     def line(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged "
-                f"{len(self.unchanged)}, failed {len(self.failed)}; {self.chunks_added} chunks "
-                f"embedded; index now holds {self.reports_total} reports / {self.chunks_total} "
+                f"{len(self.unchanged)}, failed {len(self.failed)}; "
+                f"{self.chunks_added - self.chunks_reused} chunks embedded"
+                + (f" ({self.chunks_reused} unchanged chunks reused)" if self.chunks_reused else "")
+                + f"; index now holds {self.reports_total} reports / {self.chunks_total} "
                 f"chunks ({self.seconds:.2f} s)")
 
     def to_json(self) -> dict[str, object]:
         return {
             "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
-            "chunks_added": self.chunks_added, "reports_total": self.reports_total,
+            "chunks_added": self.chunks_added, "chunks_reused": self.chunks_reused,
+            "reports_total": self.reports_total,
             "chunks_total": self.chunks_total, "seconds": round(self.seconds, 3),
         }
 
@@ -235,19 +239,18 @@ def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, set
         group.append(p)
         if sum(len(g.chunks) for g in group) >= _GROUP_CHUNKS or i == len(todo) - 1:
             texts = [embed_text(c) for g in group for c in g.chunks]
+            vecs, reused = _previous_vectors(group, texts, store, emb.dim)
+            summary.chunks_reused += len(reused)
             t = time.perf_counter()
+            todo_idx = [k for k in range(len(texts)) if k not in reused]
             # Batches of similar length: a batch is padded to its longest text, and document
             # order mixes short heading chunks with full ones (~1.8x the model work unsorted).
-            sizes = count_wordpieces_batch(texts) if texts else []
-            order = sorted(range(len(texts)), key=lambda k: -sizes[k])
-            parts = []
+            sizes = count_wordpieces_batch([texts[k] for k in todo_idx]) if todo_idx else []
+            order = [todo_idx[j] for j in sorted(range(len(todo_idx)), key=lambda j: -sizes[j])]
             step = max(1, settings.batch_size)
-            for b in range(0, len(texts), step):  # batch by batch so progress moves smoothly
-                parts.append(emb.embed([texts[k] for k in order[b : b + step]]))
-                bar(done + min(b + step, len(texts)), total, "embedding")
-            vecs = np.zeros((len(texts), emb.dim), np.float32)
-            if parts:
-                vecs[order] = np.concatenate(parts)
+            for b in range(0, len(order), step):  # batch by batch so progress moves smoothly
+                vecs[order[b : b + step]] = emb.embed([texts[k] for k in order[b : b + step]])
+                bar(done + len(reused) + min(b + step, len(order)), total, "embedding")
             summary.embed_seconds += time.perf_counter() - t
             offsets = np.cumsum([0] + [len(g.chunks) for g in group])
             with store.exclusive():  # ids and duplicates were planned before other writers' commits
@@ -260,6 +263,34 @@ def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, set
             done += len(texts)
             bar(done, total, f"{len(summary.added) + len(summary.updated)} reports")
             group = []
+
+
+def _previous_vectors(group: list[_Pending], texts: list[str], store: IndexStore,
+                      dim: int) -> tuple[np.ndarray, set[int]]:
+    """Vectors for ``texts`` that the same file's indexed version already has.
+
+    A vector depends only on the text the model sees, so an unchanged chunk of an edited or
+    re-parsed report (a new parser version) keeps its vector instead of being embedded again.
+    Returns the vector matrix (reused rows filled) and the indexes of the reused rows."""
+    vecs = np.zeros((len(texts), dim), np.float32)
+    wanted: dict[str, list[int]] = {}  # old chunk id -> rows of texts
+    k = 0
+    for g in group:
+        old = store.find(path=g.report.path)
+        previous = {embed_text(c): c.chunk_id for c in store.chunks(old.report_id)} if old else {}
+        for _ in g.chunks:
+            if texts[k] in previous:
+                wanted.setdefault(previous[texts[k]], []).append(k)
+            k += 1
+    if not wanted:
+        return vecs, set()
+    found = store.vectors(list(wanted))
+    reused: set[int] = set()
+    for cid, vec in found.items():
+        if vec.shape == (dim,):
+            vecs[wanted[cid]] = vec
+            reused.update(wanted[cid])
+    return vecs, reused
 
 
 def _claim(p: _Pending, store: IndexStore, summary: IngestSummary) -> bool:

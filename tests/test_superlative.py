@@ -8,8 +8,6 @@ level, two figures in one sentence, a count of people that is not a population, 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from ingest.pipeline import ingest
