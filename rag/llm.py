@@ -132,7 +132,7 @@ class LLMAnswerer:
     name = "llm"
 
     def __init__(self, settings: Settings, n_passages: int = N_PASSAGES,
-                 repair_citations: bool = False) -> None:
+                 repair_citations: bool | None = None) -> None:
         if not settings.llm_url:
             raise LLMConfigError(
                 "the LLM answerer needs an OpenAI-compatible endpoint: set REPORTQA_LLM_URL "
@@ -142,7 +142,8 @@ class LLMAnswerer:
         self.n_passages = n_passages
         # Small local models often answer correctly without [n] markers; with repair on, such a
         # sentence is cited to the one passage that passes every check (see rag.verify).
-        self.repair_citations = repair_citations
+        self.repair_citations = (settings.llm_repair_citations if repair_citations is None
+                                 else repair_citations)
         self.last_answer: Answer | None = None  # set at the end of stream()
         self._client: Any = None
 

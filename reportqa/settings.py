@@ -26,6 +26,8 @@ class Settings:
     llm_url: str | None = None
     llm_model: str | None = None
     llm_timeout_s: float = 60.0
+    # Cite an unmarked LLM sentence to the one passage that passes every check (rag/verify.py)
+    llm_repair_citations: bool = False
     abstain_threshold: float = 0.5  # calibrated on the dev split: python evals/calibrate.py
     max_answer_words: int = 75
     batch_size: int = 32

@@ -540,3 +540,9 @@ def test_repair_mode_answers_uncited_model_output(
     assert ans.answerer == "llm" and not ans.abstained
     assert "25.19%" in ans.text and ans.text.endswith("confidence [1].")
     assert_quotes_exact(ans, engine)
+    # The same switch as a setting (REPORTQA_LLM_REPAIR_CITATIONS=1); off by default.
+    by_setting = LLMAnswerer(replace(llm_settings, llm_repair_citations=True))
+    assert by_setting.repair_citations and not LLMAnswerer(llm_settings).repair_citations
+    fake_llm.say("Only 25.19% of carers in Stockton-on-Tees said they were accessing a support "
+                 "group or someone to talk to in confidence.")
+    assert by_setting.compose(u, hits, engine).text == ans.text
