@@ -53,6 +53,7 @@ _PCT_WORDS = "proportion percentage share per cent rate"
 # Reports state a population share as "of the population", "of people", "of residents".
 _SAME = ("popul resid peopl inhabit person",)
 # A projection or a change is another measure than the level the question compares.
+_SHOW = 4  # figures listed in a superlative answer (more ties are all listed)
 _PROJECTION = re.compile(r"\b(project(?:ed|ion|ions)?|expected|forecast|predicted|will|"
                          r"by 20\d\d)\b", re.I)
 _CHANGE = re.compile(r"\b(increase[ds]?|decrease[ds]?|rise|rose|risen|fall|fell|grow|grew|growth|"
@@ -118,34 +119,32 @@ def _superlative(u: Understanding, councils: tuple[str, ...], eng: Engine) -> An
     low = u.direction == "min"
     ranked = sorted((st for _, st in rows), key=lambda st: (st.value if low else -st.value,
                                                              st.council or ""))
-    return _ranked_answer(u, ranked, pool, low, eng)
+    return _ranked_answer(u, ranked, councils, low, eng)
 
 
-def _ranked_answer(u: Understanding, ranked: list[Stat], pool: set[str], low: bool,
+def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...], low: bool,
                    eng: Engine) -> Answer:
+    """The top figure (ties included) and the next few, each cited; short enough to read."""
     from ingest.structure import council_key
 
-    cites: list[Citation] = []
-    for st in ranked[:8]:
-        cites.append(_cite_span(len(cites) + 1, st.report_id, eng, st.start, st.end,
-                                council=st.council, statement=st.quality_statement))
-    top = [st for st in ranked if st.value == ranked[0].value]
+    shown = ranked[: max(_SHOW, sum(1 for st in ranked if st.value == ranked[0].value))]
+    cites = [_cite_span(i + 1, st.report_id, eng, st.start, st.end, council=st.council,
+                        statement=st.quality_statement) for i, st in enumerate(shown)]
+    top = [st for st in shown if st.value == ranked[0].value]
     word = "lowest" if low else "highest"
     lead = " and ".join(f"{st.council} ({st.raw}) [{i + 1}]" for i, st in enumerate(top))
     # No figure of our own (a count of councils) in the text: the number check would drop it.
     text = (f"Among the councils whose indexed reports state this figure, {lead} "
             f"{'have' if len(top) > 1 else 'has'} the {word}.")
-    rest = [f"{st.council} {st.raw} [{i + 1}]" for i, st in enumerate(ranked[:8]) if st not in top]
+    rest = [f"{st.council} {st.raw} [{i + 1}]" for i, st in enumerate(shown) if st not in top]
     if rest:
-        text += " Then: " + "; ".join(rest) + "."
-    if len(ranked) > 8:
+        text += " Next: " + "; ".join(rest) + "."
+    if len(ranked) > len(shown):
         text += " Further councils are not listed."
     found = {council_key(st.council) for st in ranked}
-    missing = sorted(_names(tuple(k for k in pool if k not in found), eng))
-    if missing and len(missing) <= 8:
+    missing = sorted(_names(tuple(k for k in named if k not in found), eng))
+    if missing:
         text += " No comparable figure is indexed for " + ", ".join(missing) + "."
-    elif missing:
-        text += " Many other indexed councils state no comparable figure."
     return Answer(u.question, text, False, tuple(cites), answerer="table")
 
 
