@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ingest.index import IndexStore
 from rag.query import Council, council_catalogue
-from rag.retrieve import HybridRetriever, tokenize
+from rag.retrieve import HybridRetriever
 from rag.stats import Stat, extract_stats
 from rag.tables import RatingRow, ScoreRow, rating_table, score_table
 from rag.versions import Version, resolve_versions
@@ -28,8 +28,17 @@ class _Derived:
     ratings: list[RatingRow]
     idf: dict[str, float]
     n_docs: int
-    stats: list[Stat]
     versions: dict[str, Version]
+    _stats_of: Callable[[], list[Stat]]
+    _stats: list[Stat] | None = None
+
+    @property
+    def stats(self) -> list[Stat]:
+        """Figures from every current report, read on first use: only statistics questions
+        and `reportqa stats` need them (~10 % of a cold start at 50k chunks)."""
+        if self._stats is None:
+            self._stats = self._stats_of()
+        return self._stats
 
     def hidden(self) -> tuple[str, ...]:
         """Reports not shown by default: superseded assessments and duplicate copies."""
@@ -59,20 +68,18 @@ class Engine:
                 versions = resolve_versions(all_reports, self.retriever.report_text)
                 # Tables count each page once: the newest assessment, the most complete copy.
                 reports = [r for r in all_reports if versions[r.report_id].status == "current"]
-                df: Counter[str] = Counter()
-                for c in st.chunks:
-                    df.update(set(tokenize(c.text)))
                 n = max(1, len(st.chunks))
+                text_of = self.retriever.report_text
                 self._derived = _Derived(
                     generation=st.generation,
                     councils=council_catalogue([r.metadata.get("council") for r in all_reports]),
                     scores=score_table(reports), ratings=rating_table(reports),
-                    idf={t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()},
+                    idf={t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in st.df.items()},
                     n_docs=n,
-                    stats=[x for r in reports for x in extract_stats(
-                        r.report_id, self.retriever.report_text(r.report_id),
-                        r.metadata.get("council"), r.metadata.get("quality_statement"))],
                     versions=versions,
+                    _stats_of=lambda: [x for r in reports for x in extract_stats(
+                        r.report_id, text_of(r.report_id), r.metadata.get("council"),
+                        r.metadata.get("quality_statement"))],
                 )
             return self._derived
 

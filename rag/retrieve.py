@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +22,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ingest.chunk import embed_text
 from ingest.index import IndexStore, ReportRow
 from ingest.structure import council_key
 from reportqa.embed import Embedder
@@ -91,7 +91,7 @@ class _State:
     statement_of: np.ndarray
     kind_of: np.ndarray
     report_of: np.ndarray
-    idf: dict[str, float] = field(default_factory=dict)
+    df: Counter[str] = field(default_factory=Counter)  # chunks containing each text token
 
 
 class HybridRetriever:
@@ -201,18 +201,30 @@ def _load(store: IndexStore, gen: int) -> _State:
     for i, c in enumerate(chunks):  # store.chunks() is ordered by report, then position
         by_report.setdefault(c.report_id, []).append(i)
     bm25 = None
+    df: Counter[str] = Counter()
     if chunks:
+        # Each chunk's text is tokenised once: for BM25 (after its header) and for the document
+        # frequencies behind sentence confidence (text only). Headers repeat across a page.
+        headers: dict[str, list[str]] = {}
+        docs = []
+        for c in chunks:
+            words = tokenize(c.text)
+            df.update(set(words))
+            h = c.header()
+            if h not in headers:
+                headers[h] = tokenize(h)
+            docs.append(headers[h] + words or ["_empty_"])
         bm25 = bm25s.BM25()
         # BM25 sees the context header too, so "Stockton" or "safeguarding" match every chunk
         # of that page, not only the sentences that happen to repeat the name.
-        bm25.index([tokenize(embed_text(c)) or ["_empty_"] for c in chunks], show_progress=False)
+        bm25.index(docs, show_progress=False)
     return _State(
         generation=gen, chunks=chunks, by_id={c.chunk_id: i for i, c in enumerate(chunks)},
         by_report=by_report, reports=reports, bm25=bm25,
         council_of=np.array([council_key(c.council) or "" for c in chunks], dtype=object),
         statement_of=np.array([c.quality_statement or "" for c in chunks], dtype=object),
         kind_of=np.array([c.page_kind or "" for c in chunks], dtype=object),
-        report_of=np.array([c.report_id for c in chunks], dtype=object),
+        report_of=np.array([c.report_id for c in chunks], dtype=object), df=df,
     )
 
 

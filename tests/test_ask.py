@@ -67,6 +67,18 @@ def test_figures_and_acronyms_stay_whole_tokens() -> None:
     assert "swap" in toks and "riact" in toks and "£1,200" in toks
 
 
+def test_bm25_documents_are_what_the_embedder_sees(eng: Engine) -> None:
+    """The retriever tokenises header and text separately (text once, shared with the idf);
+    joined, they must be exactly the tokens of embed_text, the header-then-text the model sees."""
+    from ingest.chunk import embed_text
+
+    st = eng.retriever.state()
+    assert st.chunks
+    for c in st.chunks:
+        assert tokenize(c.header()) + tokenize(c.text) == tokenize(embed_text(c)), c.chunk_id
+    assert st.df["carer"] == sum("carer" in set(tokenize(c.text)) for c in st.chunks) > 0
+
+
 def test_councils_and_statements_recognised_from_index_metadata(eng: Engine) -> None:
     cat = eng.derived().councils
     u = understand("How many Stockton carers used a support group?", cat)
