@@ -7,7 +7,7 @@ score and rating tables read at ingest can, completely over the index.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from rag.engine import Engine
 from rag.query import Understanding
@@ -53,58 +53,29 @@ _PCT_WORDS = "proportion percentage share per cent rate"
 # Reports state a population share as "of the population", "of people", "of residents".
 _SAME = ("popul resid peopl inhabit person",)
 # A projection or a change is another measure than the level the question compares.
-_SHOW = 4  # figures listed in a superlative answer (more ties are all listed)
 _PROJECTION = re.compile(r"\b(project(?:ed|ion|ions)?|expected|forecast|predicted|will|"
                          r"by 20\d\d)\b", re.I)
 _CHANGE = re.compile(r"\b(increase[ds]?|decrease[ds]?|rise|rose|risen|fall|fell|grow|grew|growth|"
                      r"change[ds]?|up|down)\b", re.I)
+_SHOW = 4  # figures listed in a superlative answer (more ties are all listed)
 
 
 def _superlative(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
     """"Which council has the highest/lowest X": one figure per council from the statistics
-    table, ranked. A council's figure is the one whose own stretch of sentence (up to the
-    neighbouring figures) best covers X; all ranked figures share one unit."""
+    table, ranked; all ranked figures share one unit."""
     from ingest.structure import council_key
-    from rag.answer import rank_terms
-    from rag.retrieve import tokenize
 
     d = eng.derived()
     unit = _wanted_unit(u.question)
-    frame = set(tokenize(_FRAME + (" " + _PCT_WORDS if unit == "%" else "")))
-    terms = [t for t in rank_terms(u, eng) if t not in frame and t in d.idf]
-    if not terms:
+    measure = _Measure.of(u, eng, unit)
+    if measure is None:
         return None
-    weight = {t: eng.idf(t) for t in terms}
-    total = sum(weight.values())
-    # "% of residents" and "% of the population" are the same share; "10,495 people" and
-    # "a population of 755,833" are not the same count.
-    same = {t: set(g.split()) for g in _SAME for t in g.split()} if unit == "%" else {}
-    figures = [t for t in terms if t[0].isdigit()]  # "aged 65+": the 65 must be there
-    skip = [rx for rx in (_PROJECTION, _CHANGE) if not rx.search(u.question)]
-
-    def cover(text: str) -> float:
-        words = set(tokenize(text))
-        return sum(w for t, w in weight.items() if words & same.get(t, {t})) / total
-
     pool = set(councils or (c.key for c in d.councils))
-    # (unit, council) -> (match, stat): the council's best-matching figure of each unit
-    best: dict[tuple[str, str], tuple[float, Stat]] = {}
+    best: dict[tuple[str, str], tuple[float, Stat]] = {}  # (unit, council) -> best figure
     for st in d.stats:
-        key = council_key(st.council)
-        if key not in pool:
-            continue
-        text = eng.retriever.report_text(st.report_id)
-        own = text[st.context_start : st.context_end]
-        # "projected to reach 344,300 by 2027", "an increase of 15.5% in ...": the words that
-        # make a figure a projection or a change come before it or right after it.
-        if any(rx.search(text[st.context_start : st.figure_end + 25]) for rx in skip):
-            continue
-        own_words = set(tokenize(own))
-        local = cover(own)
-        if local < 0.5 or any(f not in own_words for f in figures):
-            continue
-        match = local + 0.25 * cover(text[st.start : st.end])
-        if match > best.get((st.unit, key), (-1.0, st))[0]:
+        key = council_key(st.council) or ""
+        match = measure.match(st, eng.retriever.report_text(st.report_id)) if key in pool else None
+        if match is not None and match > best.get((st.unit, key), (-1.0, st))[0]:
             best[(st.unit, key)] = (match, st)
     by_unit: dict[str, list[tuple[float, Stat]]] = {}
     for (un, _), row in best.items():
@@ -120,6 +91,54 @@ def _superlative(u: Understanding, councils: tuple[str, ...], eng: Engine) -> An
     ranked = sorted((st for _, st in rows), key=lambda st: (st.value if low else -st.value,
                                                              st.council or ""))
     return _ranked_answer(u, ranked, councils, low, eng)
+
+
+@dataclass(frozen=True)
+class _Measure:
+    """What a superlative question measures, and how well a stated figure matches it."""
+
+    weight: dict[str, float]  # measure terms -> idf
+    same: dict[str, set[str]]  # term -> terms that count as it
+    figures: tuple[str, ...]  # "aged 65+": the 65 must be in the figure's own words
+    skip: tuple[re.Pattern[str], ...]  # projection / change, unless the question asks for it
+
+    @classmethod
+    def of(cls, u: Understanding, eng: Engine, unit: str | None) -> _Measure | None:
+        from rag.answer import rank_terms
+        from rag.retrieve import tokenize
+
+        frame = set(tokenize(_FRAME + (" " + _PCT_WORDS if unit == "%" else "")))
+        terms = [t for t in rank_terms(u, eng) if t not in frame and t in eng.derived().idf]
+        if not terms:
+            return None
+        # "% of residents" and "% of the population" are the same share; "10,495 people" and
+        # "a population of 755,833" are not the same count.
+        same = {t: set(g.split()) for g in _SAME for t in g.split()} if unit == "%" else {}
+        return cls({t: eng.idf(t) for t in terms}, same,
+                   tuple(t for t in terms if t[0].isdigit()),
+                   tuple(rx for rx in (_PROJECTION, _CHANGE) if not rx.search(u.question)))
+
+    def cover(self, text: str) -> float:
+        from rag.retrieve import tokenize
+
+        words = set(tokenize(text))
+        hit = sum(w for t, w in self.weight.items() if words & self.same.get(t, {t}))
+        return hit / sum(self.weight.values())
+
+    def match(self, st: Stat, text: str) -> float | None:
+        """How well ``st`` measures this, from the stretch of its sentence it owns (up to
+        the neighbouring figures); None when it does not."""
+        from rag.retrieve import tokenize
+
+        # "projected to reach 344,300 by 2027", "an increase of 15.5% in ...": the words that
+        # make a figure a projection or a change come before it or right after it.
+        if any(rx.search(text[st.context_start : st.figure_end + 25]) for rx in self.skip):
+            return None
+        own = text[st.context_start : st.context_end]
+        local = self.cover(own)
+        if local < 0.5 or not set(self.figures) <= set(tokenize(own)):
+            return None
+        return local + 0.25 * self.cover(text[st.start : st.end])
 
 
 def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...], low: bool,
