@@ -188,16 +188,8 @@ def _plan(files: list[Path], store: IndexStore, settings: Settings, summary: Ing
         used_ids.add(rid)
         batch_hashes[text_hash] = rid
         st = extract_structure(parsed.text, parsed.headings, side.get("council"), side.get("page"))
-        report = Report(
-            report_id=rid, text=parsed.text, source=side.get("source_url") or parsed.url or path,
-            path=path, title=st.title, council=st.council, page_kind=st.page_kind,
-            quality_statement=st.quality_statement, theme=st.theme, score=st.score,
-            score_label=st.score_label, score_span=st.score_span,
-            overall_rating=st.overall_rating, overall_rating_span=st.overall_rating_span,
-            overall_percentage=st.overall_percentage, indicative=st.indicative,
-            published=st.published, sections=tuple(st.sections),
-            statement_scores=tuple(st.statement_scores),
-        )
+        report = Report.of(st, report_id=rid, text=parsed.text, path=path,
+                           source=side.get("source_url") or parsed.url or path)
         todo.append(_Pending(report, data_hash, known is not None))
     return todo
 

@@ -7,10 +7,9 @@ headings through the generic path, so other inspection reports ingest too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from reportqa.records import Section, StatementScore
+from reportqa.records import Section, StatementScore, Structure
 
 # The 9 quality statements and their 4 themes, as CQC names them.
 STATEMENTS: dict[str, str] = {
@@ -65,25 +64,6 @@ _COUNCIL_IN_TEXT = re.compile(
 _DATE = re.compile(r"(?:Assessment published|Published):?\s*(\d{1,2} [A-Z][a-z]+ \d{4})")
 
 
-@dataclass
-class Structure:
-    title: str
-    council: str | None = None
-    page_kind: str = "other"
-    quality_statement: str | None = None
-    theme: str | None = None
-    score: int | None = None
-    score_label: str | None = None
-    score_span: tuple[int, int] | None = None
-    overall_rating: str | None = None
-    overall_rating_span: tuple[int, int] | None = None
-    overall_percentage: int | None = None
-    indicative: bool = False
-    published: str | None = None
-    sections: list[Section] = field(default_factory=list)
-    statement_scores: list[StatementScore] = field(default_factory=list)
-
-
 def extract_structure(
     text: str, headings: tuple[str, ...] = (), council_hint: str | None = None,
     kind_hint: str | None = None,
@@ -91,24 +71,28 @@ def extract_structure(
     """Read CQC structure from a report's text. Hints come from SOURCES.tsv or markup."""
     lines = _lines(text)
     title = next((ln for _, _, ln in lines if ln.strip()), "")[:200].strip()
-    s = Structure(title=title)
-    s.council = _council(lines, council_hint)
-    s.published = _published(text)
-    s.indicative = bool(re.search(r"\bindicative (score|rating)\b|part of the pilots", text, re.I))
-    s.page_kind = _page_kind(text, lines, s, kind_hint)
-    if s.page_kind != "quality_statement":
-        s.statement_scores = _summary_scores(text, lines)
-        if s.statement_scores and s.page_kind == "other":
-            s.page_kind = "overall_summary"
+    page_kind = _page_kind(text, lines, title, kind_hint)
+    statement_scores: list[StatementScore] = []
+    statement = score = label = span = None
+    if page_kind != "quality_statement":
+        statement_scores = _summary_scores(text, lines)
+        if statement_scores and page_kind == "other":
+            page_kind = "overall_summary"
     else:
-        s.quality_statement = _statement_from_top(lines) or _statement_from_hint(kind_hint)
-        s.theme = STATEMENTS.get(s.quality_statement or "")
-        s.score, s.score_label, s.score_span = _page_score(text, lines)
-    if s.page_kind in ("overall_summary", "press_release"):
-        s.overall_rating, s.overall_rating_span = _overall_rating(text, lines)
-    s.overall_percentage = _overall_percentage(text)
-    s.sections = _sections(text, lines, headings)
-    return s
+        statement = _statement_from_top(lines) or _statement_from_hint(kind_hint)
+        score, label, span = _page_score(text, lines)
+    rating, rating_span = (_overall_rating(text, lines)
+                           if page_kind in ("overall_summary", "press_release") else (None, None))
+    return Structure(
+        title=title, council=_council(lines, council_hint), page_kind=page_kind,
+        quality_statement=statement, theme=STATEMENTS.get(statement or "") if statement else None,
+        score=score, score_label=label, score_span=span,
+        overall_rating=rating, overall_rating_span=rating_span,
+        overall_percentage=_overall_percentage(text),
+        indicative=bool(re.search(r"\bindicative (score|rating)\b|part of the pilots", text, re.I)),
+        published=_published(text), sections=tuple(_sections(text, lines, headings)),
+        statement_scores=tuple(statement_scores),
+    )
 
 
 def canonical_statement(name: str) -> str | None:
@@ -180,9 +164,9 @@ def _published(text: str) -> str | None:
         return None
 
 
-def _page_kind(text: str, lines: list[tuple[int, int, str]], s: Structure, hint: str | None) -> str:
+def _page_kind(text: str, lines: list[tuple[int, int, str]], title: str, hint: str | None) -> str:
     top = [ln.strip().rstrip(":") for _, _, ln in lines[:8]]
-    if re.match(r"^CQC (rates|publishes|has rated)", s.title) or "Categories" in top and "Media" in top:
+    if re.match(r"^CQC (rates|publishes|has rated)", title) or "Categories" in top and "Media" in top:
         return "press_release"
     if _statement_from_top(lines) and (
         re.search(r"^(Indicative score:?|Score: ?[1-4])\s*$", text, re.M)

@@ -7,7 +7,7 @@ character offsets into ``Report.text`` so every citation can be highlighted exac
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 PAGE_KINDS = ("quality_statement", "overall_summary", "about", "press_release", "other")
@@ -38,12 +38,10 @@ class StatementScore:
 
 
 @dataclass(frozen=True)
-class Report:
-    report_id: str
-    text: str
-    source: str  # URL when known (SOURCES.tsv / HTML canonical link), else the file path
-    path: str
-    title: str
+class Structure:
+    """What a report's text says about itself (read by ingest/structure.py)."""
+
+    title: str = ""
     council: str | None = None
     page_kind: str = "other"
     quality_statement: str | None = None
@@ -58,10 +56,6 @@ class Report:
     published: str | None = None  # ISO date
     sections: tuple[Section, ...] = ()
     statement_scores: tuple[StatementScore, ...] = ()
-
-    @property
-    def content_hash(self) -> str:
-        return sha256(self.text)
 
     def metadata(self) -> dict[str, Any]:
         """Structure as plain JSON-able data (for the manifest and `reportqa reports`)."""
@@ -87,6 +81,26 @@ class Report:
                 for s in self.statement_scores
             ],
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report(Structure):
+    """A report page: its text, where it came from, and its structure."""
+
+    report_id: str
+    text: str
+    source: str  # URL when known (SOURCES.tsv / HTML canonical link), else the file path
+    path: str
+
+    @classmethod
+    def of(cls, structure: Structure, *, report_id: str, text: str, source: str,
+           path: str) -> Report:
+        read: dict[str, Any] = {f.name: getattr(structure, f.name) for f in fields(Structure)}
+        return cls(report_id=report_id, text=text, source=source, path=path, **read)
+
+    @property
+    def content_hash(self) -> str:
+        return sha256(self.text)
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,7 @@ def test_generic_report_ingests_through_generic_path(tmp_path: Path, hash_settin
     assert st.title == title
     assert st.page_kind == "other"
     assert st.quality_statement is None and st.score is None and st.overall_rating is None
-    assert st.statement_scores == []
+    assert st.statement_scores == ()
     assert st.council in (None, "Lancashire County Council")
     titles = [s.title for s in st.sections]
     for sec in sections:
