@@ -39,7 +39,7 @@ case "${1:-app}" in
     chromium
     shift || true
     "$VENV/bin/ruff" check ingest rag ui evals reportqa tests benchmarks
-    "$VENV/bin/mypy" ingest rag reportqa evals ui
+    "$VENV/bin/mypy" ingest rag reportqa evals ui tests benchmarks
     if [ "${REPORTQA_SKIP_LLM:-0}" != 1 ]; then
       # The local-LLM recipe (own venv + pinned, hash-checked GGUF); the real-server tests
       # then must run rather than skip. Cached under ~/.cache/reportqa after the first time.

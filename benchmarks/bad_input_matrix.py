@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from ingest.parse import normalise_text  # noqa: E402
+from ingest.parse import ParsedFile, normalise_text  # noqa: E402
 from reportqa.records import sha256  # noqa: E402
 from reportqa.settings import Settings  # noqa: E402
 
@@ -411,7 +411,7 @@ def _state(settings: Settings) -> dict[str, Any]:
 
 def _write_special(c: Case, folder: Path, work: Path) -> list[Path]:
     """Create a special input under ``folder``; return the CLI paths that stand for it."""
-    p = folder / c.name if c.name else None
+    p = folder / (c.name or "_unnamed")  # cases without a name return other paths below
     s = c.special
     if s == "truncated":
         full = _pdf(["Truncby Borough Council: local authority assessment",
@@ -465,7 +465,7 @@ def _write_special(c: Case, folder: Path, work: Path) -> list[Path]:
         return out
     elif s == "changing":
         p.write_bytes(c.data or b"")
-    return [p] if p is not None else []
+    return [p] if c.name else []
 
 
 def _uploads(c: Case, work: Path) -> list[tuple[str, bytes]]:
@@ -610,13 +610,13 @@ def run_ui(all_cases: list[Case], work: Path) -> tuple[dict[str, tuple[str, str]
     versions: list[bytes] = []
     real_parse = pipeline.parse_file
 
-    def racing_parse(f: Path, max_mb: float = 20.0, data: bytes | None = None) -> Any:
+    def racing_parse(path: Path, max_mb: float = 20.0, data: bytes | None = None) -> ParsedFile:
         # The upload is rewritten on disk after the pipeline hashed it, before it is parsed.
-        if f.name == "changing.txt" and not versions:
-            versions.append(f.read_bytes())
-            f.write_bytes(f.read_bytes() + b"Rewritten after hashing: Changeby added a line.\n")
-            versions.append(f.read_bytes())
-        return real_parse(f, max_mb, data)
+        if path.name == "changing.txt" and not versions:
+            versions.append(path.read_bytes())
+            path.write_bytes(path.read_bytes() + b"Rewritten after hashing: Changeby added a line.\n")
+            versions.append(path.read_bytes())
+        return real_parse(path, max_mb, data)
 
     notes: list[str] = []
     pipeline.parse_file = racing_parse

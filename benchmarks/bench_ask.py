@@ -145,8 +145,11 @@ def questions_for(label: str, seed: int) -> list[str]:
     out = []
     for i, q in enumerate(QUESTIONS):
         # A different fictional council per question (same bundled origin, so same pages).
-        out.append(synth.substitute_councils(
-            q, lambda slug, i=i: (by_src.get(slug) or fallback)[i % len(by_src.get(slug) or fallback)]))
+        def pick(slug: str, i: int = i) -> str:
+            names = by_src.get(slug) or fallback
+            return names[i % len(names)]
+
+        out.append(synth.substitute_councils(q, pick))
     return out
 
 

@@ -97,7 +97,7 @@ class Checker:
         return {"answers": len(self.answers), "citations": n_cited, "generations": gens}
 
 
-def _variant_question(copy: int) -> str:
+def _variant_question(copy: int) -> tuple[str, str]:
     from conftest import fake_council_name
 
     from ingest.pipeline import load_sources

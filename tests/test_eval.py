@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_rank_recall_and_mrr():
 
 
 def test_summarise_abstention_and_false_abstention():
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"answerable": True, "abstained": False, "correct": True, "contains_gold": True,
          "supported": True, "rank": 1, "latency_ms": 10.0, "answer": "a b c", "error": None},
         {"answerable": True, "abstained": True, "correct": False, "contains_gold": False,
@@ -177,7 +178,7 @@ def test_thresholds_loader(tmp_path):
 
 # --- end to end on a tiny question set (hash embedder) ---------------------------------------
 
-TINY = [
+TINY: list[dict[str, Any]] = [
     {"id": "ban-03", "question": "How many older people with dementia are projected to be "
      "living in B&NES by 2030?", "answers": ["3,670", "3670"],
      "evidence": ["In 2030, it is projected there will be 3,670 older people (65+) with dementia "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.pipeline import ingest
+from ingest.pipeline import IngestSummary, ingest
 from reportqa.embed import HashEmbedder
 from reportqa.settings import Settings
 
@@ -22,7 +22,8 @@ class _InterleavingEmbedder(HashEmbedder):
 
     def __init__(self, other: list[Path], settings: Settings) -> None:
         super().__init__()
-        self._other, self._settings, self.other_summary = other, settings, None
+        self._other, self._settings = other, settings
+        self.other_summary: IngestSummary | None = None
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self.other_summary is None:
