@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from rag.engine import Engine, get_engine
-from rag.query import Understanding, asks_percentage, understand
+from rag.query import Understanding, asks_count, asks_percentage, understand
 from rag.retrieve import Filters, tokenize
 from rag.verify import looks_like_instruction
 from reportqa.errors import QuestionError
@@ -262,7 +262,7 @@ class ExtractiveAnswerer:
 
 def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: int,
                     weights: dict[str, float], total: float, q_figs: set[str],
-                    pct: bool) -> _Cand | None:
+                    pct: bool, count: bool = False) -> _Cand | None:
     sent = text[s:e]
     if looks_like_instruction(sent):
         return None  # report text is data: an instruction-like sentence is never an answer
@@ -281,6 +281,8 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
                 score += 0.1
             elif pct:
                 cov *= 0.5
+            elif count and _COUNT.search(sent):
+                score += 0.1  # the same preference for a count ("510,430 people")
         else:
             cov *= 0.5
             score -= 0.15
@@ -314,6 +316,7 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
     weights = {t: engine.idf(t) for t in q_terms}
     q_figs = set(_FIG.findall(u.question))
     pct = asks_percentage(u.question)
+    count = asks_count(u.question)
     total = sum(weights.values()) or 1.0
     out: list[_Cand] = []
     for h in hits:
@@ -327,7 +330,8 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
                 starts.append(prev[0])
             prev = (s0, e)
             for s in starts:
-                cand = _score_sentence(u, h, text, s, s0, e, weights, total, q_figs, pct)
+                cand = _score_sentence(u, h, text, s, s0, e, weights, total, q_figs, pct,
+                                       count)
                 if cand is not None:
                     out.append(cand)
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
@@ -353,6 +357,7 @@ _BOILERPLATE = {"What people expect", "The local authority commitment", "How we 
 _HEADING = re.compile(r"^(.{0,80}: local authority assessment|.{0,60} assessment|Published:.*|"
                       r"Assessment (published|start date):.*|Score:.*|Indicative score.*)$")
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
+_COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
 
 
 def _new_figures(sent: str, q_figs: set[str]) -> list[str]:

@@ -201,6 +201,12 @@ def asks_percentage(q: str) -> bool:
     return bool(re.search(r"percentage|per ?cent|%|proportion|share of|what share", q, re.I))
 
 
+def asks_count(q: str) -> bool:
+    """"How many residents", "what is X's population": answered by a count, not a share."""
+    return not asks_percentage(q) and bool(re.search(
+        r"\b(how many|number of|population|residents|people live)\b", q, re.I))
+
+
 @lru_cache(maxsize=1)
 def _gazetteer_lines() -> tuple[tuple[str, ...], ...]:
     path = Path(__file__).with_name("councils.txt")

@@ -301,3 +301,32 @@ def test_csv_export_rows(eng: Engine, tmp_path: Path) -> None:
 def test_citation_records_round_trip() -> None:
     c = Citation(1, "r", "C", "quality_statement", "S", "Sec", 3, "q", "p q", 2, 3, "http://x")
     assert c.to_json()["start"] == 2 and c.to_json()["source"] == "http://x"
+
+
+def test_count_questions_prefer_a_count_over_a_share(tmp_path: Path) -> None:
+    """Sentence ranking: "what is X's population?" prefers the sentence that states a count
+    over an equally matching (and shorter) one about population shares, as percentage
+    questions prefer a percentage."""
+    from rag.answer import rank_sentences
+
+    page = ("Fenwick Borough Council: local authority assessment\n\nAbout Fenwick\n\n"
+            "Demographics\nThe Fenwick population is older than average (24.1%). Fenwick "
+            "Borough Council is a unitary authority serving a mixed urban and rural population "
+            "of around 210,400 people.\n")
+    (tmp_path / "fenwick__about.txt").write_text(page, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([tmp_path / "fenwick__about.txt"], settings)
+    eng = Engine.load(settings)
+
+    def scores(q: str) -> tuple[float, float]:
+        u = understand(q, eng.derived().councils)
+        cands = rank_sentences(u, eng.retriever.retrieve(q, Filters(), 4), eng)
+        count = max(c.score for c in cands if "210,400" in c.text)
+        share = max(c.score for c in cands if "24.1%" in c.text)
+        return count, share
+
+    for q in ("What is Fenwick's population?", "What is the population of Fenwick?"):
+        count, share = scores(q)
+        assert count > share, (q, count, share)
+    count, share = scores("What percentage of Fenwick's population is older?")
+    assert share > count
