@@ -290,6 +290,8 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
         score += 0.15  # "how does X rank" is answered by an ordinal ("43rd")
     if u.asks_frequency and _FREQUENCY.search(sent):
         score += 0.15
+    if u.asks_difference and _DIFFERENCE.search(sent):
+        score += 0.15  # "by how much ... exceed" is answered by "£8,502,000 more than estimated"
     if u.asks_reason and _CAUSAL.search(sent):
         score += 0.1  # "why ..." is answered by the sentence that gives the cause
     if re.search(r",\s*$", sent):  # a page cut mid-sentence
@@ -352,6 +354,8 @@ _CAUSAL = re.compile(r"\b(because|due to|as a result|brought down by|driven by|c
                      r"reflect(?:s|ed)?|the reason|this was (?:because|due))\b", re.I)
 _FREQUENCY = re.compile(r"\b(daily|weekly|fortnightly|monthly|quarterly|annually|yearly|every "
                         r"(day|week|month|year|\d+)|once a|twice a|times a)\b", re.I)
+_DIFFERENCE = re.compile(r"\b(more|less|fewer|higher|lower|greater|smaller) than\b|\bdifference\b|"
+                         r"\bgap\b|\bexceed|\b(over|under)spen[dt]", re.I)
 _ANAPHOR = re.compile(r"^(This|It|Its|These|That|Which|They|Their|Of these|Of those)\b")
 _BOILERPLATE = {"What people expect", "The local authority commitment", "How we assess local authorities"}
 _HEADING = re.compile(r"^(.{0,80}: local authority assessment|.{0,60} assessment|Published:.*|"

@@ -45,6 +45,7 @@ class Understanding:
     unknown_first: bool = False  # an un-indexed council is the question's subject
     asks_rank: bool = False
     asks_frequency: bool = False
+    asks_difference: bool = False  # "by how much did spend exceed the estimate?"
     all_of: bool = False  # "every one of", "all" quality statements
     asks_reason: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -70,6 +71,8 @@ def understand(question: str, councils: list[Council]) -> Understanding:
         unknown_first=first_unknown is not None and (first_known is None or first_unknown < first_known),
         asks_rank=bool(re.search(r"\brank(ed|s|ing)?\b", q)),
         asks_frequency=bool(re.search(r"\bhow often\b|\bhow frequently\b|\bfrequency\b", q)),
+        asks_difference=bool(re.search(r"\bby how much\b|\bhow much (more|less|higher|lower)\b|"
+                                       r"\b(over|under)spen[dt]|\bexceed|\bdifference\b|\bgap\b", q)),
         all_of=bool(re.search(r"\b(every|all)\b", q)),
         asks_reason=bool(re.search(r"^why\b|\bwhy (did|was|were|is|are|has|have|do|does)\b|\breasons? "
                                    r"(for|why)\b|\bwhat caused\b", q)),

@@ -330,3 +330,27 @@ def test_count_questions_prefer_a_count_over_a_share(tmp_path: Path) -> None:
         assert count > share, (q, count, share)
     count, share = scores("What percentage of Fenwick's population is older?")
     assert share > count
+
+
+def test_difference_questions_prefer_the_sentence_stating_the_difference(tmp_path: Path) -> None:
+    """"By how much did spend exceed the estimate?" is answered by "... £8,502,000 more than
+    estimated", not by the sentence that states the estimate and repeats the question's words."""
+    from rag.answer import rank_sentences
+
+    page = ("Ashby Borough Council: local authority assessment\n\nAbout Ashby\n\n"
+            "Financial facts\nThe local authority estimated that it would spend £114,794,000 of "
+            "its total budget on adult social care in 2022/23. Its actual spend was £123,296,000, "
+            "which is £8,502,000 more than estimated.\n")
+    (tmp_path / "ashby__about.txt").write_text(page, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([tmp_path / "ashby__about.txt"], settings)
+    eng = Engine.load(settings)
+    for q in ("By how much did Ashby's adult social care spend exceed its estimate in 2022/23?",
+              "How much did Ashby overspend against its adult social care estimate?"):
+        u = understand(q, eng.derived().councils)
+        assert u.asks_difference
+        cands = rank_sentences(u, eng.retriever.retrieve(q, Filters(), 4), eng)
+        best = max(cands, key=lambda c: c.score)
+        assert "£8,502,000 more than estimated" in best.text, (q, best.text)
+    assert not understand("How much did Ashby estimate it would spend?",
+                          eng.derived().councils).asks_difference
