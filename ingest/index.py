@@ -181,6 +181,13 @@ class IndexStore:
                 out[cid] = np.asarray(vec, dtype=np.float32)
         return out
 
+    def file_states(self) -> dict[str, tuple[str, str, Any]]:
+        """path -> (report_id, file hash, parser version): what an unchanged-file check needs,
+        in one query and without decoding every report's metadata."""
+        rows = self.db.execute("SELECT path, report_id, file_hash, "
+                               "json_extract(metadata, '$.parser') FROM reports")
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
     def report_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT report_id FROM reports")}
 

@@ -86,7 +86,8 @@ def ingest(
             summary.recovered_orphans = store.recover()
         files = _expand(paths, summary)
         todo = _plan(files, store, settings, summary, sources or {})
-        _resolve_councils(todo, store)
+        if todo:
+            _resolve_councils(todo, store)
         _embed_and_write(todo, store, emb, settings, summary, progress)
         summary.reports_total, summary.chunks_total = store.counts()
     finally:
@@ -106,7 +107,8 @@ def load_sources(folder: Path) -> dict[str, dict[str, str]]:
 
 # --- planning ----------------------------------------------------------------------------
 
-def _expand(paths: Iterable[str | Path], summary: IngestSummary) -> list[Path]:
+def _expand(paths: Iterable[str | Path], summary: IngestSummary) -> list[tuple[Path, Path]]:
+    """The files to read, each as (path as named or found, resolved path), once each."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -138,17 +140,24 @@ def _expand(paths: Iterable[str | Path], summary: IngestSummary) -> list[Path]:
         else:
             out.append(p)
     seen: set[Path] = set()
-    return [f for f in out if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
+    unique = []
+    for f in out:  # the same file named twice (or through a link) is read once
+        real = f.resolve()
+        if real not in seen:
+            seen.add(real)
+            unique.append((f, real))
+    return unique
 
 
-def _plan(files: list[Path], store: IndexStore, settings: Settings, summary: IngestSummary,
+def _plan(files: list[tuple[Path, Path]], store: IndexStore, settings: Settings, summary: IngestSummary,
           sources: dict[str, dict[str, str]]) -> list[_Pending]:
     todo: list[_Pending] = []
     batch_hashes: dict[str, str] = {}
-    used_ids = {r.report_id for r in store.reports()}
+    used_ids = store.report_ids()
+    indexed = store.file_states()
     side_cache: dict[Path, dict[str, dict[str, str]]] = {}
-    for f in files:
-        path = str(f.resolve())
+    for f, real in files:
+        path = str(real)
         if not f.is_file():  # a named pipe or device would block or never end on read
             summary.failed.append((str(f), "not a regular file" if f.exists() else
                                    "no such file or folder; check the path"))
@@ -161,11 +170,11 @@ def _plan(files: list[Path], store: IndexStore, settings: Settings, summary: Ing
         except OSError as exc:
             summary.failed.append((str(f), f"cannot read: {exc.strerror}; check permissions"))
             continue
-        known = store.find(path=path)
-        if (known and data_hash and known.file_hash == data_hash
-                and known.metadata.get("parser") == PARSER_VERSION):
-            summary.unchanged.append(known.report_id)
+        state = indexed.get(path)
+        if state and data_hash and state[1:] == (data_hash, PARSER_VERSION):
+            summary.unchanged.append(state[0])
             continue
+        known = store.find(path=path) if state else None
         try:
             parsed = parse_file(f, settings.max_file_mb, data)
         except InputError as exc:
