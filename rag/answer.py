@@ -354,6 +354,8 @@ _CAUSAL = re.compile(r"\b(because|due to|as a result|brought down by|driven by|c
                      r"reflect(?:s|ed)?|the reason|this was (?:because|due))\b", re.I)
 _FREQUENCY = re.compile(r"\b(daily|weekly|fortnightly|monthly|quarterly|annually|yearly|every "
                         r"(day|week|month|year|\d+)|once a|twice a|times a)\b", re.I)
+_NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                          r"twenty|thirty|forty|fifty|hundred|thousand|dozen)\b", re.I)
 _DIFFERENCE = re.compile(r"\b(more|less|fewer|higher|lower|greater|smaller) than\b|\bdifference\b|"
                          r"\bgap\b|\bexceed|\b(over|under)spen[dt]", re.I)
 _ANAPHOR = re.compile(r"^(This|It|Its|These|That|Which|They|Their|Of these|Of those)\b")
@@ -365,9 +367,11 @@ _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|tho
 
 
 def _new_figures(sent: str, q_figs: set[str]) -> list[str]:
-    """Figures in the sentence that the question did not state; bare years don't count."""
+    """Figures in the sentence that the question did not state; bare years don't count.
+    Counts written as words ("nine areas", "six weeks") are figures too ("one" is not: it
+    is mostly a pronoun)."""
     out = []
-    for f in _FIG.findall(sent):
+    for f in _FIG.findall(sent) + [w.lower() for w in _NUMBER_WORD.findall(sent)]:
         if f in q_figs or re.fullmatch(r"(19|20)\d\d", f):
             continue
         out.append(f)

@@ -354,3 +354,25 @@ def test_difference_questions_prefer_the_sentence_stating_the_difference(tmp_pat
         assert "£8,502,000 more than estimated" in best.text, (q, best.text)
     assert not understand("How much did Ashby estimate it would spend?",
                           eng.derived().councils).asks_difference
+
+
+def test_counts_written_as_words_are_figures(tmp_path: Path) -> None:
+    """"How many areas ...?" is answered by "nine areas": a count in words states a figure,
+    so it gets the figure-question preference (while "one of", a pronoun, does not)."""
+    from rag.answer import _new_figures, rank_sentences
+
+    assert _new_figures("CQC looked at nine areas spread across four themes.", set()) == [
+        "nine", "four"]
+    assert _new_figures("This was one of the reasons given.", set()) == []
+    page = ("Cartmel Borough Council: local authority assessment\n\nAbout Cartmel\n\n"
+            "How we assess\nCQC assessed Cartmel Borough Council across the areas set out in "
+            "its framework. CQC looked at nine areas spread across four themes.\n")
+    (tmp_path / "cartmel__about.txt").write_text(page, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([tmp_path / "cartmel__about.txt"], settings)
+    eng = Engine.load(settings)
+    q = "Across how many areas did CQC assess Cartmel?"
+    u = understand(q, eng.derived().councils)
+    best = max(rank_sentences(u, eng.retriever.retrieve(q, Filters(), 4), eng),
+               key=lambda c: c.score)
+    assert "nine areas" in best.text, best.text
