@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -261,13 +261,13 @@ class ExtractiveAnswerer:
 
 
 def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: int,
-                    weights: dict[str, float], total: float, q_figs: set[str],
-                    pct: bool, count: bool = False) -> _Cand | None:
+                    weights: dict[str, float], q_figs: set[str], pct: bool,
+                    count: bool = False) -> _Cand | None:
     sent = text[s:e]
     if looks_like_instruction(sent):
         return None  # report text is data: an instruction-like sentence is never an answer
     toks = set(tokenize(sent))
-    cov = sum(w for t, w in weights.items() if t in toks or _SYN.get(t, set()) & toks) / total
+    cov = term_coverage(weights, toks, _SYN)
     n_words = len(sent.split())
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
     if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and unpunctuated):
@@ -312,6 +312,15 @@ def rank_terms(u: Understanding, engine: Engine) -> list[str]:
     return q_terms or list(dict.fromkeys(tokenize(u.question)))
 
 
+def term_coverage(weights: dict[str, float], words: set[str],
+                  syn: Mapping[str, set[str]] | None = None) -> float:
+    """Share of the question terms' weight (idf) found in ``words``; a term also counts as
+    found when one of its ``syn`` words is there."""
+    syn = syn or {}
+    total = sum(weights.values()) or 1.0
+    return sum(w for t, w in weights.items() if t in words or syn.get(t, set()) & words) / total
+
+
 def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_Cand]:
     """Score every sentence of the retrieved chunks against the question (deterministic)."""
     q_terms = rank_terms(u, engine)
@@ -319,7 +328,6 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
     q_figs = set(_FIG.findall(u.question))
     pct = asks_percentage(u.question)
     count = asks_count(u.question)
-    total = sum(weights.values()) or 1.0
     out: list[_Cand] = []
     for h in hits:
         text = engine.retriever.report_text(h.chunk.report_id)
@@ -332,8 +340,7 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[_C
                 starts.append(prev[0])
             prev = (s0, e)
             for s in starts:
-                cand = _score_sentence(u, h, text, s, s0, e, weights, total, q_figs, pct,
-                                       count)
+                cand = _score_sentence(u, h, text, s, s0, e, weights, q_figs, pct, count)
                 if cand is not None:
                     out.append(cand)
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))

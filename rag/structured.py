@@ -119,11 +119,10 @@ class _Measure:
                    tuple(rx for rx in (_PROJECTION, _CHANGE) if not rx.search(u.question)))
 
     def cover(self, text: str) -> float:
+        from rag.answer import term_coverage
         from rag.retrieve import tokenize
 
-        words = set(tokenize(text))
-        hit = sum(w for t, w in self.weight.items() if words & self.same.get(t, {t}))
-        return hit / sum(self.weight.values())
+        return term_coverage(self.weight, set(tokenize(text)), self.same)
 
     def match(self, st: Stat, text: str) -> float | None:
         """How well ``st`` measures this, from the stretch of its sentence it owns (up to
@@ -168,7 +167,7 @@ def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...],
 
 
 def _wanted_unit(question: str) -> str | None:
-    from rag.query import asks_percentage
+    from rag.query import asks_count, asks_percentage
 
     if asks_percentage(question):
         return "%"
@@ -176,8 +175,8 @@ def _wanted_unit(question: str) -> str | None:
         return "£"
     if re.search(r"\b(how long|wait|waiting|days|weeks|months)\b", question, re.I):
         return "duration"
-    if re.search(r"\b(population|number of|how many|residents|people)\b", question, re.I):
-        return "count"
+    if asks_count(question) or re.search(r"\bpeople\b", question, re.I):
+        return "count"  # "which council has the most people ..." compares counts too
     return None
 
 
@@ -185,7 +184,7 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
     """Every extracted statistic compared with an England average in the asked direction,
     restricted to the topic words of the question."""
     from ingest.structure import council_key
-    from rag.answer import rank_terms
+    from rag.answer import rank_terms, term_coverage
     from rag.retrieve import tokenize
 
     generic = set(tokenize("England national average below above worse better higher lower where"))
@@ -194,10 +193,10 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
             and s.direction == u.direction
             and (not councils or council_key(s.council) in councils)]
     scored = []
-    w = sum(eng.idf(t) for t in terms) or 1.0
+    weights = {t: eng.idf(t) for t in terms}
     for s in rows:
         sent_terms = set(tokenize(eng.retriever.report_text(s.report_id)[s.start : s.end]))
-        cov = sum(eng.idf(t) for t in terms if t in sent_terms) / w
+        cov = term_coverage(weights, sent_terms)
         if cov >= 0.5:
             scored.append((cov, s))
     if not scored:
