@@ -243,15 +243,7 @@ def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, set
             vecs, reused = _previous_vectors(group, texts, store, emb.dim)
             summary.chunks_reused += len(reused)
             t = time.perf_counter()
-            todo_idx = [k for k in range(len(texts)) if k not in reused]
-            # Batches of similar length: a batch is padded to its longest text, and document
-            # order mixes short heading chunks with full ones (~1.8x the model work unsorted).
-            sizes = count_wordpieces_batch([texts[k] for k in todo_idx]) if todo_idx else []
-            order = [todo_idx[j] for j in sorted(range(len(todo_idx)), key=lambda j: -sizes[j])]
-            step = max(1, settings.batch_size)
-            for b in range(0, len(order), step):  # batch by batch so progress moves smoothly
-                vecs[order[b : b + step]] = emb.embed([texts[k] for k in order[b : b + step]])
-                bar(done + len(reused) + min(b + step, len(order)), total, "embedding")
+            _embed_rest(texts, vecs, reused, emb, settings.batch_size, bar, (done, total))
             summary.embed_seconds += time.perf_counter() - t
             offsets = np.cumsum([0] + [len(g.chunks) for g in group])
             with store.exclusive():  # ids and duplicates were planned before other writers' commits
@@ -264,6 +256,21 @@ def _embed_and_write(todo: list[_Pending], store: IndexStore, emb: Embedder, set
             done += len(texts)
             bar(done, total, f"{len(summary.added) + len(summary.updated)} reports")
             group = []
+
+
+def _embed_rest(texts: list[str], vecs: np.ndarray, reused: set[int], emb: Embedder,
+                batch_size: int, bar: Progress, at: tuple[int, int]) -> None:
+    """Embed the rows of ``texts`` not in ``reused`` into ``vecs``, moving ``bar`` on from
+    ``at`` = (chunks done before this group, chunks in all)."""
+    todo = [k for k in range(len(texts)) if k not in reused]
+    # Batches of similar length: a batch is padded to its longest text, and document order
+    # mixes short heading chunks with full ones (~1.8x the model work unsorted).
+    sizes = count_wordpieces_batch([texts[k] for k in todo]) if todo else []
+    order = [todo[j] for j in sorted(range(len(todo)), key=lambda j: -sizes[j])]
+    step = max(1, batch_size)
+    for b in range(0, len(order), step):  # batch by batch so progress moves smoothly
+        vecs[order[b : b + step]] = emb.embed([texts[k] for k in order[b : b + step]])
+        bar(at[0] + len(reused) + min(b + step, len(order)), at[1], "embedding")
 
 
 def _previous_vectors(group: list[_Pending], texts: list[str], store: IndexStore,
@@ -317,7 +324,7 @@ def _claim(p: _Pending, store: IndexStore, summary: IngestSummary) -> bool:
 
         p.report = replace(r, report_id=rid)
         p.chunks = [replace(c, report_id=rid) for c in p.chunks]
-    p.replaces = store.find_id(rid) is not None
+    p.replaces = same_path is not None  # the only row this write can replace is its own
     return True
 
 
