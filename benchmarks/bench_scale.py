@@ -134,8 +134,9 @@ class ChromaServer:
     auth (`reportqa chroma-server`); stopped (by its own pid) on exit."""
 
     def __init__(self, data: Path, token: str | None = None) -> None:
-        exe = Path(sys.executable).parent / "chroma"
-        self.exe = str(exe) if exe.exists() else (shutil.which("chroma") or "chroma")
+        from reportqa.chroma_server import find_chroma
+
+        self.exe = find_chroma() or "chroma"
         self.token = token
         self.data = data
         self.port = _free_port()

@@ -35,7 +35,7 @@ def server_command(settings: Settings, path: Path, host: str, port: int,
                 f"refusing to serve Chroma on {host} without authentication: anyone who can reach "
                 "it could read or delete every collection. Set REPORTQA_CHROMA_TOKEN (clients "
                 "then need the same value), bind to 127.0.0.1, or pass --insecure")
-        return [_chroma_executable(), "run", "--path", str(path), "--host", host,
+        return [_require_chroma(), "run", "--path", str(path), "--host", host,
                 "--port", str(port)], env
     check_token_header(settings.chroma_token_header)
     missing = [m for m in _SERVER_MODULES if not _importable(m)]
@@ -70,9 +70,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _chroma_executable() -> str:
+def find_chroma() -> str | None:
+    """The `chroma` command of this environment (beside the interpreter), else on PATH."""
     local = Path(sys.executable).parent / "chroma"
-    found = str(local) if local.exists() else shutil.which("chroma")
+    return str(local) if local.exists() else shutil.which("chroma")
+
+
+def _require_chroma() -> str:
+    found = find_chroma()
     if not found:
         raise BackendError("the `chroma` command is not installed; `pip install chromadb` "
                            "(a dependency of reportqa) provides it")

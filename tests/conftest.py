@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from reportqa.chroma_server import find_chroma
 from reportqa.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -226,13 +227,6 @@ def free_port() -> Callable[[], int]:
     return get
 
 
-def _chroma_executable() -> str | None:
-    import shutil
-
-    local = Path(sys.executable).parent / "chroma"
-    return str(local) if local.exists() else shutil.which("chroma")
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory,
                   free_port: Callable[[], int]) -> Iterator[str]:
@@ -240,10 +234,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory,
 
     Data lives in a tmp dir; the server is stopped (SIGTERM, then SIGKILL) at teardown.
     """
-    import time
-    import urllib.request
-
-    exe = _chroma_executable()
+    exe = find_chroma()
     if exe is None:
         pytest.skip("the `chroma` executable is not installed")
     port = free_port()
@@ -255,23 +246,33 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"chroma server exited ({proc.returncode}): "
-                                   + (data / "server.log").read_text(errors="replace")[-2000:])
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"chroma server on port {port} did not answer within 60 s")
-            time.sleep(0.1)
+        wait_for_heartbeat(proc, url, data / "server.log", timeout=60)
         yield url
     finally:
         stop_process(proc)
+
+
+def wait_for_heartbeat(proc: subprocess.Popen[Any], url: str, log: Path,
+                       timeout: float = 90) -> None:
+    """Wait until the Chroma server ``proc`` answers at ``url``; raise with the end of its
+    ``log`` if it exits first, or if it does not answer within ``timeout`` seconds."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"chroma server exited ({proc.returncode}): "
+                               + log.read_text(errors="replace")[-2000:])
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"chroma server at {url} did not answer within {timeout:g} s")
+        time.sleep(0.1)
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 15) -> None:

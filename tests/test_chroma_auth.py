@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import clean_env, cli_command, stop_process
+from conftest import clean_env, cli_command, stop_process, wait_for_heartbeat
 
 from reportqa.chroma_server import server_command
 from reportqa.errors import BackendError
@@ -60,15 +59,7 @@ def auth_server(request: pytest.FixtureRequest, tmp_path: Path,
                             stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text(errors="replace")
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "chroma-server did not start in 90 s"
-                time.sleep(0.2)
+        wait_for_heartbeat(proc, url, tmp_path / "server.log")
         yield url, header
     finally:
         stop_process(proc)

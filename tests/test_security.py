@@ -25,7 +25,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -35,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import stop_process
+from conftest import stop_process, wait_for_heartbeat
 from test_llm import FakeLLM, Reply, fake_llm, passages_in  # noqa: F401  (fixture)
 
+from reportqa.chroma_server import find_chroma
 from reportqa.records import Answer, Citation
 from reportqa.settings import Settings
 
@@ -442,8 +442,8 @@ def test_chroma_rust_server_ignores_auth_settings(tmp_path: Path,
     accepts unauthenticated requests even when started with the auth settings that the Python
     server of chromadb 0.5/0.6 honoured. If a future version enforces them, this test fails
     and the docs must be updated to use the built-in auth."""
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
+    exe = find_chroma()
+    if exe is None:
         pytest.skip("the `chroma` executable is not installed")
     port = free_port()
     cfg = tmp_path / "chroma.yaml"
@@ -455,20 +455,11 @@ def test_chroma_rust_server_ignores_auth_settings(tmp_path: Path,
                CHROMA_SERVER_AUTHN_PROVIDER="chromadb.auth.token_authn.TokenAuthenticationServerProvider",
                CHROMA_SERVER_AUTHN_CREDENTIALS=TOKEN)
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([str(exe), "run", str(cfg)], env=env, stdout=log,
+    proc = subprocess.Popen([exe, "run", str(cfg)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text(errors="replace")
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_for_heartbeat(proc, url, tmp_path / "server.log")
         req = urllib.request.Request(
             f"{url}/api/v2/tenants/default_tenant/databases/default_database/collections")
         with urllib.request.urlopen(req, timeout=10) as resp:  # no token at all
