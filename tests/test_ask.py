@@ -8,6 +8,7 @@ import io
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -303,24 +304,40 @@ def test_citation_records_round_trip() -> None:
     assert c.to_json()["start"] == 2 and c.to_json()["source"] == "http://x"
 
 
+def _about_page_engine(tmp_path: Path, council: str, section: str, body: str) -> Engine:
+    """An index (hash embedder) of one fictional about-page of "<council> Borough Council"."""
+    page = (f"{council} Borough Council: local authority assessment\n\nAbout {council}\n\n"
+            f"{section}\n{body}\n")
+    f = tmp_path / f"{council.lower()}__about.txt"
+    f.write_text(page, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([f], settings)
+    return Engine.load(settings)
+
+
+def _ranked(eng: Engine, q: str) -> list[Any]:
+    """The extractive answerer's scored candidate sentences for ``q`` (lexical stage)."""
+    from rag.answer import rank_sentences
+
+    u = understand(q, eng.derived().councils)
+    return rank_sentences(u, eng.retriever.retrieve(q, Filters(), 4), eng)
+
+
+def _best(eng: Engine, q: str) -> str:
+    return max(_ranked(eng, q), key=lambda c: c.score).text
+
+
 def test_count_questions_prefer_a_count_over_a_share(tmp_path: Path) -> None:
     """Sentence ranking: "what is X's population?" prefers the sentence that states a count
     over an equally matching (and shorter) one about population shares, as percentage
     questions prefer a percentage."""
-    from rag.answer import rank_sentences
-
-    page = ("Fenwick Borough Council: local authority assessment\n\nAbout Fenwick\n\n"
-            "Demographics\nThe Fenwick population is older than average (24.1%). Fenwick "
-            "Borough Council is a unitary authority serving a mixed urban and rural population "
-            "of around 210,400 people.\n")
-    (tmp_path / "fenwick__about.txt").write_text(page, encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([tmp_path / "fenwick__about.txt"], settings)
-    eng = Engine.load(settings)
+    eng = _about_page_engine(
+        tmp_path, "Fenwick", "Demographics",
+        "The Fenwick population is older than average (24.1%). Fenwick Borough Council is a "
+        "unitary authority serving a mixed urban and rural population of around 210,400 people.")
 
     def scores(q: str) -> tuple[float, float]:
-        u = understand(q, eng.derived().councils)
-        cands = rank_sentences(u, eng.retriever.retrieve(q, Filters(), 4), eng)
+        cands = _ranked(eng, q)
         count = max(c.score for c in cands if "210,400" in c.text)
         share = max(c.score for c in cands if "24.1%" in c.text)
         return count, share
@@ -335,23 +352,16 @@ def test_count_questions_prefer_a_count_over_a_share(tmp_path: Path) -> None:
 def test_difference_questions_prefer_the_sentence_stating_the_difference(tmp_path: Path) -> None:
     """"By how much did spend exceed the estimate?" is answered by "... £8,502,000 more than
     estimated", not by the sentence that states the estimate and repeats the question's words."""
-    from rag.answer import rank_sentences
-
-    page = ("Ashby Borough Council: local authority assessment\n\nAbout Ashby\n\n"
-            "Financial facts\nThe local authority estimated that it would spend £114,794,000 of "
-            "its total budget on adult social care in 2022/23. Its actual spend was £123,296,000, "
-            "which is £8,502,000 more than estimated.\n")
-    (tmp_path / "ashby__about.txt").write_text(page, encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([tmp_path / "ashby__about.txt"], settings)
-    eng = Engine.load(settings)
+    eng = _about_page_engine(
+        tmp_path, "Ashby", "Financial facts",
+        "The local authority estimated that it would spend £114,794,000 of its total budget on "
+        "adult social care in 2022/23. Its actual spend was £123,296,000, which is £8,502,000 "
+        "more than estimated.")
     for q in ("By how much did Ashby's adult social care spend exceed its estimate in 2022/23?",
               "How much did Ashby overspend against its adult social care estimate?"):
-        u = understand(q, eng.derived().councils)
-        assert u.asks_difference
-        cands = rank_sentences(u, eng.retriever.retrieve(q, Filters(), 4), eng)
-        best = max(cands, key=lambda c: c.score)
-        assert "£8,502,000 more than estimated" in best.text, (q, best.text)
+        assert understand(q, eng.derived().councils).asks_difference
+        best = _best(eng, q)
+        assert "£8,502,000 more than estimated" in best, (q, best)
     assert not understand("How much did Ashby estimate it would spend?",
                           eng.derived().councils).asks_difference
 
@@ -359,20 +369,14 @@ def test_difference_questions_prefer_the_sentence_stating_the_difference(tmp_pat
 def test_counts_written_as_words_are_figures(tmp_path: Path) -> None:
     """"How many areas ...?" is answered by "nine areas": a count in words states a figure,
     so it gets the figure-question preference (while "one of", a pronoun, does not)."""
-    from rag.answer import _new_figures, rank_sentences
+    from rag.answer import _new_figures
 
     assert _new_figures("CQC looked at nine areas spread across four themes.", set()) == [
         "nine", "four"]
     assert _new_figures("This was one of the reasons given.", set()) == []
-    page = ("Cartmel Borough Council: local authority assessment\n\nAbout Cartmel\n\n"
-            "How we assess\nCQC assessed Cartmel Borough Council across the areas set out in "
-            "its framework. CQC looked at nine areas spread across four themes.\n")
-    (tmp_path / "cartmel__about.txt").write_text(page, encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([tmp_path / "cartmel__about.txt"], settings)
-    eng = Engine.load(settings)
-    q = "Across how many areas did CQC assess Cartmel?"
-    u = understand(q, eng.derived().councils)
-    best = max(rank_sentences(u, eng.retriever.retrieve(q, Filters(), 4), eng),
-               key=lambda c: c.score)
-    assert "nine areas" in best.text, best.text
+    eng = _about_page_engine(
+        tmp_path, "Cartmel", "How we assess",
+        "CQC assessed Cartmel Borough Council across the areas set out in its framework. CQC "
+        "looked at nine areas spread across four themes.")
+    best = _best(eng, "Across how many areas did CQC assess Cartmel?")
+    assert "nine areas" in best, best
