@@ -1,0 +1,144 @@
+"""PDF page texts -> report text as a reader sees it, with a page map. Public: `clean_pages`.
+
+A PDF text layer comes out line by line, as printed: running headers and footers on every
+page, sentences broken at line ends, table cells on lines of their own. This module works on
+the extracted page strings only (no PDF library), so it is tested on plain strings:
+
+* Running headers and footers are found by *repetition*, not by wording: a line near the top
+  or bottom of a page whose shape (digits folded to ``#``) recurs on many pages is furniture,
+  as is a bare page number there.
+* Lines are rejoined into paragraphs: a line that wraps (long, or followed by a lower-case
+  continuation) joins the next one; bullets, numbered paragraphs, headings and table cells
+  stay on lines of their own, and so are still sentence boundaries downstream.
+* A table cell that is only a grade ("Good", "Requires improvement to be good") is put on
+  the line of the judgement it grades, so a judgement table reads as rows.
+
+The page map is the offset in the cleaned text where each page's first kept line starts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# How far from a page's top and bottom a running header or footer can sit (non-blank lines).
+EDGE_LINES = 4
+# A line shape on at least this share of pages (and on two or more) is running furniture.
+REPEAT_SHARE = 0.4
+# A line at least this share of the document's typical (90th percentile) width was wrapped.
+WRAP_SHARE = 0.7
+
+_BULLET = re.compile(r"^(?:[•◼▪●■○◦‣⁃∙]|[-–—*]\s|o\s)")
+_NUMBERED = re.compile(r"^\d{1,3}(?:\.\d{1,2})?\.?\s+\S")
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
+_SENTENCE_END = re.compile(r"[.!?][\"”’')\]]*$")
+
+
+@dataclass(frozen=True)
+class CleanText:
+    text: str
+    page_starts: tuple[int, ...]  # offset in ``text`` where page i+1 begins
+
+    def page_of(self, offset: int) -> int:
+        return page_at(self.page_starts, offset)
+
+
+def page_at(page_starts: Sequence[int], offset: int) -> int:
+    """1-based page holding ``offset`` (the last page whose start is at or before it)."""
+    return max(1, bisect_right(list(page_starts), offset))
+
+
+def clean_pages(pages: Sequence[str], grades: Sequence[str] = ()) -> CleanText:
+    """Join extracted page texts into one cleaned text and its page map."""
+    split = [[ln.strip() for ln in p.replace("\r", "\n").split("\n")] for p in pages]
+    furniture = _running_lines(split)
+    kept: list[tuple[int, str | None]] = []  # (page index, line or None for a blank)
+    for i, lines in enumerate(split):
+        edge = _edge_indexes(lines)
+        for j, ln in enumerate(lines):
+            if not ln:
+                kept.append((i, None))
+            elif not (j in edge and (_shape(ln) in furniture or _PAGE_NUMBER.match(ln))):
+                kept.append((i, " ".join(ln.split())))
+    return _join(kept, len(pages), _typical_width(kept), {g.lower() for g in grades})
+
+
+def _edge_indexes(lines: list[str]) -> set[int]:
+    filled = [j for j, ln in enumerate(lines) if ln]
+    return set(filled[:EDGE_LINES] + filled[-EDGE_LINES:])
+
+
+def _shape(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.lower().split()))
+
+
+def _running_lines(pages: list[list[str]]) -> set[str]:
+    if len(pages) < 3:
+        return set()  # too few pages to tell a running line from a repeated sentence
+    seen: Counter[str] = Counter()
+    for lines in pages:
+        seen.update({_shape(lines[j]) for j in _edge_indexes(lines)})
+    need = max(2, math.ceil(REPEAT_SHARE * len(pages)))
+    return {s for s, n in seen.items() if n >= need}
+
+
+def _typical_width(kept: list[tuple[int, str | None]]) -> float:
+    widths = sorted(len(ln) for _, ln in kept if ln)
+    return float(widths[int(0.9 * (len(widths) - 1))]) if widths else 80.0
+
+
+def _join(kept: list[tuple[int, str | None]], n_pages: int, width: float,
+          grades: set[str]) -> CleanText:
+    out: list[str] = []
+    pos = 0
+    starts: list[int] = []
+    prev: str | None = None
+    blank = False
+    lines = [(p, ln) for p, ln in kept]
+    for idx, (page, ln) in enumerate(lines):
+        if ln is None:
+            blank = prev is not None
+            continue
+        new_page = len(starts) <= page
+        nxt = next((x for _, x in lines[idx + 1:idx + 4] if x), None)
+        sep = "" if prev is None else _separator(prev, ln, nxt, blank and not new_page, width,
+                                                 grades)
+        out.append(sep)
+        pos += len(sep)
+        while len(starts) <= page:
+            starts.append(pos)
+        out.append(ln)
+        pos += len(ln)
+        prev, blank = ln, False
+    while len(starts) < n_pages:
+        starts.append(pos)
+    return CleanText("".join(out), tuple(starts))
+
+
+def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
+               grades: set[str]) -> str:
+    """What goes between line ``a`` and the next kept line ``b``: "", " " or "\\n"."""
+    if b.lower().rstrip(" .") in grades and not _SENTENCE_END.search(a) and len(a) < width:
+        return ": "  # a grade cell joins the judgement it grades: "Care leavers: Good"
+    if blank or _BULLET.match(b) or _NUMBERED.match(b) or a.endswith(":"):
+        return "\n"
+    if b[0].islower() or b[0] in ",;)":
+        return "" if re.search(r"[A-Za-z]-$", a) else " "
+    long_a = len(a) >= WRAP_SHARE * width
+    if long_a and not _SENTENCE_END.search(a):
+        return " "
+    if long_a and _runs_on(b, after_b, width):
+        return " "  # the paragraph goes on after a sentence that ended at the line's end
+    return "\n"
+
+
+def _runs_on(b: str, after_b: str | None, width: float) -> bool:
+    """Is ``b`` a wrapped line of running text (full width, or continued on the next line)?
+    A short line that is complete by itself is a heading, a cell or a paragraph's end."""
+    if len(b) >= WRAP_SHARE * width:
+        return True
+    return after_b is not None and after_b[0].islower() and not _SENTENCE_END.search(b)

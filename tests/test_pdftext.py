@@ -1,0 +1,80 @@
+"""PDF text as a reader sees it: running lines dropped, sentences rejoined, a page map."""
+
+from __future__ import annotations
+
+from ingest.pdftext import clean_pages, page_at
+
+HEADER = "Inspection of Exampleshire local authority children's services"
+
+
+def _page(n: int, body: list[str]) -> str:
+    return "\n".join([HEADER, f"3 to 14 March 2025 {n}", *body, f"Page {n} of 4"])
+
+
+PAGES = [
+    _page(1, ["Judgement Grade", "The experiences and progress of care", "leavers", "Good",
+              "Overall effectiveness", "Requires improvement to be good", ""]),
+    _page(2, ["12. Leaders have a clear plan and have invested in the workforce, which means",
+              "that caseloads are now manageable for most social workers in the area.",
+              "◼ The timeliness of initial health assessments for children in care.",
+              "What needs to improve?"]),
+    _page(3, ["13. The number of children waiting for an assessment has fallen from 240 to",
+              "95 since the last inspection, because managers added a second duty team and"]),
+    _page(4, ["now review every referral within one working day of receipt by the front door.",
+              "14. Care leavers told inspectors that personal advisers are easy to contact."]),
+]
+
+
+def test_running_headers_footers_and_page_numbers_are_dropped() -> None:
+    text = clean_pages(PAGES).text
+    assert HEADER not in text
+    assert "March 2025" not in text
+    assert "Page 2 of 4" not in text and "of 4" not in text
+
+
+def test_wrapped_lines_and_page_breaks_rejoin_into_sentences() -> None:
+    text = clean_pages(PAGES).text
+    assert ("which means that caseloads are now manageable for most social workers in the area."
+            in text)
+    # a sentence broken across a page break (and the furniture between) reads whole
+    assert ("added a second duty team and now review every referral within one working day"
+            in text)
+
+
+def test_bullets_numbered_paragraphs_and_headings_keep_their_own_lines() -> None:
+    lines = clean_pages(PAGES).text.split("\n")
+    assert any(ln.startswith("◼ The timeliness") for ln in lines)
+    assert "What needs to improve?" in lines
+    assert any(ln.startswith("13. The number of children") for ln in lines)
+    assert any(ln.startswith("14. Care leavers") for ln in lines)
+
+
+def test_grade_cells_join_the_judgement_they_grade() -> None:
+    grades = ("Requires improvement to be good", "Good", "Outstanding", "Inadequate")
+    lines = clean_pages(PAGES, grades).text.split("\n")
+    assert "The experiences and progress of care leavers: Good" in lines
+    assert "Overall effectiveness: Requires improvement to be good" in lines
+    # without the family's grade scale the cells stay on their own lines
+    assert "Good" in clean_pages(PAGES).text.split("\n")
+
+
+def test_page_map_puts_every_line_on_its_page() -> None:
+    clean = clean_pages(PAGES)
+    assert len(clean.page_starts) == 4
+    t = clean.text
+    for needle, page in [("Judgement Grade", 1), ("12. Leaders", 2), ("13. The number", 3),
+                         ("now review every referral", 4), ("14. Care leavers", 4)]:
+        assert clean.page_of(t.index(needle)) == page, needle
+    assert page_at(clean.page_starts, 0) == 1
+
+
+def test_short_documents_keep_repeated_lines() -> None:
+    # two pages are too few to call a repeated line furniture: nothing is dropped
+    pages = ["Summary\nThe council did well overall.", "Summary\nThe council did well overall."]
+    assert clean_pages(pages).text.count("Summary") == 2
+
+
+def test_blank_and_empty_pages_keep_the_map_aligned() -> None:
+    clean = clean_pages(["First page text here.", "", "Third page text here."])
+    assert clean.page_starts[0] == 0
+    assert clean.page_of(clean.text.index("Third")) == 3
