@@ -93,7 +93,7 @@ def bundled_pages() -> dict[str, list[Path]]:
 def _reserved_names() -> set[str]:
     """Lower-cased names a fictional council must not take: bundled and gazetteer councils."""
     names = {v.lower() for vs in NAME_VARIANTS.values() for v in vs}
-    gaz = REPO / "rag" / "councils.txt"
+    gaz = REPO / "ingest" / "profiles" / "councils.txt"
     if gaz.is_file():
         for ln in gaz.read_text(encoding="utf-8").splitlines():
             if ln.strip() and not ln.startswith("#"):

@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from ingest.pdftext import page_at
 from reportqa.chroma_server import check_token_header
 from reportqa.errors import BackendError, IndexNotReadyError
 from reportqa.records import Chunk
@@ -75,6 +76,14 @@ class ReportRow:
     chunk_count: int
     added_at: float
 
+    def pages(self, start: int, end: int) -> tuple[int | None, int | None]:
+        """PDF pages of text[start:end] (first, last), or (None, None) for a web page."""
+        starts = self.metadata.get("page_starts") or ()
+        if not starts:
+            return None, None
+        first, last = page_at(starts, start), page_at(starts, max(start, end - 1))
+        return first, last if last != first else None
+
     def to_json(self) -> dict[str, Any]:
         m = self.metadata
         return {
@@ -86,6 +95,8 @@ class ReportRow:
             "indicative": m.get("indicative"), "published": m.get("published"),
             "chunks": self.chunk_count, "source": self.source, "path": self.path,
             "content_hash": self.content_hash,
+            "family": m.get("family"), "organisation": m.get("organisation"),
+            "inspection_dates": m.get("inspection_dates"), "pages": len(m.get("page_starts") or ()),
         }
 
 

@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.pdftext import clean_pages
+from ingest.profiles import all_grades, body_end
 from reportqa.errors import InputError
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
@@ -26,6 +28,7 @@ class ParsedFile:
     text: str
     url: str | None = None  # canonical URL found in an HTML page
     headings: tuple[str, ...] = ()  # heading texts known from markup (HTML/Markdown)
+    page_starts: tuple[int, ...] = ()  # PDF: offset in ``text`` where each page begins
 
 
 def parse_file(path: Path, max_mb: float = 20.0, data: bytes | None = None) -> ParsedFile:
@@ -65,10 +68,11 @@ def parse_file(path: Path, max_mb: float = 20.0, data: bytes | None = None) -> P
             parsed = _parse_markdown(raw)
         else:
             parsed = ParsedFile(raw)
-    text = normalise_text(parsed.text)
+    # A PDF's pages were normalised one by one before the page map was made.
+    text = parsed.text if parsed.page_starts else normalise_text(parsed.text)
     if len(re.findall(r"[^\W\d_]{2,}", text)) < 3:
         raise InputError(str(path), "no readable words found; is this really a report?")
-    return ParsedFile(text, parsed.url, parsed.headings)
+    return ParsedFile(text, parsed.url, parsed.headings, parsed.page_starts)
 
 
 def normalise_text(text: str) -> str:
@@ -272,10 +276,12 @@ def _read_pdf(path: Path, reader, deadline: float) -> ParsedFile:  # type: ignor
         budget -= len(t)
         if budget < 0:
             raise InputError(str(path), "PDF expands to over 40 MB of text; split it")
-        pages.append(t)
-    text = "\n".join(pages)
-    if len(re.findall(r"[^\W\d_]{2,}", text)) < 3:
+        pages.append(normalise_text(t))
+    clean = clean_pages(pages, all_grades())
+    if len(re.findall(r"[^\W\d_]{2,}", clean.text)) < 3:
         raise InputError(
             str(path), "PDF has no text layer (scanned image?); run OCR first, e.g. `ocrmypdf`"
         )
-    return ParsedFile(text)
+    end = body_end(clean.text)
+    text = clean.text[:end].rstrip()
+    return ParsedFile(text, page_starts=tuple(min(s, len(text)) for s in clean.page_starts))

@@ -28,7 +28,7 @@ from reportqa.text import count_wordpieces_batch
 Progress = Callable[[int, int, str], None]
 _SIDECARS = re.compile(r"^(SOURCES\.tsv|README(\..*)?|LICEN[CS]E(\..*)?|ATTRIBUTION(\..*)?|\..*)$", re.I)
 # Bump when parsing/structure/chunking changes: known files are then re-read on next ingest.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 _GROUP_CHUNKS = 256  # embed + commit in groups: bounded memory, frequent commit points
 
 
@@ -196,7 +196,8 @@ def _plan(files: list[tuple[Path, Path]], store: IndexStore, settings: Settings,
         rid = known.report_id if known else _new_id(f, used_ids)
         used_ids.add(rid)
         batch_hashes[text_hash] = rid
-        st = extract_structure(parsed.text, parsed.headings, side.get("council"), side.get("page"))
+        st = extract_structure(parsed.text, parsed.headings, side.get("council"), side.get("page"),
+                               parsed.page_starts)
         report = Report.of(st, report_id=rid, text=parsed.text, path=path,
                            source=side.get("source_url") or parsed.url or path)
         todo.append(_Pending(report, data_hash, known is not None))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from ingest.profiles import FamilyFacts, read_family
 from reportqa.records import Section, StatementScore, Structure
 
 # The 9 quality statements and their 4 themes, as CQC names them.
@@ -66,11 +67,17 @@ _DATE = re.compile(r"(?:Assessment published|Published):?\s*(\d{1,2} [A-Z][a-z]+
 
 def extract_structure(
     text: str, headings: tuple[str, ...] = (), council_hint: str | None = None,
-    kind_hint: str | None = None,
+    kind_hint: str | None = None, page_starts: tuple[int, ...] = (),
 ) -> Structure:
-    """Read CQC structure from a report's text. Hints come from SOURCES.tsv or markup."""
+    """Read a report's structure from its text. Hints come from SOURCES.tsv or markup.
+
+    A family profile (ingest/profiles) that recognises the report reads its organisation,
+    dates and judgements; otherwise the report is read as a CQC local authority page."""
     lines = _lines(text)
     title = next((ln for _, _, ln in lines if ln.strip()), "")[:200].strip()
+    facts = read_family(text, page_starts)
+    if facts is not None:
+        return _family_structure(text, lines, headings, facts, council_hint, page_starts)
     page_kind = _page_kind(text, lines, title, kind_hint)
     statement_scores: list[StatementScore] = []
     statement = score = label = span = None
@@ -92,6 +99,22 @@ def extract_structure(
         indicative=bool(re.search(r"\bindicative (score|rating)\b|part of the pilots", text, re.I)),
         published=_published(text), sections=tuple(_sections(text, lines, headings)),
         statement_scores=tuple(statement_scores),
+    )
+
+
+def _family_structure(text: str, lines: list[tuple[int, int, str]], headings: tuple[str, ...],
+                      facts: FamilyFacts, hint: str | None,
+                      page_starts: tuple[int, ...]) -> Structure:
+    overall = facts.overall
+    title = " ".join(text[:300].split("\n\n")[0].split())[:200]
+    return Structure(
+        title=title, council=facts.council or _council(lines, hint), page_kind=facts.page_kind,
+        overall_rating=overall.grade if overall else None,
+        overall_rating_span=(overall.start, overall.end) if overall else None,
+        published=_published(text), sections=tuple(_sections(text, lines, headings)),
+        family=facts.family, inspectorate=facts.inspectorate, organisation=facts.organisation,
+        inspection_dates=facts.inspection_dates, judgements=facts.judgements,
+        page_starts=page_starts,
     )
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
+from ingest.profiles import gazetteer_lines
 from ingest.structure import (
     RATINGS,
     STATEMENT_KEYS,
@@ -175,7 +175,7 @@ def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type:
             and not re.search(r"\bmost and least\b|\b(most|least) deprived\b", q)):
         low = m_sup.group(1) in ("lowest", "smallest", "fewest", "least")
         return "superlative", None, None, "min" if low else "max"
-    m_rated = re.search(rf"\brated ({rating_words})\b", q)
+    m_rated = re.search(rf"\b(?:rated|judged|graded|found to be) ({rating_words})\b", q)
     if m_which and m_rated:
         return "which_rated", None, next(r for r in RATINGS if r.lower() == m_rated.group(1)), None
     if councils and re.search(r"\b(all|every|each) (the )?(quality )?statements?\b|\bacross all\b|"
@@ -210,23 +210,15 @@ def asks_count(q: str) -> bool:
         r"\b(how many|number of|population|residents|people live)\b", q, re.I))
 
 
-@lru_cache(maxsize=1)
-def _gazetteer_lines() -> tuple[tuple[str, ...], ...]:
-    path = Path(__file__).with_name("councils.txt")
-    return tuple(tuple(f.strip() for f in ln.split("|"))
-                 for ln in path.read_text(encoding="utf-8").splitlines()
-                 if ln.strip() and not ln.startswith("#"))
-
-
 def _gazetteer() -> tuple[str, ...]:
-    return tuple(fields[0] for fields in _gazetteer_lines())
+    return tuple(fields[0] for fields in gazetteer_lines())
 
 
 @lru_cache(maxsize=1)
 def _spellings() -> dict[str, tuple[str, ...]]:
     """Council key -> the extra spellings listed for it in councils.txt ("B&NES")."""
     return {council_key(f[0]) or f[0]: tuple(_norm(a) for a in f[1:])
-            for f in _gazetteer_lines() if len(f) > 1}
+            for f in gazetteer_lines() if len(f) > 1}
 
 
 def _gazetteer_mentions(q: str) -> list[str]:

@@ -462,6 +462,7 @@ def _cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
     text = eng.retriever.report_text(report_id)
     chunk = eng.retriever.chunk_at(report_id, start)
     row = eng.retriever.report(report_id)
+    page, page_end = row.pages(start, end) if row else (None, None)
     return Citation(
         n=n, report_id=report_id, council=council,
         page_kind=row.metadata.get("page_kind") if row else None,
@@ -469,5 +470,5 @@ def _cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
         section=chunk.section if chunk else None, score=score,
         quote=text[start:end], passage=chunk.text if chunk else text[start:end],
         start=start, end=end, source=row.source if row else "",
-        passage_start=chunk.start if chunk else start,
+        passage_start=chunk.start if chunk else start, page=page, page_end=page_end,
     )

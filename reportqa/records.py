@@ -38,6 +38,16 @@ class StatementScore:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """One graded judgement a report states ("Overall effectiveness: Good"), with its span."""
+
+    name: str
+    grade: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Structure:
     """What a report's text says about itself (read by ingest/structure.py)."""
 
@@ -56,6 +66,14 @@ class Structure:
     published: str | None = None  # ISO date
     sections: tuple[Section, ...] = ()
     statement_scores: tuple[StatementScore, ...] = ()
+    # Any inspection report (ingest/profiles): its family, the organisation as printed, the
+    # inspection dates, graded judgements, and where each PDF page starts in the text.
+    family: str | None = None
+    inspectorate: str | None = None
+    organisation: str | None = None
+    inspection_dates: str | None = None
+    judgements: tuple[Judgement, ...] = ()
+    page_starts: tuple[int, ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         """Structure as plain JSON-able data (for the manifest and `reportqa reports`)."""
@@ -80,6 +98,12 @@ class Structure:
                 [s.statement, s.theme, s.score, s.label, s.start, s.end]
                 for s in self.statement_scores
             ],
+            "family": self.family,
+            "inspectorate": self.inspectorate,
+            "organisation": self.organisation,
+            "inspection_dates": self.inspection_dates,
+            "judgements": [[j.name, j.grade, j.start, j.end] for j in self.judgements],
+            "page_starts": list(self.page_starts),
         }
 
 
@@ -153,6 +177,8 @@ class Citation:
     source: str
     passage_start: int = 0
     see_also: bool = False
+    page: int | None = None  # PDF page of the quote's start (1-based); None for web pages
+    page_end: int | None = None  # last page the quote runs onto, when it crosses a page break
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,6 +194,8 @@ class Citation:
             "start": self.start,
             "end": self.end,
             "source": self.source,
+            "page": self.page,
+            "page_end": self.page_end,
         }
 
 
@@ -182,11 +210,20 @@ class Answer:
     answerer: str = "extractive"
     notes: tuple[str, ...] = ()
     confidence: float | None = None
+    uncertain: bool = False  # the best passage is quoted, but it may not answer the question
+
+    @property
+    def outcome(self) -> str:
+        """answer | uncertain ("the closest passage may answer this") | not_found."""
+        if self.abstained:
+            return "not_found"
+        return "uncertain" if self.uncertain else "answer"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.text,
+            "outcome": self.outcome,
             "abstained": self.abstained,
             "citations": [c.to_json() for c in self.citations],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},

@@ -1,0 +1,195 @@
+"""Report-family profiles: how to recognise a family of inspection reports and read its facts.
+
+One TOML file per family in this folder (data, not code): how to recognise it, where the
+organisation and dates are, its judgement names and grade scale. Adding a family is one file
+plus one test (tests/test_profiles.py checks every file's examples). The CQC local authority
+assessment keeps its own reader in ingest/structure.py; a report no profile recognises gets
+the generic path there.
+
+``councils.txt`` here is the gazetteer of English councils that organisations resolve to.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from reportqa.records import Judgement
+
+HERE = Path(__file__).parent
+_HEAD = 1500  # a family is recognised from the start of the report
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    inspectorate: str
+    title: str
+    page_kind: str
+    recognise: tuple[re.Pattern[str], ...]
+    organisation: tuple[re.Pattern[str], ...]
+    dates: tuple[re.Pattern[str], ...]
+    grades: tuple[str, ...]
+    overall: str | None
+    overall_patterns: tuple[re.Pattern[str], ...]
+    judgements: tuple[str, ...]
+    outcomes: dict[str, str]
+    closing: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class FamilyFacts:
+    family: str
+    inspectorate: str
+    page_kind: str
+    organisation: str | None  # as the report names it
+    council: str | None  # resolved to the gazetteer ("Medway Local Area Partnership" -> Medway)
+    inspection_dates: str | None
+    judgements: tuple[Judgement, ...]
+    overall: Judgement | None
+
+
+def _compile(patterns: list[str]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.I | re.M) for p in patterns)
+
+
+@lru_cache(maxsize=1)
+def profiles() -> tuple[Profile, ...]:
+    out = []
+    for path in sorted(HERE.glob("*.toml")):
+        d = tomllib.loads(path.read_text(encoding="utf-8"))
+        out.append(Profile(
+            name=d["name"], inspectorate=d["inspectorate"], title=d["title"],
+            page_kind=d["page_kind"], recognise=_compile(d["recognise"]),
+            organisation=_compile(d["organisation"]), dates=_compile(d.get("dates", [])),
+            grades=tuple(d.get("grades", [])), overall=d.get("overall"),
+            overall_patterns=_compile(d.get("overall_patterns", [])),
+            judgements=tuple(d.get("judgements", [])), outcomes=dict(d.get("outcomes", {})),
+            closing=_compile([p.replace(" ", r"\s+") for p in d.get("closing", [])]),
+        ))
+    return tuple(out)
+
+
+def all_grades() -> tuple[str, ...]:
+    """Every grade word of every family, longest first (a PDF table cell that is only one of
+    these is joined to the judgement it grades)."""
+    return tuple(sorted({g for p in profiles() for g in p.grades}, key=len, reverse=True))
+
+
+@lru_cache(maxsize=1)
+def gazetteer_lines() -> tuple[tuple[str, ...], ...]:
+    """councils.txt: each council's short name, then extra spellings after " | "."""
+    path = HERE / "councils.txt"
+    return tuple(tuple(f.strip() for f in ln.split("|"))
+                 for ln in path.read_text(encoding="utf-8").splitlines()
+                 if ln.strip() and not ln.startswith("#"))
+
+
+def resolve_organisation(phrase: str) -> str | None:
+    """The gazetteer council named in an organisation phrase: the longest name or spelling
+    found in it ("Kingston upon Hull City Council" -> Kingston upon Hull)."""
+    low = " " + re.sub(r"[^a-z&]+", " ", phrase.lower()) + " "
+    best: tuple[int, str] | None = None
+    for fields in gazetteer_lines():
+        for spelling in fields:
+            s = " " + re.sub(r"[^a-z&]+", " ", spelling.lower()).strip() + " "
+            if s.strip() and s in low and (best is None or len(s) > best[0]):
+                best = (len(s), fields[0])
+    return best[1] if best else None
+
+
+def detect(text: str) -> Profile | None:
+    head = " ".join(text[:_HEAD].split())
+    return next((p for p in profiles() if any(r.search(head) for r in p.recognise)), None)
+
+
+def body_end(text: str) -> int:
+    """Where the report's own text ends: before its family's standard closing block (the
+    last match, in the second half of the report), else the end of the text."""
+    prof = detect(text)
+    ends = [m.start() for p in (prof.closing if prof else ()) for m in p.finditer(text)
+            if m.start() > len(text) // 2]
+    return max(ends) if ends else len(text)
+
+
+def read_family(text: str, page_starts: tuple[int, ...] = ()) -> FamilyFacts | None:
+    """Family, organisation, dates and page-1 judgements of a report a profile recognises."""
+    prof = detect(text)
+    if prof is None:
+        return None
+    first = text[: page_starts[1]] if len(page_starts) > 1 else text[:4000]
+    org = _first_group(prof.organisation, text[:_HEAD], "org")
+    dates = _first_group(prof.dates, text[:_HEAD], "dates")
+    judgements = _table(prof, first)
+    overall = next((j for j in judgements if j.name == prof.overall), None) or _overall(prof, first)
+    return FamilyFacts(
+        family=prof.name, inspectorate=prof.inspectorate, page_kind=prof.page_kind,
+        organisation=org, council=resolve_organisation(org) if org else None,
+        inspection_dates=dates, judgements=judgements, overall=overall,
+    )
+
+
+def _first_group(patterns: tuple[re.Pattern[str], ...], text: str, group: str) -> str | None:
+    """First match of the patterns, on the text as it is, then with its line breaks folded
+    (a title wrapped over two lines: "Inspection of Leicestershire County\nCouncil ...")."""
+    for p in patterns:
+        for t in (text, re.sub(r"\s*\n\s*", " ", text)):
+            m = p.search(t)
+            if m:
+                return " ".join(m.group(group).split()).strip(" ,.")
+    return None
+
+
+def _grade_alternation(grades: tuple[str, ...]) -> str:
+    return "|".join(re.escape(g) for g in sorted(grades, key=len, reverse=True))
+
+
+def _table(prof: Profile, first: str) -> tuple[Judgement, ...]:
+    """Rows "<judgement>[:] <grade>" on lines of their own (numbered or not)."""
+    if not prof.grades:
+        return ()
+    grades = _grade_alternation(prof.grades)
+    out = []
+    for name in prof.judgements:
+        words = r"\s+".join(re.escape(w) for w in name.split())
+        m = re.search(rf"^(?:\d(?:\.\d)?\.?\s+)?{words}:?\s+(?P<grade>{grades})\s*$", first,
+                      re.I | re.M)
+        if m:
+            out.append(Judgement(name, _canon(m.group("grade"), prof.grades), m.start(), m.end()))
+    return tuple(out)
+
+
+def _overall(prof: Profile, first: str) -> Judgement | None:
+    for p in prof.overall_patterns:
+        m = p.search(first)
+        if m:
+            grade = _canon(m.group("grade"), prof.grades)
+            if grade:
+                return Judgement(prof.overall or "Overall", grade, *_line(first, m.start()))
+    for grade, pattern in prof.outcomes.items():
+        m = re.search(pattern.replace(" ", r"\s+"), first, re.I)
+        if m:
+            return Judgement(prof.overall or "Outcome", grade, *_sentence(first, m.start()))
+    return None
+
+
+def _canon(word: str, grades: tuple[str, ...]) -> str:
+    w = " ".join(word.lower().split())
+    if w == "require improvement":  # "children's services require improvement"
+        w = "requires improvement"
+    return next((g for g in grades if g.lower() == w), "")
+
+
+def _line(text: str, pos: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return start, len(text) if end < 0 else end
+
+
+def _sentence(text: str, pos: int) -> tuple[int, int]:
+    start, end = _line(text, pos)
+    dot = text.find(". ", pos, end)
+    return start, end if dot < 0 else dot + 1
