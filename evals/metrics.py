@@ -157,6 +157,12 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "contains_gold": _rate(sum(1 for r in ans if r.get("contains_gold")), len(ans)),
         "abstention_accuracy": _rate(sum(1 for r in una if r.get("abstained")), len(una)),
         "false_abstention_rate": _rate(sum(1 for r in ans if r.get("abstained")), len(ans)),
+        # Three outcomes (answer | uncertain | not_found): "uncertain" counts as an answer
+        # above; these say how often each outcome was given.
+        "answerable_outcomes": outcome_counts(ans),
+        "unanswerable_outcomes": outcome_counts(una),
+        # Unanswerable questions that got no confident answer (not_found or uncertain).
+        "no_confident_answer": _rate(sum(1 for r in una if _outcome(r) != "answer"), len(una)),
         "citation_support": _rate(sum(1 for r in correct if r.get("supported")), len(correct)),
         "recall_at_1": recall_at(ranks, 1),
         "recall_at_5": recall_at(ranks, 5),
@@ -165,6 +171,19 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "latency_p95_ms": percentile(lat, 95),
         "mean_answer_words": (sum(words) / len(words)) if words else None,
     }
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    if row.get("abstained") or row.get("answer") is None:
+        return "not_found"
+    return str(row.get("outcome") or "answer")
+
+
+def outcome_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    out = {"answer": 0, "uncertain": 0, "not_found": 0}
+    for r in rows:
+        out[_outcome(r)] += 1
+    return out
 
 
 def grouped(rows: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
@@ -177,7 +196,8 @@ def grouped(rows: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, Any
     return {k: summarise(v) for k, v in sorted(groups.items())}
 
 
-GATED = ("answer_accuracy", "abstention_accuracy", "citation_support", "recall_at_5")
+GATED = ("answer_accuracy", "abstention_accuracy", "no_confident_answer", "citation_support",
+         "recall_at_5")
 
 
 def gate(overall: dict[str, Any], thresholds: dict[str, float]) -> list[str]:

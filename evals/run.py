@@ -185,13 +185,15 @@ def evaluate_one(q: Question, settings: Settings, engine: Any) -> dict[str, Any]
         a = answer(q.question, settings, engine=engine)
         row["answer"] = a.text
         row["abstained"] = bool(a.abstained)
+        row["outcome"] = a.outcome
+        row["confidence"] = a.confidence
         row["answerer"] = a.answerer
         row["words"] = M.word_count(a.text)
         row["latency_ms"] = round(float(a.timings_ms.get("total",
                                   (time.perf_counter() - t0) * 1000)), 2)
         cites = [c for c in a.citations if not getattr(c, "see_also", False)]
         row["citations"] = [{"n": c.n, "report_id": c.report_id, "quote": c.quote,
-                             "start": c.start, "end": c.end,
+                             "start": c.start, "end": c.end, "page": c.page,
                              "see_also": bool(getattr(c, "see_also", False))}
                             for c in a.citations]
         if q.answerable:

@@ -24,6 +24,7 @@ from reportqa.text import answer_sentences, sentence_spans
 
 MAX_QUESTION_CHARS = 1000
 NOT_IN_REPORTS = "The indexed reports don't say."
+MAY_ANSWER = "Not certain, but the closest passage may answer this: "
 
 
 class Answerer(Protocol):
@@ -106,7 +107,8 @@ def _answerer_for(settings: Settings) -> Answerer:
         from rag.llm import LLMAnswerer
 
         return LLMAnswerer(settings)
-    return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words)
+    return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words,
+                              settings.uncertain_threshold)
 
 
 def _validate(question: str) -> str:
@@ -215,12 +217,16 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, threshold: float = 0.34, max_words: int = 75) -> None:
+    def __init__(self, threshold: float = 0.34, max_words: int = 75,
+                 uncertain_threshold: float = 1.0) -> None:
         self.threshold = threshold
         self.max_words = max_words
+        self.uncertain_threshold = uncertain_threshold
 
     def compose(self, u: Understanding, hits: list[Hit], engine: Engine) -> Answer:
         cands = rerank_dense(u, rank_sentences(u, hits, engine), engine)
+        if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold:
+            return self._uncertain(u, cands[0], hits, engine)
         if not cands or cands[0].confidence < self.threshold:
             see = tuple(_citation(i + 1, c, engine, see_also=True) for i, c in
                         enumerate(_distinct(cands, 3)))
@@ -232,6 +238,15 @@ class ExtractiveAnswerer:
         text = " ".join(with_marker(_clean(c.text), i + 1) for i, c in enumerate(picked))
         return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,
                       confidence=cands[0].confidence)
+
+    def _uncertain(self, u: Understanding, best: _Cand, hits: list[Hit],
+                   engine: Engine) -> Answer:
+        """Too weak a match to state as the answer, too close to say "not in the reports":
+        quote the best sentence, marked as possibly answering."""
+        best = self._pick([best], engine)[0]
+        text = MAY_ANSWER + with_marker(_clean(best.text), 1)
+        return Answer(u.question, text, False, (_citation(1, best, engine),), tuple(hits),
+                      answerer=self.name, confidence=best.confidence, uncertain=True)
 
     def _pick(self, cands: list[_Cand], engine: Engine) -> list[_Cand]:
         best = cands[0]
@@ -432,9 +447,11 @@ def _clean(s: str) -> str:
 def _citation(n: int, c: _Cand, engine: Engine, see_also: bool = False) -> Citation:
     ch = c.hit.chunk
     row = engine.retriever.report(ch.report_id)
+    page, page_end = row.pages(c.start, c.end) if row else (None, None)
     return Citation(
         n=n, report_id=ch.report_id, council=ch.council, page_kind=ch.page_kind,
         quality_statement=ch.quality_statement, section=ch.section, score=ch.score,
         quote=c.text, passage=ch.text, start=c.start, end=c.end,
         source=row.source if row else "", passage_start=ch.start, see_also=see_also,
+        page=page, page_end=page_end,
     )

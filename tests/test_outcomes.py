@@ -1,0 +1,60 @@
+"""Three outcomes: an answer, "the closest passage may answer this" (uncertain), not found."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import MAY_ANSWER, ExtractiveAnswerer, answer
+from rag.engine import Engine
+from reportqa.settings import Settings
+
+Q = "How many people live in Bradford?"
+
+
+@pytest.fixture(scope="module")
+def eng(shared_hash_index: Settings) -> Engine:
+    return Engine.load(shared_hash_index)
+
+
+def _ask(eng: Engine, threshold: float, uncertain: float):  # type: ignore[no-untyped-def]
+    return answer(Q, eng.settings, engine=eng,
+                  answerer=ExtractiveAnswerer(threshold, 75, uncertain))
+
+
+def test_between_the_thresholds_the_best_passage_is_quoted_as_uncertain(eng: Engine) -> None:
+    a = _ask(eng, threshold=1.01, uncertain=0.0)
+    assert a.outcome == "uncertain" and not a.abstained
+    assert a.text.startswith(MAY_ANSWER) and a.text.endswith("[1].")
+    assert len(a.citations) == 1 and not a.citations[0].see_also
+    c = a.citations[0]
+    assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+    assert a.to_json()["outcome"] == "uncertain"
+
+
+def test_below_both_thresholds_is_not_found(eng: Engine) -> None:
+    a = _ask(eng, threshold=1.01, uncertain=1.0)
+    assert a.outcome == "not_found" and a.abstained
+    assert a.to_json()["outcome"] == "not_found"
+    assert all(c.see_also for c in a.citations)
+
+
+def test_above_the_answer_threshold_is_an_answer(eng: Engine) -> None:
+    a = _ask(eng, threshold=0.0, uncertain=0.0)
+    assert a.outcome == "answer" and not a.text.startswith(MAY_ANSWER)
+
+
+def test_eval_counts_outcomes_and_uncertain_as_an_answer() -> None:
+    from evals.metrics import summarise
+
+    rows = [
+        {"answerable": True, "answer": MAY_ANSWER + "It has 560,194 people [1].",
+         "abstained": False, "outcome": "uncertain", "correct": True},
+        {"answerable": True, "answer": "No.", "abstained": True, "outcome": "not_found"},
+        {"answerable": False, "answer": "x [1].", "abstained": False, "outcome": "uncertain"},
+        {"answerable": False, "answer": "y [1].", "abstained": False, "outcome": "answer"},
+    ]
+    s = summarise(rows)
+    assert s["answerable_outcomes"] == {"answer": 0, "uncertain": 1, "not_found": 1}
+    assert s["unanswerable_outcomes"] == {"answer": 1, "uncertain": 1, "not_found": 0}
+    assert s["answer_accuracy"] == 0.5 and s["abstention_accuracy"] == 0.0
+    assert s["no_confident_answer"] == 0.5
