@@ -38,7 +38,25 @@ from reportqa.chroma_server import find_chroma
 from reportqa.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CORPUS_DIR = REPO_ROOT / "corpus"
+BUNDLED = REPO_ROOT / "corpus"
+
+
+def _cqc_pages() -> Path:
+    """The 36 CQC pages (+ SOURCES.tsv) alone: most tests are about them, and corpus/ofsted/
+    (30 PDFs, tested in test_profiles.py and test_pdf_answers.py) would only slow them."""
+    import atexit
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="reportqa-cqc-"))
+    atexit.register(shutil.rmtree, d, True)
+    for f in BUNDLED.iterdir():
+        if f.is_file():
+            shutil.copy2(f, d / f.name)
+    return d
+
+
+CORPUS_DIR = _cqc_pages()
 
 
 # --- corpus ----------------------------------------------------------------------------------

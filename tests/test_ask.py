@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def eng(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     settings = Settings(index_dir=tmp_path_factory.mktemp("ask-index"), embedder="hash")
-    summary = ingest([ROOT / "corpus"], settings)
+    summary = ingest(sorted((ROOT / "corpus").glob("*.txt")), settings)
     assert summary.reports_total == 36
     return Engine.load(settings)
 

@@ -79,7 +79,7 @@ def _index_with(tmp_path_factory: pytest.TempPathFactory, text: str) -> Settings
     (d / "reports" / "injectford__overview.txt").write_text(text, encoding="utf-8")
     settings = Settings(index_dir=d / "index", embedder="hash", chroma_url=None,
                         chroma_token=None)
-    summary = ingest([REPO / "corpus", d / "reports"], settings)
+    summary = ingest([*sorted((REPO / "corpus").glob("*.txt")), d / "reports"], settings)
     assert not summary.failed and summary.reports_total == 37
     return settings
 

@@ -9,13 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS_DIR
 
 from reportqa.records import Answer, Citation
 from reportqa.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "ui" / "app.py")
-CORPUS = REPO / "corpus"
+CORPUS = CORPUS_DIR  # the 36 CQC pages (conftest): these app tests are about them
 # Worded close to the report: the hash embedder used here is a bag-of-words fake, so the
 # answerer's semantic re-ranking needs lexical overlap to be confident (the real-model browser
 # test asks the everyday wording "How many Stockton carers used a support group?").

@@ -235,7 +235,7 @@ def test_chat_sources_upload_and_escaping(server: Server, browser: Any,
     TIMINGS["first_start_ready_s"] = round(time.perf_counter() - server.started_at, 1)
     wait_idle(page)
     shot(page, "01-ready")
-    assert page.get_by_text("Indexed reports (36)").count() == 1, "corpus not ingested"
+    assert page.get_by_text("Indexed reports (66)").count() == 1, "corpus not ingested"
 
     # Ask; the answer quotes the report and cites it.
     ans, _ms = ask(page, "How many Stockton carers used a support group?")
