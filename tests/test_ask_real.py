@@ -74,11 +74,14 @@ def test_cli_ask_json_must_show(real: Engine) -> None:
     )
     assert out.returncode == 0, out.stderr
     obj = json.loads(out.stdout)
-    assert set(obj) == {"question", "answer", "abstained", "citations", "timings_ms"}
+    assert set(obj) == {"question", "answer", "outcome", "abstained", "citations", "timings_ms"}
+    assert obj["outcome"] in ("answer", "uncertain", "not_found")
     assert "3" in obj["answer"] and not obj["abstained"]
     cite = obj["citations"][0]
     assert cite["report_id"] == "darlington-safeguarding"
     assert set(cite) == {"n", "report_id", "council", "page_kind", "quality_statement", "section",
-                         "score", "quote", "passage", "start", "end", "source"}
+                         "score", "quote", "passage", "start", "end", "source", "page",
+                         "page_end"}
+    assert cite["page"] is None  # a web page has no PDF page
     text = real.retriever.report_text(cite["report_id"])
     assert text[cite["start"] : cite["end"]] == cite["quote"]

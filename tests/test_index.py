@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import page_score
+from conftest import CORPUS_DIR, page_score
 
 import ingest.pipeline as pipeline
 from ingest.index import IndexStore
@@ -266,7 +266,7 @@ def reference_state(tmp_path_factory, settings_for, index_state) -> Any:
     mp.setattr(pipeline, "_GROUP_CHUNKS", 40)
     try:
         settings = settings_for(tmp_path_factory.mktemp("reference") / "index")
-        summary = ingest([Path(__file__).resolve().parent.parent / "corpus"], settings)
+        summary = ingest([CORPUS_DIR], settings)
         assert not summary.failed
         return index_state(settings)
     finally:
