@@ -13,7 +13,7 @@ from ingest.index import IndexStore
 from rag.query import Council, council_catalogue
 from rag.retrieve import HybridRetriever
 from rag.stats import Stat, extract_stats
-from rag.tables import RatingRow, ScoreRow, rating_table, score_table
+from rag.tables import JudgementRow, RatingRow, ScoreRow, judgement_table, rating_table, score_table
 from rag.versions import Version, resolve_versions
 from reportqa.embed import Embedder, get_embedder
 from reportqa.errors import IndexNotReadyError
@@ -26,6 +26,7 @@ class _Derived:
     councils: list[Council]
     scores: list[ScoreRow]
     ratings: list[RatingRow]
+    judgements: list[JudgementRow]
     idf: dict[str, float]
     n_docs: int
     versions: dict[str, Version]
@@ -70,10 +71,12 @@ class Engine:
                 reports = [r for r in all_reports if versions[r.report_id].status == "current"]
                 n = max(1, len(st.chunks))
                 text_of = self.retriever.report_text
+                scores, ratings = score_table(reports), rating_table(reports)
                 self._derived = _Derived(
                     generation=st.generation,
                     councils=council_catalogue([r.metadata.get("council") for r in all_reports]),
-                    scores=score_table(reports), ratings=rating_table(reports),
+                    scores=scores, ratings=ratings,
+                    judgements=judgement_table(reports, scores, ratings),
                     idf={t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in st.df.items()},
                     n_docs=n,
                     versions=versions,

@@ -37,11 +37,53 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
         return _which_councils(u, stmts, eng)
     if u.intent == "versus_england":
         return _versus_england(u, councils, eng)
+    judged = _judgements(u, councils, eng) if councils and _ASKS_GRADE.search(u.question) else None
+    if judged is not None:
+        return judged
     if u.intent == "compare" and len(councils) >= 2:
         return _compare(u, councils, stmts, eng)
     if u.intent == "superlative":
         return _superlative(u, councils, eng)
     return None
+
+
+# "What did Ofsted grade Doncaster's services for care leavers?", "how was X judged for ...".
+_ASKS_GRADE = re.compile(r"\b(grades?|graded|judged|judgements?|judgments?|rated|rating|outcomes?)\b",
+                         re.I)
+# Words every judgement name shares: they cannot tell one judgement from another.
+_JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who", "for", "to",
+                    "services", "service", "is", "are", "be"}
+
+
+def _judgement_words(text: str) -> set[str]:
+    """Distinctive words, singular ("outcomes" matches "Inspection outcome")."""
+    return {w[:-1] if w.endswith("s") and len(w) > 3 else w
+            for w in re.findall(r"[a-z]+", text.lower()) if w not in _JUDGEMENT_FRAME}
+
+
+def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """The judgement of a named council whose distinctive words the question uses ("care
+    leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
+    None (search instead) when no judgement's words are in the question."""
+    q = _judgement_words(u.question)
+    picked = []
+    for key in councils:
+        rows = [j for j in eng.derived().judgements if j.council_key == key
+                and j.inspectorate != "CQC"]
+        scored = [(len(q & _judgement_words(j.judgement)) / max(1, len(_judgement_words(j.judgement))), j)
+                  for j in rows]
+        best = max((s for s, _ in scored), default=0.0)
+        if best >= 0.5:
+            picked += [j for s, j in scored if s == best]
+    if not picked:
+        return None
+    cites: list[Citation] = []
+    parts: list[str] = []
+    for j in picked:
+        n = len(cites) + 1
+        cites.append(_cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
+        parts.append(f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade} [{n}].")
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
 # Question words that frame a superlative rather than name the measure.

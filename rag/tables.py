@@ -93,3 +93,69 @@ def best_per_key(rows: list[ScoreRow]) -> dict[tuple[str, str], list[ScoreRow]]:
     for r in rows:
         out.setdefault((r.council_key, r.statement), []).append(r)
     return out
+
+
+@dataclass(frozen=True)
+class JudgementRow:
+    """One graded judgement of any inspection report (Ofsted grades, area SEND outcomes, CQC
+    overall ratings and quality-statement scores), with the span of the line that states it."""
+
+    inspectorate: str
+    family: str
+    council_key: str
+    council: str
+    organisation: str
+    judgement: str
+    grade: str
+    date: str | None
+    report_id: str
+    start: int
+    end: int
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "inspectorate", "family", "council", "organisation", "judgement", "grade", "date",
+            "report_id", "start", "end", "source")}
+
+
+def judgement_table(reports: list[ReportRow], scores: list[ScoreRow],
+                    ratings: list[RatingRow]) -> list[JudgementRow]:
+    """Every family's judgements in one table: profile-read judgements, then the CQC scores
+    and overall ratings (the score and rating tables, restated)."""
+    rows: list[JudgementRow] = []
+    for r in reports:
+        m = r.metadata
+        if not m.get("family"):
+            continue
+        base = _judgement_base(r)
+        named = {j[0] for j in m.get("judgements") or []}
+        for name, grade, s, e in m.get("judgements") or []:
+            rows.append(JudgementRow(judgement=name, grade=grade, start=s, end=e, **base))
+        if m.get("overall_rating") and m.get("overall_rating_span"):
+            s, e = m["overall_rating_span"]
+            label = "Overall effectiveness" if m["family"] in ("ofsted-ilacs", "ofsted-sif") \
+                else "Inspection outcome"
+            if label not in named:
+                rows.append(JudgementRow(judgement=label, grade=m["overall_rating"], start=s,
+                                         end=e, **base))
+    for x in scores:
+        rows.append(JudgementRow("CQC", "cqc-la-assessment", x.council_key, x.council, x.council,
+                                 x.statement, f"{x.score} ({x.label})", x.published, x.report_id,
+                                 x.start, x.end, x.source))
+    for y in ratings:
+        if any(j.report_id == y.report_id for j in rows):
+            continue
+        rows.append(JudgementRow("CQC", "cqc-la-assessment", y.council_key, y.council, y.council,
+                                 "Overall rating", y.rating, y.published, y.report_id, y.start,
+                                 y.end, y.source))
+    return rows
+
+
+def _judgement_base(r: ReportRow) -> dict[str, Any]:
+    m = r.metadata
+    return dict(inspectorate=m.get("inspectorate") or "", family=m.get("family") or "",
+                council_key=council_key(m.get("council")) or "", council=m.get("council") or "",
+                organisation=m.get("organisation") or m.get("council") or "",
+                date=m.get("inspection_dates") or m.get("published"), report_id=r.report_id,
+                source=r.source)

@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     fmt = sp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
+    sp = add("judgements", "every graded judgement of every report family (Ofsted grades, "
+             "SEND outcomes, CQC ratings and scores), with the line that says so")
+    fmt = sp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
     sp = add("stats", "figures extracted from report text, with their comparisons")
     sp.add_argument("--council", help="only this council")
     fmt = sp.add_mutually_exclusive_group()
@@ -223,6 +228,22 @@ def _scores(args: argparse.Namespace, settings: Settings) -> int:
                      "report_id": x.report_id, "quote": text[x.start : x.end],
                      "start": x.start, "end": x.end, "source": x.source})
     _emit(rows, args, ("council", "quality_statement", "score", "label", "page_kind", "report_id"))
+    return 0
+
+
+@command("judgements")
+def _judgements(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.engine import Engine
+
+    eng = Engine.load(settings)
+    rows = []
+    for j in eng.derived().judgements:
+        row = eng.retriever.report(j.report_id)
+        page, _ = row.pages(j.start, j.end) if row else (None, None)
+        text = eng.retriever.report_text(j.report_id)
+        rows.append({**j.to_json(), "quote": text[j.start:j.end], "page": page})
+    _emit(rows, args, ("inspectorate", "council", "judgement", "grade", "date", "page",
+                       "report_id"))
     return 0
 
 

@@ -61,3 +61,55 @@ def test_every_blind_question_citation_is_on_its_page(eng: Engine) -> None:
                 q["id"], c.page, c.quote[:80])
             checked += 1
     assert checked >= 100
+
+
+def test_judgements_json_lists_every_page_one_judgement(eng: Engine) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "reportqa.cli", "judgements", "--json",
+                          "--index", str(eng.settings.index_dir)],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT,
+                         env={"PATH": "/usr/bin:/bin", "REPORTQA_EMBEDDER": "hash"})
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) >= 40
+    for r in rows:
+        text = eng.retriever.report_text(r["report_id"])
+        assert text[r["start"]:r["end"]] == r["quote"] and r["page"] == 1
+        assert r["grade"].split()[-1].lower() in r["quote"].lower()
+
+
+def test_which_councils_were_judged_inadequate_is_exact_and_cited(eng: Engine) -> None:
+    import csv
+
+    rows = csv.DictReader((FOLDER / "SOURCES.tsv").open(encoding="utf-8"), delimiter="\t")
+    expected = {r["file"].removesuffix(".pdf") for r in rows if r["overall_judgement"] == "Inadequate"}
+    a = answer("Which councils' children's services were judged inadequate?", eng.settings,
+               engine=eng)
+    assert not a.abstained and a.answerer == "table"
+    assert {c.report_id for c in a.citations} == expected
+    assert all("inadequate" in c.quote.lower() for c in a.citations)
+
+
+@pytest.mark.parametrize("question, report, grade", [
+    ("What did Ofsted grade Doncaster's services for care leavers?", "ofsted-ilacs-doncaster-2025",
+     "Requires improvement to be good"),
+    ("how were kids in care in knowsley judged", "ofsted-ilacs-knowsley-2025",
+     "Requires improvement to be good"),
+    ("What overall grade did Cumberland get?", "ofsted-ilacs-cumberland-2024", "Good"),
+    ("What was the outcome of Rotherham's SEND inspection?", "ofsted-send-rotherham-2024",
+     "Typically positive experiences and outcomes"),
+])
+def test_judgement_questions_are_answered_from_page_one(eng: Engine, question: str, report: str,
+                                                        grade: str) -> None:
+    a = answer(question, eng.settings, engine=eng)
+    assert grade in a.text and a.citations[0].report_id == report
+    assert a.citations[0].page == 1
+
+
+def test_compare_two_send_outcomes_cites_each(eng: Engine) -> None:
+    a = answer("Compare Medway and Bury's SEND inspection outcomes", eng.settings, engine=eng)
+    assert "Inconsistent experiences and outcomes" in a.text
+    assert "Widespread and/or systemic failings" in a.text
+    assert [c.report_id for c in a.citations] == ["ofsted-send-medway-2024", "ofsted-send-bury-2024"]
