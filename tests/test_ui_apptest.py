@@ -441,3 +441,26 @@ def test_cli_ui_execs_streamlit_with_options(monkeypatch: pytest.MonkeyPatch,
     assert "--server.address 127.0.0.1" in joined
     env = seen["env"]
     assert isinstance(env, dict) and env["REPORTQA_INDEX"] == str((tmp_path / "ix").resolve())
+
+
+def test_title_filters_and_page_labels_come_from_what_is_indexed(ui_env: Settings) -> None:
+    """With an Ofsted PDF indexed beside the CQC pages, the intro names both families, the
+    family filter offers both, and a PDF source's label carries its page."""
+    from streamlit.testing.v1 import AppTest
+
+    from ingest.pipeline import ingest
+
+    ingest([CORPUS, REPO / "corpus" / "ofsted" / "ofsted-send-bury-2024.pdf"], ui_env)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Ask the inspection reports"
+    intro = " ".join(unmd(c.value) for c in at.caption)
+    assert "37 reports indexed" in intro and "area SEND inspections (1)" in intro
+    options = at.multiselect(key="f_family").options
+    assert {"CQC local authority assessments", "Ofsted/CQC area SEND inspections"} <= set(options)
+    at.multiselect(key="f_family").select("Ofsted/CQC area SEND inspections").run()
+    ask(at, "How long do children in Bury wait for speech and language therapy?")
+    labels = [unmd(x) for x in source_labels(at)]
+    assert labels and all("Bury" in x and " · p. " in x for x in labels), labels
+    assert any("filtered to Ofsted/CQC area SEND inspections" in unmd(c.value) for c in at.caption)

@@ -1,4 +1,4 @@
-"""reportqa in the browser: chat with cited answers over the indexed CQC reports.
+"""reportqa in the browser: chat with cited answers over the indexed inspection reports.
 
 Run with `reportqa ui` (or `streamlit run ui/app.py`). Settings come from REPORTQA_* env vars
 (REPORTQA_INDEX names the index). On first start with an empty index the bundled corpus is
@@ -44,11 +44,14 @@ from ui.components import (  # noqa: E402
     answer_html,
     csv_bytes,
     esc,
+    family_name,
+    index_summary,
     ingest_corpus,
     md_escape,
     needs_corpus,
     passage_html,
     report_rows,
+    report_year,
     save_and_ingest,
     source_label,
 )
@@ -142,6 +145,9 @@ def _render_answer(i: int, turn: dict[str, Any]) -> None:
     ans: Answer = turn["answer"]
     if ans.abstained:
         st.warning(NOT_IN_REPORTS_LABEL, icon="\u26a0\ufe0f")
+    elif ans.outcome == "uncertain":
+        st.info("Not certain: this is the closest passage, check it against the question.",
+                icon="\u2754")
     st.html(answer_html(ans))
     meta = [f"answered by {ans.answerer}"]
     if "total" in ans.timings_ms:
@@ -182,12 +188,11 @@ def _render_upload_results(results: list[FileResult]) -> None:
 # --- the page --------------------------------------------------------------------------------
 
 def main() -> None:
-    st.set_page_config(page_title="reportqa: CQC local authority reports", page_icon="\U0001f4cb",
+    st.set_page_config(page_title="reportqa: inspection reports", page_icon="\U0001f4cb",
                        layout="wide")
     settings = Settings.from_env()
-    st.title("Ask the CQC local authority assessment reports")
-    st.caption("Answers quote the indexed reports and cite them; if the reports don't say, "
-               "the answer says so.")
+    st.title("Ask the inspection reports")
+    intro = st.empty()
 
     try:
         embedder = _embedder(settings.embedder, settings.batch_size)
@@ -228,18 +233,32 @@ def main() -> None:
                                 if f.file_id in ss["uploads"]])
 
     derived = engine.derived()
+    indexed = engine.store.reports()
+    intro.caption(md_escape(index_summary(indexed)) + ". Answers quote the reports and cite "
+                  "them (with the page, for PDFs); if the reports don't say, the answer says so.")
     name_to_key = {c.name: c.key for c in derived.councils}
+    families = sorted({family_name(r.metadata.get("family")) for r in indexed})
+    years = sorted({y for r in indexed if (y := report_year(r.metadata))}, reverse=True)
     with filters_box:
         st.subheader("Filters")
-        chosen_councils = st.multiselect("Council", sorted(name_to_key), key="f_council",
+        chosen_councils = st.multiselect("Council or area", sorted(name_to_key), key="f_council",
                                          placeholder="All councils")
-        chosen_statements = st.multiselect("Quality statement", list(STATEMENTS),
+        chosen_families = st.multiselect("Report family", families, key="f_family",
+                                         placeholder="All report families")
+        chosen_years = st.multiselect("Year", years, key="f_year", placeholder="All years")
+        chosen_statements = st.multiselect("Quality statement (CQC)", list(STATEMENTS),
                                            key="f_statement", placeholder="All quality statements")
+    only = tuple(r.report_id for r in indexed
+                 if (not chosen_families or family_name(r.metadata.get("family")) in chosen_families)
+                 and (not chosen_years or report_year(r.metadata) in chosen_years))
+    narrowed = bool(chosen_families or chosen_years)
     filters = Filters(councils=tuple(name_to_key[n] for n in chosen_councils if n in name_to_key),
-                      statements=tuple(chosen_statements))
+                      statements=tuple(chosen_statements),
+                      report_ids=(only or ("(none)",)) if narrowed else ())
     filter_note = ""
     if not filters.empty():
-        filter_note = "filtered to " + "; ".join(list(chosen_councils) + list(chosen_statements))
+        filter_note = "filtered to " + "; ".join(list(chosen_councils) + list(chosen_families)
+                                                  + list(chosen_years) + list(chosen_statements))
 
     with filters_box:
         llm_ready = bool(settings.llm_url)

@@ -72,19 +72,54 @@ def answer_html(ans: Answer) -> str:
 
 
 def source_label(c: Citation) -> str:
-    """Expander label (Markdown!) for one source: [n] council · statement · score · section."""
+    """Expander label (Markdown!) for one source: [n] council · statement · score · section
+    · page (PDFs)."""
     parts = [c.council or "Unknown council", c.quality_statement or _kind(c.page_kind)]
     if c.score is not None:
         parts.append(f"score {c.score}/4")
     if c.section:
         parts.append(c.section)
+    if c.page is not None:
+        parts.append(f"p. {c.page}" + (f"–{c.page_end}" if c.page_end else ""))
     return f"\\[{c.n}\\] " + " · ".join(md_escape(p) for p in parts if p)
 
 
 def _kind(kind: str | None) -> str:
     return {"overall_summary": "Overall summary", "about": "About the council",
-            "press_release": "Press release", "quality_statement": "Quality statement"}.get(
+            "press_release": "Press release", "quality_statement": "Quality statement",
+            "inspection_report": "Inspection report", "visit_letter": "Visit letter"}.get(
         kind or "", "")
+
+
+# Report families as a reader names them (the profile files' own titles are longer).
+FAMILY_NAMES = {None: "CQC local authority assessments", "cqc-la-assessment":
+                "CQC local authority assessments", "ofsted-ilacs": "Ofsted children's services "
+                "inspections (ILACS)", "ofsted-sif": "Ofsted single inspection framework reports",
+                "ofsted-area-send": "Ofsted/CQC area SEND inspections",
+                "ofsted-visit-letter": "Ofsted focused and monitoring visits",
+                "cqc-provider": "CQC provider inspections"}
+
+
+def family_name(family: str | None) -> str:
+    return FAMILY_NAMES.get(family, family or "Other reports")
+
+
+def report_year(metadata: dict[str, Any]) -> str | None:
+    """The year a report is about: its inspection dates' last year, else its publication."""
+    years = re.findall(r"\b(20\d\d)\b", metadata.get("inspection_dates") or "")
+    return years[-1] if years else (metadata.get("published") or "")[:4] or None
+
+
+def index_summary(rows: Iterable[Any]) -> str:
+    """"66 reports: 36 CQC local authority assessments, 13 Ofsted ... (ILACS), ..."."""
+    counts: dict[str, int] = {}
+    n = 0
+    for r in rows:
+        n += 1
+        name = family_name(r.metadata.get("family"))
+        counts[name] = counts.get(name, 0) + 1
+    parts = [f"{k} ({v})" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return f"{n} reports indexed: " + "; ".join(parts) if n else "No reports indexed yet."
 
 
 def quote_span(c: Citation) -> tuple[int, int] | None:
@@ -142,6 +177,7 @@ def report_rows(rows: Iterable[Any]) -> list[dict[str, Any]]:
     for r in rows:
         j = r.to_json()
         out.append({"council": j.get("council") or "", "page kind": j.get("page_kind") or "",
+                    "family": family_name(j.get("family")),
                     "quality statement": j.get("quality_statement") or "",
                     "score": j.get("score"), "chunks": j.get("chunks"), "id": j.get("id")})
     out.sort(key=lambda d: (d["council"], d["page kind"], d["quality statement"], d["id"]))
