@@ -22,7 +22,7 @@ import math
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # How far from a page's top and bottom a running header or footer can sit (non-blank lines).
@@ -55,14 +55,19 @@ def page_at(page_starts: Sequence[int], offset: int) -> int:
 def clean_pages(pages: Sequence[str], grades: Sequence[str] = ()) -> CleanText:
     """Join extracted page texts into one cleaned text and its page map."""
     split = [[ln.strip() for ln in p.replace("\r", "\n").split("\n")] for p in pages]
-    furniture = _running_lines(split)
+    shapes, exact = _running_lines(split, _shape), _running_lines(split, _exact)
+    width = _typical_width([(0, ln) for lines in split for ln in lines if ln])
     kept: list[tuple[int, str | None]] = []  # (page index, line or None for a blank)
     for i, lines in enumerate(split):
         edge = _edge_indexes(lines)
         for j, ln in enumerate(lines):
+            # A line repeated word for word is furniture; one repeated only in shape ("Page
+            # 4 of 12") must also be short, as running lines are: a full-width line of a
+            # templated paragraph is text.
+            running = _exact(ln) in exact or (_shape(ln) in shapes and len(ln) < WRAP_SHARE * width)
             if not ln:
                 kept.append((i, None))
-            elif not (j in edge and (_shape(ln) in furniture or _PAGE_NUMBER.match(ln))):
+            elif not (j in edge and (running or _PAGE_NUMBER.match(ln))):
                 kept.append((i, " ".join(ln.split())))
     return _join(kept, len(pages), _typical_width(kept), {g.lower() for g in grades})
 
@@ -72,16 +77,20 @@ def _edge_indexes(lines: list[str]) -> set[int]:
     return set(filled[:EDGE_LINES] + filled[-EDGE_LINES:])
 
 
+def _exact(line: str) -> str:
+    return " ".join(line.lower().split())
+
+
 def _shape(line: str) -> str:
-    return re.sub(r"\d+", "#", " ".join(line.lower().split()))
+    return re.sub(r"\d+", "#", _exact(line))
 
 
-def _running_lines(pages: list[list[str]]) -> set[str]:
+def _running_lines(pages: list[list[str]], key: Callable[[str], str]) -> set[str]:
     if len(pages) < 3:
         return set()  # too few pages to tell a running line from a repeated sentence
     seen: Counter[str] = Counter()
     for lines in pages:
-        seen.update({_shape(lines[j]) for j in _edge_indexes(lines)})
+        seen.update({key(lines[j]) for j in _edge_indexes(lines)})
     need = max(2, math.ceil(REPEAT_SHARE * len(pages)))
     return {s for s, n in seen.items() if n >= need}
 

@@ -78,3 +78,34 @@ def test_blank_and_empty_pages_keep_the_map_aligned() -> None:
     clean = clean_pages(["First page text here.", "", "Third page text here."])
     assert clean.page_starts[0] == 0
     assert clean.page_of(clean.text.index("Third")) == 3
+
+
+def test_a_500_page_pdf_is_read_with_its_page_map(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A long real PDF (made here with fpdf2): every page's running header and footer goes,
+    and a sentence on page 321 is mapped to page 321."""
+    from fpdf import FPDF
+
+    from ingest.parse import parse_file
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)  # the footer sits in the bottom margin
+    pdf.set_font("Helvetica", size=11)
+    for n in range(1, 501):
+        pdf.add_page()
+        pdf.cell(0, 8, "Inspection of Longshire local authority children's services",
+                 new_x="LMARGIN", new_y="NEXT")
+        # templated text: every page's paragraph has the same shape, only its figures differ
+        pdf.multi_cell(0, 6, f"Paragraph {n}. Inspectors found that the service on page {n} "
+                       f"kept clear records of {n * 7} visits and reviewed plans on time for "
+                       f"most of the {n + 12} children, although {n % 9 + 2} reviews were late.")
+        pdf.set_y(-20)
+        pdf.cell(0, 8, f"Page {n} of 500")
+    path = tmp_path / "long.pdf"
+    pdf.output(str(path))
+    parsed = parse_file(path)
+    assert len(parsed.page_starts) == 500
+    assert "Inspection of Longshire" not in parsed.text and "of 500" not in parsed.text
+    at = parsed.text.index("service on page 321 ")
+    assert page_at(parsed.page_starts, at) == 321
+    # the templated paragraph's short last line has the same shape on every page: it stays
+    assert f"most of the {321 + 12} children, although {321 % 9 + 2} reviews were late." in parsed.text
