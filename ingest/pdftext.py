@@ -60,15 +60,19 @@ def clean_pages(pages: Sequence[str], grades: Sequence[str] = ()) -> CleanText:
     kept: list[tuple[int, str | None]] = []  # (page index, line or None for a blank)
     for i, lines in enumerate(split):
         edge = _edge_indexes(lines)
+        prev = ""
         for j, ln in enumerate(lines):
             # A line repeated word for word is furniture; one repeated only in shape ("Page
-            # 4 of 12") must also be short, as running lines are: a full-width line of a
-            # templated paragraph is text.
-            running = _exact(ln) in exact or (_shape(ln) in shapes and len(ln) < WRAP_SHARE * width)
+            # 4 of 12") must also be short, as running lines are, and must not continue the
+            # sentence above it: the lines of a templated paragraph are text.
+            running = _exact(ln) in exact or (
+                _shape(ln) in shapes and len(ln) < WRAP_SHARE * width
+                and not (ln[:1].islower() and prev and not _SENTENCE_END.search(prev)))
             if not ln:
                 kept.append((i, None))
             elif not (j in edge and (running or _PAGE_NUMBER.match(ln))):
                 kept.append((i, " ".join(ln.split())))
+                prev = ln
     return _join(kept, len(pages), _typical_width(kept), {g.lower() for g in grades})
 
 
