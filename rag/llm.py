@@ -25,16 +25,16 @@ from collections.abc import Generator
 from dataclasses import replace
 from typing import Any
 
-from rag.answer import (
+from rag.engine import Engine
+from rag.evidence import (
     NOT_IN_REPORTS,
-    _abstain,
-    _Cand,
-    _citation,
-    _distinct,
-    extractive_for,
+    abstained,
+    cite,
+    cite_span,
+    distinct_chunks,
     rank_sentences,
 )
-from rag.engine import Engine
+from rag.extractive import extractive_for
 from rag.query import Understanding
 from rag.verify import Passage, Verified, render, strip_markers, verify_answer
 from reportqa.errors import ReportQAError
@@ -230,15 +230,18 @@ class LLMAnswerer:
         cites = []
         for i, q in enumerate(quotes, start=1):
             h: Hit = by_n[q.n].key  # type: ignore[assignment]
-            cites.append(_citation(i, _Cand(h, q.start, q.end, q.text, 0.0, 0.0), engine))
+            ch = h.chunk
+            cites.append(cite_span(i, ch.report_id, engine, q.start, q.end, chunk=ch,
+                                   council=ch.council, statement=ch.quality_statement,
+                                   score=ch.score))
         return Answer(u.question, text, False, tuple(cites), tuple(hits), answerer=self.name,
                       notes=v.notes)
 
     def _abstain(self, u: Understanding, hits: list[Hit], engine: Engine, why: str) -> Answer:
         cands = rank_sentences(u, hits, engine)
         see: tuple[Citation, ...] = tuple(
-            _citation(i + 1, c, engine, see_also=True) for i, c in enumerate(_distinct(cands, 3)))
-        ans = _abstain(u.question, NOT_IN_REPORTS + " No passage in the indexed reports answers "
+            cite(i + 1, c, engine, see_also=True) for i, c in enumerate(distinct_chunks(cands, 3)))
+        ans = abstained(u.question, NOT_IN_REPORTS + " No passage in the indexed reports answers "
                        "this question.", see, tuple(hits))
         return replace(ans, answerer=self.name, notes=(why,))
 

@@ -10,6 +10,16 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.engine import Engine
+from rag.evidence import (
+    cite,
+    cite_span,
+    rank_sentences,
+    rank_terms,
+    rerank_dense,
+    term_coverage,
+    trim_to,
+    with_marker,
+)
 from rag.query import Understanding
 from rag.retrieve import Filters
 from rag.stats import Stat
@@ -81,7 +91,7 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     parts: list[str] = []
     for j in picked:
         n = len(cites) + 1
-        cites.append(_cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
+        cites.append(cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
         parts.append(f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade} [{n}].")
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
@@ -146,7 +156,6 @@ class _Measure:
 
     @classmethod
     def of(cls, u: Understanding, eng: Engine, unit: str | None) -> _Measure | None:
-        from rag.answer import rank_terms
         from rag.retrieve import tokenize
 
         frame = set(tokenize(_FRAME + (" " + _PCT_WORDS if unit == "%" else "")))
@@ -161,7 +170,6 @@ class _Measure:
                    tuple(rx for rx in (_PROJECTION, _CHANGE) if not rx.search(u.question)))
 
     def cover(self, text: str) -> float:
-        from rag.answer import term_coverage
         from rag.retrieve import tokenize
 
         return term_coverage(self.weight, set(tokenize(text)), self.same)
@@ -188,7 +196,7 @@ def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...],
     from ingest.structure import council_key
 
     shown = ranked[: max(_SHOW, sum(1 for st in ranked if st.value == ranked[0].value))]
-    cites = [_cite_span(i + 1, st.report_id, eng, st.start, st.end, council=st.council,
+    cites = [cite_span(i + 1, st.report_id, eng, st.start, st.end, council=st.council,
                         statement=st.quality_statement) for i, st in enumerate(shown)]
     top = [st for st in shown if st.value == ranked[0].value]
     word = "lowest" if low else "highest"
@@ -226,7 +234,6 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
     """Every extracted statistic compared with an England average in the asked direction,
     restricted to the topic words of the question."""
     from ingest.structure import council_key
-    from rag.answer import rank_terms, term_coverage
     from rag.retrieve import tokenize
 
     generic = set(tokenize("England national average below above worse better higher lower where"))
@@ -248,7 +255,7 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
     parts: list[str] = []
     for _, s in scored[:6]:
         n = len(cites) + 1
-        cites.append(_cite_span(n, s.report_id, eng, s.start, s.end, council=s.council,
+        cites.append(cite_span(n, s.report_id, eng, s.start, s.end, council=s.council,
                                 statement=s.quality_statement))
         cmp_val = f" {s.comparator_value:g}%" if s.comparator_value is not None else ""
         parts.append(f"{s.council}: {s.raw} {s.subject[:60].rstrip()} ({u.direction} the "
@@ -281,7 +288,6 @@ def _top_rating(u: Understanding, eng: Engine) -> Answer:
 def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> Answer | None:
     """"Which councils ..." over free text: each council gets its own retrieval (a quota), and
     councils whose best sentence clears the abstention threshold are listed."""
-    from rag.answer import _citation, rank_sentences, rerank_dense
 
     found = []
     for c in eng.derived().councils:
@@ -296,7 +302,7 @@ def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> An
     cites: list[Citation] = []
     names: list[str] = []
     for _, name, cand in found[:8]:
-        cites.append(replace(_citation(len(cites) + 1, cand, eng), n=len(cites) + 1))
+        cites.append(replace(cite(len(cites) + 1, cand, eng), n=len(cites) + 1))
         names.append(f"{name} [{len(cites)}]")
     return Answer(u.question, "Indexed councils whose reports state this: " + "; ".join(names)
                   + ".", False, tuple(cites), answerer="table+extractive")
@@ -306,7 +312,6 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
              eng: Engine) -> Answer:
     """Side by side, with a per-council quota: each named council gets its own retrieval, so
     one council's pages cannot fill every slot."""
-    from rag.answer import _citation, _trim_to, rank_sentences, rerank_dense, with_marker
 
     names = dict(zip(councils, _names(councils, eng), strict=True))
     score_rows = best_per_key(eng.derived().scores) if stmts else {}
@@ -332,9 +337,9 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
         cands = rerank_dense(u, rank_sentences(u, hits, eng), eng) if hits else []
         best = cands[0] if cands else None
         if best is not None and len(best.text.split()) > budget:
-            best = _trim_to(best, budget)  # a verbatim prefix: offsets stay exact
+            best = trim_to(best, budget)  # a verbatim prefix: offsets stay exact
         if best is not None and best.confidence >= eng.settings.abstain_threshold * 0.8:
-            cites.append(replace(_citation(len(cites) + 1, best, eng), n=len(cites) + 1))
+            cites.append(replace(cite(len(cites) + 1, best, eng), n=len(cites) + 1))
             tail = "" if re.search(r"[.!?]$", best.text) else " …"
             parts.append(f"{names[key]}: "
                          + with_marker(" ".join(best.text.split()) + tail, len(cites)))
@@ -493,24 +498,5 @@ def _cite_score(n: int, r: ScoreRow, eng: Engine) -> Citation:
 
 def _cite(n: int, r: ScoreRow | RatingRow, eng: Engine, start: int, end: int,
           statement: str | None = None, score: int | None = None) -> Citation:
-    return _cite_span(n, r.report_id, eng, start, end, council=r.council, statement=statement,
+    return cite_span(n, r.report_id, eng, start, end, council=r.council, statement=statement,
                       score=score)
-
-
-def _cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
-               council: str | None, statement: str | None = None,
-               score: int | None = None) -> Citation:
-    """A citation of report_id[start:end], with the chunk that holds it as its passage."""
-    text = eng.retriever.report_text(report_id)
-    chunk = eng.retriever.chunk_at(report_id, start)
-    row = eng.retriever.report(report_id)
-    page, page_end = row.pages(start, end) if row else (None, None)
-    return Citation(
-        n=n, report_id=report_id, council=council,
-        page_kind=row.metadata.get("page_kind") if row else None,
-        quality_statement=statement or (chunk.quality_statement if chunk else None),
-        section=chunk.section if chunk else None, score=score,
-        quote=text[start:end], passage=chunk.text if chunk else text[start:end],
-        start=start, end=end, source=row.source if row else "",
-        passage_start=chunk.start if chunk else start, page=page, page_end=page_end,
-    )

@@ -1,0 +1,283 @@
+"""Evidence: candidate sentences from retrieved passages, their ranking, and citations.
+Public: `Candidate`, `rank_sentences`, `rerank_dense`, `cite`, `cite_span`, `abstained`.
+
+The bottom of rag's answering stack: the router (rag/answer.py) and every answerer
+(rag/extractive.py, rag/structured.py, rag/llm.py) build on it, and it imports none of them.
+Every citation of the system is made here, by `cite_span` (a span of a report) or `cite` (a
+candidate sentence).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from ingest.index import ReportRow
+from rag.engine import Engine
+from rag.query import Understanding, asks_count, asks_percentage
+from rag.retrieve import tokenize
+from rag.verify import looks_like_instruction
+from reportqa.records import Answer, Chunk, Citation, Hit
+from reportqa.text import sentence_spans
+
+NOT_IN_REPORTS = "The indexed reports don't say."
+
+
+def abstained(q: str, text: str, see_also: tuple[Citation, ...] = (),
+              hits: tuple[Hit, ...] = ()) -> Answer:
+    """A "not in the reports" answer, with the closest passages as see-also citations."""
+    if see_also:
+        text += " Closest passages (see also): " + " ".join(f"[{c.n}]" for c in see_also)
+    return Answer(q, text, True, see_also, hits)
+
+
+FIGURE_WITH_UNIT = re.compile(r"£?\d+(?:[.,]\d+)*(?:%| per ?cent| days?| weeks?| months?| years?| hours?)?")
+COMPARISON = re.compile(r"\b(England|national|regional|comparator)\b.{0,40}\baverage\b|\bcompared\b|"
+                      r"\bsimilar to\b|\b(higher|lower|better|worse) than\b", re.I)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence (or an antecedent + sentence pair) of a retrieved chunk, scored."""
+
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    score: float
+    coverage: float
+    confidence: float = 0.0
+    core_start: int = -1  # where the sentence itself starts when paired with its antecedent
+
+
+RERANK_TOP = 4  # sentences re-ranked by meaning (MiniLM); 4 = same dev accuracy as 8, 1/3 less latency
+
+
+def rerank_dense(u: Understanding, cands: list[Candidate], engine: Engine) -> list[Candidate]:
+    """Blend lexical scores with the embedder's question-sentence similarity for the top
+    sentences; this catches paraphrase ("how rural" ~ "fourth most rural county")."""
+    top = distinct_spans(cands, RERANK_TOP)
+    if not top:
+        return []
+    qv = engine.retriever.embed_query(u.question)
+    sv = engine.embedder.embed([c.text for c in top])
+    sims = sv @ qv
+    out = []
+    for c, sim in zip(top, sims, strict=True):
+        sem = min(1.0, max(0.0, (float(sim) - 0.15) / 0.5))
+        # Unclipped in the ranking score so near-ties still order by meaning.
+        out.append(replace(c, score=c.score + 0.5 * (float(sim) - 0.15) / 0.5,
+                           confidence=0.5 * c.coverage + 0.5 * sem * min(1.0, 2 * c.coverage + 0.3)))
+    out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
+    return out
+
+
+def distinct_spans(cands: list[Candidate], n: int) -> list[Candidate]:
+    seen, out = set(), []
+    for c in cands:
+        key = (c.hit.chunk.report_id, c.start, c.end)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(c)
+        if len(out) == n:
+            break
+    return out
+
+
+def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: int,
+                    weights: dict[str, float], q_figs: set[str], pct: bool,
+                    count: bool = False) -> Candidate | None:
+    sent = text[s:e]
+    if looks_like_instruction(sent):
+        return None  # report text is data: an instruction-like sentence is never an answer
+    toks = set(tokenize(sent))
+    cov = term_coverage(weights, toks, _SYN)
+    n_words = len(sent.split())
+    unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
+    if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and unpunctuated):
+        return None  # titles, headings and "Score: 3" lines are not answers to read out
+    score = 0.7 * cov + 0.3 / (1 + 0.25 * (h.rank - 1)) - 0.003 * n_words
+    if u.wants_figure:
+        # The answer to a figure question states a figure the question did not.
+        if new_figures(sent, q_figs):
+            score += 0.15
+            if pct and "%" in sent:
+                score += 0.1
+            elif pct:
+                cov *= 0.5
+            elif count and _COUNT.search(sent):
+                score += 0.1  # the same preference for a count ("510,430 people")
+        else:
+            cov *= 0.5
+            score -= 0.15
+    if u.asks_rank and re.search(r"\b\d+(st|nd|rd|th)\b", sent):
+        score += 0.15  # "how does X rank" is answered by an ordinal ("43rd")
+    if u.asks_frequency and _FREQUENCY.search(sent):
+        score += 0.15
+    if u.asks_difference and _DIFFERENCE.search(sent):
+        score += 0.15  # "by how much ... exceed" is answered by "£8,502,000 more than estimated"
+    if u.asks_reason and _CAUSAL.search(sent):
+        score += 0.1  # "why ..." is answered by the sentence that gives the cause
+    if re.search(r",\s*$", sent):  # a page cut mid-sentence
+        cov *= 0.5
+    if h.chunk.section in _BOILERPLATE:  # CQC's standard wording, same for every council
+        score -= 0.1
+    return Candidate(h, s, e, sent, score, cov, core_start=core)
+
+
+def rank_terms(u: Understanding, engine: Engine) -> list[str]:
+    """Question terms that carry meaning: the council's own name is a filter, not a term."""
+    council_words = set()
+    for c in engine.derived().councils:
+        if c.key in u.councils:
+            for a in c.aliases:
+                council_words.update(tokenize(a))
+    q_terms = [t for t in dict.fromkeys(tokenize(u.question)) if t not in council_words]
+    return q_terms or list(dict.fromkeys(tokenize(u.question)))
+
+
+def term_coverage(weights: dict[str, float], words: set[str],
+                  syn: Mapping[str, set[str]] | None = None) -> float:
+    """Share of the question terms' weight (idf) found in ``words``; a term also counts as
+    found when one of its ``syn`` words is there."""
+    syn = syn or {}
+    total = sum(weights.values()) or 1.0
+    return sum(w for t, w in weights.items() if t in words or syn.get(t, set()) & words) / total
+
+
+def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Candidate]:
+    """Score every sentence of the retrieved chunks against the question (deterministic)."""
+    q_terms = rank_terms(u, engine)
+    weights = {t: engine.idf(t) for t in q_terms}
+    q_figs = set(_FIG.findall(u.question))
+    pct = asks_percentage(u.question)
+    count = asks_count(u.question)
+    out: list[Candidate] = []
+    for h in hits:
+        text = engine.retriever.report_text(h.chunk.report_id)
+        prev: tuple[int, int] | None = None
+        for s0, e in sentence_spans(text, h.chunk.start, h.chunk.end):
+            starts = [s0]
+            if prev and _ANAPHOR.match(text[s0:e]) and prev[1] <= s0 and s0 - prev[1] <= 2:
+                # "Its actual spend was ..." / "This is 24.37% ...": the subject may be in the
+                # previous sentence, so the pair is a candidate too (judged and quoted together).
+                starts.append(prev[0])
+            prev = (s0, e)
+            for s in starts:
+                cand = _score_sentence(u, h, text, s, s0, e, weights, q_figs, pct, count)
+                if cand is not None:
+                    out.append(cand)
+    out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
+    return out
+
+
+# Report wording for common question words (stems): a question term also counts as matched
+# when the sentence uses one of these. Kept small and general, not tuned per question.
+_SYN: dict[str, set[str]] = {k: set(tokenize(v)) for k, v in {
+    "resid": "population", "inhabit": "population", "live": "population",
+    "overspend": "more than estimated actual", "underspend": "less than estimated actual",
+    "exceed": "more than", "faith": "religious Jewish Muslim Christian Hindu Sikh",
+    "parti": "Labour Conservative Liberal Democrats", "politic": "Labour Conservative Liberal",
+    "wait": "waiting waited", "staff": "workforce", "workforc": "staff",
+    "older": "65 aged", "elder": "65 aged", "carer": "carers caring",
+}.items()}
+_CAUSAL = re.compile(r"\b(because|due to|as a result|brought down by|driven by|caused by|owing to|"
+                     r"reflect(?:s|ed)?|the reason|this was (?:because|due))\b", re.I)
+_FREQUENCY = re.compile(r"\b(daily|weekly|fortnightly|monthly|quarterly|annually|yearly|every "
+                        r"(day|week|month|year|\d+)|once a|twice a|times a)\b", re.I)
+_NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                          r"twenty|thirty|forty|fifty|hundred|thousand|dozen)\b", re.I)
+_DIFFERENCE = re.compile(r"\b(more|less|fewer|higher|lower|greater|smaller) than\b|\bdifference\b|"
+                         r"\bgap\b|\bexceed|\b(over|under)spen[dt]", re.I)
+_ANAPHOR = re.compile(r"^(This|It|Its|These|That|Which|They|Their|Of these|Of those)\b")
+_BOILERPLATE = {"What people expect", "The local authority commitment", "How we assess local authorities"}
+_HEADING = re.compile(r"^(.{0,80}: local authority assessment|.{0,60} assessment|Published:.*|"
+                      r"Assessment (published|start date):.*|Score:.*|Indicative score.*)$")
+_FIG = re.compile(r"\d+(?:[.,]\d+)*")
+_COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
+
+
+def new_figures(sent: str, q_figs: set[str]) -> list[str]:
+    """Figures in the sentence that the question did not state; bare years don't count.
+    Counts written as words ("nine areas", "six weeks") are figures too ("one" is not: it
+    is mostly a pronoun)."""
+    out = []
+    for f in _FIG.findall(sent) + [w.lower() for w in _NUMBER_WORD.findall(sent)]:
+        if f in q_figs or re.fullmatch(r"(19|20)\d\d", f):
+            continue
+        out.append(f)
+    return out
+
+
+def distinct_chunks(cands: list[Candidate], n: int) -> list[Candidate]:
+    seen, out = set(), []
+    for c in cands:
+        if c.hit.chunk.chunk_id in seen:
+            continue
+        seen.add(c.hit.chunk.chunk_id)
+        out.append(c)
+        if len(out) == n:
+            break
+    return out
+
+
+def overlaps(c: Candidate, picked: list[Candidate]) -> bool:
+    return any(c.hit.chunk.report_id == p.hit.chunk.report_id and c.start < p.end and p.start < c.end
+               for p in picked)
+
+
+def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:
+    text = engine.retriever.report_text(c.hit.chunk.report_id)
+    for s, e in sentence_spans(text, c.end, min(len(text), c.end + 600)):
+        if s >= c.end:
+            return Candidate(c.hit, s, e, text[s:e], c.score, c.coverage)
+    return None
+
+
+def trim_to(c: Candidate, max_words: int) -> Candidate:
+    # Quote stays exact: we keep a prefix of the sentence (offsets still index the report).
+    words = list(re.finditer(r"\S+", c.text))
+    cut = words[max_words - 1].end() if len(words) > max_words else len(c.text)
+    return replace(c, end=c.start + cut, text=c.text[:cut])
+
+
+def with_marker(sentence: str, n: int) -> str:
+    """Put the marker inside the sentence's full stop: "... 32.98% [2]." """
+    m = re.search(r"([.!?]+[\"”’')]*)$", sentence)
+    if m:
+        return f"{sentence[: m.start()]} [{n}]{m.group(1)}"
+    return f"{sentence} [{n}]."
+
+
+def clean_quote(s: str) -> str:
+    return " ".join(s.split())
+
+
+def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
+              chunk: Chunk | None = None, council: str | None = None,
+              statement: str | None = None, score: int | None = None,
+              see_also: bool = False) -> Citation:
+    """The one citation builder: report_id[start:end], its page, and the chunk that holds it
+    as the passage (``chunk``, else the chunk at ``start``)."""
+    text = eng.retriever.report_text(report_id)
+    ch = chunk or eng.retriever.chunk_at(report_id, start)
+    row: ReportRow | None = eng.retriever.report(report_id)
+    page, page_end = row.pages(start, end) if row else (None, None)
+    return Citation(
+        n=n, report_id=report_id, council=council,
+        page_kind=chunk.page_kind if chunk else (row.metadata.get("page_kind") if row else None),
+        quality_statement=statement or (ch.quality_statement if ch else None),
+        section=ch.section if ch else None, score=score,
+        quote=text[start:end], passage=ch.text if ch else text[start:end],
+        start=start, end=end, source=row.source if row else "",
+        passage_start=ch.start if ch else start, see_also=see_also, page=page, page_end=page_end,
+    )
+
+
+def cite(n: int, c: Candidate, engine: Engine, see_also: bool = False) -> Citation:
+    """A citation of a candidate sentence, with its own chunk as the passage."""
+    ch = c.hit.chunk
+    return cite_span(n, ch.report_id, engine, c.start, c.end, chunk=ch, council=ch.council,
+                     statement=ch.quality_statement, score=ch.score, see_also=see_also)

@@ -1,0 +1,128 @@
+"""The extractive answerer: quote the report sentences that best answer the question, mark a
+weak match as uncertain, or say the reports don't say. Public: `ExtractiveAnswerer`,
+`extractive_for`.
+
+Sentences come from rag/evidence.py (lexical ranking over the retrieved passages); they are
+re-ranked by the trained reader (rag/reader.py) when its weights ship, else by MiniLM
+similarity over the top few. It only ever quotes report text, so it cannot invent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rag.engine import Engine
+from rag.evidence import (
+    COMPARISON,
+    FIGURE_WITH_UNIT,
+    NOT_IN_REPORTS,
+    Candidate,
+    abstained,
+    cite,
+    clean_quote,
+    distinct_chunks,
+    distinct_spans,
+    next_sentence,
+    overlaps,
+    rank_sentences,
+    rerank_dense,
+    trim_to,
+    with_marker,
+)
+from rag.query import Understanding
+from rag.reader import Reader, pair_text, shared_reader
+from rag.reader import available as reader_available
+from reportqa.records import Answer, Hit
+from reportqa.settings import Settings
+
+MAY_ANSWER = "Not certain, but the closest passage may answer this: "
+
+
+READER_TOP = 20  # lexical candidates the reader reads: the answer is among them for ~91%
+
+
+def read_candidates(u: Understanding, lexical: list[Candidate], reader: Reader) -> list[Candidate]:
+    """Re-rank the lexical ranker's top distinct sentences by the reader's probability that
+    each answers the question; that probability is also the confidence."""
+    top = distinct_spans(lexical, READER_TOP)
+    probs = reader.score(u.question, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
+                                      for c in top])
+    out = [replace(c, score=p, confidence=p) for c, p in zip(top, probs, strict=True)]
+    out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
+    return out
+
+
+class ExtractiveAnswerer:
+    """Quote the report sentences that best answer the question; abstain when none does."""
+
+    name = "extractive"
+
+    def __init__(self, threshold: float = 0.34, max_words: int = 75,
+                 uncertain_threshold: float = 1.0, reader: Reader | None = None) -> None:
+        self.threshold = threshold
+        self.max_words = max_words
+        self.uncertain_threshold = uncertain_threshold
+        self.reader = reader
+
+    def compose(self, u: Understanding, hits: list[Hit], engine: Engine) -> Answer:
+        lexical = rank_sentences(u, hits, engine)
+        cands = (read_candidates(u, lexical, self.reader) if self.reader is not None
+                 else rerank_dense(u, lexical, engine))
+        if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold:
+            return self._uncertain(u, cands[0], hits, engine)
+        if not cands or cands[0].confidence < self.threshold:
+            see = tuple(cite(i + 1, c, engine, see_also=True) for i, c in
+                        enumerate(distinct_chunks(cands, 3)))
+            ans = abstained(u.question, NOT_IN_REPORTS + " No passage in the indexed reports "
+                           "answers this question.", see, tuple(hits))
+            return replace(ans, confidence=cands[0].confidence if cands else 0.0)
+        picked = self._pick(cands, engine)
+        cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
+        text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
+        return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,
+                      confidence=cands[0].confidence)
+
+    def _uncertain(self, u: Understanding, best: Candidate, hits: list[Hit],
+                   engine: Engine) -> Answer:
+        """Too weak a match to state as the answer, too close to say "not in the reports":
+        quote the best sentence, marked as possibly answering."""
+        best = self._pick([best], engine)[0]
+        text = MAY_ANSWER + with_marker(clean_quote(best.text), 1)
+        return Answer(u.question, text, False, (cite(1, best, engine),), tuple(hits),
+                      answerer=self.name, confidence=best.confidence, uncertain=True)
+
+    def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
+        best = cands[0]
+        picked = [best]
+        words = len(best.text.split())
+        if words > self.max_words and best.core_start > best.start:
+            # A pair too long to read out: the anaphoric sentence alone carries the figure.
+            text = engine.retriever.report_text(best.hit.chunk.report_id)
+            best = replace(best, start=best.core_start, text=text[best.core_start : best.end])
+            picked, words = [best], len(best.text.split())
+        if words > self.max_words:
+            return [trim_to(best, self.max_words)]
+        # Keep the comparison that goes with a figure when it is in the next sentence.
+        if FIGURE_WITH_UNIT.search(best.text) and not COMPARISON.search(best.text):
+            nxt = next_sentence(best, engine)
+            if nxt and COMPARISON.search(nxt.text) and words + len(nxt.text.split()) <= self.max_words:
+                return [best, nxt]
+        for c in cands[1:3]:
+            if (c.score >= 0.85 * best.score and c.confidence >= self.threshold
+                    and c.hit.chunk.report_id == best.hit.chunk.report_id
+                    and not overlaps(c, picked)
+                    and words + len(c.text.split()) <= self.max_words):
+                picked.append(c)
+                words += len(c.text.split())
+                break
+        return picked
+
+
+def extractive_for(settings: Settings) -> ExtractiveAnswerer:
+    """The extractive answerer as the settings configure it (also the LLM path's fallback):
+    with the trained reader when ``settings.reader`` is "cross" and its weights are there."""
+    if settings.reader == "cross" and reader_available():
+        return ExtractiveAnswerer(settings.reader_threshold, settings.max_answer_words,
+                                  settings.reader_uncertain_threshold, shared_reader())
+    return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words,
+                              settings.uncertain_threshold)
