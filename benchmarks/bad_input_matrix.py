@@ -533,7 +533,7 @@ def run_cli(all_cases: list[Case], work: Path) -> tuple[dict[str, tuple[str, str
     t.start()
     try:
         for args in ([str(folder)], explicit):
-            proc = subprocess.run([sys.executable, "-m", "reportqa.cli", "ingest", *args,
+            proc = subprocess.run([sys.executable, "-m", "ui.cli", "ingest", *args,
                                    "--json", "--index", str(index)], cwd=work, env=env,
                                   capture_output=True, text=True, timeout=900)
             procs.append(proc)
@@ -548,7 +548,7 @@ def run_cli(all_cases: list[Case], work: Path) -> tuple[dict[str, tuple[str, str
         if ln.startswith("FAILED "):
             path, _, reason = ln[len("FAILED "):].partition(": ")
             failed[path] = reason
-    from reportqa.cli import _one_line
+    from ui.cli import _one_line
 
     out: dict[str, tuple[str, str]] = {}
     for c in all_cases:

@@ -93,7 +93,7 @@ def passages_of(paths: list[Path], index_dir: Path) -> list[str]:
 
 def cli_wall(index_dir: Path, runs: int, targets: list[str]) -> list[float]:
     exe = Path(sys.executable).parent / "reportqa"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "reportqa.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ui.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTQA_")}
     env["REPORTQA_EMBEDDER"] = "minilm"
     times = []

@@ -150,7 +150,7 @@ class ChromaServer:
                 "--port", str(self.port)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REPORTQA_")}
         if self.token:
-            argv = [sys.executable, "-m", "reportqa.cli", "chroma-server", *argv[2:]]
+            argv = [sys.executable, "-m", "ui.cli", "chroma-server", *argv[2:]]
             env["REPORTQA_CHROMA_TOKEN"] = self.token
         self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -78,6 +78,10 @@ def fold_of(row: dict[str, Any]) -> int:
 
 
 def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5) -> Any:
+    """One question per step, all its candidates at once: a listwise loss (the softmax over
+    the candidates should put its mass on the answering ones, which is what top-1 selection
+    needs) plus a pointwise one (each sentence's own probability, which is what "not in the
+    reports" needs, and the only signal from unanswerable questions)."""
     import torch
 
     torch.manual_seed(SEED)
@@ -85,27 +89,27 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5) -> Any:
     tok, model = load_base()
     for name, p in model.named_parameters():
         p.requires_grad = _trainable(name)
-    examples = [(r["question"], c, y) for r in rows for c, y in zip(r["cands"], r["labels"],
-                                                                       strict=True)]
-    pos = sum(y for *_, y in examples)
-    weight = torch.tensor((len(examples) - pos) / max(1, pos))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
+    bce = torch.nn.BCEWithLogitsLoss()
     model.train()
     t0 = time.time()
+    order = [r for r in rows if r["cands"]]
     for ep in range(epochs):
-        random.shuffle(examples)
-        for b in range(0, len(examples), 16):
-            batch = examples[b:b + 16]
-            enc = tok([q for q, _, _ in batch], [c for _, c, _ in batch], truncation=True,
+        random.shuffle(order)
+        for i, r in enumerate(order):
+            enc = tok([r["question"]] * len(r["cands"]), r["cands"], truncation=True,
                       max_length=192, padding=True, return_tensors="pt")
             logits = model(**enc).logits.squeeze(-1)
-            loss = loss_fn(logits, torch.tensor([float(y) for *_, y in batch]))
+            y = torch.tensor([float(v) for v in r["labels"]])
+            loss = bce(logits, y)
+            if y.sum() > 0:
+                log_p = torch.log_softmax(logits, dim=0)
+                loss = loss - torch.logsumexp(log_p[y > 0], dim=0)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if b % 800 == 0:
-                print(f"epoch {ep} {b}/{len(examples)} loss {loss.item():.3f} "
+            if i % 50 == 0:
+                print(f"epoch {ep} {i}/{len(order)} loss {loss.item():.3f} "
                       f"{time.time() - t0:.0f}s", file=sys.stderr)
     model.eval()
     return tok, model
@@ -164,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", type=Path, required=True, help="index of the bundled corpus")
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--folds", type=int, nargs="+", default=[0, 1], help="cv: which folds to test")
     ap.add_argument("step", choices=("pairs", "cv", "train"))
     a = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -174,11 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(ln) for ln in pairs_path.read_text(encoding="utf-8").splitlines()]
     if a.step == "cv":
         results = {}
-        for k in (0, 1):
+        for k in a.folds:
             tok, model = train([r for r in rows if fold_of(r) != k], a.epochs)
             test = [r for r in rows if fold_of(r) == k]
-            results[f"fold{k}"] = report(test, score_rows(tok, model, test))
+            probs = score_rows(tok, model, test)
+            results[f"fold{k}"] = report(test, probs)
             print(json.dumps(results[f"fold{k}"], indent=1))
+            (OUT / f"cv-fold{k}-probs.json").write_text(json.dumps(
+                [{"id": r["id"], "probs": p} for r, p in zip(test, probs, strict=True)]),
+                encoding="utf-8")
         (OUT / "cv.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     elif a.step == "train":
         tok, model = train(rows, a.epochs)

@@ -9,7 +9,7 @@ Generic on purpose (other suites use them too):
   ``shared_hash_index`` is the same but built once per session: treat it as read-only.
 * ``free_port``: a factory returning a free loopback TCP port (session-scoped).
 * ``chroma_server``: a real `chroma run` server for the session (yields its http URL).
-* ``run_cli``: run ``python -m reportqa.cli ...`` in a subprocess with a clean environment
+* ``run_cli``: run ``python -m ui.cli ...`` in a subprocess with a clean environment
   (no REPORTQA_* from the caller's shell, REPORTQA_EMBEDDER=hash unless overridden).
 * ``index_state`` / ``assert_index_consistent``: snapshot of an index (reports, content hashes,
   chunk ids, vector ids) for before/after comparisons, and the no-orphans invariant check.
@@ -328,7 +328,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "reportqa.cli", *args]
+    return [sys.executable, "-m", "ui.cli", *args]
 
 
 @pytest.fixture(scope="session")

@@ -256,7 +256,7 @@ def _stated_scores() -> set[tuple[str, str]]:
 
 def test_scores_csv_lists_every_stated_score(eng: Engine, capsys: pytest.CaptureFixture[str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from reportqa.cli import main
+    from ui.cli import main
 
     monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
     assert main(["scores", "--csv", "--index", str(eng.settings.index_dir)]) == 0
@@ -288,7 +288,7 @@ def test_stats_extracts_figure_comparator_direction_source(eng: Engine) -> None:
 
 
 def test_csv_export_rows(eng: Engine, tmp_path: Path) -> None:
-    from reportqa.render import write_csv
+    from ui.render import write_csv
 
     a = ask(eng, "Which councils scored 2 for any quality statement?")
     out = tmp_path / "evidence.csv"
@@ -317,7 +317,7 @@ def _about_page_engine(tmp_path: Path, council: str, section: str, body: str) ->
 
 def _ranked(eng: Engine, q: str) -> list[Any]:
     """The extractive answerer's scored candidate sentences for ``q`` (lexical stage)."""
-    from rag.answer import rank_sentences
+    from rag.evidence import rank_sentences
 
     u = understand(q, eng.derived().councils)
     return rank_sentences(u, eng.retriever.retrieve(q, Filters(), 4), eng)
@@ -369,11 +369,11 @@ def test_difference_questions_prefer_the_sentence_stating_the_difference(tmp_pat
 def test_counts_written_as_words_are_figures(tmp_path: Path) -> None:
     """"How many areas ...?" is answered by "nine areas": a count in words states a figure,
     so it gets the figure-question preference (while "one of", a pronoun, does not)."""
-    from rag.answer import _new_figures
+    from rag.evidence import new_figures
 
-    assert _new_figures("CQC looked at nine areas spread across four themes.", set()) == [
+    assert new_figures("CQC looked at nine areas spread across four themes.", set()) == [
         "nine", "four"]
-    assert _new_figures("This was one of the reasons given.", set()) == []
+    assert new_figures("This was one of the reasons given.", set()) == []
     eng = _about_page_engine(
         tmp_path, "Cartmel", "How we assess",
         "CQC assessed Cartmel Borough Council across the areas set out in its framework. CQC "

@@ -67,7 +67,7 @@ def test_unanswerable_questions_abstain(real: Engine, question: str) -> None:
 def test_cli_ask_json_must_show(real: Engine) -> None:
     env_index = str(real.settings.index_dir)
     out = subprocess.run(
-        [sys.executable, "-m", "reportqa.cli", "ask", "--json", "--index", env_index,
+        [sys.executable, "-m", "ui.cli", "ask", "--json", "--index", env_index,
          "What score did Darlington get for safeguarding?"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "REPORTQA_EMBEDDER": "minilm"},

@@ -48,7 +48,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "reportqa.cli", *args]
+    return [sys.executable, "-m", "ui.cli", *args]
 
 
 class Checker:

@@ -98,7 +98,7 @@ def _env() -> dict[str, str]:
 
 
 def _cmd(corpus: Path, index: Path) -> list[str]:
-    return [sys.executable, "-m", "reportqa.cli", "ingest", str(corpus), "--json",
+    return [sys.executable, "-m", "ui.cli", "ingest", str(corpus), "--json",
             "--index", str(index)]
 
 

@@ -307,7 +307,7 @@ def test_eval_missing_index_says_run_ingest(tiny_questions, make_settings, tmp_p
 
 def test_cli_eval_json_and_gate(shared_hash_index, tiny_questions, tmp_path, capsys,
                                 monkeypatch):
-    from reportqa.cli import main
+    from ui.cli import main
 
     monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
     gate = tmp_path / "gate.json"

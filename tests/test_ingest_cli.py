@@ -347,7 +347,7 @@ def _run_and_kill(cmd: list[str], env: dict, delay: float | None, index: Path) -
 # The real CLI entry point, with commits every ~16 chunks instead of 256 so that the write
 # phase is long and a random kill lands between many different steps of the write protocol.
 SMALL_GROUPS_CLI = ("import sys, ingest.pipeline as p; p._GROUP_CHUNKS = 16; "
-                    "from reportqa.cli import main; sys.exit(main())")
+                    "from ui.cli import main; sys.exit(main())")
 
 
 def test_sigkill_at_random_moments_then_rerun(tmp_path: Path, corpus_dir: Path, cli_env,

@@ -67,7 +67,7 @@ def test_judgements_json_lists_every_page_one_judgement(eng: Engine) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "reportqa.cli", "judgements", "--json",
+    out = subprocess.run([sys.executable, "-m", "ui.cli", "judgements", "--json",
                           "--index", str(eng.settings.index_dir)],
                          capture_output=True, text=True, timeout=300, cwd=ROOT,
                          env={"PATH": "/usr/bin:/bin", "REPORTQA_EMBEDDER": "hash"})

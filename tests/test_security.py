@@ -404,7 +404,7 @@ def _run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     base = {k: v for k, v in os.environ.items() if not k.startswith("REPORTQA_")}
     base.update({"REPORTQA_EMBEDDER": "hash", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"})
     base.update(env)
-    return subprocess.run([sys.executable, "-m", "reportqa.cli", *args], cwd=REPO, env=base,
+    return subprocess.run([sys.executable, "-m", "ui.cli", *args], cwd=REPO, env=base,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -345,8 +345,8 @@ def test_md_escape_and_labels_are_literal() -> None:
 
 
 def test_csv_bytes_matches_the_cli_columns() -> None:
-    from reportqa.render import CSV_FIELDS
     from ui.components import csv_bytes
+    from ui.render import CSV_FIELDS
 
     a = Answer("q", "Figure 1% [1].", False, (_cite(quote='say "hi", ok'),))
     lines = csv_bytes(a).decode().splitlines()
@@ -420,7 +420,7 @@ def test_save_and_ingest_handles_traversal_size_type_and_duplicates(ui_env: Sett
 
 def test_cli_ui_execs_streamlit_with_options(monkeypatch: pytest.MonkeyPatch,
                                              tmp_path: Path) -> None:
-    from reportqa import cli
+    from ui import cli
 
     seen: dict[str, object] = {}
 

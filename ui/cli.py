@@ -163,7 +163,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
     from rag.answer import answer
     from rag.retrieve import Filters
-    from reportqa.render import answer_text, write_csv
+    from ui.render import answer_text, write_csv
 
     if args.answerer:
         settings = replace(settings, answerer=args.answerer)

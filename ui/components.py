@@ -162,7 +162,7 @@ def passage_html(c: Citation) -> str:
 
 def csv_bytes(ans: Answer) -> bytes:
     """The evidence CSV (same columns as `reportqa ask --csv`)."""
-    from reportqa.render import CSV_FIELDS, csv_rows
+    from ui.render import CSV_FIELDS, csv_rows
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
