@@ -166,7 +166,7 @@ def retrieval_passages(engine: Any, question: str, k: int = RETRIEVE_K) -> list[
 
     q = " ".join(question.split())
     u = understand(q, engine.derived().councils)
-    hits = engine.retriever.retrieve(q, Filters(councils=u.councils), k,
+    hits = engine.retriever.retrieve(u.content, Filters(councils=u.councils), k,
                                      boost_statements=u.statements)
     return [h.chunk.text for h in hits]
 

@@ -58,7 +58,8 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
     routed = structured.route(u, filters, eng)
     if routed is not None:
         return _timed(check_figures(routed), t0, t_ret)
-    hits = eng.retriever.retrieve(q, filters, k or settings.k, boost_statements=u.statements)
+    hits = eng.retriever.retrieve(u.content, filters, k or settings.k,
+                                  boost_statements=u.statements)
     t_ret = time.perf_counter()
     if not hits:
         return _timed(abstained(q, NOT_IN_REPORTS + " Nothing in the index matches this question"
@@ -155,5 +156,6 @@ def candidates_for(question: str, engine: Engine, n: int = 20) -> list[Candidate
     q = _validate(question)
     u = understand(q, engine.derived().councils)
     f = _merge_filters(Filters(), u, engine)
-    hits = engine.retriever.retrieve(q, f, engine.settings.k, boost_statements=u.statements)
+    hits = engine.retriever.retrieve(u.content, f, engine.settings.k,
+                                     boost_statements=u.statements)
     return distinct_spans(rank_sentences(u, hits, engine), n)

@@ -60,7 +60,7 @@ def rerank_dense(u: Understanding, cands: list[Candidate], engine: Engine) -> li
     top = distinct_spans(cands, RERANK_TOP)
     if not top:
         return []
-    qv = engine.retriever.embed_query(u.question)
+    qv = engine.retriever.embed_query(u.content or u.question)
     sv = engine.embedder.embed([c.text for c in top])
     sims = sv @ qv
     out = []
@@ -134,8 +134,8 @@ def rank_terms(u: Understanding, engine: Engine) -> list[str]:
         if c.key in u.councils:
             for a in c.aliases:
                 council_words.update(tokenize(a))
-    q_terms = [t for t in dict.fromkeys(tokenize(u.question)) if t not in council_words]
-    return q_terms or list(dict.fromkeys(tokenize(u.question)))
+    q_terms = [t for t in dict.fromkeys(tokenize(u.content or u.question)) if t not in council_words]
+    return q_terms or list(dict.fromkeys(tokenize(u.content or u.question)))
 
 
 def term_coverage(weights: dict[str, float], words: set[str],

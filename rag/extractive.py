@@ -45,7 +45,7 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Reader) 
     """Re-rank the lexical ranker's top distinct sentences by the reader's probability that
     each answers the question; that probability is also the confidence."""
     top = distinct_spans(lexical, READER_TOP)
-    probs = reader.score(u.question, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
+    probs = reader.score(u.content or u.question, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
                                       for c in top])
     out = [replace(c, score=p, confidence=p) for c, p in zip(top, probs, strict=True)]
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))

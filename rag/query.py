@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from ingest.profiles import gazetteer_lines
 from ingest.structure import (
@@ -34,6 +35,7 @@ class Council:
 @dataclass(frozen=True)
 class Understanding:
     question: str
+    content: str = ""  # the question without source frames ("according to its report"): searched and ranked
     councils: tuple[str, ...] = ()  # council keys named in the question and indexed
     unknown_councils: tuple[str, ...] = ()  # named but not indexed (gazetteer names)
     statements: tuple[str, ...] = ()
@@ -76,7 +78,8 @@ def understand(question: str, councils: list[Council]) -> Understanding:
         all_of=bool(re.search(r"\b(every|all)\b", q)),
         asks_reason=bool(re.search(r"^why\b|\bwhy (did|was|were|is|are|has|have|do|does)\b|\breasons? "
                                    r"(for|why)\b|\bwhat caused\b", q)),
-        question=question, councils=found, unknown_councils=unknown, statements=stmts,
+        question=question, content=strip_frames(question), councils=found,
+        unknown_councils=unknown, statements=stmts,
         intent=intent, score_value=score_value, rating_value=rating_value,
         wants_figure=bool(re.search(
             r"\b(how many|how much|how long|what (percentage|proportion|share|number|per ?cent)|"
@@ -85,6 +88,25 @@ def understand(question: str, councils: list[Council]) -> Understanding:
             q)),
         direction=direction,
     )
+
+
+@lru_cache(maxsize=1)
+def question_frames() -> tuple[re.Pattern[str], ...]:
+    """rag/vocab/frames.toml: phrases that name the source, not the subject, of a question."""
+    import tomllib
+
+    rows = tomllib.loads((Path(__file__).parent / "vocab" / "frames.toml").read_text("utf-8"))
+    return tuple(re.compile(r["pattern"], re.I) for r in rows["frame"])
+
+
+def strip_frames(question: str) -> str:
+    """The question without its source frames; the question itself if nothing would be left."""
+    out = question
+    for p in question_frames():
+        out = p.sub(" ", out)
+    # Closing punctuation goes too: "...called" and "...called?" are the same question.
+    out = " ".join(out.split()).strip(" ,?.!")
+    return out if re.search(r"[A-Za-z]{2,}", out) else question
 
 
 def council_catalogue(names: list[str | None]) -> list[Council]:

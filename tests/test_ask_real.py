@@ -85,3 +85,25 @@ def test_cli_ask_json_must_show(real: Engine) -> None:
     assert cite["page"] is None  # a web page has no PDF page
     text = real.retriever.report_text(cite["report_id"])
     assert text[cite["start"] : cite["end"]] == cite["quote"]
+
+
+def _open_cqc_questions() -> list[dict[str, object]]:
+    rows = [json.loads(ln) for ln in (ROOT / "evals" / "blind" / "open.jsonl").read_text(
+        encoding="utf-8").splitlines() if ln.strip()]
+    return [q for q in rows if q["answerable"] and str(q.get("file") or "").endswith(".txt")]
+
+
+@pytest.mark.parametrize("frame", [", according to its inspection report?",
+                                   ", according to the latest CQC assessment?"])
+def test_a_source_frame_changes_neither_outcome_nor_cited_sentence(real: Engine, frame: str) -> None:
+    """Open blind split questions (written by people who never saw the code) asked as written
+    and with a source frame added get the same outcome and the same first cited sentence."""
+    qs = _open_cqc_questions()
+    assert len(qs) >= 20
+    for q in qs:
+        text = str(q["question"])
+        a = answer(text, real.settings, engine=real)
+        b = answer(text.rstrip(" ?.") + frame, real.settings, engine=real)
+        key_a = (a.outcome, [(c.report_id, c.start, c.end) for c in a.citations[:1]])
+        key_b = (b.outcome, [(c.report_id, c.start, c.end) for c in b.citations[:1]])
+        assert key_a == key_b, (q["id"], text, key_a, key_b)

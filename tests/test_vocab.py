@@ -1,0 +1,37 @@
+"""Vocabulary files are data with provenance: every row compiles, says why it exists, and
+matches its own examples (questions users type)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from rag.query import question_frames, strip_frames
+
+VOCAB = Path(__file__).resolve().parents[1] / "rag" / "vocab"
+
+
+def test_every_frame_row_compiles_explains_itself_and_matches_its_examples() -> None:
+    rows = tomllib.loads((VOCAB / "frames.toml").read_text(encoding="utf-8"))["frame"]
+    assert len(rows) == len(question_frames())
+    for row in rows:
+        pattern = re.compile(row["pattern"], re.I)
+        assert len(row["why"]) > 20
+        assert len(row["examples"]) >= 2
+        for ex in row["examples"]:
+            assert pattern.search(ex), (row["pattern"], ex)
+            assert re.search(r"[A-Za-z]{3,}", strip_frames(ex)), ex
+
+
+def test_frames_leave_the_subject_alone() -> None:
+    assert strip_frames("How long do children in Bury wait for speech therapy, according to "
+                        "the latest inspection report?") == ("How long do children in Bury wait "
+                                                             "for speech therapy")
+    assert strip_frames("Can you tell me how many people live in Bradford?") == (
+        "how many people live in Bradford")
+    # not a frame: the inspection is the subject here
+    assert strip_frames("What was the outcome of the inspection?") == (
+        "What was the outcome of the inspection")
+    # nothing would be left: the question stays as asked
+    assert strip_frames("according to the report?") == "according to the report?"
