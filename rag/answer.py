@@ -29,7 +29,7 @@ from reportqa.settings import Settings
 from reportqa.text import answer_sentences
 
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "candidates_for",
-           "check_figures", "extractive_for"]
+           "check_figures", "extractive_for", "understand_and_filter"]
 MAX_QUESTION_CHARS = 1000
 
 
@@ -150,12 +150,18 @@ def _timed(a: Answer, t0: float, t_ret: float) -> Answer:
                                   "answer": (now - t_ret) * 1000, "total": (now - t0) * 1000})
 
 
-def candidates_for(question: str, engine: Engine, n: int = 20) -> list[Candidate]:
-    """The answerer's top ``n`` distinct candidate sentences for a question, retrieved with the
-    same filters answer() would use (for training and measuring the reader)."""
+def understand_and_filter(question: str, engine: Engine) -> tuple[Understanding, Filters]:
+    """The question read, and the filters answer() would search it with (named councils,
+    older versions hidden)."""
     q = _validate(question)
     u = understand(q, engine.derived().councils)
-    f = _merge_filters(Filters(), u, engine)
+    return u, _merge_filters(Filters(), u, engine)
+
+
+def candidates_for(question: str, engine: Engine, n: int = 20) -> list[Candidate]:
+    """The answerer's top ``n`` distinct candidate sentences for a question, retrieved with the
+    same filters answer() would use (for the reader's training and the llama-index seam)."""
+    u, f = understand_and_filter(question, engine)
     hits = engine.retriever.retrieve(u.content, f, engine.settings.k,
                                      boost_statements=u.statements)
     return distinct_spans(rank_sentences(u, hits, engine), n)
