@@ -265,10 +265,43 @@ def run_baseline(questions: list[Question], engine: Any, progress: bool = True) 
                     f"top-{TOP_K}, answer = top passage",
         "embedder": engine.embedder.name, "nodes": base.n_nodes, "build_s": round(build_s, 2),
         "overall": pick(M.summarise(rows)),
+        "llama_index_seam": {
+            "pipeline": "llama-index RetrieverQueryEngine (scripted MockLLM) over rag.llama."
+                        "ReportQARetriever(granularity='sentence'), answer = top source node",
+            "overall": pick(M.summarise(_seam_rows(questions, engine))),
+        },
         "by_type": {k: pick(v) for k, v in M.grouped(rows, "type").items()},
         "by_split": {k: pick(v) for k, v in M.grouped(rows, "split").items()},
         "_rows": rows,
     }
+
+
+def _seam_rows(questions: list[Question], engine: Any) -> list[dict[str, Any]]:
+    """Our retriever through the llama-index seam: what a llama-index app built on reportqa
+    would get as its top source."""
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.query_engine import RetrieverQueryEngine
+
+    from rag.llama import ReportQARetriever
+
+    qe = RetrieverQueryEngine.from_args(ReportQARetriever(engine, granularity="sentence"),
+                                        llm=MockLLM(max_tokens=1))
+    rows = []
+    for q in questions:
+        r: dict[str, Any] = {"id": q.id, "answerable": q.answerable, "abstained": False,
+                             "correct": False, "contains_gold": False, "error": None}
+        try:
+            t0 = time.perf_counter()
+            nodes = qe.query(q.question).source_nodes
+            top = nodes[0].node.get_content() if nodes else ""
+            r.update(answer=top, latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+            if q.answerable:
+                r["contains_gold"] = M.contains_gold(top, q.answers)
+                r["correct"] = M.answer_correct(top, False, q.answers)
+        except Exception as exc:
+            r["error"] = _error_text(exc)
+        rows.append(r)
+    return rows
 
 
 def compare_previous(summary: dict[str, Any], prev_summary: dict[str, Any],

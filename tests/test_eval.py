@@ -295,6 +295,9 @@ def test_compare_baseline_llama_index(shared_hash_index, tiny_questions, tmp_pat
     for key in ("recall_at_1", "recall_at_5", "mrr", "answer_accuracy", "contains_gold"):
         assert key in b["overall"]
     assert b["overall"]["abstention_accuracy"] == 0.0  # the top passage never abstains
+    seam = b["llama_index_seam"]["overall"]  # our retriever behind llama-index's query engine
+    assert seam["n"] == b["overall"]["n"] and seam["errors"] == 0
+    assert 0.0 <= seam["answer_accuracy"] <= 1.0
 
 
 def test_eval_missing_index_says_run_ingest(tiny_questions, make_settings, tmp_path):
