@@ -89,8 +89,12 @@ def check_figures(ans: Answer) -> Answer:
         return ans  # the LLM path runs the same check sentence by sentence (rag/verify.py)
     quotes = {c.n: c.quote for c in ans.citations}
     kept, dropped = [], 0
-    for sent in answer_sentences(ans.text):
-        cited = [int(n) for n in re.findall(r"\[(\d+)\]", sent)]
+    sentences = answer_sentences(ans.text)
+    for i, sent in enumerate(sentences):
+        # A sentence without a marker is the start of a quote whose marker comes at its end:
+        # it cites what the next marked sentence cites.
+        marked = next((s for s in sentences[i:] if re.search(r"\[\d+\]", s)), "")
+        cited = [int(n) for n in re.findall(r"\[(\d+)\]", marked)]
         evidence = "\n".join(quotes.get(n, "") for n in cited)
         body = re.sub(r"\s*\[\d+\]", "", sent)
         if verify_figures(body, evidence):

@@ -99,6 +99,20 @@ def question_frames() -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(r["pattern"], re.I) for r in rows["frame"])
 
 
+@lru_cache(maxsize=1)
+def _list_cues() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    import tomllib
+
+    rows = tomllib.loads((Path(__file__).parent / "vocab" / "lists.toml").read_text("utf-8"))
+    return tuple((r["kind"], re.compile(r["pattern"], re.I)) for r in rows["list"])
+
+
+def asks_for_list(question: str) -> str | None:
+    """Which of a report's own lists the question asks for ("improve", "strengths"), if any
+    (rag/vocab/lists.toml)."""
+    return next((kind for kind, p in _list_cues() if p.search(question)), None)
+
+
 def strip_frames(question: str) -> str:
     """The question without its source frames; the question itself if nothing would be left."""
     out = question

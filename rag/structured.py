@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from ingest.profiles import listed_items, profile_named
+from ingest.structure import council_key
 from rag.engine import Engine
 from rag.evidence import (
     cite,
@@ -20,7 +22,7 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
-from rag.query import Understanding
+from rag.query import Understanding, asks_for_list
 from rag.retrieve import Filters
 from rag.stats import Stat
 from rag.tables import RatingRow, ScoreRow, best_per_key
@@ -50,6 +52,10 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     judged = _judgements(u, councils, eng) if councils and _ASKS_GRADE.search(u.question) else None
     if judged is not None:
         return judged
+    kind = asks_for_list(u.question) if len(councils) == 1 else None
+    listed = _report_list(u, councils[0], kind, eng) if kind else None
+    if listed is not None:
+        return listed
     if u.intent == "compare" and len(councils) >= 2:
         return _compare(u, councils, stmts, eng)
     if u.intent == "superlative":
@@ -63,6 +69,43 @@ _ASKS_GRADE = re.compile(r"\b(grades?|graded|judged|judgements?|judgments?|rated
 # Words every judgement name shares: they cannot tell one judgement from another.
 _JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who", "for", "to",
                     "services", "service", "is", "are", "be"}
+
+
+_LIST_WORDS = 55  # items quoted; with the heading and the tail the answer stays under 75 words
+
+
+def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answer | None:
+    """The items a council's report lists under its family's heading for ``kind`` ("What
+    needs to improve?"), one citation per item, as many as fit in ~70 words; None when no
+    report of that council has such a list."""
+    for row in eng.store.reports():
+        m = row.metadata
+        prof = profile_named(m.get("family"))
+        if council_key(m.get("council")) != council or prof is None or row.report_id in \
+                eng.derived().hidden():
+            continue
+        text = eng.retriever.report_text(row.report_id)
+        spans = listed_items(text, prof.lists.get(kind, ()))
+        if not spans:
+            continue
+        cites: list[Citation] = []
+        words = 0
+        for s, e in spans:
+            n_words = len(text[s:e].split())
+            if cites and words + n_words > _LIST_WORDS:
+                break
+            if not cites and n_words > _LIST_WORDS:  # one long item: its opening words
+                e = s + len(" ".join(text[s:e].split(" ")[:_LIST_WORDS]))
+            cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e,
+                                   council=m.get("council")))
+            words += len(text[s:e].split())
+        heading = prof.lists[kind][0].rstrip("?")
+        body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in cites)
+        # No figure of our own in the text: every figure in an answer must be in what it cites.
+        tail = " The report lists more." if len(spans) > len(cites) else ""
+        return Answer(u.question, f"{m.get('council')}: {heading}? {body}{tail}", False,
+                      tuple(cites), answerer="table")
+    return None
 
 
 def _judgement_words(text: str) -> set[str]:

@@ -113,3 +113,20 @@ def test_compare_two_send_outcomes_cites_each(eng: Engine) -> None:
     assert "Inconsistent experiences and outcomes" in a.text
     assert "Widespread and/or systemic failings" in a.text
     assert [c.report_id for c in a.citations] == ["ofsted-send-medway-2024", "ofsted-send-bury-2024"]
+
+
+@pytest.mark.parametrize("question, report", [
+    ("List the areas for improvement in Doncaster's 2025 Ofsted children's services report.",
+     "ofsted-ilacs-doncaster-2025"),
+    ("what does newham need to do better for kids with send", "ofsted-send-newham-2024"),
+    ("What did Ofsted say Blackpool needs to improve after its focused visit?",
+     "ofsted-fv-blackpool-2025"),
+])
+def test_list_questions_quote_the_reports_own_list(eng: Engine, question: str, report: str) -> None:
+    a = answer(question, eng.settings, engine=eng)
+    assert not a.abstained and a.citations
+    assert {c.report_id for c in a.citations} == {report}
+    assert len(a.text.split()) <= 75  # ~55 words of items, the heading and the tail
+    for c in a.citations:
+        assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+        assert f"[{c.n}]" in a.text

@@ -105,3 +105,24 @@ def test_organisations_resolve_to_the_gazetteer() -> None:
     assert resolve_organisation("Medway Local Area Partnership") == "Medway"
     assert resolve_organisation("Cumberland Council") == "Cumberland"
     assert resolve_organisation("Nowhere Fictional Trust") is None
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r["kind"] != "sif"], ids=lambda r: r["file"])
+def test_every_report_lists_what_needs_to_improve(row: dict[str, str]) -> None:
+    """The list under 'What needs to improve?' (or the family's heading for it) is read item
+    by item: whole lines, none of them the heading or running text after the list."""
+    from ingest.profiles import listed_items, profile_named
+
+    p = _parsed(row["file"])
+    prof = profile_named(FAMILY[row["kind"]])
+    assert prof is not None
+    items = listed_items(p.text, prof.lists["improve"])
+    if row["kind"] == "focused-visit":  # a letter may have no such list, or a one-item list
+        has_heading = any(h.rstrip("?") in p.text for h in prof.lists["improve"])
+        assert bool(items) == has_heading, row["file"]
+    else:
+        assert len(items) >= 2, row["file"]
+    for s, e in items:
+        item = p.text[s:e]
+        assert "\n" not in item and len(item.split()) >= 4, item
+        assert p.text[s - 1] in "\n ◼•"  # starts right after its bullet

@@ -35,3 +35,16 @@ def test_frames_leave_the_subject_alone() -> None:
         "What was the outcome of the inspection")
     # nothing would be left: the question stays as asked
     assert strip_frames("according to the report?") == "according to the report?"
+
+
+def test_every_list_row_compiles_explains_itself_and_matches_its_examples() -> None:
+    from rag.query import asks_for_list
+
+    rows = tomllib.loads((VOCAB / "lists.toml").read_text(encoding="utf-8"))["list"]
+    for row in rows:
+        pattern = re.compile(row["pattern"], re.I)
+        assert len(row["why"]) > 20 and len(row["examples"]) >= 2
+        for ex in row["examples"]:
+            assert pattern.search(ex), (row["kind"], ex)
+            assert asks_for_list(ex) == row["kind"], ex
+    assert asks_for_list("How many people live in Bradford?") is None

@@ -38,6 +38,7 @@ class Profile:
     judgements: tuple[str, ...]
     outcomes: dict[str, str]
     closing: tuple[re.Pattern[str], ...]
+    lists: dict[str, tuple[str, ...]]  # kind of list ("improve", "strengths") -> its headings
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,39 @@ def profiles() -> tuple[Profile, ...]:
             overall_patterns=_compile(d.get("overall_patterns", [])),
             judgements=tuple(d.get("judgements", [])), outcomes=dict(d.get("outcomes", {})),
             closing=_compile([p.replace(" ", r"\s+") for p in d.get("closing", [])]),
+            lists={k: tuple(v) for k, v in d.get("lists", {}).items()},
         ))
     return tuple(out)
+
+
+def profile_named(name: str | None) -> Profile | None:
+    return next((p for p in profiles() if p.name == name), None)
+
+
+_ITEM = re.compile(r"^(?:[◼•●▪■◦‣-]\s*|\d{1,2}[.)]\s+|\(?[a-z][.)]\s+)\S")
+
+
+def listed_items(text: str, headings: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Spans of the items (bulleted or numbered lines) right under the first of ``headings``
+    found on a line of its own (a footnote digit after it is allowed), in order."""
+    for h in headings:
+        words = r"\s+".join(re.escape(w) for w in h.rstrip("?").split())
+        m = re.search(rf"^{words}\??\d?\s*$", text, re.M)
+        if not m:
+            continue
+        spans, pos = [], m.end() + 1
+        while pos < len(text):
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            line = text[pos:end]
+            if not _ITEM.match(line):
+                break
+            start = pos + len(re.match(r"^(?:[◼•●▪■◦‣-]\s*)?", line).group(0))  # type: ignore[union-attr]
+            spans.append((start, end))
+            pos = end + 1
+        if spans:
+            return spans
+    return []
 
 
 def all_grades() -> tuple[str, ...]:
