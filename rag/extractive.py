@@ -30,7 +30,7 @@ from rag.evidence import (
     with_marker,
 )
 from rag.query import Understanding
-from rag.reader import Reader, pair_text, shared_reader
+from rag.reader import SentenceReader, pair_text, shared_reader
 from rag.reader import available as reader_available
 from reportqa.records import Answer, Hit
 from reportqa.settings import Settings
@@ -41,7 +41,7 @@ MAY_ANSWER = "Not certain, but the closest passage may answer this: "
 READER_TOP = 20  # lexical candidates the reader reads: the answer is among them for ~91%
 
 
-def read_candidates(u: Understanding, lexical: list[Candidate], reader: Reader) -> list[Candidate]:
+def read_candidates(u: Understanding, lexical: list[Candidate], reader: SentenceReader) -> list[Candidate]:
     """Re-rank the lexical ranker's top distinct sentences by the reader's probability that
     each answers the question; that probability is also the confidence."""
     top = distinct_spans(lexical, READER_TOP)
@@ -58,7 +58,7 @@ class ExtractiveAnswerer:
     name = "extractive"
 
     def __init__(self, threshold: float = 0.34, max_words: int = 75,
-                 uncertain_threshold: float = 1.0, reader: Reader | None = None) -> None:
+                 uncertain_threshold: float = 1.0, reader: SentenceReader | None = None) -> None:
         self.threshold = threshold
         self.max_words = max_words
         self.uncertain_threshold = uncertain_threshold

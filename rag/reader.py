@@ -14,11 +14,17 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 MODEL_DIR = Path(__file__).with_name("reader_model")
 TRAINED_LAYERS = (3, 4, 5)  # of MiniLM's 0-5: the rest stay as the embedder has them
 MAX_TOKENS = 192
+
+
+class SentenceReader(Protocol):
+    """The plug point: anything that gives each candidate a probability of answering."""
+
+    def score(self, question: str, candidates: list[str]) -> list[float]: ...
 
 
 def pair_text(council: str | None, section: str | None, sentence: str) -> str:

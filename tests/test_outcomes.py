@@ -58,3 +58,31 @@ def test_eval_counts_outcomes_and_uncertain_as_an_answer() -> None:
     assert s["unanswerable_outcomes"] == {"answer": 1, "uncertain": 1, "not_found": 0}
     assert s["answer_accuracy"] == 0.5 and s["abstention_accuracy"] == 0.0
     assert s["no_confident_answer"] == 0.5
+
+
+class KeywordReader:
+    """A deterministic fake at the reader plug point: the probability that a candidate
+    answers is 0.9 when it states the word asked for, else 0.05."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.seen: list[tuple[str, list[str]]] = []
+
+    def score(self, question: str, candidates: list[str]) -> list[float]:
+        self.seen.append((question, candidates))
+        return [0.9 if self.word in c else 0.05 for c in candidates]
+
+
+def test_a_reader_reranks_candidates_and_its_probability_is_the_confidence(eng: Engine) -> None:
+    reader = KeywordReader("560,194")
+    a = answer(Q + ", according to its CQC assessment?", eng.settings, engine=eng,
+               answerer=ExtractiveAnswerer(0.5, 75, 0.2, reader))
+    assert a.outcome == "answer" and "560,194" in a.citations[0].quote
+    assert a.confidence == pytest.approx(0.9)
+    question, cands = reader.seen[0]
+    assert question == "How many people live in Bradford"  # frames removed
+    assert 1 < len(cands) <= 20 and all(c.startswith(("Bradford", "City of Bradford")) or ": " in c
+                                        for c in cands)
+    none = answer(Q, eng.settings, engine=eng,
+                  answerer=ExtractiveAnswerer(0.5, 75, 0.2, KeywordReader("no such figure")))
+    assert none.outcome == "not_found"
