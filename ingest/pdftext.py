@@ -29,8 +29,14 @@ from dataclasses import dataclass
 EDGE_LINES = 4
 # A line shape on at least this share of pages (and on two or more) is running furniture.
 REPEAT_SHARE = 0.4
-# A line at least this share of the document's typical (90th percentile) width was wrapped.
+# A line at least this share of the document's typical width (the median over pages of each
+# page's longest line: a full line of text) was wrapped.
 WRAP_SHARE = 0.7
+# A line repeated only in shape ("Page 4 of 12") is running furniture only when shorter than
+# this share of the typical width: a full-width line is a templated paragraph's text.
+RUNNING_MAX_SHARE = 0.9
+# A header and a footer are a few lines; a page that would lose more repeats other pages.
+MAX_RUNNING_PER_PAGE = 4
 
 _BULLET = re.compile(r"^(?:[•◼▪●■○◦‣⁃∙]|[-–—*]\s|o\s)")
 _NUMBERED = re.compile(r"^\d{1,3}(?:\.\d{1,2})?\.?\s+\S")
@@ -56,24 +62,43 @@ def clean_pages(pages: Sequence[str], grades: Sequence[str] = ()) -> CleanText:
     """Join extracted page texts into one cleaned text and its page map."""
     split = [[ln.strip() for ln in p.replace("\r", "\n").split("\n")] for p in pages]
     shapes, exact = _running_lines(split, _shape), _running_lines(split, _exact)
-    width = _typical_width([(0, ln) for lines in split for ln in lines if ln])
-    kept: list[tuple[int, str | None]] = []  # (page index, line or None for a blank)
+    width = _typical_width(split)
+    kept = _drop_running(split, shapes, exact, width)
+    return _join(kept, len(pages), width, {g.lower() for g in grades})
+
+
+def _drop_running(split: list[list[str]], shapes: set[str], exact: set[str],
+                  width: float) -> list[tuple[int, str | None]]:
+    """The lines to keep, as (page index, line or None for a blank). A page that would lose
+    more than MAX_RUNNING_PER_PAGE lines repeats other pages' text (copies of one page, a
+    template): it loses only bare page numbers."""
+    kept: list[tuple[int, str | None]] = []
     for i, lines in enumerate(split):
-        edge = _edge_indexes(lines)
-        prev = ""
-        for j, ln in enumerate(lines):
-            # A line repeated word for word is furniture; one repeated only in shape ("Page
-            # 4 of 12") must also be short, as running lines are, and must not continue the
-            # sentence above it: the lines of a templated paragraph are text.
-            running = _exact(ln) in exact or (
-                _shape(ln) in shapes and len(ln) < WRAP_SHARE * width
-                and not (ln[:1].islower() and prev and not _SENTENCE_END.search(prev)))
-            if not ln:
-                kept.append((i, None))
-            elif not (j in edge and (running or _PAGE_NUMBER.match(ln))):
-                kept.append((i, " ".join(ln.split())))
-                prev = ln
-    return _join(kept, len(pages), _typical_width(kept), {g.lower() for g in grades})
+        page = _drop_running_on_page(lines, i, shapes, exact, width)
+        if sum(1 for ln in lines if ln) - sum(1 for _, ln in page if ln) > MAX_RUNNING_PER_PAGE:
+            page = _drop_running_on_page(lines, i, set(), set(), width)
+        kept += page
+    return kept
+
+
+def _drop_running_on_page(lines: list[str], i: int, shapes: set[str], exact: set[str],
+                          width: float) -> list[tuple[int, str | None]]:
+    kept: list[tuple[int, str | None]] = []
+    edge = _edge_indexes(lines)
+    prev = ""
+    for j, ln in enumerate(lines):
+        # A line repeated word for word is furniture; one repeated only in shape ("Page 4 of
+        # 12") must also be short, as running lines are, and must not continue the sentence
+        # above it: the lines of a templated paragraph are text.
+        running = _exact(ln) in exact or (
+            _shape(ln) in shapes and len(ln) < RUNNING_MAX_SHARE * width
+            and not (ln[:1].islower() and prev and not _SENTENCE_END.search(prev)))
+        if not ln:
+            kept.append((i, None))
+        elif not (j in edge and (running or _PAGE_NUMBER.match(ln))):
+            kept.append((i, " ".join(ln.split())))
+            prev = ln
+    return kept
 
 
 def _edge_indexes(lines: list[str]) -> set[int]:
@@ -99,9 +124,12 @@ def _running_lines(pages: list[list[str]], key: Callable[[str], str]) -> set[str
     return {s for s, n in seen.items() if n >= need}
 
 
-def _typical_width(kept: list[tuple[int, str | None]]) -> float:
-    widths = sorted(len(ln) for _, ln in kept if ln)
-    return float(widths[int(0.9 * (len(widths) - 1))]) if widths else 80.0
+def _typical_width(pages: list[list[str]]) -> float:
+    """Median over pages of the longest line: the width of a full line of running text, even
+    when most lines are short (a title page, a table of ratings)."""
+    longest = sorted(max((len(ln) for ln in lines), default=0) for lines in pages)
+    longest = [n for n in longest if n] or [80]
+    return float(longest[len(longest) // 2])
 
 
 def _join(kept: list[tuple[int, str | None]], n_pages: int, width: float,
@@ -135,10 +163,14 @@ def _join(kept: list[tuple[int, str | None]], n_pages: int, width: float,
 def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
                grades: set[str]) -> str:
     """What goes between line ``a`` and the next kept line ``b``: "", " " or "\\n"."""
-    if b.lower().rstrip(" .") in grades and not _SENTENCE_END.search(a) and len(a) < width:
-        return ": "  # a grade cell joins the judgement it grades: "Care leavers: Good"
+    if b.lower().rstrip(" .") in grades and len(a) < width and (
+            a.endswith("?") or not _SENTENCE_END.search(a)):
+        # a grade cell joins the judgement it grades: "Care leavers: Good", "Is it safe? Good"
+        return " " if a.endswith("?") else ": "
     if blank or _BULLET.match(b) or _NUMBERED.match(b) or a.endswith(":"):
         return "\n"
+    if b[0].isupper() and b.endswith("?") and len(b) < WRAP_SHARE * width:
+        return "\n"  # a question heading ("What needs to improve?", "Is the service safe?")
     if b[0].islower() or b[0] in ",;)":
         return "" if re.search(r"[A-Za-z]-$", a) else " "
     long_a = len(a) >= WRAP_SHARE * width

@@ -108,7 +108,9 @@ def _family_structure(text: str, lines: list[tuple[int, int, str]], headings: tu
     overall = facts.overall
     title = " ".join(text[:300].split("\n\n")[0].split())[:200]
     return Structure(
-        title=title, council=facts.council or _council(lines, hint), page_kind=facts.page_kind,
+        # A provider (care home, hospital) is no council: its own name is what users ask by.
+        title=title, council=facts.council or facts.organisation or _council(lines, hint),
+        page_kind=facts.page_kind,
         overall_rating=overall.grade if overall else None,
         overall_rating_span=(overall.start, overall.end) if overall else None,
         published=_published(text), sections=tuple(_sections(text, lines, headings)),

@@ -23,7 +23,7 @@ from rag.evidence import (
     with_marker,
 )
 from rag.query import Understanding, asks_for_list
-from rag.retrieve import Filters
+from rag.retrieve import Filters, tokenize
 from rag.stats import Stat
 from rag.tables import RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
@@ -33,6 +33,9 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     """Answer from the tables when the question is of a structured kind, else None."""
     councils = f.councils or u.councils
     stmts = f.statements or u.statements
+    judged = _judgements(u, councils, eng) if councils and _ASKS_GRADE.search(u.question) else None
+    if judged is not None:
+        return judged
     if u.intent == "score" and stmts:
         return _scores(u, councils, stmts, eng)
     if u.intent == "all_scores" and councils:
@@ -49,9 +52,6 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
         return _which_councils(u, stmts, eng)
     if u.intent == "versus_england":
         return _versus_england(u, councils, eng)
-    judged = _judgements(u, councils, eng) if councils and _ASKS_GRADE.search(u.question) else None
-    if judged is not None:
-        return judged
     kind = asks_for_list(u.question) if len(councils) == 1 else None
     listed = _report_list(u, councils[0], kind, eng) if kind else None
     if listed is not None:
@@ -67,6 +67,7 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
 _ASKS_GRADE = re.compile(r"\b(grades?|graded|judged|judgements?|judgments?|rated|rating|outcomes?)\b",
                          re.I)
 # Words every judgement name shares: they cannot tell one judgement from another.
+_OVERALL = {"Overall effectiveness", "Inspection outcome", "Overall rating for this service"}
 _JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who", "for", "to",
                     "services", "service", "is", "are", "be"}
 
@@ -108,10 +109,13 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
     return None
 
 
+_JUDGEMENT_FRAME_STEMS = {t for w in _JUDGEMENT_FRAME for t in tokenize(w)}
+
+
 def _judgement_words(text: str) -> set[str]:
-    """Distinctive words, singular ("outcomes" matches "Inspection outcome")."""
-    return {w[:-1] if w.endswith("s") and len(w) > 3 else w
-            for w in re.findall(r"[a-z]+", text.lower()) if w not in _JUDGEMENT_FRAME}
+    """Distinctive words, stemmed as the retriever stems them ("outcomes" matches "Inspection
+    outcome"), without stop words ("in") or words every judgement name shares."""
+    return {t for t in tokenize(text) if t not in _JUDGEMENT_FRAME_STEMS}
 
 
 def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
@@ -121,10 +125,13 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     q = _judgement_words(u.question)
     picked = []
     for key in councils:
+        # CQC local authority scores have their own table and routes (score, rating).
         rows = [j for j in eng.derived().judgements if j.council_key == key
-                and j.inspectorate != "CQC"]
+                and j.family != "cqc-la-assessment"]
         scored = [(len(q & _judgement_words(j.judgement)) / max(1, len(_judgement_words(j.judgement))), j)
                   for j in rows]
+        if re.search(r"\boverall\b", u.question, re.I):  # "overall" names the overall judgement
+            scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]
         best = max((s for s, _ in scored), default=0.0)
         if best >= 0.5:
             picked += [j for s, j in scored if s == best]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from ingest.pdftext import clean_pages, page_at
 
 HEADER = "Inspection of Exampleshire local authority children's services"
+FOCUS = ("housing", "school places", "health visits", "youth work", "transport", "respite",
+         "mental health")
 
 
 def _page(n: int, body: list[str]) -> str:
@@ -97,7 +99,11 @@ def test_a_500_page_pdf_is_read_with_its_page_map(tmp_path) -> None:  # type: ig
         # templated text: every page's paragraph has the same shape, only its figures differ
         pdf.multi_cell(0, 6, f"Paragraph {n}. Inspectors found that the service on page {n} "
                        f"kept clear records of {n * 7} visits and reviewed plans on time for "
-                       f"most of the {n + 12} children, although {n % 9 + 2} reviews were late.")
+                       f"most of the {n + 12} children, although {n % 9 + 2} reviews were late.",
+                       new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, f"Managers met {n % 5 + 1} times with partners about {FOCUS[n % 7]} "
+                       f"and agreed {n % 4 + 2} actions for the next quarter, which the board "
+                       "will review when it next meets.", new_x="LMARGIN", new_y="NEXT")
         pdf.set_y(-20)
         pdf.cell(0, 8, f"Page {n} of 500")
     path = tmp_path / "long.pdf"
