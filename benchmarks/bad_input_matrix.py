@@ -215,8 +215,10 @@ def cases() -> list[Case]:
              "text-bomb.pdf", None, "failed", "safety limits", special="text-bomb"),
         Case("pages-pdf", "PDF with 2,500 pages", "pages.pdf", None, "failed",
              "pages (limit 2000)", special="pages"),
+        # The 50,000-deep array sits in an object no page uses: PDFium reads the page's text
+        # without recursing into it (pypdf alone hit its recursion limit and refused the file).
         Case("deep-pdf", "PDF with a 50,000-deep nested array", "deep-array.pdf", None,
-             "failed", "PDF", special="deep-pdf"),
+             "indexed", text="Deep nesting test page", special="deep-pdf"),
         Case("html-scripts", "HTML with script/style/iframe/noscript/object/onclick",
              "scripts.html", scripts.encode(), "indexed",
              text="Scriptford Borough Council: local authority assessment\nScriptford Borough "

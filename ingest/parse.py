@@ -233,7 +233,7 @@ def _parse_pdf(path: Path, data: bytes) -> ParsedFile:
     try:
         with (limits(stream_parsing_work_maximum_count=_PDF_STREAM_TOKENS) if limits
               else contextlib.nullcontext()):
-            return _read_pdf(path, PdfReader(io.BytesIO(data)), deadline)
+            return _read_pdf(path, PdfReader(io.BytesIO(data)), data, deadline)
     except InputError:
         raise
     except LimitReachedError as exc:
@@ -250,11 +250,45 @@ def _parse_pdf(path: Path, data: bytes) -> ParsedFile:
         ) from None
 
 
+def _pdfium_texts(data: bytes, n_pages: int) -> list[str] | None:
+    """Page texts read by PDFium (pypdfium2): the same lines as pypdf's, ~14x faster on the
+    bundled Ofsted PDFs (0.6 s against 8.0 s for all 30). pypdf has already checked the file
+    (encryption, page count). None, and pypdf reads the file with its safety limits and says
+    what is wrong, when PDFium fails, disagrees on the pages, spends over _PDFIUM_PAGE_SECONDS
+    on one page (real pages take milliseconds: a content-stream bomb) or finds no text."""
+    try:
+        import pypdfium2 as pdfium
+
+        doc = pdfium.PdfDocument(data)
+        try:
+            if len(doc) != n_pages:
+                return None
+            out = []
+            for i in range(n_pages):
+                t0 = time.monotonic()
+                page = doc[i]
+                textpage = page.get_textpage()
+                out.append(textpage.get_text_range())
+                textpage.close()
+                page.close()
+                if time.monotonic() - t0 > _PDFIUM_PAGE_SECONDS:
+                    return None
+        finally:
+            doc.close()
+    except Exception:  # any PDFium failure: fall back to pypdf
+        return None
+    return out if len(re.findall(r"[^\W\d_]{2,}", "".join(out[:50]))) >= 3 else None
+
+
+_PDFIUM_PAGE_SECONDS = 0.5
+
+
 _PDF_STREAM_TOKENS = 500_000
 _PDF_SECONDS = 60.0
 
 
-def _read_pdf(path: Path, reader, deadline: float) -> ParsedFile:  # type: ignore[no-untyped-def]
+def _read_pdf(path: Path, reader, data: bytes,  # type: ignore[no-untyped-def]
+              deadline: float) -> ParsedFile:
     if reader.is_encrypted:
         try:
             ok = reader.decrypt("")
@@ -266,13 +300,14 @@ def _read_pdf(path: Path, reader, deadline: float) -> ParsedFile:  # type: ignor
             )
     if len(reader.pages) > 2000:
         raise InputError(str(path), f"PDF has {len(reader.pages)} pages (limit 2000); split it")
+    texts = _pdfium_texts(data, len(reader.pages))
     pages = []
     budget = 40 * 1024 * 1024  # guard against decompression bombs
-    for page in reader.pages:
+    for i, page in enumerate(reader.pages):
         if time.monotonic() > deadline:
             raise InputError(str(path), f"PDF takes over {_PDF_SECONDS:g} s to read (a "
                              "decompression bomb?); re-export or split it")
-        t = page.extract_text() or ""
+        t = texts[i] if texts is not None else (page.extract_text() or "")
         budget -= len(t)
         if budget < 0:
             raise InputError(str(path), "PDF expands to over 40 MB of text; split it")

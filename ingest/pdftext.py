@@ -85,13 +85,15 @@ def _drop_running_on_page(lines: list[str], i: int, shapes: set[str], exact: set
                           width: float) -> list[tuple[int, str | None]]:
     kept: list[tuple[int, str | None]] = []
     edge = _edge_indexes(lines)
+    filled = [j for j, ln in enumerate(lines) if ln]
+    outer = {filled[0], filled[-1]} if filled else set()
     prev = ""
     for j, ln in enumerate(lines):
         # A line repeated word for word is furniture; one repeated only in shape ("Page 4 of
-        # 12") must also be short, as running lines are, and must not continue the sentence
-        # above it: the lines of a templated paragraph are text.
+        # 12") must also open or close the page, or be short, as running lines are, and must
+        # not continue the sentence above it: the lines of a templated paragraph are text.
         running = _exact(ln) in exact or (
-            _shape(ln) in shapes and len(ln) < RUNNING_MAX_SHARE * width
+            _shape(ln) in shapes and (j in outer or len(ln) < RUNNING_MAX_SHARE * width)
             and not (ln[:1].islower() and prev and not _SENTENCE_END.search(prev)))
         if not ln:
             kept.append((i, None))

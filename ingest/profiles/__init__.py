@@ -87,7 +87,8 @@ def listed_items(text: str, headings: tuple[str, ...]) -> list[tuple[int, int]]:
     found on a line of its own (a footnote digit after it is allowed), in order."""
     for h in headings:
         words = r"\s+".join(re.escape(w) for w in h.rstrip("?").split())
-        m = re.search(rf"^{words}\??\d?\s*$", text, re.M)
+        # A footnote mark may follow the heading, on its line or the next ("improve?1").
+        m = re.search(rf"^{words}\??\d?[ \t]*$(?:\n\d{{1,2}}[ \t]*$)?", text, re.M)
         if not m:
             continue
         spans, pos = [], m.end() + 1
