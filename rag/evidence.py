@@ -199,6 +199,12 @@ _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
 
 
+def states_asked_figure(u: Understanding, text: str) -> bool:
+    """Does ``text`` state a figure the question did not? Only asked of questions that want
+    a count, share, rate or length ("how many", "what percentage", "how long")."""
+    return bool(new_figures(text, set(_FIG.findall(u.question))))
+
+
 def new_figures(sent: str, q_figs: set[str]) -> list[str]:
     """Figures in the sentence that the question did not state; bare years don't count.
     Counts written as words ("nine areas", "six weeks") are figures too ("one" is not: it

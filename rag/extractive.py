@@ -26,10 +26,11 @@ from rag.evidence import (
     overlaps,
     rank_sentences,
     rerank_dense,
+    states_asked_figure,
     trim_to,
     with_marker,
 )
-from rag.query import Understanding
+from rag.query import Understanding, asks_quantity
 from rag.reader import SentenceReader, pair_text, shared_reader
 from rag.reader import available as reader_available
 from reportqa.records import Answer, Hit
@@ -68,7 +69,10 @@ class ExtractiveAnswerer:
         lexical = rank_sentences(u, hits, engine)
         cands = (read_candidates(u, lexical, self.reader) if self.reader is not None
                  else rerank_dense(u, lexical, engine))
-        if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold:
+        figureless = bool(cands) and asks_quantity(u.question) and not states_asked_figure(
+            u, cands[0].text)
+        if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold \
+                and not figureless:
             return self._uncertain(u, cands[0], hits, engine)
         if not cands or cands[0].confidence < self.threshold:
             see = tuple(cite(i + 1, c, engine, see_also=True) for i, c in
@@ -77,6 +81,10 @@ class ExtractiveAnswerer:
                            "answers this question.", see, tuple(hits))
             return replace(ans, confidence=cands[0].confidence if cands else 0.0)
         picked = self._pick(cands, engine)
+        if asks_quantity(u.question) and not any(states_asked_figure(u, c.text) for c in picked):
+            # "How many ...?" answered by a sentence with no figure is no answer: say the best
+            # passage may answer it, not that it does.
+            return self._uncertain(u, cands[0], hits, engine)
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
         return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,

@@ -240,6 +240,13 @@ def asks_percentage(q: str) -> bool:
     return bool(re.search(r"percentage|per ?cent|%|proportion|share of|what share", q, re.I))
 
 
+def asks_quantity(q: str) -> bool:
+    """A question whose answer is a figure: a count, share, rate or length of time."""
+    return bool(re.search(r"\b(how many|how much|how long|what (percentage|proportion|share|"
+                          r"number|per ?cent|rate)|percentage of|proportion of|number of)\b",
+                          q, re.I))
+
+
 def asks_count(q: str) -> bool:
     """"How many residents", "what is X's population": answered by a count, not a share."""
     return not asks_percentage(q) and bool(re.search(

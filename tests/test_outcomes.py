@@ -86,3 +86,26 @@ def test_a_reader_reranks_candidates_and_its_probability_is_the_confidence(eng: 
     none = answer(Q, eng.settings, engine=eng,
                   answerer=ExtractiveAnswerer(0.5, 75, 0.2, KeywordReader("no such figure")))
     assert none.outcome == "not_found"
+
+
+def test_a_quantity_question_answered_without_a_figure_is_not_an_answer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"How many ...?" is answered by a figure: the best sentence stating none is at most
+    "the closest passage may answer this", never a plain answer."""
+    from ingest.pipeline import ingest
+
+    page = tmp_path / "fenwick__about.txt"
+    page.write_text(
+        "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+        "Fenwick Borough Council employs social workers in its locality teams, and the "
+        "council said its social workers had manageable caseloads. The council runs three "
+        "locality teams for adults across the borough.\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    eng = Engine.load(settings)
+    loose = ExtractiveAnswerer(0.0, 75, 0.0)  # every candidate passes both thresholds
+    a = answer("How many social workers does Fenwick employ?", settings, engine=eng,
+               answerer=loose)
+    assert a.outcome != "answer", a.text
+    b = answer("How many locality teams does Fenwick run?", settings, engine=eng,
+               answerer=loose)
+    assert b.outcome == "answer" and "three locality teams" in b.text
