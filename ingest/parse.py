@@ -268,7 +268,9 @@ def _pdfium_texts(data: bytes, n_pages: int) -> list[str] | None:
                 t0 = time.monotonic()
                 page = doc[i]
                 textpage = page.get_textpage()
-                out.append(textpage.get_text_range())
+                # PDFium writes a hyphen at which a line was wrapped ("multi-/agency") as
+                # U+FFFE and joins the two lines: it is that hyphen.
+                out.append(textpage.get_text_range().replace("\ufffe", "-"))
                 textpage.close()
                 page.close()
                 if time.monotonic() - t0 > _PDFIUM_PAGE_SECONDS:

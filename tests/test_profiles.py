@@ -126,3 +126,10 @@ def test_every_report_lists_what_needs_to_improve(row: dict[str, str]) -> None:
         item = p.text[s:e]
         assert "\n" not in item and len(item.split()) >= 4, item
         assert p.text[s - 1] in "\n ◼•"  # starts right after its bullet
+
+
+def test_hyphens_at_line_wraps_are_hyphens() -> None:
+    """PDFium marks a hyphen where a line was wrapped with U+FFFE; the text keeps the hyphen."""
+    text = _parsed("ofsted-send-surrey-2023.pdf").text
+    assert "\ufffe" not in text
+    assert "co-produced" in text and "multi-agency" in text
