@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 from ingest.index import ReportRow
 from rag.engine import Engine
@@ -173,24 +175,29 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
     return out
 
 
-# Report wording for common question words (stems): a question term also counts as matched
-# when the sentence uses one of these. Kept small and general, not tuned per question.
-_SYN: dict[str, set[str]] = {k: set(tokenize(v)) for k, v in {
-    "resid": "population", "inhabit": "population", "live": "population",
-    "overspend": "more than estimated actual", "underspend": "less than estimated actual",
-    "exceed": "more than", "faith": "religious Jewish Muslim Christian Hindu Sikh",
-    "parti": "Labour Conservative Liberal Democrats", "politic": "Labour Conservative Liberal",
-    "wait": "waiting waited", "staff": "workforce", "workforc": "staff",
-    "older": "65 aged", "elder": "65 aged", "carer": "carers caring",
-}.items()}
-_CAUSAL = re.compile(r"\b(because|due to|as a result|brought down by|driven by|caused by|owing to|"
-                     r"reflect(?:s|ed)?|the reason|this was (?:because|due))\b", re.I)
-_FREQUENCY = re.compile(r"\b(daily|weekly|fortnightly|monthly|quarterly|annually|yearly|every "
-                        r"(day|week|month|year|\d+)|once a|twice a|times a)\b", re.I)
+def _cues() -> dict[str, Any]:
+    """rag/vocab/cues.toml: synonyms (question stem -> report stems) and sentence cues."""
+    import tomllib
+
+    return tomllib.loads((Path(__file__).parent / "vocab" / "cues.toml").read_text("utf-8"))
+
+
+def _synonyms(rows: list[dict[str, str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for row in rows:
+        for q in tokenize(row["question"]):
+            out.setdefault(q, set()).update(tokenize(row["report"]))
+    return out
+
+
+# Report wording for question words, and sentence cues per kind of question: data with
+# provenance in rag/vocab/cues.toml (read once, at import).
+_CUE_DATA = _cues()
+_SYN = _synonyms(_CUE_DATA["synonym"])
+_CUE = {c["name"]: re.compile(c["pattern"], re.I) for c in _CUE_DATA["cue"]}
+_CAUSAL, _FREQUENCY, _DIFFERENCE = _CUE["causal"], _CUE["frequency"], _CUE["difference"]
 _NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                           r"twenty|thirty|forty|fifty|hundred|thousand|dozen)\b", re.I)
-_DIFFERENCE = re.compile(r"\b(more|less|fewer|higher|lower|greater|smaller) than\b|\bdifference\b|"
-                         r"\bgap\b|\bexceed|\b(over|under)spen[dt]", re.I)
 _ANAPHOR = re.compile(r"^(This|It|Its|These|That|Which|They|Their|Of these|Of those)\b")
 _BOILERPLATE = {"What people expect", "The local authority commitment", "How we assess local authorities"}
 _HEADING = re.compile(r"^(.{0,80}: local authority assessment|.{0,60} assessment|Published:.*|"

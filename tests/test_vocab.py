@@ -48,3 +48,32 @@ def test_every_list_row_compiles_explains_itself_and_matches_its_examples() -> N
             assert pattern.search(ex), (row["kind"], ex)
             assert asks_for_list(ex) == row["kind"], ex
     assert asks_for_list("How many people live in Bradford?") is None
+
+
+def _corpus_sentences() -> dict[str, str]:
+    from ingest.parse import parse_file
+
+    root = VOCAB.parents[1] / "corpus"
+    files = sorted(root.glob("*.txt")) + sorted((root / "ofsted").glob("*.pdf"))
+    return {f.name: " ".join(parse_file(f).text.split()) for f in files}
+
+
+def test_every_cue_row_is_backed_by_two_reports_it_matches() -> None:
+    """Each synonym and cue quotes sentences from at least two different bundled reports,
+    word for word, and matches each of them: a rule must hold on several reports."""
+    from rag.retrieve import tokenize
+
+    data = tomllib.loads((VOCAB / "cues.toml").read_text(encoding="utf-8"))
+    corpus = _corpus_sentences()
+    for row in data["synonym"] + data["cue"]:
+        assert len(row["why"]) > 20, row
+        files = set()
+        for ex in row["examples"]:
+            name, sentence = ex.split(": ", 1)
+            assert " ".join(sentence.split()) in corpus[name], ex
+            files.add(name)
+            if "pattern" in row:
+                assert re.search(row["pattern"], sentence, re.I), (row["name"], ex)
+            else:
+                assert set(tokenize(row["report"])) & set(tokenize(sentence)), (row, ex)
+        assert len(files) >= 2, row
