@@ -464,3 +464,22 @@ def test_title_filters_and_page_labels_come_from_what_is_indexed(ui_env: Setting
     labels = [unmd(x) for x in source_labels(at)]
     assert labels and all("Bury" in x and " · p. " in x for x in labels), labels
     assert any("filtered to Ofsted/CQC area SEND inspections" in unmd(c.value) for c in at.caption)
+
+
+def test_a_pdf_source_can_show_its_page(ui_env: Settings) -> None:
+    """The source of a PDF answer has a switch that shows the cited page, rendered."""
+    from streamlit.testing.v1 import AppTest
+
+    from ingest.pipeline import ingest
+
+    ingest([CORPUS, REPO / "corpus" / "ofsted" / "ofsted-send-bury-2024.pdf"], ui_env)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    ask(at, "How long do children in Bury wait for speech and language therapy?")
+    toggles = [t for t in at.toggle if t.label.startswith("Show page ")]
+    assert toggles and not at.image
+    toggles[0].set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    images = at.image
+    assert len(images) == 1
+    assert "ofsted-send-bury-2024.pdf, page" in str(images[0].proto)

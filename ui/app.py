@@ -28,9 +28,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st  # noqa: E402
 
 from ingest.structure import STATEMENTS  # noqa: E402
+from rag.engine import Engine  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
 from reportqa.errors import ReportQAError  # noqa: E402
-from reportqa.records import Answer  # noqa: E402
+from reportqa.records import Answer, Citation  # noqa: E402
 from reportqa.settings import Settings  # noqa: E402
 from ui.components import (  # noqa: E402
     NOT_IN_REPORTS_LABEL,
@@ -44,6 +45,7 @@ from ui.components import (  # noqa: E402
     ingest_corpus,
     md_escape,
     needs_corpus,
+    page_png,
     passage_html,
     report_rows,
     report_year,
@@ -68,10 +70,8 @@ def _embedder(kind: str, batch_size: int) -> Any:
 
 
 @st.cache_resource(show_spinner=False)
-def _engine(key: str, _settings: Settings, _embedder: Any) -> Any:
+def _engine(key: str, _settings: Settings, _embedder: Any) -> Engine:
     """Engine.load once per settings; warmed so the first question pays no model load."""
-    from rag.engine import Engine
-
     eng = Engine.load(_settings, embedder=_embedder)
     # Keyword tables and the vector store open while the model loads (mostly I/O-bound).
     side = threading.Thread(target=lambda: (eng.derived(), eng.store.collection()), daemon=True)
@@ -133,7 +133,7 @@ def _bar_callback(bar: Any) -> Callable[[float, str], None]:
     return update
 
 
-def _render_answer(i: int, turn: dict[str, Any]) -> None:
+def _render_answer(i: int, turn: dict[str, Any], engine: Engine) -> None:
     if turn.get("error"):
         st.error(md_escape(turn["error"]))
         return
@@ -157,16 +157,31 @@ def _render_answer(i: int, turn: dict[str, Any]) -> None:
         for c in ans.citations:
             with st.expander(source_label(c)):
                 st.html(passage_html(c))
+                _page_view(i, c, engine)
         st.download_button("Download evidence (CSV)", data=csv_bytes(ans),
                            file_name=f"reportqa-evidence-{i + 1}.csv", mime="text/csv",
                            key=f"csv-{i}", on_click="ignore")
 
 
-def _render_turn(i: int, turn: dict[str, Any]) -> None:
+def _page_view(i: int, c: Citation, engine: Engine) -> None:
+    """For a PDF source: a switch that shows the cited page as the PDF prints it."""
+    row = engine.retriever.report(c.report_id)
+    if c.page is None or row is None:
+        return
+    if st.toggle(f"Show page {c.page} of the PDF", key=f"page-{i}-{c.n}"):
+        png = page_png(row.path, c.page)
+        if png is None:
+            st.caption(md_escape(f"The PDF is no longer at {row.path}; re-ingest it to see "
+                                 "its pages."))
+        else:
+            st.image(png, caption=f"{Path(row.path).name}, page {c.page}")
+
+
+def _render_turn(i: int, turn: dict[str, Any], engine: Engine) -> None:
     with st.chat_message("user"):
         st.html(f'<div class="rq-question">{esc(turn["question"])}</div>')
     with st.chat_message("assistant"):
-        _render_answer(i, turn)
+        _render_answer(i, turn, engine)
 
 
 def _render_upload_results(results: list[FileResult]) -> None:
@@ -272,7 +287,7 @@ def main() -> None:
             st.dataframe(rows, hide_index=True, width="stretch")
 
     for i, past in enumerate(ss["history"]):
-        _render_turn(i, past)
+        _render_turn(i, past, engine)
 
     prompt = st.chat_input("Ask about the reports, e.g. How many Stockton carers used a "
                            "support group?", max_chars=1000)
@@ -304,7 +319,7 @@ def main() -> None:
                 log.exception("answering %r failed", prompt)
                 turn["error"] = f"Something went wrong answering this question ({type(exc).__name__}: {exc})."
             ss["history"].append(turn)
-            _render_answer(len(ss["history"]) - 1, turn)
+            _render_answer(len(ss["history"]) - 1, turn, engine)
 
 
 main()

@@ -130,6 +130,29 @@ def quote_span(c: Citation) -> tuple[int, int] | None:
     return None
 
 
+def page_png(path: str, page: int, width_px: int = 900) -> bytes | None:
+    """Page ``page`` (1-based) of the PDF at ``path`` as a PNG, rendered by PDFium; None when
+    the file is gone, is not a PDF or has no such page (the text passage is still shown)."""
+    try:
+        import io
+
+        import pypdfium2 as pdfium
+
+        doc = pdfium.PdfDocument(path)
+        try:
+            if not 1 <= page <= len(doc):
+                return None
+            pg = doc[page - 1]
+            image = pg.render(scale=width_px / max(1.0, pg.get_width())).to_pil()
+            buf = io.BytesIO()
+            image.save(buf, format="PNG")
+            return buf.getvalue()
+        finally:
+            doc.close()
+    except Exception:  # a moved, changed or unreadable file: no picture, never a crash
+        return None
+
+
 def passage_html(c: Citation) -> str:
     """The passage with the quoted sentence in <mark>, and a link to the source page.
 
