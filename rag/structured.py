@@ -25,7 +25,7 @@ from rag.evidence import (
 from rag.query import Understanding, asks_for_list
 from rag.retrieve import Filters, tokenize
 from rag.stats import Stat
-from rag.tables import RatingRow, ScoreRow, best_per_key
+from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
 
 
@@ -52,7 +52,10 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
         return _which_councils(u, stmts, eng)
     if u.intent == "versus_england":
         return _versus_england(u, councils, eng)
-    kind = asks_for_list(u.question) if len(councils) == 1 else None
+    # A report's list answers "what/which/list ..." questions, not "why ...?" or "is it true
+    # that ...?" ones that happen to use the word "improve".
+    kind = (asks_for_list(u.question) if len(councils) == 1 and not u.asks_reason
+            and not _YES_NO.match(u.question) else None)
     listed = _report_list(u, councils[0], kind, eng) if kind else None
     if listed is not None:
         return listed
@@ -67,6 +70,7 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
 _ASKS_GRADE = re.compile(r"\b(grades?|graded|judged|judgements?|judgments?|rated|rating|outcomes?)\b",
                          re.I)
 # Words every judgement name shares: they cannot tell one judgement from another.
+_YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will)\b", re.I)
 _OVERALL = {"Overall effectiveness", "Inspection outcome", "Overall rating for this service"}
 _JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who", "for", "to",
                     "services", "service", "is", "are", "be"}
@@ -118,6 +122,15 @@ def _judgement_words(text: str) -> set[str]:
     return {t for t in tokenize(text) if t not in _JUDGEMENT_FRAME_STEMS}
 
 
+def _grade_in(question: str, rows: list[JudgementRow]) -> str | None:
+    """The longest of these judgements' grades that the question names ("requires
+    improvement" names "Requires improvement to be good")."""
+    q = " ".join(question.lower().split())
+    named = [g for g in {j.grade for j in rows}
+             if g.lower() in q or (len(g.split()) > 2 and " ".join(g.lower().split()[:2]) in q)]
+    return max(named, key=len) if named else None
+
+
 def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
     """The judgement of a named council whose distinctive words the question uses ("care
     leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
@@ -132,6 +145,11 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
                   for j in rows]
         if re.search(r"\boverall\b", u.question, re.I):  # "overall" names the overall judgement
             scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]
+        asked = _grade_in(u.question, rows)
+        if asked and re.search(r"\b(which|what)\b", u.question, re.I):
+            # "Which area was graded requires improvement?": the judgements with that grade.
+            scored = [(1.0 if j.grade == asked and j.judgement not in _OVERALL else 0.0, j)
+                      for j in rows]
         best = max((s for s, _ in scored), default=0.0)
         if best >= 0.5:
             picked += [j for s, j in scored if s == best]

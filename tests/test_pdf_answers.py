@@ -130,3 +130,19 @@ def test_list_questions_quote_the_reports_own_list(eng: Engine, question: str, r
     for c in a.citations:
         assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
         assert f"[{c.n}]" in a.text
+
+
+def test_which_judgement_had_a_named_grade(eng: Engine) -> None:
+    """"Which area was graded requires improvement?" lists the judgements with that grade."""
+    a = answer("In Cumberland's 2024 inspection, which area was graded requires improvement?",
+               eng.settings, engine=eng)
+    assert "children who need help and protection" in a.text
+    assert "Requires improvement to be good" in a.text and a.citations[0].page == 1
+    assert "care leavers" not in a.text  # graded Good
+
+
+def test_why_questions_are_not_answered_with_a_list(eng: Engine) -> None:
+    """A 'why' question using the word 'improve' is searched, not given the report's list."""
+    a = answer("Why did Doncaster's services improve so much since the last inspection?",
+               eng.settings, engine=eng)
+    assert not a.text.startswith("Doncaster: What needs to improve?")
