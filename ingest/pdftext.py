@@ -55,7 +55,7 @@ class CleanText:
 
 def page_at(page_starts: Sequence[int], offset: int) -> int:
     """1-based page holding ``offset`` (the last page whose start is at or before it)."""
-    return max(1, bisect_right(list(page_starts), offset))
+    return max(1, bisect_right(page_starts, offset))
 
 
 def clean_pages(pages: Sequence[str], grades: Sequence[str] = ()) -> CleanText:
@@ -141,13 +141,12 @@ def _join(kept: list[tuple[int, str | None]], n_pages: int, width: float,
     starts: list[int] = []
     prev: str | None = None
     blank = False
-    lines = [(p, ln) for p, ln in kept]
-    for idx, (page, ln) in enumerate(lines):
+    for idx, (page, ln) in enumerate(kept):
         if ln is None:
             blank = prev is not None
             continue
         new_page = len(starts) <= page
-        nxt = next((x for _, x in lines[idx + 1:idx + 4] if x), None)
+        nxt = next((x for _, x in kept[idx + 1:idx + 4] if x), None)
         sep = "" if prev is None else _separator(prev, ln, nxt, blank and not new_page, width,
                                                  grades)
         out.append(sep)
