@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from ingest.profiles import FamilyFacts, read_family
+from ingest.profiles import FamilyFacts, line_span, read_family
 from reportqa.records import Section, StatementScore, Structure
 
 # The 9 quality statements and their 4 themes, as CQC names them.
@@ -281,7 +281,7 @@ def _overall_rating(text: str, lines: list[tuple[int, int, str]]):  # type: igno
             break
     m = re.search(rf"\b(?:has )?rated [^.\n]{{3,80}}? as ({rating_re})\b", text, re.I)
     if m:
-        return _canon_rating(m.group(1)), _line_span(text, m.start())
+        return _canon_rating(m.group(1)), line_span(text, m.start())
     return None, None
 
 
@@ -301,12 +301,6 @@ def _percentage_line_end(lines: list[tuple[int, int, str]], end: int) -> int:
 
 def _canon_rating(word: str) -> str:
     return next(r for r in RATINGS if r.lower() == word.lower())
-
-
-def _line_span(text: str, pos: int) -> tuple[int, int]:
-    start = text.rfind("\n", 0, pos) + 1
-    end = text.find("\n", pos)
-    return start, len(text) if end < 0 else end
 
 
 def _overall_percentage(text: str) -> int | None:

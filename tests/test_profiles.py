@@ -27,11 +27,28 @@ def _parsed(name: str) -> ParsedFile:
     return parse_file(FOLDER / name)
 
 
-def test_every_profile_file_loads_and_has_two_examples() -> None:
+def test_every_profile_file_loads_and_its_example_reports_are_recognised() -> None:
+    """Each family file names two examples; those that are bundled reports ("file.pdf: ...")
+    must be recognised as that family."""
+    import tomllib
+
+    from ingest.profiles import HERE
+
     names = [p.name for p in profiles()]
     assert len(names) == len(set(names)) >= 5
     for p in profiles():
         assert p.recognise and p.organisation, p.name
+    checked = 0
+    for path in sorted(HERE.glob("*.toml")):
+        d = tomllib.loads(path.read_text(encoding="utf-8"))
+        assert len(d["examples"]) >= 2 and len(d["why"]) > 20, path.name
+        for ex in d["examples"]:
+            name = ex.split(":", 1)[0]
+            if (FOLDER / name).is_file():
+                found = detect(_parsed(name).text)
+                assert found is not None and found.name == d["name"], (path.name, name)
+                checked += 1
+    assert checked >= 8
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["file"] for r in ROWS])

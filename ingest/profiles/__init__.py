@@ -2,9 +2,9 @@
 
 One TOML file per family in this folder (data, not code): how to recognise it, where the
 organisation and dates are, its judgement names and grade scale. Adding a family is one file
-plus one test (tests/test_profiles.py checks every file's examples). The CQC local authority
-assessment keeps its own reader in ingest/structure.py; a report no profile recognises gets
-the generic path there.
+plus one test (tests/test_profiles.py checks that each file's bundled example reports are
+recognised as its family). The CQC local authority assessment keeps its own reader in
+ingest/structure.py; a report no profile recognises gets the generic path there.
 
 ``councils.txt`` here is the gazetteer of English councils that organisations resolve to.
 """
@@ -201,7 +201,7 @@ def _overall(prof: Profile, first: str) -> Judgement | None:
         if m:
             grade = _canon(m.group("grade"), prof.grades)
             if grade:
-                return Judgement(prof.overall or "Overall", grade, *_line(first, m.start()))
+                return Judgement(prof.overall or "Overall", grade, *line_span(first, m.start()))
     for grade, pattern in prof.outcomes.items():
         m = re.search(pattern.replace(" ", r"\s+"), first, re.I)
         if m:
@@ -216,13 +216,14 @@ def _canon(word: str, grades: tuple[str, ...]) -> str:
     return next((g for g in grades if g.lower() == w), "")
 
 
-def _line(text: str, pos: int) -> tuple[int, int]:
+def line_span(text: str, pos: int) -> tuple[int, int]:
+    """Start and end of the line of ``text`` that holds ``pos``."""
     start = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
     return start, len(text) if end < 0 else end
 
 
 def _sentence(text: str, pos: int) -> tuple[int, int]:
-    start, end = _line(text, pos)
+    start, end = line_span(text, pos)
     dot = text.find(". ", pos, end)
     return start, end if dot < 0 else dot + 1
