@@ -30,7 +30,7 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
-from rag.query import Understanding, asks_quantity
+from rag.query import Understanding
 from rag.reader import SentenceReader, pair_text, shared_reader
 from rag.reader import available as reader_available
 from reportqa.records import Answer, Hit
@@ -69,8 +69,7 @@ class ExtractiveAnswerer:
         lexical = rank_sentences(u, hits, engine)
         cands = (read_candidates(u, lexical, self.reader) if self.reader is not None
                  else rerank_dense(u, lexical, engine))
-        figureless = bool(cands) and asks_quantity(u.question) and not states_asked_figure(
-            u, cands[0].text)
+        figureless = bool(cands) and u.asks_quantity and not states_asked_figure(u, cands[0].text)
         if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold \
                 and not figureless:
             return self._uncertain(u, cands[0], hits, engine)
@@ -81,7 +80,7 @@ class ExtractiveAnswerer:
                            "answers this question.", see, tuple(hits))
             return replace(ans, confidence=cands[0].confidence if cands else 0.0)
         picked = self._pick(cands, engine)
-        if asks_quantity(u.question) and not any(states_asked_figure(u, c.text) for c in picked):
+        if u.asks_quantity and not any(states_asked_figure(u, c.text) for c in picked):
             # "How many ...?" answered by a sentence with no figure is no answer: say the best
             # passage may answer it, not that it does.
             return self._uncertain(u, cands[0], hits, engine)

@@ -50,6 +50,7 @@ class Understanding:
     asks_difference: bool = False  # "by how much did spend exceed the estimate?"
     all_of: bool = False  # "every one of", "all" quality statements
     asks_reason: bool = False
+    asks_quantity: bool = False  # a count, share, rate or length: the answer states a figure
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -78,6 +79,7 @@ def understand(question: str, councils: list[Council]) -> Understanding:
         all_of=bool(re.search(r"\b(every|all)\b", q)),
         asks_reason=bool(re.search(r"^why\b|\bwhy (did|was|were|is|are|has|have|do|does)\b|\breasons? "
                                    r"(for|why)\b|\bwhat caused\b", q)),
+        asks_quantity=asks_quantity(q),
         question=question, content=strip_frames(question), councils=found,
         unknown_councils=unknown, statements=stmts,
         intent=intent, score_value=score_value, rating_value=rating_value,

@@ -69,9 +69,9 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
 # "What did Ofsted grade Doncaster's services for care leavers?", "how was X judged for ...".
 _ASKS_GRADE = re.compile(r"\b(grades?|graded|judged|judgements?|judgments?|rated|rating|outcomes?)\b",
                          re.I)
-# Words every judgement name shares: they cannot tell one judgement from another.
 _YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will)\b", re.I)
 _OVERALL = {"Overall effectiveness", "Inspection outcome", "Overall rating for this service"}
+# Words every judgement name shares: they cannot tell one judgement from another.
 _JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who", "for", "to",
                     "services", "service", "is", "are", "be"}
 
@@ -83,11 +83,11 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
     """The items a council's report lists under its family's heading for ``kind`` ("What
     needs to improve?"), one citation per item, as many as fit in ~70 words; None when no
     report of that council has such a list."""
-    for row in eng.store.reports():
+    hidden = set(eng.derived().hidden())
+    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
         m = row.metadata
         prof = profile_named(m.get("family"))
-        if council_key(m.get("council")) != council or prof is None or row.report_id in \
-                eng.derived().hidden():
+        if council_key(m.get("council")) != council or prof is None or row.report_id in hidden:
             continue
         text = eng.retriever.report_text(row.report_id)
         spans = listed_items(text, prof.lists.get(kind, ()))
@@ -122,6 +122,11 @@ def _judgement_words(text: str) -> set[str]:
     return {t for t in tokenize(text) if t not in _JUDGEMENT_FRAME_STEMS}
 
 
+def _share(question_words: set[str], judgement_words: set[str]) -> float:
+    """How much of a judgement's name the question uses."""
+    return len(question_words & judgement_words) / max(1, len(judgement_words))
+
+
 def _grade_in(question: str, rows: list[JudgementRow]) -> str | None:
     """The longest of these judgements' grades that the question names ("requires
     improvement" names "Requires improvement to be good")."""
@@ -141,8 +146,7 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
         # CQC local authority scores have their own table and routes (score, rating).
         rows = [j for j in eng.derived().judgements if j.council_key == key
                 and j.family != "cqc-la-assessment"]
-        scored = [(len(q & _judgement_words(j.judgement)) / max(1, len(_judgement_words(j.judgement))), j)
-                  for j in rows]
+        scored = [(_share(q, _judgement_words(j.judgement)), j) for j in rows]
         if re.search(r"\boverall\b", u.question, re.I):  # "overall" names the overall judgement
             scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]
         asked = _grade_in(u.question, rows)
