@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -19,16 +19,17 @@ from rag import structured
 from rag.engine import Engine, get_engine
 from rag.evidence import NOT_IN_REPORTS, Candidate, abstained, distinct_spans, rank_sentences
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for
+from rag.followup import Reading, cue_kind, more_answer, page_answer, read_in_context
 from rag.llm import LLMAnswerer
 from rag.query import Understanding, resolve_council, understand
 from rag.retrieve import Filters
 from rag.verify import verify_figures
 from reportqa.errors import QuestionError
-from reportqa.records import Answer, Hit
+from reportqa.records import Answer, Hit, Turn
 from reportqa.settings import Settings
 from reportqa.text import answer_sentences
 
-__all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "candidates_for",
+__all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
 MAX_QUESTION_CHARS = 1000
 
@@ -54,17 +55,61 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
         ans = abstained(q, "The indexed reports don't cover "
                        + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
         return _timed(ans, t0, t0)
-    t_ret = time.perf_counter()
     routed = structured.route(u, filters, eng)
     if routed is not None:
-        return _timed(check_figures(routed), t0, t_ret)
+        return _timed(check_figures(routed), t0, time.perf_counter())
+    return _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
+
+
+def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
+                   filters: Filters | None = None, *, engine: Engine | None = None,
+                   answerer: Answerer | None = None, k: int | None = None,
+                   on_delta: Callable[[str], None] | None = None,
+                   literal: bool = False) -> Answer:
+    """Answer a chat message in the light of the turns before it (rag/followup.py): "and
+    Staffordshire?" after a score question is answered as that question about Staffordshire.
+    ``Answer.read_as`` says how it was read; ``literal`` answers the words alone."""
+    t0 = time.perf_counter()
+    q = _validate(question)
+    eng = engine or get_engine(settings)
+    eng.require_ready()
+    reading = Reading(q, q) if literal else read_in_context(q, history, eng.derived().councils)
+    if reading.kind in ("page", "more"):
+        found = (page_answer if reading.kind == "page" else more_answer)(reading, eng)
+        ans = found or abstained(q, NOT_IN_REPORTS + " There is no earlier passage to continue "
+                                 "from: ask the question in full.")
+        return _timed(replace(ans, read_as=reading.read_as), t0, t0)
+    if reading.kind == "why" and reading.previous is not None:
+        ans = _why(reading, reading.previous, settings, eng, answerer, k, on_delta, t0)
+    else:
+        ans = answer(reading.read_as, settings, filters, engine=eng, answerer=answerer, k=k,
+                     on_delta=on_delta)
+    return replace(ans, question=q, read_as=reading.read_as)
+
+
+def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
+         answerer: Answerer | None, k: int | None,
+         on_delta: Callable[[str], None] | None, t0: float) -> Answer:
+    """"Why?" after an answer: the reason, searched for in the reports the answer cited,
+    with the question before as the topic."""
+    _, rest = cue_kind(reading.question)
+    u = understand(f"{prev.read_as} {rest}".strip(), eng.derived().councils)
+    u = replace(u, question=reading.question, asks_reason=True, intent="search")
+    reports = tuple(dict.fromkeys(c.report_id for c in prev.citations))
+    filters = replace(_merge_filters(Filters(), u, eng), report_ids=reports)
+    return _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
+
+
+def _search_and_compose(u: Understanding, filters: Filters, settings: Settings, eng: Engine,
+                        answerer: Answerer | None, k: int | None,
+                        on_delta: Callable[[str], None] | None, t0: float) -> Answer:
     hits = eng.retriever.retrieve(u.content, filters, k or settings.k,
                                   boost_statements=u.statements)
     t_ret = time.perf_counter()
     if not hits:
-        return _timed(abstained(q, NOT_IN_REPORTS + " Nothing in the index matches this question"
-                               + (" with the filters given." if not filters.empty() else ".")),
-                      t0, t_ret)
+        return _timed(abstained(u.question, NOT_IN_REPORTS + " Nothing in the index matches this "
+                               "question" + (" with the filters given." if not filters.empty()
+                                             else ".")), t0, t_ret)
     chosen = answerer or _answerer_for(settings)
     stream = getattr(chosen, "stream", None)
     if on_delta is not None and stream is not None:
@@ -85,8 +130,10 @@ def check_figures(ans: Answer) -> Answer:
     """Number check for every answer path: each figure in a sentence must appear, with the
     same value, in a quote that sentence cites. Unsupported sentences are dropped and the
     answer says so; if nothing is left the answer abstains."""
-    if ans.abstained or not ans.citations or ans.answerer == "llm":
-        return ans  # the LLM path runs the same check sentence by sentence (rag/verify.py)
+    # The LLM path runs the same check sentence by sentence (rag/verify.py); a page answer's
+    # figures are page numbers from the page map, not claims about the quote.
+    if ans.abstained or not ans.citations or ans.answerer in ("llm", "page"):
+        return ans
     quotes = {c.n: c.quote for c in ans.citations}
     kept, dropped = [], 0
     sentences = answer_sentences(ans.text)

@@ -175,6 +175,34 @@ def _alias_matcher(councils: tuple[Council, ...]) -> tuple[re.Pattern[str], dict
     return re.compile(rf"(?<![a-z])({body})(?:'s)?(?![a-z])"), key_of
 
 
+@dataclass(frozen=True)
+class Mention:
+    """An organisation named in a text: where (character offsets in the text), its index key
+    (None for a gazetteer name with no report indexed) and the words as typed."""
+
+    start: int
+    end: int
+    key: str | None
+    typed: str
+
+
+def org_mentions(text: str, councils: list[Council]) -> list[Mention]:
+    """Organisations named in ``text``, in order, indexed or not. Offsets are into ``text``
+    itself: the normalisation here keeps every character in place."""
+    low = re.sub(r"[-–—/]", " ", text.lower().replace("’", "'").replace("‘", "'"))
+    if len(low) != len(text):  # a character whose lower case is longer: no safe offsets
+        return []
+    pattern, key_of = _alias_matcher(tuple(councils))
+    found = [Mention(m.start(1), m.end(1), key_of[m.group(1)], text[m.start(1):m.end(1)])
+             for m in pattern.finditer(low)]
+    gaz, name_of = _gazetteer_matcher()
+    for m in gaz.finditer(low):
+        if not any(f.start <= m.start(1) < f.end for f in found):
+            found.append(Mention(m.start(1), m.end(1), council_key(name_of[m.group(1)]),
+                                 text[m.start(1):m.end(1)]))
+    return sorted(found, key=lambda f: f.start)
+
+
 def _find_statements(q: str) -> tuple[str, ...]:
     found: list[tuple[int, str]] = []
     for canon, keys in STATEMENT_KEYS.items():
@@ -236,6 +264,16 @@ def _asks_rating(q: str) -> bool:
     return bool(re.search(r"\boverall\b.{0,20}\b(rating|rated|score|result|percentage|grade)\b|"
                           r"\b(indicative )?rating\b|\bhow (was|were|is|did) .{0,40}\brated\b|"
                           r"\brated (overall|by cqc)\b|\bwhat .{0,40}\brated\b", q))
+
+
+# "What did Ofsted grade Doncaster's services for care leavers?", "how was X judged for ...".
+_ASKS_GRADE = re.compile(r"\b(grades?|graded|judged|judgements?|judgments?|rated|rating|outcomes?)\b",
+                         re.I)
+
+
+def asks_grade(q: str) -> bool:
+    """A question about a judgement or grade (answered from the judgement table)."""
+    return _ASKS_GRADE.search(q) is not None
 
 
 def asks_percentage(q: str) -> bool:

@@ -22,7 +22,7 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
-from rag.query import Understanding, asks_for_list
+from rag.query import Understanding, asks_for_list, asks_grade
 from rag.retrieve import Filters, tokenize
 from rag.stats import Stat
 from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
@@ -33,7 +33,7 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     """Answer from the tables when the question is of a structured kind, else None."""
     councils = f.councils or u.councils
     stmts = f.statements or u.statements
-    judged = _judgements(u, councils, eng) if councils and _ASKS_GRADE.search(u.question) else None
+    judged = _judgements(u, councils, eng) if councils and asks_grade(u.question) else None
     if judged is not None:
         return judged
     if u.intent == "score" and stmts:
@@ -66,9 +66,6 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     return None
 
 
-# "What did Ofsted grade Doncaster's services for care leavers?", "how was X judged for ...".
-_ASKS_GRADE = re.compile(r"\b(grades?|graded|judged|judgements?|judgments?|rated|rating|outcomes?)\b",
-                         re.I)
 _YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will)\b", re.I)
 _OVERALL = {"Overall effectiveness", "Inspection outcome", "Overall rating for this service"}
 # Words every judgement name shares: they cannot tell one judgement from another.

@@ -198,6 +198,15 @@ class Citation:
             "page_end": self.page_end,
         }
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Citation:
+        """A citation as ``to_json`` wrote it (a chat client sends earlier answers back)."""
+        return cls(n=int(d["n"]), report_id=str(d["report_id"]), council=d.get("council"),
+                   page_kind=d.get("page_kind"), quality_statement=d.get("quality_statement"),
+                   section=d.get("section"), score=d.get("score"), quote=str(d.get("quote", "")),
+                   passage=str(d.get("passage", "")), start=int(d["start"]), end=int(d["end"]),
+                   source=str(d.get("source", "")), page=d.get("page"), page_end=d.get("page_end"))
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -211,6 +220,7 @@ class Answer:
     notes: tuple[str, ...] = ()
     confidence: float | None = None
     uncertain: bool = False  # the best passage is quoted, but it may not answer the question
+    read_as: str = ""  # the question answered, when a chat follow-up was read in context
 
     @property
     def outcome(self) -> str:
@@ -222,9 +232,33 @@ class Answer:
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "read_as": self.read_as or self.question,
             "answer": self.text,
             "outcome": self.outcome,
             "abstained": self.abstained,
             "citations": [c.to_json() for c in self.citations],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An earlier turn of a chat: what was typed, how it was read, and what its answer cited
+    (follow-ups such as "which page is that on?" need the citations)."""
+
+    question: str
+    read_as: str = ""
+    citations: tuple[Citation, ...] = ()
+
+    @classmethod
+    def of(cls, ans: Answer) -> Turn:
+        return cls(ans.question, ans.read_as or ans.question,
+                   tuple(c for c in ans.citations if not c.see_also))
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Turn:
+        """A turn from ``Answer.to_json()`` output, or just {"question": ...}."""
+        q = str(d["question"])
+        see_also = bool(d.get("abstained"))
+        cites = () if see_also else tuple(Citation.from_json(c) for c in d.get("citations") or ())
+        return cls(q, str(d.get("read_as") or q), cites)

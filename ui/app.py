@@ -31,7 +31,7 @@ from ingest.structure import STATEMENTS  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
 from reportqa.errors import ReportQAError  # noqa: E402
-from reportqa.records import Answer, Citation  # noqa: E402
+from reportqa.records import Answer, Citation, Turn  # noqa: E402
 from reportqa.settings import Settings  # noqa: E402
 from ui.components import (  # noqa: E402
     NOT_IN_REPORTS_LABEL,
@@ -143,6 +143,12 @@ def _render_answer(i: int, turn: dict[str, Any], engine: Engine) -> None:
     elif ans.outcome == "uncertain":
         st.info("Not certain: this is the closest passage, check it against the question.",
                 icon="\u2754")
+    if ans.read_as and ans.read_as != ans.question:
+        # A follow-up was read in context: say how, and offer the words as typed.
+        st.html(f'<div class="rq-read-as">Read as: {esc(ans.read_as)}</div>')
+        if st.button("Ask the words as typed instead", key=f"literal-{i}"):
+            st.session_state["pending"] = {"question": ans.question, "literal": True}
+            st.rerun()
     st.html(answer_html(ans))
     meta = [f"answered by {ans.answerer}"]
     if "total" in ans.timings_ms:
@@ -289,17 +295,22 @@ def main() -> None:
     for i, past in enumerate(ss["history"]):
         _render_turn(i, past, engine)
 
-    prompt = st.chat_input("Ask about the reports, e.g. How many Stockton carers used a "
-                           "support group?", max_chars=1000)
+    typed = st.chat_input("Ask about the reports, e.g. How many Stockton carers used a "
+                          "support group?", max_chars=1000)
+    pending = ss.pop("pending", None)
+    prompt = typed or (pending or {}).get("question")
+    literal = bool(pending and not typed and pending.get("literal"))
     if prompt:
         turn: dict[str, Any] = {"question": prompt, "answer": None, "error": None,
                                 "filter_note": filter_note}
+        # What the conversation so far established, for follow-ups ("and Staffordshire?").
+        context = [Turn.of(t["answer"]) for t in ss["history"] if t.get("answer") is not None]
         with st.chat_message("user"):
             st.html(f'<div class="rq-question">{esc(prompt)}</div>')
         with st.chat_message("assistant"):
             try:
                 with st.spinner("Searching the reports\u2026"):
-                    from rag.answer import answer
+                    from rag.answer import answer_in_chat
 
                     draft = st.empty()
                     streamed: list[str] = []
@@ -309,9 +320,9 @@ def main() -> None:
                         streamed.append(delta)
                         draft.text("Draft (being checked): " + "".join(streamed))
 
-                    turn["answer"] = answer(prompt, run_settings, filters, engine=engine,
-                                            on_delta=show_draft if run_settings.answerer == "llm"
-                                            else None)
+                    turn["answer"] = answer_in_chat(
+                        prompt, context, run_settings, filters, engine=engine, literal=literal,
+                        on_delta=show_draft if run_settings.answerer == "llm" else None)
                     draft.empty()
             except ReportQAError as exc:
                 turn["error"] = str(exc)

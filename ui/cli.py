@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--answerer", choices=["extractive", "llm"])
     sp.add_argument("--csv", metavar="FILE", help="also write the evidence as CSV rows")
     sp.add_argument("--json", action="store_true")
+    sp = add("chat", "a conversation in the terminal: follow-ups such as 'and Bury?' or 'why?' "
+             "are read against the question before (/new starts over, /literal Q asks Q alone)")
+    sp.add_argument("--answerer", choices=["extractive", "llm"])
+    sp.add_argument("--json", action="store_true", help="one JSON answer per line")
+    sp = add("eval-chat", "score follow-up answers on a conversation set (JSON Lines)")
+    sp.add_argument("conversations", metavar="CONVERSATIONS.jsonl")
+    sp.add_argument("--out", default="evals/out-chat", help="output folder")
+    sp.add_argument("--json", action="store_true", help="print summary.json to stdout")
     sp = add("eval", "score answers on a gold question set (JSON Lines)")
     sp.add_argument("questions", metavar="QUESTIONS.jsonl")
     sp.add_argument("--out", default="evals/out", help="output folder (default ./evals/out)")
@@ -173,6 +181,63 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.csv:
         write_csv(ans, args.csv)
     print(json.dumps(ans.to_json(), ensure_ascii=False) if args.json else answer_text(ans))
+    return 0
+
+
+@command("chat")
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from rag.answer import answer_in_chat
+    from reportqa.errors import QuestionError
+    from reportqa.records import Turn
+    from ui.render import answer_text
+
+    if args.answerer:
+        settings = replace(settings, answerer=args.answerer)
+    history: list[Turn] = []
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            line = input("you> " if interactive else "").strip()
+        except EOFError:
+            return 0
+        if not line:
+            continue
+        if line == "/new":
+            history.clear()
+            continue
+        literal = line.startswith("/literal ")
+        question = line.removeprefix("/literal ").strip()
+        try:
+            ans = answer_in_chat(question, history, settings, literal=literal)
+        except QuestionError as exc:  # a bad message ends that turn, not the conversation
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        history.append(Turn.of(ans))
+        if args.json:
+            print(json.dumps(ans.to_json(), ensure_ascii=False), flush=True)
+            continue
+        if ans.read_as != ans.question:
+            print(f"(read as: {ans.read_as}; /literal {ans.question} asks the words as typed)")
+        print(answer_text(ans) + "\n", flush=True)
+
+
+@command("eval-chat")
+def _eval_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.conversations import evaluate_conversations
+
+    summary = evaluate_conversations(args.conversations, settings, out_dir=args.out)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return 0
+    f = summary["follow_ups"]
+    print(f"follow-up accuracy   {f['accuracy']}  ({f['n']} turns in "
+          f"{summary['n_conversations']} conversations)")
+    print(f"first-turn accuracy  {summary['first_turns']['accuracy']}")
+    for kind, v in summary["by_kind"].items():
+        print(f"  {kind:14} {v['accuracy']}  (n={v['n']})")
+    print(f"wrote {args.out}/results.jsonl")
     return 0
 
 

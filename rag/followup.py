@@ -1,0 +1,240 @@
+"""Chat follow-ups: a message read in the light of the turn before it. Public: `Reading`,
+`read_in_context`, `page_answer`, `more_answer`.
+
+People type "and Staffordshire?", "what about care leavers?", "why?" or "which page is that
+on?" after a question. rag/vocab/followups.toml lists the kinds of follow-up (cues) and the
+questions they stand for (templates); this module matches a message against them and writes
+out the question it stands for, which the app shows ("Read as: ...") and the router answers
+like any other question. "page" and "more" are answered here from the last answer's
+citations, without a new search.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rag.engine import Engine
+from rag.evidence import cite_span, with_marker
+from rag.query import Council, Mention, Understanding, asks_grade, org_mentions, understand
+from reportqa.records import Answer, Citation, Turn
+from reportqa.text import sentence_spans
+
+# Words a short follow-up may carry besides a cue and an organisation and still mean "the
+# same question, about this organisation" ("and what about Hull then, please?").
+_FILLER = {"and", "what", "about", "how", "for", "in", "at", "the", "then", "please", "same",
+           "with", "of", "ok", "okay", "so", "now", "also", "council", "councils", "one",
+           "area", "local", "authority", "there", "too", "as", "well", "pls", "thanks"}
+# Questions across organisations stand alone: "which councils ...", "any council ...".
+_ACROSS = re.compile(r"\b(which|what|any|all|every|each|other) (councils?|local authorit|areas?|"
+                     r"authorit)|\bcouncils\b|\bauthorities\b|\bacross\b|\bcompare\b", re.I)
+_PRONOUN = re.compile(r"\b(they|their|theirs|them|there|it|its|that council|the council)\b", re.I)
+MORE_WORDS = 75  # as long as an extractive answer
+PAGE_QUOTE_WORDS = 12  # enough of the quote to recognise it
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a chat message was read: ``read_as`` is the question answered; ``kind`` says why
+    (alone | other_org | other_topic | carry | why | more | page)."""
+
+    question: str
+    read_as: str
+    kind: str = "alone"
+    previous: Turn | None = None
+    organisation: str | None = None  # the organisation carried over, as first typed
+
+    @property
+    def changed(self) -> bool:
+        return self.read_as != self.question
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> dict[str, Any]:
+    return tomllib.loads((Path(__file__).parent / "vocab" / "followups.toml").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _cues() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((r["kind"], re.compile(r["pattern"], re.I)) for r in vocabulary()["cue"])
+
+
+def cue_kind(message: str) -> tuple[str | None, str]:
+    """The follow-up cue a message opens with (page | more | why | other) and the rest of it."""
+    for kind, pattern in _cues():
+        m = pattern.search(message)
+        if m:
+            rest = message[m.end():] if kind == "other" and m.start() == 0 else message
+            return kind, rest.strip(" ,?.!")
+    return None, message
+
+
+def read_in_context(question: str, history: Sequence[Turn],
+                    councils: list[Council]) -> Reading:
+    """``question`` as the conversation so far means it. Deterministic; no index access."""
+    q = " ".join(question.split())
+    if not history:
+        return Reading(q, q)
+    prev = history[-1]
+    kind, rest = cue_kind(q)
+    named = org_mentions(q, councils)
+    prev_named = org_mentions(prev.read_as, councils)
+    if kind in ("page", "more") and not named:
+        return Reading(q, _following(q, prev), kind, prev)
+    if kind == "why" and not named:
+        return Reading(q, _following(q, prev), "why", prev)
+    if named:
+        if _only_names(q, named):
+            return Reading(q, _swap_org(prev, prev_named, named[0], councils), "other_org", prev,
+                           _display(named[0]))
+        return Reading(q, q)
+    if not prev_named or _ACROSS.search(q):
+        return Reading(q, q)
+    org = _display(prev_named[0])
+    if kind == "other" and rest:
+        return Reading(q, _topic_question(prev, rest, org, councils), "other_topic", prev, org)
+    return Reading(q, _carry(q, org), "carry", prev, org)
+
+
+def _following(q: str, prev: Turn) -> str:
+    return f"{q.rstrip()} (following: {prev.read_as})"
+
+
+def _display(m: Mention) -> str:
+    """An organisation as typed, capitalised if it was typed in lower case ("hull" -> "Hull")."""
+    return m.typed.title() if m.typed.islower() else m.typed
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def _only_names(q: str, named: list[Mention]) -> bool:
+    """Nothing but organisation names, follow-up cue words and filler: "and Staffordshire?"."""
+    rest = q
+    for m in reversed(named):
+        rest = rest[:m.start] + " " + rest[m.end:]
+    return not [w for w in _words(rest) if w not in _FILLER and w != "s"]
+
+
+def _swap_org(prev: Turn, prev_named: list[Mention], new: Mention,
+              councils: list[Council]) -> str:
+    """The previous question put to another organisation."""
+    name = _display(new)
+    if prev_named:
+        m = prev_named[0]
+        return prev.read_as[:m.start] + name + prev.read_as[m.end:]
+    pu = understand(prev.read_as, councils)
+    # Ofsted judges and grades, CQC rates: "judged inadequate" asks for a grade.
+    graded = asks_grade(prev.read_as) and not re.search(r"\brat(ed|ing)\b", prev.read_as, re.I)
+    asked = "grade" if graded and pu.intent not in ("which_scored", "score") else pu.intent
+    template = _TEMPLATES.get(asked)
+    if template and ("{statements}" not in template or pu.statements):
+        return template.format(org=name, statements=" and ".join(pu.statements))
+    return f"{name}: {prev.read_as}"
+
+
+def _topic_question(prev: Turn, topic: str, org: str, councils: list[Council]) -> str:
+    topic = _carry(topic, org).removesuffix(f" in {org}")
+    asked = _asked(understand(prev.read_as, councils), prev.read_as)
+    return _TOPICS.get(asked, _TOPICS["search"]).format(org=org, topic=topic)
+
+
+def _asked(pu: Understanding, text: str) -> str:
+    if pu.intent in ("score", "all_scores", "which_scored"):
+        return "score"
+    return "grade" if asks_grade(text) else "search"
+
+
+def _carry(q: str, org: str) -> str:
+    """A message that names no organisation, about the last one: "their" -> "Bury's",
+    "they" -> "Bury", else "... in Bury"."""
+    body = q.rstrip(" ?.!")
+    end = q[len(body):]
+    if re.search(r"\btheir\b", body, re.I):
+        return re.sub(r"\btheir\b", f"{org}'s", body, count=1, flags=re.I) + end
+    if re.search(r"\bthey\b", body, re.I):
+        return re.sub(r"\bthey\b", org, body, count=1, flags=re.I) + end
+    if re.search(r"\bthere\b", body, re.I):
+        return re.sub(r"\bthere\b", f"in {org}", body, count=1, flags=re.I) + end
+    return f"{body} in {org}{end}"
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[str, str], dict[str, str]]:
+    v = vocabulary()
+    return ({r["intent"]: r["text"] for r in v["template"]},
+            {r["asked"]: r["text"] for r in v["topic"]})
+
+
+_TEMPLATES, _TOPICS = _tables()
+
+
+# --- answers that need no new search -----------------------------------------------------
+
+def page_answer(reading: Reading, eng: Engine) -> Answer | None:
+    """"Which page is that on?": the page of each passage the last answer cited."""
+    cites = _previous_citations(reading, eng)
+    if not cites:
+        return None
+    parts = []
+    for c in cites:
+        words = c.quote.split()
+        quote = " ".join(words[:PAGE_QUOTE_WORDS]) + (" …" if len(words) > PAGE_QUOTE_WORDS else "")
+        name = Path(c.source).name
+        if c.page is None:
+            parts.append(f"\u201c{quote}\u201d is from {name}, a web page with no page "
+                         f"numbers [{c.n}].")
+            continue
+        pages = f"{c.page}-{c.page_end}" if c.page_end and c.page_end != c.page else str(c.page)
+        parts.append(f"\u201c{quote}\u201d is on page {pages} of {name} [{c.n}].")
+    return Answer(reading.question, " ".join(parts), False, cites, answerer="page",
+                  read_as=reading.read_as)
+
+
+def more_answer(reading: Reading, eng: Engine) -> Answer | None:
+    """"Tell me more": the report's next sentences after the last passage cited."""
+    cites = _previous_citations(reading, eng)
+    if not cites:
+        return None
+    last = max((c for c in cites if c.report_id == cites[0].report_id), key=lambda c: c.end)
+    text = eng.retriever.report_text(last.report_id)
+    spans: list[tuple[int, int]] = []
+    words = 0
+    for s, e in sentence_spans(text, last.end, min(len(text), last.end + 2000)):
+        n = len(text[s:e].split())
+        if s < last.end or (spans and words + n > MORE_WORDS):
+            continue
+        spans.append((s, e))
+        words += n
+        if words >= MORE_WORDS // 2:
+            break
+    if not spans:
+        return None
+    new = tuple(cite_span(i + 1, last.report_id, eng, s, e, council=last.council)
+                for i, (s, e) in enumerate(spans))
+    body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in new)
+    return Answer(reading.question, body, False, new, answerer="extractive",
+                  read_as=reading.read_as)
+
+
+def _previous_citations(reading: Reading, eng: Engine) -> tuple[Citation, ...]:
+    """The last answer's citations, re-made from the index (a client may send back stale or
+    edited quotes; only the report id and offsets are trusted)."""
+    prev = reading.previous
+    if prev is None:
+        return ()
+    out = []
+    for i, c in enumerate(prev.citations):
+        if eng.retriever.report(c.report_id) is None:
+            continue
+        n = len(eng.retriever.report_text(c.report_id))
+        if 0 <= c.start < c.end <= n:
+            out.append(cite_span(i + 1, c.report_id, eng, c.start, c.end, council=c.council,
+                                 statement=c.quality_statement, score=c.score))
+    return tuple(out)
