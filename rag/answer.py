@@ -19,7 +19,7 @@ from rag import structured
 from rag.engine import Engine, get_engine
 from rag.evidence import NOT_IN_REPORTS, Candidate, abstained, distinct_spans, rank_sentences
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for
-from rag.followup import Reading, cue_kind, more_answer, page_answer, read_in_context
+from rag.followup import Reading, more_answer, page_answer, read_in_context, reason_query
 from rag.llm import LLMAnswerer
 from rag.query import Understanding, resolve_council, understand
 from rag.retrieve import Filters
@@ -91,10 +91,11 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
          answerer: Answerer | None, k: int | None,
          on_delta: Callable[[str], None] | None, t0: float) -> Answer:
     """"Why?" after an answer: the reason, searched for in the reports the answer cited,
-    with the question before as the topic."""
-    _, rest = cue_kind(reading.question)
-    u = understand(f"{prev.read_as} {rest}".strip(), eng.derived().councils)
-    u = replace(u, question=reading.question, asks_reason=True, intent="search")
+    about the question before, never the sentences already quoted."""
+    query = reason_query(reading)
+    u = understand(query or reading.read_as, eng.derived().councils)
+    u = replace(u, question=reading.question, content=query or u.content, asks_reason=True,
+                intent="search", avoid=tuple((c.report_id, c.start, c.end) for c in prev.citations))
     reports = tuple(dict.fromkeys(c.report_id for c in prev.citations))
     filters = replace(_merge_filters(Filters(), u, eng), report_ids=reports)
     return _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)

@@ -168,6 +168,8 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
                 starts.append(prev[0])
             prev = (s0, e)
             for s in starts:
+                if any(r == h.chunk.report_id and s < ae and e > a for r, a, ae in u.avoid):
+                    continue
                 cand = _score_sentence(u, h, text, s, s0, e, weights, q_figs, pct, count)
                 if cand is not None:
                     out.append(cand)

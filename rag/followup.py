@@ -29,7 +29,8 @@ from reportqa.text import sentence_spans
 # same question, about this organisation" ("and what about Hull then, please?").
 _FILLER = {"and", "what", "about", "how", "for", "in", "at", "the", "then", "please", "same",
            "with", "of", "ok", "okay", "so", "now", "also", "council", "councils", "one",
-           "area", "local", "authority", "there", "too", "as", "well", "pls", "thanks"}
+           "area", "local", "authority", "there", "too", "as", "well", "pls", "thanks", "on",
+           "to", "over", "is", "it", "does", "do", "did"}
 # Questions across organisations stand alone: "which councils ...", "any council ...".
 _ACROSS = re.compile(r"\b(which|what|any|all|every|each|other) (councils?|local authorit|areas?|"
                      r"authorit)|\bcouncils\b|\bauthorities\b|\bacross\b|\bcompare\b", re.I)
@@ -80,20 +81,21 @@ def read_in_context(question: str, history: Sequence[Turn],
     q = " ".join(question.split())
     if not history:
         return Reading(q, q)
-    prev = history[-1]
+    last = history[-1]
+    # "and Wirral?" after "tell me more" swaps the organisation of what "more" was about.
+    prev = Turn(topic_of(last), topic_of(last), last.citations)
     kind, rest = cue_kind(q)
     named = org_mentions(q, councils)
     prev_named = org_mentions(prev.read_as, councils)
-    if kind in ("page", "more") and not named:
-        return Reading(q, _following(q, prev), kind, prev)
-    if kind == "why" and not named:
-        return Reading(q, _following(q, prev), "why", prev)
+    if kind in ("page", "more", "why") and not named:
+        return Reading(q, _following(q, prev), kind, last)
     if named:
         if _only_names(q, named):
             return Reading(q, _swap_org(prev, prev_named, named[0], councils), "other_org", prev,
                            _display(named[0]))
         return Reading(q, q)
-    if not prev_named or _ACROSS.search(q):
+    # "which area did they do worst in" is about the organisation, not across organisations.
+    if not prev_named or (_ACROSS.search(q) and not _PRONOUN.search(q)):
         return Reading(q, q)
     org = _display(prev_named[0])
     if kind == "other" and rest:
@@ -102,7 +104,16 @@ def read_in_context(question: str, history: Sequence[Turn],
 
 
 def _following(q: str, prev: Turn) -> str:
-    return f"{q.rstrip()} (following: {prev.read_as})"
+    return f"{q.rstrip()} (following: {topic_of(prev)})"
+
+
+_FOLLOWING = re.compile(r" \(following: (.*)\)$")
+
+
+def topic_of(turn: Turn) -> str:
+    """The standalone question a turn was about: "why? (following: X)" was about X."""
+    m = _FOLLOWING.search(turn.read_as)
+    return m.group(1) if m else turn.read_as
 
 
 def _display(m: Mention) -> str:
@@ -152,17 +163,29 @@ def _asked(pu: Understanding, text: str) -> str:
 
 
 def _carry(q: str, org: str) -> str:
-    """A message that names no organisation, about the last one: "their" -> "Bury's",
-    "they" -> "Bury", else "... in Bury"."""
+    """A message that names no organisation, about the last one: "their" -> "Bury's", else
+    "... in Bury". "They" stays: it is as often the children as the council."""
     body = q.rstrip(" ?.!")
     end = q[len(body):]
     if re.search(r"\btheir\b", body, re.I):
         return re.sub(r"\btheir\b", f"{org}'s", body, count=1, flags=re.I) + end
-    if re.search(r"\bthey\b", body, re.I):
-        return re.sub(r"\bthey\b", org, body, count=1, flags=re.I) + end
-    if re.search(r"\bthere\b", body, re.I):
-        return re.sub(r"\bthere\b", f"in {org}", body, count=1, flags=re.I) + end
     return f"{body} in {org}{end}"
+
+
+# Words that asked for the finding itself; the reason for a grade shares none of them.
+_VERDICT_WORDS = re.compile(r"\b(what|how|did|does|do|was|were|is|score[ds]?|grade[ds]?|graded|"
+                            r"rated|rating|rate|judged|judgements?|overall|outcome|get|got|give|"
+                            r"gave|cqc|ofsted)\b", re.I)
+
+
+def reason_query(reading: Reading) -> str:
+    """What "why?" searches for: the topic of the turn before without the words that asked
+    for its verdict, plus anything the message adds ("why did it slip")."""
+    prev = reading.previous
+    topic = topic_of(prev) if prev else ""
+    _, rest = cue_kind(reading.question)
+    rest = re.sub(r"^\W*(why|how come|what(?:'s| is| was) the reason( for)?)\b", " ", rest, flags=re.I)
+    return " ".join(_VERDICT_WORDS.sub(" ", f"{topic} {rest}").split())
 
 
 @lru_cache(maxsize=1)

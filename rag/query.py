@@ -52,6 +52,8 @@ class Understanding:
     asks_reason: bool = False
     asks_quantity: bool = False  # a count, share, rate or length: the answer states a figure
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Spans (report id, start, end) the conversation already quoted: "why?" wants a new one.
+    avoid: tuple[tuple[str, int, int], ...] = ()
 
 
 def understand(question: str, councils: list[Council]) -> Understanding:

@@ -61,7 +61,7 @@ def _read(question: str, before: str) -> tuple[str, str]:
     ("What score did Darlington get for safeguarding?", "and for assessing needs?",
      "other_topic", "What score did Darlington get for assessing needs?"),
     ("How long do children in Bury wait for speech therapy?", "how long do they wait for "
-     "autism assessments?", "carry", "how long do Bury wait for autism assessments?"),
+     "autism assessments?", "carry", "how long do they wait for autism assessments in Bury?"),
     ("How long do children in Bury wait for speech therapy?", "what is their population?",
      "carry", "what is Bury's population?"),
     ("How long do children in Bury wait for speech therapy?", "why?", "why",
@@ -168,3 +168,29 @@ def test_which_page_names_the_page_of_the_last_citation(pdf_eng: Engine) -> None
     assert first.citations and first.citations[0].page is not None
     assert page.citations[0].page == first.citations[0].page
     assert f"page {first.citations[0].page} of ofsted-ilacs-doncaster-2025.pdf" in page.text
+
+
+# --- example questions for the empty chat --------------------------------------------------
+
+def test_every_example_row_names_its_table_and_slots() -> None:
+    from rag.examples import example_rows
+
+    for row in example_rows():
+        used = {f for _, f, _, _ in string.Formatter().parse(row["text"]) if f}
+        assert used <= {"org", "judgement", "grade"} and row["family"] and row["judgement"]
+        assert len(row["why"]) > 20
+
+
+@pytest.mark.parametrize("which", ["cqc", "pdf"])
+def test_example_questions_come_from_the_index_and_are_answered(which: str, eng: Engine,
+                                                                pdf_eng: Engine) -> None:
+    from rag.examples import example_questions
+
+    e = eng if which == "cqc" else pdf_eng
+    questions = example_questions(e)
+    assert questions
+    orgs = {j.organisation for j in e.derived().judgements}
+    for q in questions:
+        assert any(o in q for o in orgs) or q.startswith("Which councils")
+        a = answer(q, e.settings, engine=e)
+        assert not a.abstained and a.citations, (q, a.text)

@@ -316,8 +316,32 @@ def test_cold_start_with_built_index(server: Server, browser: Any) -> None:
     wait_idle(page)
     shot(page, "07-cold-start-ready")
     assert page.get_by_text("First start").count() == 0  # no re-ingest on a built index
+
+    # The empty chat offers questions built from the index; one click answers one.
+    assert page.get_by_text("Try asking").count() == 1
+    example = page.locator('[data-testid="stButton"] button').filter(has_text="?").first
+    asked = example.inner_text()
+    example.click()
+    page.locator(ANSWER).first.wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
+    wait_idle(page)
+    assert asked in page.locator(".rq-question").first.inner_text()
+    assert page.locator(ANSWER).first.locator(".rq-marker").count() >= 1
+    assert page.get_by_text("Try asking").count() == 0
+    shot(page, "08-example-answered")
+
     ans, _ = ask(page, "How many Stockton carers used a support group?")
     assert "25.19%" in ans.inner_text()
+
+    # A follow-up is read against the question before, and says how it was read.
+    ask(page, "What score did Darlington get for safeguarding?")
+    ans, _ = ask(page, "and Staffordshire?")
+    msg = page.locator('[data-testid="stChatMessage"]').last
+    assert "Read as: What score did Staffordshire get for safeguarding?" in msg.inner_text()
+    assert "Staffordshire County Council" in ans.inner_text()
+    assert "3 - Evidence shows a good standard" in ans.inner_text()
+    exp = msg.locator('[data-testid="stExpander"]').first
+    assert "Staffordshire County Council" in exp.inner_text()
+    shot(page, "09-follow-up-read-as", focus=msg)
     page.close()
 
 

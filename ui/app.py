@@ -29,6 +29,7 @@ import streamlit as st  # noqa: E402
 
 from ingest.structure import STATEMENTS  # noqa: E402
 from rag.engine import Engine  # noqa: E402
+from rag.examples import example_questions  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
 from reportqa.errors import ReportQAError  # noqa: E402
 from reportqa.records import Answer, Citation, Turn  # noqa: E402
@@ -190,6 +191,19 @@ def _render_turn(i: int, turn: dict[str, Any], engine: Engine) -> None:
         _render_answer(i, turn, engine)
 
 
+def _examples(engine: Engine) -> None:
+    """The empty chat: questions this index answers, built from its own tables, one click
+    to ask."""
+    questions = example_questions(engine)
+    if not questions:
+        return
+    st.markdown("**Try asking**")
+    for i, q in enumerate(questions):
+        if st.button(q, key=f"example-{i}"):
+            st.session_state["pending"] = {"question": q}
+            st.rerun()
+
+
 def _render_upload_results(results: list[FileResult]) -> None:
     for r in results:
         text = md_escape(f"{r.name}: {r.message}")
@@ -294,6 +308,8 @@ def main() -> None:
 
     for i, past in enumerate(ss["history"]):
         _render_turn(i, past, engine)
+    if not ss["history"]:
+        _examples(engine)
 
     typed = st.chat_input("Ask about the reports, e.g. How many Stockton carers used a "
                           "support group?", max_chars=1000)
