@@ -31,6 +31,7 @@ from ingest.structure import STATEMENTS  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.examples import example_questions  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
+from reportqa import feedback  # noqa: E402
 from reportqa.errors import ReportQAError  # noqa: E402
 from reportqa.records import Answer, Citation, Turn  # noqa: E402
 from reportqa.settings import Settings  # noqa: E402
@@ -165,9 +166,29 @@ def _render_answer(i: int, turn: dict[str, Any], engine: Engine) -> None:
             with st.expander(source_label(c)):
                 st.html(passage_html(c))
                 _page_view(i, c, engine)
+        _feedback(i, ans, engine.settings)
         st.download_button("Download evidence (CSV)", data=csv_bytes(ans),
                            file_name=f"reportqa-evidence-{i + 1}.csv", mime="text/csv",
                            key=f"csv-{i}", on_click="ignore")
+
+
+def _feedback(i: int, ans: Answer, settings: Settings) -> None:
+    """Thumbs up/down and an optional correction, saved to the index folder for review
+    (`reportqa eval --from-feedback`)."""
+    verdict = st.feedback("thumbs", key=f"fb-{i}")
+    if verdict is None:
+        return
+    done = st.session_state.setdefault("feedback_saved", set())
+    label = "up" if verdict == 1 else "down"
+    if label == "down":
+        fix = st.text_input("What should it have said? (optional)", key=f"fix-{i}", max_chars=2000)
+        if not st.button("Send", key=f"send-{i}") or (i, "down") in done:
+            return
+        feedback.record(settings, ans, "down", fix)
+    elif (i, "up") not in done:
+        feedback.record(settings, ans, "up")
+    done.add((i, label))
+    st.caption("Thanks: saved for review.")
 
 
 def _page_view(i: int, c: Citation, engine: Engine) -> None:

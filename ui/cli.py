@@ -95,8 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default="evals/out-chat", help="output folder")
     sp.add_argument("--json", action="store_true", help="print summary.json to stdout")
     sp = add("eval", "score answers on a gold question set (JSON Lines)")
-    sp.add_argument("questions", metavar="QUESTIONS.jsonl")
+    sp.add_argument("questions", metavar="QUESTIONS.jsonl", nargs="?")
     sp.add_argument("--out", default="evals/out", help="output folder (default ./evals/out)")
+    sp.add_argument("--from-feedback", action="store_true",
+                    help="write the index's answer feedback as candidate gold questions "
+                    "(OUT/feedback-candidates.jsonl) for review, instead of evaluating")
     sp.add_argument("--baseline", metavar="PREVIOUS_OUT",
                     help="an earlier --out folder to compare with")
     sp.add_argument("--compare-baseline", action="store_true",
@@ -241,9 +244,29 @@ def _eval_chat(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _feedback_candidates(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from reportqa import feedback
+
+    rows = feedback.candidate_questions(feedback.load(settings))
+    out = Path(args.out) / "feedback-candidates.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    print(f"{len(rows)} candidate questions from {feedback.path(settings)} -> {out} "
+          "(review each before adding it to a question set)")
+    return 0
+
+
 @command("eval")
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from evals.run import evaluate
+
+    if args.from_feedback:
+        return _feedback_candidates(args, settings)
+    if not args.questions:
+        print("error: give a question set (QUESTIONS.jsonl) or --from-feedback", file=sys.stderr)
+        return 2
 
     res = evaluate(args.questions, settings, out_dir=args.out, previous=args.baseline,
                    compare_baseline=args.compare_baseline, split=args.split,
