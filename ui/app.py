@@ -327,16 +327,17 @@ def main() -> None:
         with st.expander(f"Indexed reports ({len(rows)})"):
             st.dataframe(rows, hide_index=True, width="stretch")
 
-    for i, past in enumerate(ss["history"]):
-        _render_turn(i, past, engine)
-    if not ss["history"]:
-        _examples(engine)
-
+    # Read the input first (the box is pinned to the bottom wherever it is called), so the
+    # empty state's examples are not drawn above the answer to the first question.
     typed = st.chat_input("Ask about the reports, e.g. How many Stockton carers used a "
                           "support group?", max_chars=1000)
     pending = ss.pop("pending", None)
     prompt = typed or (pending or {}).get("question")
     literal = bool(pending and not typed and pending.get("literal"))
+    for i, past in enumerate(ss["history"]):
+        _render_turn(i, past, engine)
+    if not ss["history"] and not prompt:
+        _examples(engine)
     if prompt:
         turn: dict[str, Any] = {"question": prompt, "answer": None, "error": None,
                                 "filter_note": filter_note}
