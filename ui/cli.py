@@ -138,13 +138,9 @@ def _one_line(text: str) -> str:
 
 @command("reports")
 def _reports(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.versions import resolve_versions
+    from rag.listing import report_rows
 
-    store = _open_store(settings)
-    reports = store.reports()
-    versions = resolve_versions(reports, store.report_text)
-    rows = [{**r.to_json(), "version": versions[r.report_id].status,
-             "version_of": versions[r.report_id].of} for r in reports]
+    rows = report_rows(_open_store(settings))
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
@@ -162,13 +158,14 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
     from rag.answer import answer
+    from rag.query import resolve_statement
     from rag.retrieve import Filters
     from ui.render import answer_text, write_csv
 
     if args.answerer:
         settings = replace(settings, answerer=args.answerer)
     filters = Filters(councils=tuple(args.council or ()),
-                      statements=tuple(_statement(s) for s in args.statement or ()))
+                      statements=tuple(resolve_statement(s) for s in args.statement or ()))
     ans = answer(args.question, settings, filters, k=args.k)
     if args.csv:
         write_csv(ans, args.csv)
@@ -197,36 +194,12 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if res.gate_failures else 0
 
 
-def _statement(name: str) -> str:
-    from ingest.structure import STATEMENTS, canonical_statement
-
-    canon = canonical_statement(name)
-    if not canon:
-        raise ReportQAError(f"unknown quality statement '{name}'; one of: " + "; ".join(STATEMENTS))
-    return canon
-
-
 @command("scores")
 def _scores(args: argparse.Namespace, settings: Settings) -> int:
     from rag.engine import Engine
+    from rag.listing import score_rows
 
-    eng = Engine.load(settings)
-    d = eng.derived()
-    rows = []
-    for r in d.scores:
-        text = eng.retriever.report_text(r.report_id)
-        rows.append({"council": r.council, "quality_statement": r.statement, "theme": r.theme,
-                     "score": r.score, "label": r.label, "indicative": r.indicative,
-                     "published": r.published, "page_kind": r.page_kind,
-                     "report_id": r.report_id, "quote": text[r.start : r.end],
-                     "start": r.start, "end": r.end, "source": r.source})
-    for x in d.ratings:
-        text = eng.retriever.report_text(x.report_id)
-        rows.append({"council": x.council, "quality_statement": "(overall rating)", "theme": "",
-                     "score": x.percentage, "label": x.rating, "indicative": x.indicative,
-                     "published": x.published, "page_kind": x.page_kind,
-                     "report_id": x.report_id, "quote": text[x.start : x.end],
-                     "start": x.start, "end": x.end, "source": x.source})
+    rows = score_rows(Engine.load(settings))
     _emit(rows, args, ("council", "quality_statement", "score", "label", "page_kind", "report_id"))
     return 0
 
@@ -234,14 +207,9 @@ def _scores(args: argparse.Namespace, settings: Settings) -> int:
 @command("judgements")
 def _judgements(args: argparse.Namespace, settings: Settings) -> int:
     from rag.engine import Engine
+    from rag.listing import judgement_rows
 
-    eng = Engine.load(settings)
-    rows = []
-    for j in eng.derived().judgements:
-        row = eng.retriever.report(j.report_id)
-        page, _ = row.pages(j.start, j.end) if row else (None, None)
-        text = eng.retriever.report_text(j.report_id)
-        rows.append({**j.to_json(), "quote": text[j.start:j.end], "page": page})
+    rows = judgement_rows(Engine.load(settings))
     _emit(rows, args, ("inspectorate", "council", "judgement", "grade", "date", "page",
                        "report_id"))
     return 0
