@@ -106,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="do not open a browser window (for servers and CI)")
     sp.add_argument("streamlit_args", nargs=argparse.REMAINDER,
                     help="further `streamlit run` options after `--`, e.g. -- --theme.base dark")
+    sp = add("serve", "HTTP API over the index (POST /ask, GET/POST /reports, GET /judgements, "
+             "GET /scores; docs at /docs)")
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; any other needs a token)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sp.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default "
+                    "$REPORTQA_API_TOKEN; prefer the variable: other local users can read a "
+                    "command line)")
     sp = sub.add_parser("chroma-server", help="run a Chroma server for REPORTQA_CHROMA_URL "
                         "(Chroma token auth when REPORTQA_CHROMA_TOKEN is set)")
     sp.add_argument("--path", required=True, help="folder for the server's data")
@@ -289,6 +297,19 @@ def _ui(args: argparse.Namespace, settings: Settings) -> int:
           file=sys.stderr, flush=True)
     os.execve(sys.executable, cmd, env)
     return 0  # not reached
+
+
+@command("serve")
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    try:
+        from ui.api import TOKEN_ENV, serve
+    except ModuleNotFoundError as exc:  # fastapi/uvicorn come with the server extra
+        raise ReportQAError(f"`reportqa serve` needs {exc.name}; run "
+                            "`pip install -e '.[server]'`") from exc
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    return serve(settings, args.host, args.port, token)
 
 
 @command("chroma-server")
