@@ -405,7 +405,7 @@ def serve(settings: Settings, host: str, port: int, token: str | None) -> int:
     check_bind(host, token)
     app = create_app(settings, token)
     state = _warm(app.state.service)
-    auth = "token required" if token else "no token (this machine only)"
+    auth = "token required" if token else "no token, this machine only"
     print(f"reportqa serve: http://{_url_host(host)}:{port} ({auth}; index "
           f"{settings.index_dir}: {state}); docs at /docs", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
