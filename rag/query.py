@@ -17,6 +17,7 @@ from ingest.structure import (
     RATINGS,
     STATEMENT_KEYS,
     STATEMENTS,
+    canonical_statement,
     council_key,
     full_council_names,
 )
@@ -335,3 +336,14 @@ def resolve_council(name: str, councils: list[Council]) -> str:
 
 def statement_names() -> tuple[str, ...]:
     return tuple(STATEMENTS)
+
+
+def resolve_statement(name: str) -> str:
+    """A quality statement as typed in a filter ("safeguarding") -> its canonical name."""
+    from reportqa.errors import QuestionError
+
+    canon = canonical_statement(name)
+    if not canon:
+        raise QuestionError(f"unknown quality statement '{name}'; one of: "
+                            + "; ".join(STATEMENTS))
+    return canon

@@ -30,7 +30,7 @@ def server_command(settings: Settings, path: Path, host: str, port: int,
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHROMA_")}
     env["ANONYMIZED_TELEMETRY"] = "FALSE"
     if not settings.chroma_token:
-        if not (_is_loopback(host) or insecure):
+        if not (is_loopback(host) or insecure):
             raise BackendError(
                 f"refusing to serve Chroma on {host} without authentication: anyone who can reach "
                 "it could read or delete every collection. Set REPORTQA_CHROMA_TOKEN (clients "
@@ -61,7 +61,9 @@ def check_token_header(header: str) -> None:
                            f"{', '.join(TOKEN_HEADERS)} (the same on the server and the clients)")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1): reachable from this
+    machine only. Servers we start refuse anything else without a token."""
     if host == "localhost":
         return True
     try:

@@ -117,6 +117,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="do not open a browser window (for servers and CI)")
     sp.add_argument("streamlit_args", nargs=argparse.REMAINDER,
                     help="further `streamlit run` options after `--`, e.g. -- --theme.base dark")
+    sp = add("serve", "HTTP API over the index (POST /ask, GET/POST /reports, GET /judgements, "
+             "GET /scores; docs at /docs)")
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; any other needs a token)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sp.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default "
+                    "$REPORTQA_API_TOKEN; prefer the variable: other local users can read a "
+                    "command line)")
     sp = sub.add_parser("chroma-server", help="run a Chroma server for REPORTQA_CHROMA_URL "
                         "(Chroma token auth when REPORTQA_CHROMA_TOKEN is set)")
     sp.add_argument("--path", required=True, help="folder for the server's data")
@@ -149,13 +157,9 @@ def _one_line(text: str) -> str:
 
 @command("reports")
 def _reports(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.versions import resolve_versions
+    from rag.listing import report_rows
 
-    store = _open_store(settings)
-    reports = store.reports()
-    versions = resolve_versions(reports, store.report_text)
-    rows = [{**r.to_json(), "version": versions[r.report_id].status,
-             "version_of": versions[r.report_id].of} for r in reports]
+    rows = report_rows(_open_store(settings))
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
@@ -173,13 +177,14 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
     from rag.answer import answer
+    from rag.query import resolve_statement
     from rag.retrieve import Filters
     from ui.render import answer_text, write_csv
 
     if args.answerer:
         settings = replace(settings, answerer=args.answerer)
     filters = Filters(councils=tuple(args.council or ()),
-                      statements=tuple(_statement(s) for s in args.statement or ()))
+                      statements=tuple(resolve_statement(s) for s in args.statement or ()))
     ans = answer(args.question, settings, filters, k=args.k)
     if args.csv:
         write_csv(ans, args.csv)
@@ -285,36 +290,12 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if res.gate_failures else 0
 
 
-def _statement(name: str) -> str:
-    from ingest.structure import STATEMENTS, canonical_statement
-
-    canon = canonical_statement(name)
-    if not canon:
-        raise ReportQAError(f"unknown quality statement '{name}'; one of: " + "; ".join(STATEMENTS))
-    return canon
-
-
 @command("scores")
 def _scores(args: argparse.Namespace, settings: Settings) -> int:
     from rag.engine import Engine
+    from rag.listing import score_rows
 
-    eng = Engine.load(settings)
-    d = eng.derived()
-    rows = []
-    for r in d.scores:
-        text = eng.retriever.report_text(r.report_id)
-        rows.append({"council": r.council, "quality_statement": r.statement, "theme": r.theme,
-                     "score": r.score, "label": r.label, "indicative": r.indicative,
-                     "published": r.published, "page_kind": r.page_kind,
-                     "report_id": r.report_id, "quote": text[r.start : r.end],
-                     "start": r.start, "end": r.end, "source": r.source})
-    for x in d.ratings:
-        text = eng.retriever.report_text(x.report_id)
-        rows.append({"council": x.council, "quality_statement": "(overall rating)", "theme": "",
-                     "score": x.percentage, "label": x.rating, "indicative": x.indicative,
-                     "published": x.published, "page_kind": x.page_kind,
-                     "report_id": x.report_id, "quote": text[x.start : x.end],
-                     "start": x.start, "end": x.end, "source": x.source})
+    rows = score_rows(Engine.load(settings))
     _emit(rows, args, ("council", "quality_statement", "score", "label", "page_kind", "report_id"))
     return 0
 
@@ -322,14 +303,9 @@ def _scores(args: argparse.Namespace, settings: Settings) -> int:
 @command("judgements")
 def _judgements(args: argparse.Namespace, settings: Settings) -> int:
     from rag.engine import Engine
+    from rag.listing import judgement_rows
 
-    eng = Engine.load(settings)
-    rows = []
-    for j in eng.derived().judgements:
-        row = eng.retriever.report(j.report_id)
-        page, _ = row.pages(j.start, j.end) if row else (None, None)
-        text = eng.retriever.report_text(j.report_id)
-        rows.append({**j.to_json(), "quote": text[j.start:j.end], "page": page})
+    rows = judgement_rows(Engine.load(settings))
     _emit(rows, args, ("inspectorate", "council", "judgement", "grade", "date", "page",
                        "report_id"))
     return 0
@@ -409,6 +385,19 @@ def _ui(args: argparse.Namespace, settings: Settings) -> int:
           file=sys.stderr, flush=True)
     os.execve(sys.executable, cmd, env)
     return 0  # not reached
+
+
+@command("serve")
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    try:
+        from ui.api import TOKEN_ENV, serve
+    except ModuleNotFoundError as exc:  # fastapi/uvicorn come with the server extra
+        raise ReportQAError(f"`reportqa serve` needs {exc.name}; run "
+                            "`pip install -e '.[server]'`") from exc
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    return serve(settings, args.host, args.port, token)
 
 
 @command("chroma-server")

@@ -1,0 +1,54 @@
+"""The rows behind `reportqa reports|scores|judgements --json` and the HTTP API's GET /reports,
+/scores and /judgements. Public: `report_rows`, `score_rows`, `judgement_rows`.
+
+One builder per listing, so the command line and the API cannot drift apart. Every quote is
+cut from the stored report text by the table's own offsets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.index import IndexStore
+from rag.engine import Engine
+from rag.versions import resolve_versions
+
+
+def report_rows(store: IndexStore) -> list[dict[str, Any]]:
+    """Every indexed report with its version status (current, superseded, duplicate)."""
+    reports = store.reports()
+    versions = resolve_versions(reports, store.report_text)
+    return [{**r.to_json(), "version": versions[r.report_id].status,
+             "version_of": versions[r.report_id].of} for r in reports]
+
+
+def score_rows(eng: Engine) -> list[dict[str, Any]]:
+    """Council x quality statement -> score, then each overall rating, with its quote."""
+    d = eng.derived()
+    rows = []
+    for r in d.scores:
+        text = eng.retriever.report_text(r.report_id)
+        rows.append({"council": r.council, "quality_statement": r.statement, "theme": r.theme,
+                     "score": r.score, "label": r.label, "indicative": r.indicative,
+                     "published": r.published, "page_kind": r.page_kind,
+                     "report_id": r.report_id, "quote": text[r.start : r.end],
+                     "start": r.start, "end": r.end, "source": r.source})
+    for x in d.ratings:
+        text = eng.retriever.report_text(x.report_id)
+        rows.append({"council": x.council, "quality_statement": "(overall rating)", "theme": "",
+                     "score": x.percentage, "label": x.rating, "indicative": x.indicative,
+                     "published": x.published, "page_kind": x.page_kind,
+                     "report_id": x.report_id, "quote": text[x.start : x.end],
+                     "start": x.start, "end": x.end, "source": x.source})
+    return rows
+
+
+def judgement_rows(eng: Engine) -> list[dict[str, Any]]:
+    """Every graded judgement of every report family, with its quote and PDF page."""
+    rows = []
+    for j in eng.derived().judgements:
+        row = eng.retriever.report(j.report_id)
+        page, _ = row.pages(j.start, j.end) if row else (None, None)
+        text = eng.retriever.report_text(j.report_id)
+        rows.append({**j.to_json(), "quote": text[j.start:j.end], "page": page})
+    return rows
