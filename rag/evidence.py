@@ -53,6 +53,44 @@ class Candidate:
     core_start: int = -1  # where the sentence itself starts when paired with its antecedent
 
 
+@dataclass(frozen=True)
+class Weights:
+    """The ranker's numbers, read from rag/vocab/weights.toml (each row says why)."""
+
+    coverage: float
+    rank: float
+    rank_decay: float
+    length_penalty: float
+    figure_bonus: float
+    no_figure_penalty: float
+    no_figure_coverage_factor: float
+    percent_bonus: float
+    percent_missing_coverage_factor: float
+    count_bonus: float
+    ordinal_bonus: float
+    frequency_bonus: float
+    difference_bonus: float
+    reason_bonus: float
+    cut_coverage_factor: float
+    boilerplate_penalty: float
+    min_words: int
+    short_unpunctuated_words: int
+    dense_offset: float
+    dense_scale: float
+    dense_weight: float
+    dense_coverage_gate: float
+    dense_coverage_floor: float
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Weights:
+        import tomllib
+
+        rows = tomllib.loads((path or Path(__file__).parent / "vocab" / "weights.toml")
+                             .read_text("utf-8"))
+        return cls(**{f: rows[f]["value"] for f in cls.__dataclass_fields__})
+
+
+W = Weights.load()
 RERANK_TOP = 4  # sentences re-ranked by meaning (MiniLM); 4 = same dev accuracy as 8, 1/3 less latency
 
 
@@ -67,10 +105,12 @@ def rerank_dense(u: Understanding, cands: list[Candidate], engine: Engine) -> li
     sims = sv @ qv
     out = []
     for c, sim in zip(top, sims, strict=True):
-        sem = min(1.0, max(0.0, (float(sim) - 0.15) / 0.5))
+        meaning = (float(sim) - W.dense_offset) / W.dense_scale
+        sem = min(1.0, max(0.0, meaning))
+        gate = min(1.0, W.dense_coverage_gate * c.coverage + W.dense_coverage_floor)
         # Unclipped in the ranking score so near-ties still order by meaning.
-        out.append(replace(c, score=c.score + 0.5 * (float(sim) - 0.15) / 0.5,
-                           confidence=0.5 * c.coverage + 0.5 * sem * min(1.0, 2 * c.coverage + 0.3)))
+        out.append(replace(c, score=c.score + W.dense_weight * meaning,
+                           confidence=(1 - W.dense_weight) * c.coverage + W.dense_weight * sem * gate))
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out
 
@@ -98,34 +138,36 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
     cov = term_coverage(weights, toks, _SYN)
     n_words = len(sent.split())
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
-    if n_words < 5 or _HEADING.match(sent) or (n_words < 9 and unpunctuated):
+    if n_words < W.min_words or _HEADING.match(sent) or (n_words < W.short_unpunctuated_words
+                                                         and unpunctuated):
         return None  # titles, headings and "Score: 3" lines are not answers to read out
-    score = 0.7 * cov + 0.3 / (1 + 0.25 * (h.rank - 1)) - 0.003 * n_words
+    score = (W.coverage * cov + W.rank / (1 + W.rank_decay * (h.rank - 1))
+             - W.length_penalty * n_words)
     if u.wants_figure:
         # The answer to a figure question states a figure the question did not.
         if new_figures(sent, q_figs):
-            score += 0.15
+            score += W.figure_bonus
             if pct and "%" in sent:
-                score += 0.1
+                score += W.percent_bonus
             elif pct:
-                cov *= 0.5
+                cov *= W.percent_missing_coverage_factor
             elif count and _COUNT.search(sent):
-                score += 0.1  # the same preference for a count ("510,430 people")
+                score += W.count_bonus
         else:
-            cov *= 0.5
-            score -= 0.15
+            cov *= W.no_figure_coverage_factor
+            score -= W.no_figure_penalty
     if u.asks_rank and re.search(r"\b\d+(st|nd|rd|th)\b", sent):
-        score += 0.15  # "how does X rank" is answered by an ordinal ("43rd")
+        score += W.ordinal_bonus
     if u.asks_frequency and _FREQUENCY.search(sent):
-        score += 0.15
+        score += W.frequency_bonus
     if u.asks_difference and _DIFFERENCE.search(sent):
-        score += 0.15  # "by how much ... exceed" is answered by "£8,502,000 more than estimated"
+        score += W.difference_bonus
     if u.asks_reason and _CAUSAL.search(sent):
-        score += 0.1  # "why ..." is answered by the sentence that gives the cause
+        score += W.reason_bonus
     if re.search(r",\s*$", sent):  # a page cut mid-sentence
-        cov *= 0.5
-    if h.chunk.section in _BOILERPLATE:  # CQC's standard wording, same for every council
-        score -= 0.1
+        cov *= W.cut_coverage_factor
+    if h.chunk.section in _BOILERPLATE:
+        score -= W.boilerplate_penalty
     return Candidate(h, s, e, sent, score, cov, core_start=core)
 
 

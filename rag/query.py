@@ -8,9 +8,11 @@ council is recognised without code changes. A small gazetteer of English council
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ingest.profiles import gazetteer_lines
 from ingest.structure import (
@@ -55,6 +57,18 @@ class Understanding:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Spans (report id, start, end) the conversation already quoted: "why?" wants a new one.
     avoid: tuple[tuple[str, int, int], ...] = ()
+    # Read once here for the table answers, which never parse the question themselves:
+    words: str = ""  # the question lower-cased, for matching table values (grade names)
+    asks_grade: bool = False  # a judgement or grade ("graded", "judged", "outcome")
+    list_kind: str | None = None  # which of a report's lists it asks for (vocab/lists.toml)
+    yes_no: bool = False  # "is it true that ...", "did ..."
+    asks_overall: bool = False
+    asks_which: bool = False
+    asks_lowest: bool = False  # "lowest", "worst" (else highest/best)
+    asks_percentage: bool = False
+    unit: str | None = None  # the unit of the figure asked for (wanted_unit)
+    projection: bool = False  # "expected by 2030": a projection, not today's level
+    change: bool = False  # "increase", "fell": a change, not a level
 
 
 def understand(question: str, councils: list[Council]) -> Understanding:
@@ -68,7 +82,7 @@ def understand(question: str, councils: list[Council]) -> Understanding:
                     and not any((council_key(n) or "") in c.key and _contains(q, a)
                                 for c in councils for a in c.aliases))
     stmts = _find_statements(q)
-    intent, score_value, rating_value, direction = _intent(q, found, stmts)
+    intent, slots = detect_intent(Parsed(q, found, stmts))
     first_unknown = min((m.start() for n in unknown for m in [re.search(re.escape(_norm(n)), q)]
                          if m), default=None)
     first_known = min((q.find(a) for c in councils if c.key in found for a in c.aliases
@@ -85,14 +99,50 @@ def understand(question: str, councils: list[Council]) -> Understanding:
         asks_quantity=asks_quantity(q),
         question=question, content=strip_frames(question), councils=found,
         unknown_councils=unknown, statements=stmts,
-        intent=intent, score_value=score_value, rating_value=rating_value,
+        intent=intent, score_value=slots.get("score_value"), rating_value=slots.get("rating_value"),
         wants_figure=bool(re.search(
             r"\b(how many|how much|how long|what (percentage|proportion|share|number|per ?cent)|"
             r"percentage|proportion|rate of|number of|how (high|low)|figure|population|average|rank|"
             r"ranked|how big|how large|budget|spend|spent|cost)\b",
             q)),
-        direction=direction,
+        direction=slots.get("direction"),
+        **_shape(question),
     )
+
+
+def _shape(question: str) -> dict[str, Any]:
+    """Slots the table answers (rag/structured.py) need, read once from the question as typed."""
+    words = " ".join(question.lower().split())
+    return dict(
+        words=words, asks_grade=asks_grade(question), list_kind=asks_for_list(question),
+        yes_no=_YES_NO.match(question) is not None,
+        asks_overall=re.search(r"\boverall\b", question, re.I) is not None,
+        asks_which=re.search(r"\b(which|what)\b", question, re.I) is not None,
+        asks_lowest=re.search(r"\b(lowest|worst)\b", question, re.I) is not None,
+        asks_percentage=asks_percentage(question), unit=wanted_unit(question),
+        projection=PROJECTION.search(question) is not None,
+        change=CHANGE.search(question) is not None)
+
+
+_YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will)\b", re.I)
+# A projection or a change is another measure than the level a superlative compares.
+PROJECTION = re.compile(r"\b(project(?:ed|ion|ions)?|expected|forecast|predicted|will|"
+                         r"by 20\d\d)\b", re.I)
+CHANGE = re.compile(r"\b(increase[ds]?|decrease[ds]?|rise|rose|risen|fall|fell|grow|grew|growth|"
+                     r"change[ds]?|up|down)\b", re.I)
+
+
+def wanted_unit(question: str) -> str | None:
+    """The unit a figure answering the question is in: % | £ | duration | count | None."""
+    if asks_percentage(question):
+        return "%"
+    if re.search(r"£|\b(spends?|spent|spending|budget|cost|costs|funding|money)\b", question, re.I):
+        return "£"
+    if re.search(r"\b(how long|wait|waiting|days|weeks|months)\b", question, re.I):
+        return "duration"
+    if asks_count(question) or re.search(r"\bpeople\b", question, re.I):
+        return "count"  # "which council has the most people ..." compares counts too
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -218,46 +268,122 @@ def _find_statements(q: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for _, c in sorted(found)))
 
 
-def _intent(q: str, councils: tuple[str, ...], stmts: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    rating_words = "|".join(r.lower() for r in RATINGS)
-    m_which = re.search(r"\b(which|what)\b.{0,40}\b(councils|local authorities|authorities|areas|"
-                        r"quality statements|statements)\b", q)
-    m_val = re.search(r"\b(?:scored|score of|scores? (?:of )?|got|received|given) ?(?:a )?([1-4])\b", q)
-    if len(councils) >= 2 and (
-            re.search(r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdiffer", q)
+# --- question types: one ordered table ----------------------------------------------------
+#
+# Each row: an intent name and its detector. A detector sees the question parsed once
+# (`Parsed`) and returns the intent's slots, or None; the first row that returns slots names
+# the question's intent. Order matters where two could match: "compare" before
+# "superlative" ("which is larger, Bury or Kent?"), "which_scored" before "score". What each
+# intent's answer is lives in rag/structured.py's ROUTES; which question reads as which
+# intent is pinned by tests/data/intents.jsonl.
+
+@dataclass(frozen=True)
+class Parsed:
+    q: str  # the question lower-cased, dashes as spaces (_norm)
+    councils: tuple[str, ...]
+    stmts: tuple[str, ...]
+
+
+Slots = dict[str, Any]
+_WHICH = re.compile(r"\b(which|what)\b.{0,40}\b(councils|local authorities|authorities|areas|"
+                    r"quality statements|statements)\b")
+_SCORE_VALUE = re.compile(r"\b(?:scored|score of|scores? (?:of )?|got|received|given) ?(?:a )?"
+                          r"([1-4])\b")
+
+
+def _detect_compare(p: Parsed) -> Slots | None:
+    if len(p.councils) >= 2 and (
+            re.search(r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdiffer", p.q)
             or re.search(r"\bwhich\b.*\b(larger|higher|more|less|lower|smaller|better|worse|bigger)\b"
-                         r".*\bor\b", q)):
-        return "compare", None, None, None
-    if re.search(r"\b(below|worse than|lower than|under)\b.*\b(england|national) average", q):
-        return "versus_england", None, None, "below"
-    if re.search(r"\b(above|better than|higher than|over)\b.*\b(england|national) average", q):
-        return "versus_england", None, None, "above"
-    if m_which and m_val:
-        return "which_scored", int(m_val.group(1)), None, None
-    if not stmts and re.search(r"\b(highest|lowest|best|worst|top)\b.{0,30}\b(overall|rating|rated|"
-                               r"score|percentage score)\b", q):
-        return "top_rating", None, None, None
-    m_sup = re.search(r"\b(highest|largest|biggest|greatest|most|lowest|smallest|fewest|least)\b", q)
-    across = len(councils) >= 2 or (not councils and re.search(
-        r"\b(which|what) (council|local authorit|area)|\bcouncils\b|\bauthorities\b", q))
-    if (m_sup and across and re.search(r"\b(which|what)\b", q)
-            and not re.search(r"\bmost and least\b|\b(most|least) deprived\b", q)):
+                         r".*\bor\b", p.q)):
+        return {}
+    return None
+
+
+def _detect_versus_england(p: Parsed) -> Slots | None:
+    if re.search(r"\b(below|worse than|lower than|under)\b.*\b(england|national) average", p.q):
+        return {"direction": "below"}
+    if re.search(r"\b(above|better than|higher than|over)\b.*\b(england|national) average", p.q):
+        return {"direction": "above"}
+    return None
+
+
+def _detect_which_scored(p: Parsed) -> Slots | None:
+    m_val = _SCORE_VALUE.search(p.q)
+    return {"score_value": int(m_val.group(1))} if _WHICH.search(p.q) and m_val else None
+
+
+def _detect_top_rating(p: Parsed) -> Slots | None:
+    if not p.stmts and re.search(r"\b(highest|lowest|best|worst|top)\b.{0,30}\b(overall|rating|"
+                                 r"rated|score|percentage score)\b", p.q):
+        return {}
+    return None
+
+
+def _detect_superlative(p: Parsed) -> Slots | None:
+    m_sup = re.search(r"\b(highest|largest|biggest|greatest|most|lowest|smallest|fewest|least)\b", p.q)
+    across = len(p.councils) >= 2 or (not p.councils and re.search(
+        r"\b(which|what) (council|local authorit|area)|\bcouncils\b|\bauthorities\b", p.q))
+    if (m_sup and across and re.search(r"\b(which|what)\b", p.q)
+            and not re.search(r"\bmost and least\b|\b(most|least) deprived\b", p.q)):
         low = m_sup.group(1) in ("lowest", "smallest", "fewest", "least")
-        return "superlative", None, None, "min" if low else "max"
-    m_rated = re.search(rf"\b(?:rated|judged|graded|found to be) ({rating_words})\b", q)
-    if m_which and m_rated:
-        return "which_rated", None, next(r for r in RATINGS if r.lower() == m_rated.group(1)), None
-    if councils and re.search(r"\b(all|every|each) (the )?(quality )?statements?\b|\bacross all\b|"
-                              r"\ball (its|their|of its) scores\b|\bscores? (for|across) all\b", q):
-        return "all_scores", None, None, None
-    if _asks_rating(q) and not stmts:
-        return "rating", None, None, None
-    if re.search(r"\bscor(e|ed|es|ing)\b|\bgrade\b|\bmark(ed)?\b", q) and stmts:
-        return "score", None, None, None
-    if m_which and not councils and re.search(r"^(which|what)\b|\bwhich (councils|local authorities|"
-                                              r"authorities)\b", q):
-        return "which_councils", None, None, None
-    return "search", None, None, None
+        return {"direction": "min" if low else "max"}
+    return None
+
+
+def _detect_which_rated(p: Parsed) -> Slots | None:
+    rating_words = "|".join(r.lower() for r in RATINGS)
+    m_rated = re.search(rf"\b(?:rated|judged|graded|found to be) ({rating_words})\b", p.q)
+    if _WHICH.search(p.q) and m_rated:
+        return {"rating_value": next(r for r in RATINGS if r.lower() == m_rated.group(1))}
+    return None
+
+
+def _detect_all_scores(p: Parsed) -> Slots | None:
+    if p.councils and re.search(r"\b(all|every|each) (the )?(quality )?statements?\b|\bacross all\b|"
+                                r"\ball (its|their|of its) scores\b|\bscores? (for|across) all\b", p.q):
+        return {}
+    return None
+
+
+def _detect_rating(p: Parsed) -> Slots | None:
+    return {} if _asks_rating(p.q) and not p.stmts else None
+
+
+def _detect_score(p: Parsed) -> Slots | None:
+    return {} if re.search(r"\bscor(e|ed|es|ing)\b|\bgrade\b|\bmark(ed)?\b", p.q) and p.stmts \
+        else None
+
+
+def _detect_which_councils(p: Parsed) -> Slots | None:
+    if _WHICH.search(p.q) and not p.councils and re.search(
+            r"^(which|what)\b|\bwhich (councils|local authorities|authorities)\b", p.q):
+        return {}
+    return None
+
+
+INTENTS: tuple[tuple[str, Callable[[Parsed], Slots | None]], ...] = (
+    ("compare", _detect_compare),
+    ("versus_england", _detect_versus_england),
+    ("which_scored", _detect_which_scored),
+    ("top_rating", _detect_top_rating),
+    ("superlative", _detect_superlative),
+    ("which_rated", _detect_which_rated),
+    ("all_scores", _detect_all_scores),
+    ("rating", _detect_rating),
+    ("score", _detect_score),
+    ("which_councils", _detect_which_councils),
+)
+
+
+def detect_intent(p: Parsed) -> tuple[str, Slots]:
+    """The first question type in INTENTS whose detector matches, with its slots; else
+    "search" (retrieval and the extractive answerer)."""
+    for name, detect in INTENTS:
+        slots = detect(p)
+        if slots is not None:
+            return name, slots
+    return "search", {}
 
 
 def _asks_rating(q: str) -> bool:

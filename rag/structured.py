@@ -7,6 +7,7 @@ score and rating tables read at ingest can, completely over the index.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ingest.profiles import listed_items, profile_named
@@ -22,51 +23,67 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
-from rag.query import Understanding, asks_for_list, asks_grade
+from rag.query import CHANGE, PROJECTION, Understanding
 from rag.retrieve import Filters, tokenize
 from rag.stats import Stat
 from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
 
 
+@dataclass(frozen=True)
+class Route:
+    """One kind of table answer: when it applies (from the question's slots and the councils
+    and statements in play), and its handler. A handler that finds no fitting table row
+    returns None; ``falls_through`` says whether the next route is then tried or the
+    question goes to search."""
+
+    name: str
+    applies: Callable[[Understanding, tuple[str, ...], tuple[str, ...]], bool]
+    handler: Callable[[Understanding, tuple[str, ...], tuple[str, ...], Engine], Answer | None]
+    falls_through: bool = False
+
+
+# In order; the intents come from rag/query.py's INTENTS table.
+ROUTES: tuple[Route, ...] = (
+    # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
+    Route("judgement", lambda u, c, s: bool(c) and u.asks_grade,
+          lambda u, c, s, e: _judgements(u, c, e), falls_through=True),
+    Route("score", lambda u, c, s: u.intent == "score" and bool(s), lambda u, c, s, e: _scores(u, c, s, e)),
+    Route("all_scores", lambda u, c, s: u.intent == "all_scores" and bool(c),
+          lambda u, c, s, e: _scores(u, c, (), e)),
+    Route("rating", lambda u, c, s: u.intent == "rating" and bool(c), lambda u, c, s, e: _ratings(u, c, e)),
+    Route("which_scored", lambda u, c, s: u.intent == "which_scored",
+          lambda u, c, s, e: _which_scored(u, c, s, e)),
+    Route("which_rated", lambda u, c, s: u.intent == "which_rated", lambda u, c, s, e: _which_rated(u, e)),
+    Route("top_rating", lambda u, c, s: u.intent == "top_rating", lambda u, c, s, e: _top_rating(u, e)),
+    Route("which_councils", lambda u, c, s: u.intent == "which_councils",
+          lambda u, c, s, e: _which_councils(u, s, e)),
+    Route("versus_england", lambda u, c, s: u.intent == "versus_england",
+          lambda u, c, s, e: _versus_england(u, c, e)),
+    # A report's list answers "what/which/list ..." questions, not "why ...?" or "is it true
+    # that ...?" ones that happen to use the word "improve".
+    Route("list", lambda u, c, s: len(c) == 1 and bool(u.list_kind) and not u.asks_reason
+          and not u.yes_no, lambda u, c, s, e: _report_list(u, c[0], u.list_kind or "", e),
+          falls_through=True),
+    Route("compare", lambda u, c, s: u.intent == "compare" and len(c) >= 2,
+          lambda u, c, s, e: _compare(u, c, s, e)),
+    Route("superlative", lambda u, c, s: u.intent == "superlative",
+          lambda u, c, s, e: _superlative(u, c, e)),
+)
+
+
 def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     """Answer from the tables when the question is of a structured kind, else None."""
     councils = f.councils or u.councils
     stmts = f.statements or u.statements
-    judged = _judgements(u, councils, eng) if councils and asks_grade(u.question) else None
-    if judged is not None:
-        return judged
-    if u.intent == "score" and stmts:
-        return _scores(u, councils, stmts, eng)
-    if u.intent == "all_scores" and councils:
-        return _scores(u, councils, (), eng)
-    if u.intent == "rating" and councils:
-        return _ratings(u, councils, eng)
-    if u.intent == "which_scored":
-        return _which_scored(u, councils, stmts, eng)
-    if u.intent == "which_rated":
-        return _which_rated(u, eng)
-    if u.intent == "top_rating":
-        return _top_rating(u, eng)
-    if u.intent == "which_councils":
-        return _which_councils(u, stmts, eng)
-    if u.intent == "versus_england":
-        return _versus_england(u, councils, eng)
-    # A report's list answers "what/which/list ..." questions, not "why ...?" or "is it true
-    # that ...?" ones that happen to use the word "improve".
-    kind = (asks_for_list(u.question) if len(councils) == 1 and not u.asks_reason
-            and not _YES_NO.match(u.question) else None)
-    listed = _report_list(u, councils[0], kind, eng) if kind else None
-    if listed is not None:
-        return listed
-    if u.intent == "compare" and len(councils) >= 2:
-        return _compare(u, councils, stmts, eng)
-    if u.intent == "superlative":
-        return _superlative(u, councils, eng)
+    for r in ROUTES:
+        if r.applies(u, councils, stmts):
+            ans = r.handler(u, councils, stmts, eng)
+            if ans is not None or not r.falls_through:
+                return ans
     return None
 
 
-_YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will)\b", re.I)
 _OVERALL = {"Overall effectiveness", "Inspection outcome", "Overall rating for this service"}
 # Words every judgement name shares: they cannot tell one judgement from another.
 _JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who", "for", "to",
@@ -137,17 +154,17 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     """The judgement of a named council whose distinctive words the question uses ("care
     leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
     None (search instead) when no judgement's words are in the question."""
-    q = _judgement_words(u.question)
+    q = _judgement_words(u.words)
     picked = []
     for key in councils:
         # CQC local authority scores have their own table and routes (score, rating).
         rows = [j for j in eng.derived().judgements if j.council_key == key
                 and j.family != "cqc-la-assessment"]
         scored = [(_share(q, _judgement_words(j.judgement)), j) for j in rows]
-        if re.search(r"\boverall\b", u.question, re.I):  # "overall" names the overall judgement
+        if u.asks_overall:  # "overall" names the overall judgement
             scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]
-        asked = _grade_in(u.question, rows)
-        if asked and re.search(r"\b(which|what)\b", u.question, re.I):
+        asked = _grade_in(u.words, rows)
+        if asked and u.asks_which:
             # "Which area was graded requires improvement?": the judgements with that grade.
             scored = [(1.0 if j.grade == asked and j.judgement not in _OVERALL else 0.0, j)
                       for j in rows]
@@ -173,11 +190,6 @@ _FRAME = ("which what whose council councils local authority authorities area ar
 _PCT_WORDS = "proportion percentage share per cent rate"
 # Reports state a population share as "of the population", "of people", "of residents".
 _SAME = ("popul resid peopl inhabit person",)
-# A projection or a change is another measure than the level the question compares.
-_PROJECTION = re.compile(r"\b(project(?:ed|ion|ions)?|expected|forecast|predicted|will|"
-                         r"by 20\d\d)\b", re.I)
-_CHANGE = re.compile(r"\b(increase[ds]?|decrease[ds]?|rise|rose|risen|fall|fell|grow|grew|growth|"
-                     r"change[ds]?|up|down)\b", re.I)
 _SHOW = 4  # figures listed in a superlative answer (more ties are all listed)
 
 
@@ -187,7 +199,7 @@ def _superlative(u: Understanding, councils: tuple[str, ...], eng: Engine) -> An
     from ingest.structure import council_key
 
     d = eng.derived()
-    unit = _wanted_unit(u.question)
+    unit = u.unit
     measure = _Measure.of(u, eng, unit)
     if measure is None:
         return None
@@ -236,7 +248,8 @@ class _Measure:
         same = {t: set(g.split()) for g in _SAME for t in g.split()} if unit == "%" else {}
         return cls({t: eng.idf(t) for t in terms}, same,
                    tuple(t for t in terms if t[0].isdigit()),
-                   tuple(rx for rx in (_PROJECTION, _CHANGE) if not rx.search(u.question)))
+                   tuple(rx for rx, asked in ((PROJECTION, u.projection), (CHANGE, u.change))
+                         if not asked))
 
     def cover(self, text: str) -> float:
         from rag.retrieve import tokenize
@@ -285,20 +298,6 @@ def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...],
     return Answer(u.question, text, False, tuple(cites), answerer="table")
 
 
-def _wanted_unit(question: str) -> str | None:
-    from rag.query import asks_count, asks_percentage
-
-    if asks_percentage(question):
-        return "%"
-    if re.search(r"£|\b(spend|spent|budget|cost|costs|funding|money)\b", question, re.I):
-        return "£"
-    if re.search(r"\b(how long|wait|waiting|days|weeks|months)\b", question, re.I):
-        return "duration"
-    if asks_count(question) or re.search(r"\bpeople\b", question, re.I):
-        return "count"  # "which council has the most people ..." compares counts too
-    return None
-
-
 def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
     """Every extracted statistic compared with an England average in the asked direction,
     restricted to the topic words of the question."""
@@ -341,7 +340,7 @@ def _top_rating(u: Understanding, eng: Engine) -> Answer:
             rows.setdefault(r.council_key, r)
     if not rows:
         return _no(u, "No indexed report states an overall percentage score.")
-    low = bool(re.search(r"\b(lowest|worst)\b", u.question, re.I))
+    low = u.asks_lowest
     best = (min if low else max)(r.percentage for r in rows.values() if r.percentage is not None)
     top = [r for r in rows.values() if r.percentage == best]
     cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(top)]
@@ -461,10 +460,8 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
 
 
 def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer:
-    from rag.query import asks_percentage
-
     rows = [r for r in eng.derived().ratings if r.council_key in councils]
-    if asks_percentage(u.question):
+    if u.asks_percentage:
         rows = [r for r in rows if r.percentage is not None]
         if not rows:
             return _no(u, "The indexed reports don't state an overall percentage score for "

@@ -77,3 +77,17 @@ def test_every_cue_row_is_backed_by_two_reports_it_matches() -> None:
             else:
                 assert set(tokenize(row["report"])) & set(tokenize(sentence)), (row, ex)
         assert len(files) >= 2, row
+
+
+def test_every_ranker_weight_is_a_row_that_says_why() -> None:
+    from dataclasses import fields
+
+    from rag.evidence import Weights
+
+    rows = tomllib.loads((VOCAB / "weights.toml").read_text(encoding="utf-8"))
+    names = {f.name for f in fields(Weights)}
+    assert set(rows) - {"fitted_on"} == names, "a row without a field, or a field without a row"
+    for name in names:
+        assert len(rows[name]["why"]) > 20 and rows[name]["example"], name
+        assert isinstance(rows[name]["value"], int | float), name
+    assert rows["fitted_on"]

@@ -1,0 +1,35 @@
+"""Question types are one ordered table (rag/query.py INTENTS, rag/structured.py ROUTES);
+tests/data/intents.jsonl pins which question reads as which intent, with its slots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.query import INTENTS, council_catalogue, understand
+from rag.structured import ROUTES
+
+ROWS = [json.loads(x) for x in
+        (Path(__file__).parent / "data" / "intents.jsonl").read_text("utf-8").splitlines() if x]
+COUNCILS = council_catalogue(["Darlington Borough Council", "Staffordshire County Council",
+                              "Bury Council", "Doncaster", "Bradford", "Kent", "Medway"])
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r["question"][:50] for r in ROWS])
+def test_question_reads_as_its_intent_and_slots(row: dict[str, Any]) -> None:
+    u = understand(row["question"], COUNCILS)
+    assert u.intent == row["intent"], row["why"]
+    for slot, value in row["slots"].items():
+        assert getattr(u, slot) == value, (slot, row["why"])
+    assert len(row["why"]) > 20
+
+
+def test_every_intent_has_a_pinned_question_and_a_route() -> None:
+    pinned = {r["intent"] for r in ROWS}
+    routed = {r.name for r in ROUTES}
+    for name, _ in INTENTS:
+        assert name in pinned, f"no question in tests/data/intents.jsonl reads as {name}"
+        assert name in routed, f"no route in rag/structured.py ROUTES answers {name}"
