@@ -362,7 +362,15 @@ def _detect_which_councils(p: Parsed) -> Slots | None:
     return None
 
 
+def _detect_inspection_date(p: Parsed) -> Slots | None:
+    if re.search(r"\bwhen\b.{0,60}\b(inspect\w*|visit\w*|assess\w*)|\b(what|which) (dates?|days?)\b"
+                 r".{0,40}\b(inspect\w*|visit\w*)|\binspection dates?\b", p.q):
+        return {}
+    return None
+
+
 INTENTS: tuple[tuple[str, Callable[[Parsed], Slots | None]], ...] = (
+    ("inspection_date", _detect_inspection_date),
     ("compare", _detect_compare),
     ("versus_england", _detect_versus_england),
     ("which_scored", _detect_which_scored),

@@ -45,6 +45,9 @@ class Route:
 
 # In order; the intents come from rag/query.py's INTENTS table.
 ROUTES: tuple[Route, ...] = (
+    # "When was Doncaster inspected?": the dates each report of that council states.
+    Route("inspection_date", lambda u, c, s: u.intent == "inspection_date" and bool(c),
+          lambda u, c, s, e: _inspection_dates(u, c, e), falls_through=True),
     # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
     Route("judgement", lambda u, c, s: bool(c) and u.asks_grade,
           lambda u, c, s, e: _judgements(u, c, e), falls_through=True),
@@ -91,6 +94,32 @@ _JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who"
 
 
 _LIST_WORDS = 55  # items quoted; with the heading and the tail the answer stays under 75 words
+
+
+def _inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """The inspection dates stated by each named council's reports (families whose profile
+    reads dates), one citation per report; None when no report states them."""
+    hidden = set(eng.derived().hidden())
+    cites: list[Citation] = []
+    parts: list[str] = []
+    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
+        m = row.metadata
+        dates = m.get("inspection_dates")
+        if not dates or row.report_id in hidden or council_key(m.get("council")) not in councils:
+            continue
+        text = eng.retriever.report_text(row.report_id)
+        at = text.find(dates)
+        if at < 0:
+            continue
+        prof = profile_named(m.get("family"))
+        what = prof.title if prof else "inspection"
+        n = len(cites) + 1
+        cites.append(cite_span(n, row.report_id, eng, at, at + len(dates), council=m.get("council")))
+        parts.append(f"{m.get('organisation') or m.get('council')}, {what} by "
+                     f"{m.get('inspectorate') or 'the inspectorate'}: {dates} [{n}].")
+    if not cites:
+        return None
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
 def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answer | None:

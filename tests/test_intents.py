@@ -9,9 +9,14 @@ from typing import Any
 
 import pytest
 
+from ingest.pipeline import ingest
+from rag.answer import answer
+from rag.engine import Engine
 from rag.query import INTENTS, council_catalogue, understand
 from rag.structured import ROUTES
+from reportqa.settings import Settings
 
+REPO = Path(__file__).resolve().parent.parent
 ROWS = [json.loads(x) for x in
         (Path(__file__).parent / "data" / "intents.jsonl").read_text("utf-8").splitlines() if x]
 COUNCILS = council_catalogue(["Darlington Borough Council", "Staffordshire County Council",
@@ -33,3 +38,19 @@ def test_every_intent_has_a_pinned_question_and_a_route() -> None:
     for name, _ in INTENTS:
         assert name in pinned, f"no question in tests/data/intents.jsonl reads as {name}"
         assert name in routed, f"no route in rag/structured.py ROUTES answers {name}"
+
+
+@pytest.fixture(scope="module")
+def pdf_eng(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    settings = Settings(index_dir=tmp_path_factory.mktemp("intents-pdf"), embedder="hash")
+    ingest([REPO / "corpus" / "ofsted" / "ofsted-ilacs-doncaster-2025.pdf"], settings)
+    return Engine.load(settings)
+
+
+def test_when_was_it_inspected_cites_the_dates_on_page_one(pdf_eng: Engine) -> None:
+    a = answer("When was Doncaster's children's services inspection?", pdf_eng.settings,
+               engine=pdf_eng)
+    assert a.answerer == "table" and "20 to 31 January 2025 [1]" in a.text
+    c = a.citations[0]
+    assert (c.quote, c.page) == ("20 to 31 January 2025", 1)
+    assert pdf_eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
