@@ -77,6 +77,7 @@ class Weights:
     short_unpunctuated_words: int
     dense_offset: float
     dense_scale: float
+    dense_rank_weight: float
     dense_weight: float
     dense_coverage_gate: float
     dense_coverage_floor: float
@@ -109,7 +110,7 @@ def rerank_dense(u: Understanding, cands: list[Candidate], engine: Engine) -> li
         sem = min(1.0, max(0.0, meaning))
         gate = min(1.0, W.dense_coverage_gate * c.coverage + W.dense_coverage_floor)
         # Unclipped in the ranking score so near-ties still order by meaning.
-        out.append(replace(c, score=c.score + W.dense_weight * meaning,
+        out.append(replace(c, score=c.score + W.dense_rank_weight * meaning,
                            confidence=(1 - W.dense_weight) * c.coverage + W.dense_weight * sem * gate))
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out

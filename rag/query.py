@@ -363,8 +363,12 @@ def _detect_which_councils(p: Parsed) -> Slots | None:
 
 
 def _detect_inspection_date(p: Parsed) -> Slots | None:
-    if re.search(r"\bwhen\b.{0,60}\b(inspect\w*|visit\w*|assess\w*)|\b(what|which) (dates?|days?)\b"
-                 r".{0,40}\b(inspect\w*|visit\w*)|\binspection dates?\b", p.q):
+    # Only a question that opens by asking when: "how many children ... when Ofsted visited"
+    # asks a count, not a date.
+    asks_when = re.match(r"\W*(?:and |so )?(?:when\b|on (?:which|what) (?:days?|dates?)\b|"
+                         r"(?:what|which) (?:days?|dates?)\b)", p.q)
+    if (asks_when and re.search(r"\b(inspect\w*|visit\w*|assess\w*)", p.q)) \
+            or re.search(r"\binspection dates?\b", p.q):
         return {}
     return None
 
