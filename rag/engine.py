@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from ingest.index import IndexStore
@@ -32,6 +32,10 @@ class _Derived:
     versions: dict[str, Version]
     _stats_of: Callable[[], list[Stat]]
     _stats: list[Stat] | None = None
+    only: frozenset[str] | None = None  # a scoped view's reports (Engine.scoped)
+
+    def in_scope(self, report_id: str) -> bool:
+        return self.only is None or report_id in self.only
 
     @property
     def stats(self) -> list[Stat]:
@@ -85,6 +89,19 @@ class Engine:
                         r.metadata.get("quality_statement"))],
                 )
             return self._derived
+
+    def scoped(self, report_ids: Collection[str]) -> Engine:
+        """A view of this engine whose tables (scores, ratings, judgements, figures) hold only
+        these reports' rows: the app's report-family and year filters, applied to the table
+        answers as retrieval applies them to passages."""
+        d = self.derived()
+        keep = frozenset(report_ids)
+        view = replace(d, scores=[r for r in d.scores if r.report_id in keep],
+                       ratings=[r for r in d.ratings if r.report_id in keep],
+                       judgements=[r for r in d.judgements if r.report_id in keep],
+                       _stats_of=lambda: [x for x in d.stats if x.report_id in keep],
+                       _stats=None, only=keep)
+        return replace(self, _derived=view, _lock=threading.Lock())
 
     def idf(self, term: str) -> float:
         d = self.derived()

@@ -79,6 +79,8 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     """Answer from the tables when the question is of a structured kind, else None."""
     councils = f.councils or u.councils
     stmts = f.statements or u.statements
+    if f.report_ids:  # filtered to some reports (family, year): so are the tables
+        eng = eng.scoped(f.report_ids)
     for r in ROUTES:
         if r.applies(u, councils, stmts):
             ans = r.handler(u, councils, stmts, eng)
@@ -105,7 +107,8 @@ def _inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) 
     for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
         m = row.metadata
         dates = m.get("inspection_dates")
-        if not dates or row.report_id in hidden or council_key(m.get("council")) not in councils:
+        if (not dates or row.report_id in hidden or not eng.derived().in_scope(row.report_id)
+                or council_key(m.get("council")) not in councils):
             continue
         text = eng.retriever.report_text(row.report_id)
         at = text.find(dates)
@@ -130,7 +133,8 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
     for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
         m = row.metadata
         prof = profile_named(m.get("family"))
-        if council_key(m.get("council")) != council or prof is None or row.report_id in hidden:
+        if (council_key(m.get("council")) != council or prof is None or row.report_id in hidden
+                or not eng.derived().in_scope(row.report_id)):
             continue
         text = eng.retriever.report_text(row.report_id)
         spans = listed_items(text, prof.lists.get(kind, ()))

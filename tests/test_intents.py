@@ -54,3 +54,17 @@ def test_when_was_it_inspected_cites_the_dates_on_page_one(pdf_eng: Engine) -> N
     c = a.citations[0]
     assert (c.quote, c.page) == ("20 to 31 January 2025", 1)
     assert pdf_eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+
+
+def test_table_answers_keep_to_the_reports_a_filter_allows(shared_hash_index: Settings) -> None:
+    """The app's family and year filters narrow retrieval to some reports; the tables too."""
+    from rag.retrieve import Filters
+
+    eng = Engine.load(shared_hash_index)
+    q = "Which councils scored 3 for safeguarding?"
+    everyone = answer(q, eng.settings, engine=eng)
+    darlington = tuple(r for r in eng.retriever.state().reports if r.startswith("darlington"))
+    narrowed = answer(q, eng.settings, Filters(report_ids=darlington), engine=eng)
+    assert len(everyone.citations) > 1
+    assert {c.report_id for c in narrowed.citations} <= set(darlington)
+    assert [c.council for c in narrowed.citations] == ["Darlington Borough Council"]
