@@ -211,11 +211,16 @@ def ask(page: Any, question: str) -> tuple[Any, float]:
 
 
 def upload(page: Any, path: Path) -> None:
-    done_before = page.locator(f"{SIDEBAR} [data-testid='stAlert']").count()
+    """Upload a file and wait for its own result line in the sidebar. (Counting result lines
+    raced with a rerun still drawing the old ones: counted twice, the count never grew.)"""
     page.locator(f"{SIDEBAR} input[type='file']").set_input_files(str(path))
-    page.wait_for_function(
-        "n => document.querySelectorAll('[data-testid=\"stSidebar\"] [data-testid=\"stAlert\"]')"
-        ".length > n", arg=done_before, timeout=120_000, polling=200)
+    done = page.locator(f"{SIDEBAR} [data-testid='stAlert']", has_text=f"{path.name}:")
+    try:
+        done.first.wait_for(state="visible", timeout=120_000)
+    except Exception:
+        shot(page, f"upload-timeout-{path.stem}")
+        print("sidebar at timeout:", page.locator(SIDEBAR).inner_text()[-1500:], flush=True)
+        raise
     wait_idle(page)
 
 
