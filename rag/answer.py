@@ -19,7 +19,15 @@ from rag import structured
 from rag.engine import Engine, get_engine
 from rag.evidence import NOT_IN_REPORTS, Candidate, abstained, distinct_spans, rank_sentences
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for
-from rag.followup import Reading, more_answer, page_answer, read_in_context, reason_query
+from rag.followup import (
+    Reading,
+    followup_question,
+    more_answer,
+    page_answer,
+    read_in_context,
+    reason_query,
+    topic_query,
+)
 from rag.llm import LLMAnswerer
 from rag.query import Understanding, resolve_council, understand
 from rag.retrieve import Filters
@@ -81,6 +89,8 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
         return _timed(replace(ans, read_as=reading.read_as), t0, t0)
     if reading.kind == "why" and reading.previous is not None:
         ans = _why(reading, reading.previous, settings, eng, answerer, k, on_delta, t0)
+    elif reading.kind == "carry_topic":
+        ans = _with_topic(reading, settings, filters, eng, answerer, k, on_delta, t0)
     else:
         ans = answer(reading.read_as, settings, filters, engine=eng, answerer=answerer, k=k,
                      on_delta=on_delta)
@@ -99,6 +109,21 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
     reports = tuple(dict.fromkeys(c.report_id for c in prev.citations))
     filters = replace(_merge_filters(Filters(), u, eng), report_ids=reports)
     return _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
+
+
+def _with_topic(reading: Reading, settings: Settings, filters: Filters | None, eng: Engine,
+                answerer: Answerer | None, k: int | None,
+                on_delta: Callable[[str], None] | None, t0: float) -> Answer:
+    """A message that points back ("how many of them ...?"): read as its own question about
+    the same organisation, searched with the words of the question it points back to."""
+    own = followup_question(reading)
+    u = understand(own, eng.derived().councils)
+    merged = _merge_filters(filters or Filters(), u, eng)
+    routed = structured.route(u, merged, eng)
+    if routed is not None:
+        return _timed(check_figures(routed), t0, time.perf_counter())
+    u = replace(u, content=topic_query(reading) or u.content)
+    return _search_and_compose(u, merged, settings, eng, answerer, k, on_delta, t0)
 
 
 def _search_and_compose(u: Understanding, filters: Filters, settings: Settings, eng: Engine,

@@ -22,6 +22,7 @@ from typing import Any
 from rag.engine import Engine
 from rag.evidence import cite_span, with_marker
 from rag.query import Council, Mention, Understanding, asks_grade, org_mentions, understand
+from rag.retrieve import tokenize
 from reportqa.records import Answer, Citation, Turn
 from reportqa.text import sentence_spans
 
@@ -34,6 +35,12 @@ _FILLER = {"and", "what", "about", "how", "for", "in", "at", "the", "then", "ple
 # Questions across organisations stand alone: "which councils ...", "any council ...".
 _ACROSS = re.compile(r"\b(which|what|any|all|every|each|other) (councils?|local authorit|areas?|"
                      r"authorit)|\bcouncils\b|\bauthorities\b|\bacross\b|\bcompare\b", re.I)
+# Words that point back at what the last question was about: "how many of them", "did they
+# fix it". "They" is as often the council, so it counts only in a message too short to
+# name a topic of its own ("how long are they waiting?").
+_ANAPHOR = re.compile(r"\b(them|those|these|it)\b(?! true\b)", re.I)
+_THEY = re.compile(r"\bthey\b", re.I)
+TOPIC_WORDS = 2  # words of its own (not "how long") beyond which a "they" message names its topic
 _PRONOUN = re.compile(r"\b(they|their|theirs|them|there|it|its|that council|the council)\b", re.I)
 MORE_WORDS = 75  # as long as an extractive answer
 PAGE_QUOTE_WORDS = 12  # enough of the quote to recognise it
@@ -100,6 +107,10 @@ def read_in_context(question: str, history: Sequence[Turn],
     org = _display(prev_named[0])
     if kind == "other" and rest:
         return Reading(q, _topic_question(prev, rest, org, councils), "other_topic", prev, org)
+    own_words = len(tokenize(_OPENER.sub(" ", q)))
+    if _ANAPHOR.search(q) or (_THEY.search(q) and own_words <= TOPIC_WORDS):
+        # "how long are they waiting?": "they" are whoever the question before was about.
+        return Reading(q, f"{_carry(q, org)} (following: {prev.read_as})", "carry_topic", prev, org)
     return Reading(q, _carry(q, org), "carry", prev, org)
 
 
@@ -153,13 +164,29 @@ def _swap_org(prev: Turn, prev_named: list[Mention], new: Mention,
 def _topic_question(prev: Turn, topic: str, org: str, councils: list[Council]) -> str:
     topic = _carry(topic, org).removesuffix(f" in {org}")
     asked = _asked(understand(prev.read_as, councils), prev.read_as)
-    return _TOPICS.get(asked, _TOPICS["search"]).format(org=org, topic=topic)
+    if asked == "quantity" and not _CONTINUES.match(topic):
+        asked = "search"
+    opener = _OPENER.match(prev.read_as)
+    return _TOPICS.get(asked, _TOPICS["search"]).format(
+        org=org, topic=topic, opener=opener.group(1).capitalize() if opener else "")
+
+
+# The question word that asks for a figure: "how long", "how many", "what percentage".
+_OPENER = re.compile(r"\W*(how (?:long|many|much|often)|what (?:percentage|proportion|number|share))\b",
+                     re.I)
 
 
 def _asked(pu: Understanding, text: str) -> str:
     if pu.intent in ("score", "all_scores", "which_scored"):
         return "score"
-    return "grade" if asks_grade(text) else "search"
+    if asks_grade(text):
+        return "grade"
+    return "quantity" if _OPENER.match(text) else "search"
+
+
+# "and to see a paediatrician?" continues the question before; "what about the quality of
+# care homes?" is a question of its own.
+_CONTINUES = re.compile(r"\W*(to|for|in|on|at|with|of|after|before|about)\b", re.I)
 
 
 def _carry(q: str, org: str) -> str:
@@ -178,13 +205,22 @@ _VERDICT_WORDS = re.compile(r"\b(what|how|did|does|do|was|were|is|score[ds]?|gra
                             r"gave|cqc|ofsted)\b", re.I)
 
 
+def topic_query(reading: Reading) -> str:
+    """What a "carry_topic" message searches for: its own words with the organisation, plus
+    the words of the question before that are not about asking ("how long are they waiting"
+    after "are families in Brighton waiting for early help?" -> ... early help)."""
+    prev = reading.previous
+    own = _FOLLOWING.sub("", reading.read_as)
+    return " ".join(_VERDICT_WORDS.sub(" ", f"{own} {topic_of(prev) if prev else ''}").split())
+
+
 def reason_query(reading: Reading) -> str:
     """What "why?" searches for: the topic of the turn before without the words that asked
     for its verdict, plus anything the message adds ("why did it slip")."""
     prev = reading.previous
     topic = topic_of(prev) if prev else ""
     _, rest = cue_kind(reading.question)
-    rest = re.sub(r"^\W*(why|how come|what(?:'s| is| was) the reason( for)?)\b", " ", rest, flags=re.I)
+    rest = re.sub(r"^\W*(why|how come|what(?:'s|s| is| was) the reason( for)?)\b", " ", rest, flags=re.I)
     return " ".join(_VERDICT_WORDS.sub(" ", f"{topic} {rest}").split())
 
 
@@ -261,3 +297,8 @@ def _previous_citations(reading: Reading, eng: Engine) -> tuple[Citation, ...]:
             out.append(cite_span(i + 1, c.report_id, eng, c.start, c.end, council=c.council,
                                  statement=c.quality_statement, score=c.score))
     return tuple(out)
+
+
+def followup_question(reading: Reading) -> str:
+    """The message as its own question, without the "(following: ...)" note."""
+    return _FOLLOWING.sub("", reading.read_as)

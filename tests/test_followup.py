@@ -35,7 +35,7 @@ def test_every_cue_row_explains_itself_and_reads_its_examples() -> None:
 
 def test_every_template_names_only_slots_the_reader_fills() -> None:
     v = vocabulary()
-    for table, slots in (("template", {"org", "statements"}), ("topic", {"org", "topic"})):
+    for table, slots in (("template", {"org", "statements"}), ("topic", {"org", "topic", "opener"})):
         for row in v[table]:
             used = {f for _, f, _, _ in string.Formatter().parse(row["text"]) if f}
             assert "org" in used and used <= slots, row
@@ -194,3 +194,21 @@ def test_example_questions_come_from_the_index_and_are_answered(which: str, eng:
         assert any(o in q for o in orgs) or q.startswith("Which councils")
         a = answer(q, e.settings, engine=e)
         assert not a.abstained and a.citations, (q, a.text)
+
+
+@pytest.mark.parametrize(("before", "message", "kind", "read_as"), [
+    ("How long do kids in Bury wait for speech therapy?", "and to see a community paediatrician?",
+     "other_topic", "How long to see a community paediatrician in Bury?"),
+    ("How long do kids in Bury wait for speech therapy?", "what about the quality of care homes",
+     "other_topic", "What about the quality of care homes in Bury?"),
+    ("Are families in Bury waiting for early help?", "how long are they waiting", "carry_topic",
+     "how long are they waiting in Bury (following: Are families in Bury waiting for early help?)"),
+    ("How many pupil referral units does Bury commission?", "are kids in them doing well?",
+     "carry_topic", "are kids in them doing well in Bury? (following: How many pupil referral "
+     "units does Bury commission?)"),
+    ("How many people live in Bury?", "whats the reason", "why",
+     "whats the reason (following: How many people live in Bury?)"),
+])
+def test_follow_ups_that_point_back_keep_the_question_before(before: str, message: str,
+                                                              kind: str, read_as: str) -> None:
+    assert _read(message, before) == (kind, read_as)
