@@ -155,16 +155,27 @@ def question_frames() -> tuple[re.Pattern[str], ...]:
 
 
 @lru_cache(maxsize=1)
-def _list_cues() -> tuple[tuple[str, re.Pattern[str]], ...]:
+def _list_rows() -> dict[str, Any]:
     import tomllib
 
-    rows = tomllib.loads((Path(__file__).parent / "vocab" / "lists.toml").read_text("utf-8"))
-    return tuple((r["kind"], re.compile(r["pattern"], re.I)) for r in rows["list"])
+    return tomllib.loads((Path(__file__).parent / "vocab" / "lists.toml").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _list_cues() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((r["kind"], re.compile(r["pattern"], re.I)) for r in _list_rows()["list"])
+
+
+@lru_cache(maxsize=1)
+def _not_list() -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(r["pattern"], re.I) for r in _list_rows().get("not_list", []))
 
 
 def asks_for_list(question: str) -> str | None:
     """Which of a report's own lists the question asks for ("improve", "strengths"), if any
     (rag/vocab/lists.toml)."""
+    if any(p.search(question) for p in _not_list()):
+        return None
     return next((kind for kind, p in _list_cues() if p.search(question)), None)
 
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ingest.profiles import listed_items, profile_named
+from ingest.profiles import listed_under, profile_named
 from ingest.structure import council_key
 from rag.engine import Engine
 from rag.evidence import (
@@ -137,7 +137,7 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
                 or not eng.derived().in_scope(row.report_id)):
             continue
         text = eng.retriever.report_text(row.report_id)
-        spans = listed_items(text, prof.lists.get(kind, ()))
+        heading, spans = listed_under(text, prof.lists.get(kind, ()))
         if not spans:
             continue
         cites: list[Citation] = []
@@ -151,11 +151,12 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
             cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e,
                                    council=m.get("council")))
             words += len(text[s:e].split())
-        heading = prof.lists[kind][0].rstrip("?")
+        # The heading as the report prints it: "What needs to improve?", "Recommendations:".
+        shown = heading if (heading or "").endswith("?") else f"{heading}:"
         body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in cites)
         # No figure of our own in the text: every figure in an answer must be in what it cites.
         tail = " The report lists more." if len(spans) > len(cites) else ""
-        return Answer(u.question, f"{m.get('council')}: {heading}? {body}{tail}", False,
+        return Answer(u.question, f"{m.get('council')}: {shown} {body}{tail}", False,
                       tuple(cites), answerer="table")
     return None
 

@@ -124,7 +124,7 @@ def test_organisations_resolve_to_the_gazetteer() -> None:
     assert resolve_organisation("Nowhere Fictional Trust") is None
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if r["kind"] != "sif"], ids=lambda r: r["file"])
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r["file"])
 def test_every_report_lists_what_needs_to_improve(row: dict[str, str]) -> None:
     """The list under 'What needs to improve?' (or the family's heading for it) is read item
     by item: whole lines, none of them the heading or running text after the list."""
@@ -143,6 +143,8 @@ def test_every_report_lists_what_needs_to_improve(row: dict[str, str]) -> None:
         item = p.text[s:e]
         assert "\n" not in item and len(item.split()) >= 4, item
         assert p.text[s - 1] in "\n ◼•"  # starts right after its bullet
+    if row["kind"] == "sif":  # numbered recommendations, some under a topic title first
+        assert all(re.match(r"\d{1,2}\. [A-Z]", p.text[s:e]) for s, e in items), row["file"]
 
 
 def test_hyphens_at_line_wraps_are_hyphens() -> None:

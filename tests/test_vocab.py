@@ -48,6 +48,10 @@ def test_every_list_row_compiles_explains_itself_and_matches_its_examples() -> N
             assert pattern.search(ex), (row["kind"], ex)
             assert asks_for_list(ex) == row["kind"], ex
     assert asks_for_list("How many people live in Bradford?") is None
+    for row in tomllib.loads((VOCAB / "lists.toml").read_text(encoding="utf-8"))["not_list"]:
+        assert len(row["why"]) > 20 and len(row["examples"]) >= 2
+        for ex in row["examples"]:
+            assert re.search(row["pattern"], ex, re.I) and asks_for_list(ex) is None, ex
 
 
 def _corpus_sentences() -> dict[str, str]:

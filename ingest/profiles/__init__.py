@@ -85,25 +85,46 @@ _ITEM = re.compile(r"^(?:[◼•●▪■◦‣-]\s*|\d{1,2}[.)]\s+|\(?[a-z][.)]
 def listed_items(text: str, headings: tuple[str, ...]) -> list[tuple[int, int]]:
     """Spans of the items (bulleted or numbered lines) right under the first of ``headings``
     found on a line of its own (a footnote digit after it is allowed), in order."""
+    return listed_under(text, headings)[1]
+
+
+def listed_under(text: str, headings: tuple[str, ...]) -> tuple[str | None, list[tuple[int, int]]]:
+    """As `listed_items`, with the heading the items were found under."""
     for h in headings:
         words = r"\s+".join(re.escape(w) for w in h.rstrip("?").split())
         # A footnote mark may follow the heading, on its line or the next ("improve?1").
         m = re.search(rf"^{words}\??\d?[ \t]*$(?:\n\d{{1,2}}[ \t]*$)?", text, re.M)
         if not m:
             continue
-        spans, pos = [], m.end() + 1
+        spans: list[tuple[int, int]] = []
+        pos = m.end() + 1
         while pos < len(text):
             end = text.find("\n", pos)
             end = len(text) if end < 0 else end
             line = text[pos:end]
             if not _ITEM.match(line):
+                if not spans and _subheading_before_item(text, line, end):
+                    # "Areas for improvement / The quality of practice / 6. ...": only before
+                    # the first item; after it a title line starts the next section.
+                    pos = end + 1
+                    continue
                 break
             start = pos + len(re.match(r"^(?:[◼•●▪■◦‣-]\s*)?", line).group(0))  # type: ignore[union-attr]
             spans.append((start, end))
             pos = end + 1
         if spans:
-            return spans
-    return []
+            return h, spans
+    return None, []
+
+
+def _subheading_before_item(text: str, line: str, end: int) -> bool:
+    """A short title line opening a list (older reports group their recommendations under
+    topic titles): no full stop, a few words, and the next line is an item."""
+    if not line.strip() or len(line.split()) > 12 or line.rstrip().endswith((".", ":", ";")):
+        return False
+    nxt_end = text.find("\n", end + 1)
+    nxt = text[end + 1 : len(text) if nxt_end < 0 else nxt_end]
+    return _ITEM.match(nxt) is not None
 
 
 def all_grades() -> tuple[str, ...]:
