@@ -417,3 +417,14 @@ def no_reportqa_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if k.startswith("REPORTQA_"):
             monkeypatch.delenv(k)
     yield
+
+
+@pytest.fixture(scope="session")
+def doncaster_pdf_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One real Ofsted PDF (Doncaster ILACS 2025: judgement table and dates on page 1),
+    indexed with the hashing embedder."""
+    from ingest.pipeline import ingest
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("doncaster-pdf"), embedder="hash")
+    ingest([BUNDLED / "ofsted" / "ofsted-ilacs-doncaster-2025.pdf"], settings)
+    return settings

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import ingest
 from rag.answer import answer, answer_in_chat
 from rag.engine import Engine
 from rag.followup import cue_kind, read_in_context, vocabulary
@@ -156,10 +155,8 @@ def test_client_sent_citations_are_re_read_from_the_index(eng: Engine) -> None:
 
 
 @pytest.fixture(scope="module")
-def pdf_eng(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    settings = Settings(index_dir=tmp_path_factory.mktemp("followup-pdf"), embedder="hash")
-    ingest([ROOT / "corpus" / "ofsted" / "ofsted-ilacs-doncaster-2025.pdf"], settings)
-    return Engine.load(settings)
+def pdf_eng(doncaster_pdf_index: Settings) -> Engine:
+    return Engine.load(doncaster_pdf_index)
 
 
 def test_which_page_names_the_page_of_the_last_citation(pdf_eng: Engine) -> None:

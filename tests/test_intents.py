@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from ingest.pipeline import ingest
 from rag.answer import answer
 from rag.engine import Engine
 from rag.query import INTENTS, council_catalogue, understand
@@ -41,10 +40,8 @@ def test_every_intent_has_a_pinned_question_and_a_route() -> None:
 
 
 @pytest.fixture(scope="module")
-def pdf_eng(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    settings = Settings(index_dir=tmp_path_factory.mktemp("intents-pdf"), embedder="hash")
-    ingest([REPO / "corpus" / "ofsted" / "ofsted-ilacs-doncaster-2025.pdf"], settings)
-    return Engine.load(settings)
+def pdf_eng(doncaster_pdf_index: Settings) -> Engine:
+    return Engine.load(doncaster_pdf_index)
 
 
 def test_when_was_it_inspected_cites_the_dates_on_page_one(pdf_eng: Engine) -> None:
