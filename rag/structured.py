@@ -63,10 +63,10 @@ ROUTES: tuple[Route, ...] = (
           lambda u, c, s, e: _which_councils(u, s, e)),
     Route("versus_england", lambda u, c, s: u.intent == "versus_england",
           lambda u, c, s, e: _versus_england(u, c, e)),
-    # A report's list answers "what/which/list ..." questions, not "why ...?" or "is it true
-    # that ...?" ones that happen to use the word "improve".
+    # A report's list answers "what/which/list ..." questions, not "why ...?", "is it true
+    # that ...?" or "how much ...?" ones that happen to use the word "improve" or "fix".
     Route("list", lambda u, c, s: len(c) == 1 and bool(u.list_kind) and not u.asks_reason
-          and not u.yes_no, lambda u, c, s, e: _report_list(u, c[0], u.list_kind or "", e),
+          and not u.yes_no and not u.asks_quantity, lambda u, c, s, e: _report_list(u, c[0], u.list_kind or "", e),
           falls_through=True),
     Route("compare", lambda u, c, s: u.intent == "compare" and len(c) >= 2,
           lambda u, c, s, e: _compare(u, c, s, e)),
