@@ -15,6 +15,7 @@ read and its citations, whatever the answer was.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,13 +112,19 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate_conversations(path: str | Path, settings: Settings, *, engine: Any = None,
-                           out_dir: str | Path | None = None) -> dict[str, Any]:
+                           out_dir: str | Path | None = None,
+                           progress: bool = False) -> dict[str, Any]:
+    from tqdm import tqdm
+
     from rag.engine import Engine
 
     convs = load_conversations(path)
     eng = engine or Engine.load(settings)
     eng.require_ready()
-    rows = [r for c in convs for r in run_conversation(c, settings, eng)]
+    rows: list[dict[str, Any]] = []
+    for c in tqdm(convs, desc="conversations", unit="conv", file=sys.stderr,
+                  disable=not progress, dynamic_ncols=True):
+        rows += run_conversation(c, settings, eng)
     summary = {"conversations": str(path), "n_conversations": len(convs), **summarise(rows)}
     if out_dir is not None:
         out = Path(out_dir)
@@ -125,4 +132,30 @@ def evaluate_conversations(path: str | Path, settings: Settings, *, engine: Any 
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
         with open(out / "results.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        plot_by_kind(summary, out / "by_kind.png")
     return summary
+
+
+def plot_by_kind(summary: dict[str, Any], path: Path) -> None:
+    """Follow-up accuracy per kind of follow-up, with how many turns each bar stands on."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    kinds = summary["by_kind"]
+    names = list(kinds)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    bars = ax.bar(names, [kinds[k]["accuracy"] or 0 for k in names], color="#4c78a8")
+    for b, k in zip(bars, names, strict=True):
+        ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 0.02, f"n={kinds[k]['n']}",
+                ha="center", fontsize=8)
+    overall = summary["follow_ups"]["accuracy"] or 0
+    ax.axhline(overall, color="#e45756", linestyle="--", linewidth=1)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("answered right")
+    ax.set_title(f"Follow-up turns by kind (all: {overall:.2f})", fontsize=10)
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -209,3 +209,38 @@ def test_example_questions_come_from_the_index_and_are_answered(which: str, eng:
 def test_follow_ups_that_point_back_keep_the_question_before(before: str, message: str,
                                                               kind: str, read_as: str) -> None:
     assert _read(message, before) == (kind, read_as)
+
+
+# --- the conversation metric ---------------------------------------------------------------
+
+def test_eval_chat_scores_follow_up_turns_and_draws_them(eng: Engine, tmp_path: Path) -> None:
+    import json as _json
+
+    from evals.conversations import evaluate_conversations
+
+    conv = {"id": "c1", "split": "test", "turns": [
+        {"question": "What score did Darlington get for safeguarding?", "kind": "first",
+         "answers": ["Evidence shows a good standard"], "answerable": True},
+        {"question": "and Staffordshire?", "kind": "other_org",
+         "answers": ["Evidence shows a good standard"], "answerable": True},
+        {"question": "and what about Bury?", "kind": "unanswerable", "answers": [],
+         "answerable": False}]}
+    path = tmp_path / "conv.jsonl"
+    path.write_text(_json.dumps(conv) + "\n", encoding="utf-8")
+    summary = evaluate_conversations(path, eng.settings, engine=eng, out_dir=tmp_path / "out")
+    assert summary["first_turns"] == {"n": 1, "accuracy": 1.0}
+    assert summary["by_kind"]["other_org"] == {"n": 1, "accuracy": 1.0}
+    assert summary["by_kind"]["unanswerable"]["n"] == 1  # Bury is not in this index
+    assert (tmp_path / "out" / "by_kind.png").stat().st_size > 1000
+    rows = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert _json.loads(rows[1])["read_as"] == "What score did Staffordshire get for safeguarding?"
+
+
+def test_a_malformed_conversation_line_names_the_file_and_line(tmp_path: Path) -> None:
+    from evals.conversations import load_conversations
+    from reportqa.errors import InputError
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": "ok", "turns": [{"question": "hi"}]}\n{"id": "x"}\n', "utf-8")
+    with pytest.raises(InputError, match="bad.jsonl:2"):
+        load_conversations(path)

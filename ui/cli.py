@@ -235,7 +235,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 def _eval_chat(args: argparse.Namespace, settings: Settings) -> int:
     from evals.conversations import evaluate_conversations
 
-    summary = evaluate_conversations(args.conversations, settings, out_dir=args.out)
+    summary = evaluate_conversations(args.conversations, settings, out_dir=args.out,
+                                     progress=True)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
         return 0
@@ -245,7 +246,7 @@ def _eval_chat(args: argparse.Namespace, settings: Settings) -> int:
     print(f"first-turn accuracy  {summary['first_turns']['accuracy']}")
     for kind, v in summary["by_kind"].items():
         print(f"  {kind:14} {v['accuracy']}  (n={v['n']})")
-    print(f"wrote {args.out}/results.jsonl")
+    print(f"wrote {args.out}/results.jsonl and {args.out}/by_kind.png")
     return 0
 
 
