@@ -7,9 +7,10 @@ score and rating tables read at ingest can, completely over the index.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
+from ingest.index import ReportRow
 from ingest.profiles import listed_under, profile_named
 from ingest.structure import council_key
 from rag.engine import Engine
@@ -98,17 +99,24 @@ _JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who"
 _LIST_WORDS = 55  # items quoted; with the heading and the tail the answer stays under 75 words
 
 
+def _council_reports(councils: Collection[str], eng: Engine) -> list[ReportRow]:
+    """The current reports of these councils that the question's filters allow, by id."""
+    d = eng.derived()
+    hidden = set(d.hidden())
+    return [row for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id)
+            if row.report_id not in hidden and d.in_scope(row.report_id)
+            and council_key(row.metadata.get("council")) in councils]
+
+
 def _inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
     """The inspection dates stated by each named council's reports (families whose profile
     reads dates), one citation per report; None when no report states them."""
-    hidden = set(eng.derived().hidden())
     cites: list[Citation] = []
     parts: list[str] = []
-    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
+    for row in _council_reports(councils, eng):
         m = row.metadata
         dates = m.get("inspection_dates")
-        if (not dates or row.report_id in hidden or not eng.derived().in_scope(row.report_id)
-                or council_key(m.get("council")) not in councils):
+        if not dates:
             continue
         text = eng.retriever.report_text(row.report_id)
         at = text.find(dates)
@@ -129,12 +137,10 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
     """The items a council's report lists under its family's heading for ``kind`` ("What
     needs to improve?"), one citation per item, as many as fit in ~70 words; None when no
     report of that council has such a list."""
-    hidden = set(eng.derived().hidden())
-    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
+    for row in _council_reports((council,), eng):
         m = row.metadata
         prof = profile_named(m.get("family"))
-        if (council_key(m.get("council")) != council or prof is None or row.report_id in hidden
-                or not eng.derived().in_scope(row.report_id)):
+        if prof is None:
             continue
         text = eng.retriever.report_text(row.report_id)
         heading, spans = listed_under(text, prof.lists.get(kind, ()))
