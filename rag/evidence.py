@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from ingest.index import ReportRow
 from rag.engine import Engine
-from rag.query import Understanding, asks_count, asks_percentage
+from rag.query import Understanding, asks_count, asks_percentage, vocab
 from rag.retrieve import tokenize
 from rag.verify import looks_like_instruction
 from reportqa.records import Answer, Chunk, Citation, Hit
@@ -83,11 +82,8 @@ class Weights:
     dense_coverage_floor: float
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Weights:
-        import tomllib
-
-        rows = tomllib.loads((path or Path(__file__).parent / "vocab" / "weights.toml")
-                             .read_text("utf-8"))
+    def load(cls) -> Weights:
+        rows = vocab("weights")
         return cls(**{f: rows[f]["value"] for f in cls.__dataclass_fields__})
 
 
@@ -222,9 +218,7 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
 
 def _cues() -> dict[str, Any]:
     """rag/vocab/cues.toml: synonyms (question stem -> report stems) and sentence cues."""
-    import tomllib
-
-    return tomllib.loads((Path(__file__).parent / "vocab" / "cues.toml").read_text("utf-8"))
+    return vocab("cues")
 
 
 def _synonyms(rows: list[dict[str, str]]) -> dict[str, set[str]]:

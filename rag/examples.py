@@ -3,20 +3,16 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections import Counter
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from rag.engine import Engine
+from rag.query import vocab
 from rag.tables import JudgementRow
 
 
-@lru_cache(maxsize=1)
 def example_rows() -> tuple[dict[str, Any], ...]:
-    text = (Path(__file__).parent / "vocab" / "examples.toml").read_text("utf-8")
-    return tuple(tomllib.loads(text)["example"])
+    return tuple(vocab("examples")["example"])
 
 
 def example_questions(engine: Engine, n: int = 4) -> list[str]:

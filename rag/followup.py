@@ -12,16 +12,14 @@ citations, without a new search.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from rag.engine import Engine
 from rag.evidence import cite_span, with_marker
-from rag.query import Council, Mention, Understanding, asks_grade, org_mentions, understand
+from rag.query import Council, Mention, Understanding, asks_grade, org_mentions, understand, vocab
 from rag.retrieve import tokenize
 from reportqa.records import Answer, Citation, Turn
 from reportqa.text import sentence_spans
@@ -49,13 +47,12 @@ PAGE_QUOTE_WORDS = 12  # enough of the quote to recognise it
 @dataclass(frozen=True)
 class Reading:
     """How a chat message was read: ``read_as`` is the question answered; ``kind`` says why
-    (alone | other_org | other_topic | carry | why | more | page)."""
+    (alone | other_org | other_topic | carry | carry_topic | why | more | page)."""
 
     question: str
     read_as: str
     kind: str = "alone"
     previous: Turn | None = None
-    organisation: str | None = None  # the organisation carried over, as first typed
 
     @property
     def changed(self) -> bool:
@@ -63,13 +60,8 @@ class Reading:
 
 
 @lru_cache(maxsize=1)
-def vocabulary() -> dict[str, Any]:
-    return tomllib.loads((Path(__file__).parent / "vocab" / "followups.toml").read_text("utf-8"))
-
-
-@lru_cache(maxsize=1)
 def _cues() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((r["kind"], re.compile(r["pattern"], re.I)) for r in vocabulary()["cue"])
+    return tuple((r["kind"], re.compile(r["pattern"], re.I)) for r in vocab("followups")["cue"])
 
 
 def cue_kind(message: str) -> tuple[str | None, str]:
@@ -98,20 +90,19 @@ def read_in_context(question: str, history: Sequence[Turn],
         return Reading(q, _following(q, prev), kind, last)
     if named:
         if _only_names(q, named):
-            return Reading(q, _swap_org(prev, prev_named, named[0], councils), "other_org", prev,
-                           _display(named[0]))
+            return Reading(q, _swap_org(prev, prev_named, named[0], councils), "other_org", prev)
         return Reading(q, q)
     # "which area did they do worst in" is about the organisation, not across organisations.
     if not prev_named or (_ACROSS.search(q) and not _PRONOUN.search(q)):
         return Reading(q, q)
     org = _display(prev_named[0])
     if kind == "other" and rest:
-        return Reading(q, _topic_question(prev, rest, org, councils), "other_topic", prev, org)
+        return Reading(q, _topic_question(prev, rest, org, councils), "other_topic", prev)
     own_words = len(tokenize(_OPENER.sub(" ", q)))
     if _ANAPHOR.search(q) or (_THEY.search(q) and own_words <= TOPIC_WORDS):
         # "how long are they waiting?": "they" are whoever the question before was about.
-        return Reading(q, f"{_carry(q, org)} (following: {prev.read_as})", "carry_topic", prev, org)
-    return Reading(q, _carry(q, org), "carry", prev, org)
+        return Reading(q, f"{_carry(q, org)} (following: {prev.read_as})", "carry_topic", prev)
+    return Reading(q, _carry(q, org), "carry", prev)
 
 
 def _following(q: str, prev: Turn) -> str:
@@ -210,7 +201,7 @@ def topic_query(reading: Reading) -> str:
     the words of the question before that are not about asking ("how long are they waiting"
     after "are families in Brighton waiting for early help?" -> ... early help)."""
     prev = reading.previous
-    own = _FOLLOWING.sub("", reading.read_as)
+    own = followup_question(reading)
     return " ".join(_VERDICT_WORDS.sub(" ", f"{own} {topic_of(prev) if prev else ''}").split())
 
 
@@ -224,14 +215,8 @@ def reason_query(reading: Reading) -> str:
     return " ".join(_VERDICT_WORDS.sub(" ", f"{topic} {rest}").split())
 
 
-@lru_cache(maxsize=1)
-def _tables() -> tuple[dict[str, str], dict[str, str]]:
-    v = vocabulary()
-    return ({r["intent"]: r["text"] for r in v["template"]},
-            {r["asked"]: r["text"] for r in v["topic"]})
-
-
-_TEMPLATES, _TOPICS = _tables()
+_TEMPLATES = {r["intent"]: r["text"] for r in vocab("followups")["template"]}
+_TOPICS = {r["asked"]: r["text"] for r in vocab("followups")["topic"]}
 
 
 # --- answers that need no new search -----------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -145,30 +145,31 @@ def wanted_unit(question: str) -> str | None:
     return None
 
 
+VOCAB = Path(__file__).parent / "vocab"
+
+
+@cache
+def vocab(name: str) -> dict[str, Any]:
+    """One data file of rag/vocab/ (``name`` without ".toml"), read once per process."""
+    import tomllib
+
+    return tomllib.loads((VOCAB / f"{name}.toml").read_text("utf-8"))
+
+
 @lru_cache(maxsize=1)
 def question_frames() -> tuple[re.Pattern[str], ...]:
     """rag/vocab/frames.toml: phrases that name the source, not the subject, of a question."""
-    import tomllib
-
-    rows = tomllib.loads((Path(__file__).parent / "vocab" / "frames.toml").read_text("utf-8"))
-    return tuple(re.compile(r["pattern"], re.I) for r in rows["frame"])
-
-
-@lru_cache(maxsize=1)
-def _list_rows() -> dict[str, Any]:
-    import tomllib
-
-    return tomllib.loads((Path(__file__).parent / "vocab" / "lists.toml").read_text("utf-8"))
+    return tuple(re.compile(r["pattern"], re.I) for r in vocab("frames")["frame"])
 
 
 @lru_cache(maxsize=1)
 def _list_cues() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((r["kind"], re.compile(r["pattern"], re.I)) for r in _list_rows()["list"])
+    return tuple((r["kind"], re.compile(r["pattern"], re.I)) for r in vocab("lists")["list"])
 
 
 @lru_cache(maxsize=1)
 def _not_list() -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(r["pattern"], re.I) for r in _list_rows().get("not_list", []))
+    return tuple(re.compile(r["pattern"], re.I) for r in vocab("lists").get("not_list", []))
 
 
 def asks_for_list(question: str) -> str | None:
@@ -209,9 +210,13 @@ def council_catalogue(names: list[str | None]) -> list[Council]:
 # --- helpers -------------------------------------------------------------------------------
 
 def _norm(text: str) -> str:
-    t = text.lower().replace("’", "'").replace("‘", "'")
-    t = re.sub(r"[-–—/]", " ", t)
-    return re.sub(r"\s+", " ", t).strip()
+    return re.sub(r"\s+", " ", _fold(text)).strip()
+
+
+def _fold(text: str) -> str:
+    """Lower case, straight apostrophes, dashes and slashes as spaces: the text council
+    names are matched in, character for character."""
+    return re.sub(r"[-–—/]", " ", text.lower().replace("’", "'").replace("‘", "'"))
 
 
 def _contains(q: str, phrase: str) -> bool:
@@ -219,11 +224,16 @@ def _contains(q: str, phrase: str) -> bool:
 
 
 def _find_councils(q: str, councils: list[Council]) -> tuple[str, ...]:
-    pattern, key_of = _alias_matcher(tuple(councils))
     first: dict[str, int] = {}
-    for m in pattern.finditer(q):
-        first.setdefault(key_of[m.group(1)], m.start())
+    for s, _, key in _alias_spans(q, councils):
+        first.setdefault(key, s)
     return tuple(k for k, _ in sorted(first.items(), key=lambda kv: kv[1]))
+
+
+def _alias_spans(q: str, councils: list[Council]) -> list[tuple[int, int, str]]:
+    """(start, end, council key) of every indexed council's alias in normalised text."""
+    pattern, key_of = _alias_matcher(tuple(councils))
+    return [(m.start(1), m.end(1), key_of[m.group(1)]) for m in pattern.finditer(q)]
 
 
 @lru_cache(maxsize=8)
@@ -241,30 +251,24 @@ def _alias_matcher(councils: tuple[Council, ...]) -> tuple[re.Pattern[str], dict
 
 @dataclass(frozen=True)
 class Mention:
-    """An organisation named in a text: where (character offsets in the text), its index key
-    (None for a gazetteer name with no report indexed) and the words as typed."""
+    """An organisation named in a text, indexed or not: where (character offsets in the
+    text) and the words as typed."""
 
     start: int
     end: int
-    key: str | None
     typed: str
 
 
 def org_mentions(text: str, councils: list[Council]) -> list[Mention]:
     """Organisations named in ``text``, in order, indexed or not. Offsets are into ``text``
-    itself: the normalisation here keeps every character in place."""
-    low = re.sub(r"[-–—/]", " ", text.lower().replace("’", "'").replace("‘", "'"))
+    itself: `_fold` keeps every character in place."""
+    low = _fold(text)
     if len(low) != len(text):  # a character whose lower case is longer: no safe offsets
         return []
-    pattern, key_of = _alias_matcher(tuple(councils))
-    found = [Mention(m.start(1), m.end(1), key_of[m.group(1)], text[m.start(1):m.end(1)])
-             for m in pattern.finditer(low)]
-    gaz, name_of = _gazetteer_matcher()
-    for m in gaz.finditer(low):
-        if not any(f.start <= m.start(1) < f.end for f in found):
-            found.append(Mention(m.start(1), m.end(1), council_key(name_of[m.group(1)]),
-                                 text[m.start(1):m.end(1)]))
-    return sorted(found, key=lambda f: f.start)
+    spans = [(s, e) for s, e, _ in _alias_spans(low, councils)]
+    spans += [(s, e) for s, e, _ in _gazetteer_spans(low)
+              if not any(a <= s < b for a, b in spans)]
+    return [Mention(s, e, text[s:e]) for s, e in sorted(spans)]
 
 
 def _find_statements(q: str) -> tuple[str, ...]:
@@ -457,8 +461,13 @@ def _spellings() -> dict[str, tuple[str, ...]]:
 
 
 def _gazetteer_mentions(q: str) -> list[str]:
+    return list(dict.fromkeys(name for _, _, name in _gazetteer_spans(q)))
+
+
+def _gazetteer_spans(q: str) -> list[tuple[int, int, str]]:
+    """(start, end, gazetteer name) of every English council named in normalised text."""
     pattern, name_of = _gazetteer_matcher()
-    return list(dict.fromkeys(name_of[m.group(1)] for m in pattern.finditer(q)))
+    return [(m.start(1), m.end(1), name_of[m.group(1)]) for m in pattern.finditer(q)]
 
 
 @lru_cache(maxsize=1)

@@ -259,6 +259,7 @@ class Turn:
     def from_json(cls, d: dict[str, Any]) -> Turn:
         """A turn from ``Answer.to_json()`` output, or just {"question": ...}."""
         q = str(d["question"])
-        see_also = bool(d.get("abstained"))
-        cites = () if see_also else tuple(Citation.from_json(c) for c in d.get("citations") or ())
+        # An abstained answer's citations are "see also" passages, which Turn.of drops too.
+        abstained = bool(d.get("abstained"))
+        cites = () if abstained else tuple(Citation.from_json(c) for c in d.get("citations") or ())
         return cls(q, str(d.get("read_as") or q), cites)

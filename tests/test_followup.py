@@ -11,8 +11,8 @@ import pytest
 
 from rag.answer import answer, answer_in_chat
 from rag.engine import Engine
-from rag.followup import cue_kind, read_in_context, vocabulary
-from rag.query import council_catalogue
+from rag.followup import cue_kind, read_in_context
+from rag.query import council_catalogue, vocab
 from reportqa.records import Answer, Turn
 from reportqa.settings import Settings
 
@@ -22,7 +22,7 @@ COUNCILS = council_catalogue(["Darlington Borough Council", "Staffordshire Count
 
 
 def test_every_cue_row_explains_itself_and_reads_its_examples() -> None:
-    rows = vocabulary()["cue"]
+    rows = vocab("followups")["cue"]
     assert {r["kind"] for r in rows} == {"page", "more", "why", "other"}
     for row in rows:
         re.compile(row["pattern"])
@@ -33,7 +33,7 @@ def test_every_cue_row_explains_itself_and_reads_its_examples() -> None:
 
 
 def test_every_template_names_only_slots_the_reader_fills() -> None:
-    v = vocabulary()
+    v = vocab("followups")
     for table, slots in (("template", {"org", "statements"}), ("topic", {"org", "topic", "opener"})):
         for row in v[table]:
             used = {f for _, f, _, _ in string.Formatter().parse(row["text"]) if f}
