@@ -130,14 +130,14 @@ class IndexStore:
                 "(or pass --index / set REPORTQA_INDEX)"
             )
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_depth = 0
         self.db = sqlite3.connect(db, timeout=60, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         self._check_embedder()
         self._collection: Any = None
         self._collection_gen = -1  # index generation when the reader's collection was opened
-        self._lock_depth = 0
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -416,6 +416,17 @@ class IndexStore:
         ids = list(ids)
         for i in range(0, len(ids), 5000):
             self.collection().delete(ids=ids[i : i + 5000])
+
+    def _use_wal(self) -> None:
+        """Switch a new manifest to WAL once, under the writer lock.
+
+        When two processes create one index at the same moment, SQLite answers the second
+        journal switch with "database is locked" at once, without waiting out the timeout.
+        WAL persists in the file, so only the very first open takes the lock."""
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        with self.exclusive():
+            self.db.execute("PRAGMA journal_mode=WAL")
 
     def _check_embedder(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='embedder'").fetchone()

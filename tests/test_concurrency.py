@@ -271,3 +271,39 @@ def test_two_writers_against_one_chroma_server(tmp_path: Path, chroma_server: st
             assert n == r.chunk_count, r.report_id
     finally:
         store.close()
+
+
+def _open_at(index: str, start: float, out: Any) -> None:
+    from ingest.index import IndexStore
+    from reportqa.settings import Settings
+
+    settings = replace(Settings(), index_dir=Path(index))
+    while time.time() < start:  # all processes reach sqlite's first open together
+        pass
+    try:
+        IndexStore(settings, "fake-embedder", 8)
+        out.put("ok")
+    except Exception as exc:  # noqa: BLE001 - the test reports whatever the open raised
+        out.put(repr(exc))
+
+
+def test_processes_creating_one_index_at_once_all_open_it(tmp_path: Path) -> None:
+    """Two ingests started together on a new --index once failed in CI with sqlite's
+    "database is locked" from the WAL switch (it answers BUSY without waiting). Before the
+    fix this loop failed about one open in sixty."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    failures = []
+    for trial in range(40):
+        out = ctx.Queue()
+        start = time.time() + 0.2
+        procs = [ctx.Process(target=_open_at, args=(str(tmp_path / str(trial)), start, out))
+                 for _ in range(4)]
+        for p in procs:
+            p.start()
+        results = [out.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        failures += [r for r in results if r != "ok"]
+    assert failures == []
