@@ -1,0 +1,63 @@
+"""The blind question sets keep their shape and their split.
+
+The reader is trained on evals/blind/train.jsonl (and the regression set), evaluated on
+open.jsonl by document folds and, once a session, on locked.jsonl. These checks keep that
+honest: no training or open question on a locked document, no id twice, every answerable
+question with gold strings and evidence. (The locked file is only counted, never printed.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+BLIND = Path(__file__).resolve().parent.parent / "evals" / "blind"
+KEYS = {"id", "question", "answers", "evidence", "council", "answerable", "type", "file", "page",
+        "split"}
+TYPES = {"paraphrase", "informal", "why", "yes_no", "one_figure", "list", "judgement",
+         "unanswerable"}
+
+
+def _rows(name: str) -> list[dict]:
+    return [json.loads(ln) for ln in (BLIND / name).read_text(encoding="utf-8").splitlines()
+            if ln.strip()]
+
+
+def _split_of() -> dict[str, str]:
+    rows = [ln.split("\t") for ln in (BLIND / "split.tsv").read_text(encoding="utf-8").splitlines()]
+    return {r[0]: r[2].strip() for r in rows[1:] if len(r) > 2}
+
+
+@pytest.mark.parametrize(("name", "split"), [("open.jsonl", "open"), ("train.jsonl", "train")])
+def test_set_shape_and_documents(name: str, split: str) -> None:
+    rows, where = _rows(name), _split_of()
+    assert len({r["id"] for r in rows}) == len(rows), f"{name}: duplicate ids"
+    for r in rows:
+        assert set(r) == KEYS, (r["id"], set(r) ^ KEYS)
+        assert r["type"] in TYPES and r["split"] == split, r["id"]
+        if r["answerable"]:
+            assert r["answers"] and r["evidence"] and r["file"], r["id"]
+            assert where.get(r["file"]) == "open", f"{r['id']}: {r['file']} is not an open document"
+        else:
+            assert not r["answers"] and not r["evidence"], r["id"]
+    share = sum(not r["answerable"] for r in rows) / len(rows)
+    assert share >= 0.15, f"{name}: only {share:.0%} unanswerable"
+
+
+def test_training_questions_are_not_open_questions() -> None:
+    """The open split measures the reader by document folds; a training question worded
+    exactly as an open one would measure memory."""
+    def norm(q: str) -> str:
+        return " ".join(q.lower().split())
+
+    open_q = {norm(r["question"]) for r in _rows("open.jsonl")}
+    assert not [r["id"] for r in _rows("train.jsonl") if norm(r["question"]) in open_q]
+
+
+def test_locked_split_is_documents_apart() -> None:
+    where = _split_of()
+    locked_files = {f for f, s in where.items() if s == "locked"}
+    assert len(locked_files) >= 0.3 * len(where)
+    assert all(r["file"] in locked_files or r["file"] is None for r in _rows("locked.jsonl"))
