@@ -80,6 +80,7 @@ class Weights:
     dense_weight: float
     dense_coverage_gate: float
     dense_coverage_floor: float
+    reader_rank_weight: float
 
     @classmethod
     def load(cls) -> Weights:

@@ -9,7 +9,10 @@ similarity over the top few. It only ever quotes report text, so it cannot inven
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from rag.engine import Engine
 from rag.evidence import (
@@ -17,6 +20,7 @@ from rag.evidence import (
     FIGURE_WITH_UNIT,
     NOT_IN_REPORTS,
     Candidate,
+    W,
     abstained,
     cite,
     clean_quote,
@@ -31,26 +35,45 @@ from rag.evidence import (
     with_marker,
 )
 from rag.query import Understanding
-from rag.reader import SentenceReader, pair_text, shared_reader
+from rag.reader import MODEL_DIR, SentenceReader, pair_text, shared_reader
 from rag.reader import available as reader_available
+from reportqa.errors import ReportQAError
 from reportqa.records import Answer, Hit
 from reportqa.settings import Settings
 
 MAY_ANSWER = "Not certain, but the closest passage may answer this: "
 
 
+READERS = ("auto", "cross", "lexical")
 READER_TOP = 20  # lexical candidates the reader reads: the answer is among them for ~91%
 
 
-def read_candidates(u: Understanding, lexical: list[Candidate], reader: SentenceReader) -> list[Candidate]:
+def read_candidates(u: Understanding, lexical: list[Candidate], reader: SentenceReader,
+                    engine: Engine, lift: Callable[[float], float] = lambda p: 0.0,
+                    ) -> list[Candidate]:
     """Re-rank the lexical ranker's top distinct sentences by the reader's probability that
-    each answers the question; that probability is also the confidence."""
+    each answers the question (less a little per lexical rank step, so near-ties keep the
+    lexical order).
+
+    Confidence stays the lexical ranker's, for the question as a whole (word overlap and
+    meaning of its best sentence): on held-out documents the reader chooses the sentence far
+    better, but its probabilities alone separate answerable from unanswerable questions
+    worse (evals/README.md). ``lift`` raises it where the reader is sure of a sentence."""
     top = distinct_spans(lexical, READER_TOP)
+    if not top:
+        return []
+    base = rerank_dense(u, lexical, engine)[0].confidence
     probs = reader.score(u.content or u.question, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
-                                      for c in top])
-    out = [replace(c, score=p, confidence=p) for c, p in zip(top, probs, strict=True)]
+                                                   for c in top])
+    out = [replace(c, score=_logit(p) - W.reader_rank_weight * i, confidence=max(base, lift(p)))
+           for i, (c, p) in enumerate(zip(top, probs, strict=True))]
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
 
 
 class ExtractiveAnswerer:
@@ -59,16 +82,24 @@ class ExtractiveAnswerer:
     name = "extractive"
 
     def __init__(self, threshold: float = 0.34, max_words: int = 75,
-                 uncertain_threshold: float = 1.0, reader: SentenceReader | None = None) -> None:
+                 uncertain_threshold: float = 1.0, reader: SentenceReader | None = None,
+                 reader_thresholds: tuple[float, float] = (1.0, 1.0)) -> None:
         self.threshold = threshold
         self.max_words = max_words
         self.uncertain_threshold = uncertain_threshold
         self.reader = reader
+        # The reader's probabilities at which its pick is answered / quoted as uncertain
+        # even when word overlap alone would say less.
+        self.reader_thresholds = reader_thresholds
+
+    def _lift(self, p: float) -> float:
+        sure, maybe = self.reader_thresholds
+        return self.threshold if p >= sure else self.uncertain_threshold if p >= maybe else 0.0
 
     def compose(self, u: Understanding, hits: list[Hit], engine: Engine) -> Answer:
         lexical = rank_sentences(u, hits, engine)
-        cands = (read_candidates(u, lexical, self.reader) if self.reader is not None
-                 else rerank_dense(u, lexical, engine))
+        cands = (read_candidates(u, lexical, self.reader, engine, self._lift)
+                 if self.reader is not None else rerank_dense(u, lexical, engine))
         figureless = bool(cands) and u.asks_quantity and not states_asked_figure(u, cands[0].text)
         if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold \
                 and not figureless:
@@ -127,9 +158,17 @@ class ExtractiveAnswerer:
 
 def extractive_for(settings: Settings) -> ExtractiveAnswerer:
     """The extractive answerer as the settings configure it (also the LLM path's fallback):
-    with the trained reader when ``settings.reader`` is "cross" and its weights are there."""
-    if settings.reader == "cross" and reader_available():
-        return ExtractiveAnswerer(settings.reader_threshold, settings.max_answer_words,
-                                  settings.reader_uncertain_threshold, shared_reader())
+    with the trained reader when ``settings.reader`` asks for it and its weights are there
+    ("auto": with the real embedder only, so the tests' hash-embedder fakes stay lexical)."""
+    if settings.reader not in READERS:
+        raise ReportQAError(f"REPORTQA_READER={settings.reader!r} is not a reader; use one of "
+                            f"{', '.join(READERS)}")
+    folder = Path(settings.reader_dir) if settings.reader_dir else MODEL_DIR
+    wanted = settings.reader == "cross" or (settings.reader == "auto"
+                                            and settings.embedder == "minilm")
+    if wanted and reader_available(folder):
+        return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words,
+                                  settings.uncertain_threshold, shared_reader(folder),
+                                  (settings.reader_threshold, settings.reader_uncertain_threshold))
     return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words,
                               settings.uncertain_threshold)

@@ -105,11 +105,11 @@ class Reader:
             return [float(x) for x in torch.sigmoid(model(**enc).logits.squeeze(-1)).tolist()]
 
 
-_SHARED: Reader | None = None
+_SHARED: dict[Path, Reader] = {}
 
 
-def shared_reader() -> Reader:
-    global _SHARED
-    if _SHARED is None:
-        _SHARED = Reader()
-    return _SHARED
+def shared_reader(folder: Path = MODEL_DIR) -> Reader:
+    """One reader per weights folder per process (the model loads once, on first use)."""
+    if folder not in _SHARED:
+        _SHARED[folder] = Reader(folder)
+    return _SHARED[folder]

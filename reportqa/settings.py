@@ -33,13 +33,16 @@ class Settings:
     # this" (outcome "uncertain") instead of "not in the reports": calibrated on the open
     # blind split (evals/README.md). 1.0 turns the middle outcome off.
     uncertain_threshold: float = 0.3
-    # The sentence reader (rag/reader.py): "lexical" (word overlap + MiniLM similarity, with
-    # the two thresholds above) or "cross" (a cross-encoder trained by evals/train_reader.py;
-    # its weights do not ship: held-out top-1 0.676 vs 0.657 lexical did not pay for ~20
-    # cross-encoder passes per question, evals/README.md). Its thresholds are probabilities.
-    reader: str = "lexical"
+    # The sentence reader (rag/reader.py) orders the candidate sentences: "auto" (the trained
+    # cross-encoder when the real embedder is in use and its weights are there, else lexical),
+    # "cross", or "lexical" (word overlap + MiniLM similarity alone). Confidence stays the
+    # lexical one; the reader's probability lifts it to an answer at reader_threshold and to
+    # "uncertain" at reader_uncertain_threshold. Both chosen by document-fold CV on the open
+    # split (evals/README.md).
+    reader: str = "auto"
     reader_threshold: float = 0.5
-    reader_uncertain_threshold: float = 0.2
+    reader_uncertain_threshold: float = 0.5
+    reader_dir: str | None = None  # trained reader weights; None = the shipped rag/reader_model
     max_answer_words: int = 75
     batch_size: int = 32
 

@@ -73,19 +73,36 @@ class KeywordReader:
         return [0.9 if self.word in c else 0.05 for c in candidates]
 
 
-def test_a_reader_reranks_candidates_and_its_probability_is_the_confidence(eng: Engine) -> None:
+def test_a_reader_reranks_candidates(eng: Engine) -> None:
     reader = KeywordReader("560,194")
     a = answer(Q + ", according to its CQC assessment?", eng.settings, engine=eng,
-               answerer=ExtractiveAnswerer(0.5, 75, 0.2, reader))
+               answerer=ExtractiveAnswerer(0.5, 75, 0.2, reader, (0.5, 0.2)))
     assert a.outcome == "answer" and "560,194" in a.citations[0].quote
-    assert a.confidence == pytest.approx(0.9)
     question, cands = reader.seen[0]
     assert question == "How many people live in Bradford"  # frames removed
     assert 1 < len(cands) <= 20 and all(c.startswith(("Bradford", "City of Bradford")) or ": " in c
                                         for c in cands)
-    none = answer(Q, eng.settings, engine=eng,
-                  answerer=ExtractiveAnswerer(0.5, 75, 0.2, KeywordReader("no such figure")))
-    assert none.outcome == "not_found"
+    # The reader, not word overlap, chooses: one that prefers another sentence is followed.
+    other = next(c.split(": ", 1)[1] for c in cands if "560,194" not in c)
+    word = max(other.split(), key=len)
+    b = answer(Q, eng.settings, engine=eng,
+               answerer=ExtractiveAnswerer(0.5, 75, 0.2, KeywordReader(word), (0.5, 0.2)))
+    assert word in b.citations[0].quote and "560,194" not in b.citations[0].quote
+
+
+@pytest.mark.parametrize(("thresholds", "outcome"), [((0.5, 0.2), "answer"),
+                                                     ((1.0, 0.5), "uncertain"),
+                                                     ((1.0, 1.0), "not_found")])
+def test_the_reader_lifts_the_outcome_only_as_far_as_it_is_sure(
+        eng: Engine, thresholds: tuple[float, float], outcome: str) -> None:
+    """Confidence is the lexical ranker's; a reader probability at or above the first
+    threshold makes its pick an answer, at or above the second at least "uncertain"."""
+    q = "What colour are the marmalade notices in Bradford?"
+    assert answer(q, eng.settings, engine=eng).outcome == "not_found"
+    reader = KeywordReader("Bradford")  # 0.9 for every sentence naming Bradford
+    a = answer(q, eng.settings, engine=eng,
+               answerer=ExtractiveAnswerer(0.5, 75, 0.2, reader, thresholds))
+    assert a.outcome == outcome
 
 
 def test_a_quantity_question_answered_without_a_figure_is_not_an_answer(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -109,3 +126,16 @@ def test_a_quantity_question_answered_without_a_figure_is_not_an_answer(tmp_path
     b = answer("How many locality teams does Fenwick run?", settings, engine=eng,
                answerer=loose)
     assert b.outcome == "answer" and "three locality teams" in b.text
+
+
+def test_the_reader_setting_is_checked_and_auto_keeps_fakes_lexical(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rag.extractive import extractive_for
+    from reportqa.errors import ReportQAError
+    from reportqa.settings import Settings
+
+    assert extractive_for(Settings(embedder="hash")).reader is None
+    assert extractive_for(Settings(reader="lexical")).reader is None
+    # Weights that are not there leave the lexical order rather than fail.
+    assert extractive_for(Settings(reader="cross", reader_dir=str(tmp_path))).reader is None
+    with pytest.raises(ReportQAError, match="REPORTQA_READER='bert'"):
+        extractive_for(Settings(reader="bert"))
