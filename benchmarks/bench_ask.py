@@ -166,19 +166,20 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _settings(label: str, embedder: str, seed: int):  # type: ignore[no-untyped-def]
+def _settings(label: str, embedder: str, seed: int, reader: str = "auto"):  # type: ignore[no-untyped-def]
     from reportqa.settings import Settings
 
     os.environ.pop("REPORTQA_CHROMA_URL", None)
     return Settings.from_env(index_dir=corpus_root(label, embedder, seed) / "index",
-                             embedder=embedder)
+                             embedder=embedder, reader=reader)
 
 
-def child_ours(label: str, embedder: str, seed: int, calls: int, profile: bool) -> dict[str, Any]:
+def child_ours(label: str, embedder: str, seed: int, calls: int, profile: bool,
+               reader: str = "auto") -> dict[str, Any]:
     from rag.answer import answer
     from rag.engine import Engine
 
-    settings = _settings(label, embedder, seed)
+    settings = _settings(label, embedder, seed, reader)
     qs = questions_for(label, seed)
     load0 = os.getloadavg()
     t = time.perf_counter()
@@ -309,6 +310,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--profile", action="store_true", help="cProfile our timed loop (stderr)")
+    ap.add_argument("--reader", choices=["auto", "cross", "lexical"], default="auto",
+                    help="sentence reader of ours (children ignore REPORTQA_* from the shell)")
     ap.add_argument("--child", choices=["ours", "baseline", "build"], help=argparse.SUPPRESS)
     ap.add_argument("--label", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -317,14 +320,15 @@ def main() -> None:
         if args.child == "build":
             out = build(args.label, args.embedder, args.seed)
         elif args.child == "ours":
-            out = child_ours(args.label, args.embedder, args.seed, args.calls, args.profile)
+            out = child_ours(args.label, args.embedder, args.seed, args.calls, args.profile,
+                             args.reader)
         else:
             out = child_baseline(args.label, args.embedder, args.seed, args.calls)
         print(json.dumps(out))
         return
 
     common = ["--embedder", args.embedder, "--seed", str(args.seed), "--calls", str(args.calls)]
-    print(f"bench_ask: embedder={args.embedder}, {args.calls} timed calls per corpus, "
+    print(f"bench_ask: embedder={args.embedder}, reader={args.reader}, {args.calls} timed calls per corpus, "
           f"{len(QUESTIONS)} questions; {os.cpu_count()} CPUs; python {platform.python_version()}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     rows = []
@@ -340,7 +344,7 @@ def main() -> None:
             print(f"[{label}] built: {built['reports']} reports, {built['chunks']} chunks in "
                   f"{built['seconds_this_run']} s (embedding {built['embed_seconds_this_run']} s)",
                   flush=True)
-        ours = _run_child(["--child", "ours", "--label", label, *common,
+        ours = _run_child(["--child", "ours", "--label", label, *common, "--reader", args.reader,
                            *(["--profile"] if args.profile else [])])
         print(f"[{label}] ours: p50 {ours['p50']:.1f} ms, p95 {ours['p95']:.1f} ms, mean "
               f"{ours['mean']:.1f} ms (retrieve stage p50 {ours['retrieve_p50']:.1f} ms), load + "

