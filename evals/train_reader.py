@@ -2,7 +2,8 @@
 question-sentence pairs, and measure it by document-split cross-validation.
 
     python evals/train_reader.py --index IDX pairs           # candidate pairs -> artifacts/reader/pairs.jsonl
-    python evals/train_reader.py --index IDX cv              # 2-fold CV by document on the open split
+    python evals/train_reader.py --index IDX cv              # 2-fold CV by document: fold models, cv.json, cv.png
+    python evals/train_reader.py report                      # cv.json and cv.png again from the saved probabilities
     python evals/train_reader.py --index IDX train           # final model -> rag/reader_model/
 
 Training data (never the locked split): the 214-question regression set and the open blind
@@ -29,8 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from evals import metrics as M  # noqa: E402
 from rag.answer import candidates_for  # noqa: E402
+from rag.evidence import W  # noqa: E402
+from rag.extractive import READER_TOP  # noqa: E402
 from rag.query import strip_frames  # noqa: E402
-from rag.reader import TRAINED_LAYERS, load_base, pair_text, save_top  # noqa: E402
+from rag.reader import TRAINED_LAYERS, load_base, order_score, pair_text, save_top  # noqa: E402
 from reportqa.settings import Settings  # noqa: E402
 
 BLIND = ROOT / "evals" / "blind"
@@ -171,9 +174,11 @@ def report(rows: list[dict[str, Any]], probs: list[list[float]]) -> dict[str, An
             r["labels"][i] for i in sorted(range(len(p)), key=lambda j: -p[j])[:2]))
         / max(1, len(ans)),
     }
-    for w in (0.1, 0.2, 0.4):  # the reader's probability less w per lexical rank step of 1/20
-        out[f"blend_rank_{w}_top1"] = sum(top(r, [x - w * i / 20 for i, x in enumerate(p)])[1]
-                                          for r, p in ans) / max(1, len(ans))
+    # As the answerer orders them: the reader over the lexical top READER_TOP, log-odds less
+    # the rank weight of rag/vocab/weights.toml per lexical rank step.
+    out["shipped_top1"] = sum(top(r, [order_score(x, i, W.reader_rank_weight)
+                                      for i, x in enumerate(p[:READER_TOP])])[1]
+                              for r, p in ans) / max(1, len(ans))
     for t in (0.05, 0.1, 0.2, 0.3, 0.5):
         out[f"t{t}"] = {
             "answered_right": sum(1 for r, p in ans if top(r, p)[0] >= t and top(r, p)[1])
@@ -186,38 +191,80 @@ def report(rows: list[dict[str, Any]], probs: list[list[float]]) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--index", type=Path, required=True, help="index of the bundled corpus")
+    ap.add_argument("--index", type=Path, help="index of the bundled corpus (pairs, cv, train)")
+    ap.add_argument("--out", type=Path, default=OUT, help=f"work folder (default {OUT})")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1], help="cv: which folds to test")
-    ap.add_argument("step", choices=("pairs", "cv", "train"))
+    ap.add_argument("step", choices=("pairs", "cv", "report", "train"))
     a = ap.parse_args(argv)
-    OUT.mkdir(parents=True, exist_ok=True)
-    pairs_path = OUT / "pairs.jsonl"
+    a.out.mkdir(parents=True, exist_ok=True)
+    pairs_path = a.out / "pairs.jsonl"
     if a.step == "pairs" or not pairs_path.exists():
+        if a.index is None:
+            ap.error(f"--index is needed to make {pairs_path}")
         rows = make_pairs(a.index, load(SETS))
         pairs_path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     rows = [json.loads(ln) for ln in pairs_path.read_text(encoding="utf-8").splitlines()]
     if a.step == "cv":
-        results = {}
         for k in a.folds:
             tok, model = train([r for r in rows if fold_of(r) != k], a.epochs)
             test = [r for r in rows if fold_of(r) == k]
             probs = score_rows(tok, model, test)
-            for name in FOLDED:
-                part = [(r, p) for r, p in zip(test, probs, strict=True) if r["set"] == name]
-                results[f"fold{k}-{name}"] = report([r for r, _ in part], [p for _, p in part])
-                print(name, json.dumps(results[f"fold{k}-{name}"], indent=1))
             save_top(model, {"trained_on": f"all but fold {k} of the open documents",
-                             "seed": SEED, "epochs": a.epochs}, OUT / f"fold{k}")
-            (OUT / f"cv-fold{k}-probs.json").write_text(json.dumps(
+                             "seed": SEED, "epochs": a.epochs}, a.out / f"fold{k}")
+            (a.out / f"cv-fold{k}-probs.json").write_text(json.dumps(
                 [{"id": r["id"], "probs": p} for r, p in zip(test, probs, strict=True)]),
                 encoding="utf-8")
-        (OUT / "cv.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    if a.step in ("cv", "report"):
+        results = cv_report(rows, a.out)
+        (a.out / "cv.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+        plot_cv(results, a.out / "cv.png")
+        print(f"wrote {a.out / 'cv.json'} and {a.out / 'cv.png'}")
     elif a.step == "train":
         tok, model = train(rows, a.epochs)
         save_top(model, {"trained_on": [p.name for p in SETS], "questions": len(rows),
                          "epochs": a.epochs, "seed": SEED})
     return 0
+
+
+def cv_report(rows: list[dict[str, Any]], folder: Path) -> dict[str, Any]:
+    """Per fold and folded set, from the held-out probabilities the cv step saved."""
+    by_id = {r["id"]: r for r in rows}
+    results: dict[str, Any] = {}
+    for path in sorted(folder.glob("cv-fold*-probs.json")):
+        k = path.stem.removeprefix("cv-fold").removesuffix("-probs")
+        scored = [(by_id[x["id"]], x["probs"]) for x in json.loads(path.read_text(encoding="utf-8"))]
+        for name in FOLDED:
+            part = [(r, p) for r, p in scored if r["set"] == name]
+            results[f"fold{k}-{name}"] = report([r for r, _ in part], [p for _, p in part])
+            print(f"fold {k} {name}:", {m: round(v, 3) for m, v in results[f"fold{k}-{name}"].items()
+                                        if m.endswith("top1") or m == "ceiling"})
+    return results
+
+
+def plot_cv(results: dict[str, Any], path: Path) -> None:
+    """Bars: top-1 on held-out documents per fold and set, lexical against the reader."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    bars = (("ceiling", "ceiling (any of 20)"), ("lexical_top1", "lexical"),
+            ("reader_top1", "reader alone"), ("shipped_top1", "reader as shipped"))
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / len(bars)
+    for j, (key, label) in enumerate(bars):
+        ax.bar([i + j * width for i in range(len(names))], [results[n][key] for n in names],
+               width, label=label)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))], names)
+    ax.set_ylabel("top-1 holds the answer")
+    ax.set_ylim(0, 1)
+    ax.set_title("Sentence reader, documents held out (evals/train_reader.py cv)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ similarity over the top few. It only ever quotes report text, so it cannot inven
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +34,7 @@ from rag.evidence import (
     with_marker,
 )
 from rag.query import Understanding
-from rag.reader import MODEL_DIR, SentenceReader, pair_text, shared_reader
+from rag.reader import MODEL_DIR, SentenceReader, order_score, pair_text, shared_reader
 from rag.reader import available as reader_available
 from reportqa.errors import ReportQAError
 from reportqa.records import Answer, Hit
@@ -65,15 +64,10 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     base = rerank_dense(u, lexical, engine)[0].confidence
     probs = reader.score(u.content or u.question, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
                                                    for c in top])
-    out = [replace(c, score=_logit(p) - W.reader_rank_weight * i, confidence=max(base, lift(p)))
+    out = [replace(c, score=order_score(p, i, W.reader_rank_weight), confidence=max(base, lift(p)))
            for i, (c, p) in enumerate(zip(top, probs, strict=True))]
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
 
 
 class ExtractiveAnswerer:

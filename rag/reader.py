@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +28,13 @@ class SentenceReader(Protocol):
     """The plug point: anything that gives each candidate a probability of answering."""
 
     def score(self, question: str, candidates: list[str]) -> list[float]: ...
+
+
+def order_score(p: float, lexical_rank: int, rank_weight: float) -> float:
+    """How the answerer orders candidates with the reader: its log-odds, less ``rank_weight``
+    per step down the lexical order (so near-ties keep the lexical order)."""
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p)) - rank_weight * lexical_rank
 
 
 def pair_text(council: str | None, section: str | None, sentence: str) -> str:
