@@ -238,10 +238,12 @@ _CUE = {c["name"]: re.compile(c["pattern"], re.I) for c in _CUE_DATA["cue"]}
 _CAUSAL, _FREQUENCY, _DIFFERENCE = _CUE["causal"], _CUE["frequency"], _CUE["difference"]
 _NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                           r"twenty|thirty|forty|fifty|hundred|thousand|dozen)\b", re.I)
-_ANAPHOR = re.compile(r"^(This|It|Its|These|That|Which|They|Their|Of these|Of those)\b")
-_BOILERPLATE = {"What people expect", "The local authority commitment", "How we assess local authorities"}
-_HEADING = re.compile(r"^(.{0,80}: local authority assessment|.{0,60} assessment|Published:.*|"
-                      r"Assessment (published|start date):.*|Score:.*|Indicative score.*)$")
+# Sentence shapes (pointing back, page headers) and CQC's standard sections: data with
+# provenance in rag/vocab/sentences.toml; case-sensitive.
+_SHAPES = vocab("sentences")
+_PATTERN = {r["name"]: re.compile(r["pattern"]) for r in _SHAPES["pattern"]}
+_ANAPHOR, _HEADING = _PATTERN["anaphor"], _PATTERN["heading"]
+_BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
 

@@ -95,3 +95,27 @@ def test_every_ranker_weight_is_a_row_that_says_why() -> None:
         assert len(rows[name]["why"]) > 20 and rows[name]["example"], name
         assert isinstance(rows[name]["value"], int | float), name
     assert rows["fitted_on"]
+
+
+def test_every_sentence_shape_row_is_backed_by_two_reports_it_matches() -> None:
+    """rag/vocab/sentences.toml: each pattern matches the start (or whole line) it quotes and
+    each section name is a heading of the pages it names, in at least two reports."""
+    data = tomllib.loads((VOCAB / "sentences.toml").read_text(encoding="utf-8"))
+    root = VOCAB.parents[1] / "corpus"
+    assert {r["name"] for r in data["pattern"]} == {"anaphor", "heading"}
+    assert {r["name"] for r in data["section"]} == {"boilerplate"}
+    for row in data["pattern"] + data["section"]:
+        assert len(row["why"]) > 20, row
+        files = set()
+        for ex in row["examples"]:
+            name, text = ex.split(": ", 1)
+            lines = (root / name).read_text(encoding="utf-8").splitlines()
+            assert any(text in ln for ln in lines), ex
+            if "pattern" in row:
+                assert re.match(row["pattern"], text), (row["name"], ex)
+            else:
+                assert text in row["sections"] and (f"{text}:" in lines or text in lines), ex
+            files.add(name)
+        assert len(files) >= 2, row
+    # Case-sensitive on purpose: a lower-case "this" mid-line is not a sentence pointing back.
+    assert not re.match(data["pattern"][0]["pattern"], "this was not a sentence start")
