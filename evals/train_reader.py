@@ -33,7 +33,15 @@ from rag.answer import candidates_for  # noqa: E402
 from rag.evidence import W  # noqa: E402
 from rag.extractive import READER_TOP  # noqa: E402
 from rag.query import strip_frames  # noqa: E402
-from rag.reader import TRAINED_LAYERS, load_base, order_score, pair_text, save_top  # noqa: E402
+from rag.reader import (  # noqa: E402
+    encode_pairs,
+    is_trained,
+    load_base,
+    order_score,
+    pair_text,
+    probabilities,
+    save_top,
+)
 from reportqa.settings import Settings  # noqa: E402
 
 BLIND = ROOT / "evals" / "blind"
@@ -105,7 +113,7 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5) -> Any:
     random.seed(SEED)
     tok, model = load_base()
     for name, p in model.named_parameters():
-        p.requires_grad = _trainable(name)
+        p.requires_grad = is_trained(name)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     bce = torch.nn.BCEWithLogitsLoss()
     model.train()
@@ -114,9 +122,7 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5) -> Any:
     for ep in range(epochs):
         random.shuffle(order)
         for i, r in enumerate(order):
-            enc = tok([r["question"]] * len(r["cands"]), r["cands"], truncation=True,
-                      max_length=192, padding=True, return_tensors="pt")
-            logits = model(**enc).logits.squeeze(-1)
+            logits = model(**encode_pairs(tok, r["question"], r["cands"])).logits.squeeze(-1)
             y = torch.tensor([float(v) for v in r["labels"]])
             loss = bce(logits, y)
             if y.sum() > 0:
@@ -132,25 +138,8 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5) -> Any:
     return tok, model
 
 
-def _trainable(name: str) -> bool:
-    if name.startswith(("classifier", "bert.pooler")):
-        return True
-    return any(f"encoder.layer.{i}." in name for i in TRAINED_LAYERS)
-
-
 def score_rows(tok: Any, model: Any, rows: list[dict[str, Any]]) -> list[list[float]]:
-    import torch
-
-    out: list[list[float]] = []
-    with torch.inference_mode():
-        for r in rows:
-            if not r["cands"]:
-                out.append([])
-                continue
-            enc = tok([r["question"]] * len(r["cands"]), r["cands"], truncation=True,
-                      max_length=192, padding=True, return_tensors="pt")
-            out.append(torch.sigmoid(model(**enc).logits.squeeze(-1)).tolist())
-    return out
+    return [probabilities(tok, model, r["question"], r["cands"]) for r in rows]
 
 
 def report(rows: list[dict[str, Any]], probs: list[list[float]]) -> dict[str, Any]:

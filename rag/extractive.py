@@ -48,8 +48,7 @@ READER_TOP = 12  # lexical candidates the reader reads: document-fold CV top-1 i
 
 
 def read_candidates(u: Understanding, lexical: list[Candidate], reader: SentenceReader,
-                    engine: Engine, lift: Callable[[float], float] = lambda p: 0.0,
-                    ) -> list[Candidate]:
+                    engine: Engine, lift: Callable[[float], float]) -> list[Candidate]:
     """Re-rank the lexical ranker's top distinct sentences by the reader's probability that
     each answers the question (less a little per lexical rank step, so near-ties keep the
     lexical order).

@@ -57,9 +57,31 @@ def load_base() -> tuple[Any, Any]:
     return tok, model
 
 
+def is_trained(name: str) -> bool:
+    """Is this parameter one the training changes (and so one that ships)?"""
+    return name.startswith(("classifier", "bert.pooler")) or any(
+        f"encoder.layer.{i}." in name for i in TRAINED_LAYERS)
+
+
 def _trained_names(names: list[str]) -> list[str]:
-    return [n for n in names if n.startswith(("classifier", "bert.pooler"))
-            or any(f"encoder.layer.{i}." in n for i in TRAINED_LAYERS)]
+    return [n for n in names if is_trained(n)]
+
+
+def encode_pairs(tok: Any, question: str, candidates: list[str]) -> Any:
+    """The question paired with each candidate, as the model reads them in training and use."""
+    return tok([question] * len(candidates), candidates, truncation=True,
+               max_length=MAX_TOKENS, padding=True, return_tensors="pt")
+
+
+def probabilities(tok: Any, model: Any, question: str, candidates: list[str]) -> list[float]:
+    """The model's probability that each candidate answers the question."""
+    if not candidates:
+        return []
+    import torch
+
+    with torch.inference_mode():
+        logits = model(**encode_pairs(tok, question, candidates)).logits.squeeze(-1)
+        return [float(x) for x in torch.sigmoid(logits).tolist()]
 
 
 def save_top(model: Any, meta: dict[str, Any], folder: Path = MODEL_DIR) -> None:
@@ -111,13 +133,8 @@ class Reader:
         """Probability that each candidate answers the question."""
         if not candidates:
             return []
-        import torch
-
         tok, model = self._load()
-        with torch.inference_mode():
-            enc = tok([question] * len(candidates), candidates, truncation=True,
-                      max_length=MAX_TOKENS, padding=True, return_tensors="pt")
-            return [float(x) for x in torch.sigmoid(model(**enc).logits.squeeze(-1)).tolist()]
+        return probabilities(tok, model, question, candidates)
 
 
 _SHARED: dict[Path, Reader] = {}
