@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT))
 from evals import metrics as M  # noqa: E402
 from rag.answer import candidates_for  # noqa: E402
 from rag.evidence import W  # noqa: E402
-from rag.extractive import READER_TOP  # noqa: E402
 from rag.query import strip_frames  # noqa: E402
 from rag.reader import (  # noqa: E402
     encode_pairs,
@@ -163,10 +162,10 @@ def report(rows: list[dict[str, Any]], probs: list[list[float]]) -> dict[str, An
             r["labels"][i] for i in sorted(range(len(p)), key=lambda j: -p[j])[:2]))
         / max(1, len(ans)),
     }
-    # As the answerer orders them: the reader over the lexical top READER_TOP, log-odds less
+    # As the answerer orders them: the reader over the lexical top W.reader_top, log-odds less
     # the rank weight of rag/vocab/weights.toml per lexical rank step.
     out["shipped_top1"] = sum(top(r, [order_score(x, i, W.reader_rank_weight)
-                                      for i, x in enumerate(p[:READER_TOP])])[1]
+                                      for i, x in enumerate(p[:W.reader_top])])[1]
                               for r, p in ans) / max(1, len(ans))
     for t in (0.05, 0.1, 0.2, 0.3, 0.5):
         out[f"t{t}"] = {

@@ -16,7 +16,8 @@ from typing import Any
 
 from ingest.index import ReportRow
 from rag.engine import Engine
-from rag.query import Understanding, asks_count, asks_percentage, vocab
+from rag.lexicon import pattern, vocab
+from rag.query import Understanding, asks_count, asks_percentage
 from rag.retrieve import tokenize
 from rag.verify import looks_like_instruction
 from reportqa.records import Answer, Chunk, Citation, Hit
@@ -34,8 +35,7 @@ def abstained(q: str, text: str, see_also: tuple[Citation, ...] = (),
 
 
 FIGURE_WITH_UNIT = re.compile(r"£?\d+(?:[.,]\d+)*(?:%| per ?cent| days?| weeks?| months?| years?| hours?)?")
-COMPARISON = re.compile(r"\b(England|national|regional|comparator)\b.{0,40}\baverage\b|\bcompared\b|"
-                      r"\bsimilar to\b|\b(higher|lower|better|worse) than\b", re.I)
+COMPARISON = pattern("cues", "comparison")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ class Weights:
     dense_coverage_gate: float
     dense_coverage_floor: float
     reader_rank_weight: float
+    rerank_top: int
+    reader_top: int
 
     @classmethod
     def load(cls) -> Weights:
@@ -89,13 +91,12 @@ class Weights:
 
 
 W = Weights.load()
-RERANK_TOP = 4  # sentences re-ranked by meaning (MiniLM); 4 = same dev accuracy as 8, 1/3 less latency
 
 
 def rerank_dense(u: Understanding, cands: list[Candidate], engine: Engine) -> list[Candidate]:
     """Blend lexical scores with the embedder's question-sentence similarity for the top
     sentences; this catches paraphrase ("how rural" ~ "fourth most rural county")."""
-    top = distinct_spans(cands, RERANK_TOP)
+    top = distinct_spans(cands, W.rerank_top)
     if not top:
         return []
     qv = engine.retriever.embed_query(u.content or u.question)
@@ -236,13 +237,11 @@ _CUE_DATA = _cues()
 _SYN = _synonyms(_CUE_DATA["synonym"])
 _CUE = {c["name"]: re.compile(c["pattern"], re.I) for c in _CUE_DATA["cue"]}
 _CAUSAL, _FREQUENCY, _DIFFERENCE = _CUE["causal"], _CUE["frequency"], _CUE["difference"]
-_NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                          r"twenty|thirty|forty|fifty|hundred|thousand|dozen)\b", re.I)
+_NUMBER_WORD = pattern("cues", "number_word")
 # Sentence shapes (pointing back, page headers) and CQC's standard sections: data with
 # provenance in rag/vocab/sentences.toml; case-sensitive.
 _SHAPES = vocab("sentences")
-_PATTERN = {r["name"]: re.compile(r["pattern"]) for r in _SHAPES["pattern"]}
-_ANAPHOR, _HEADING = _PATTERN["anaphor"], _PATTERN["heading"]
+_ANAPHOR, _HEADING = pattern("sentences", "anaphor"), pattern("sentences", "heading")
 _BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")

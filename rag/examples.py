@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from rag.engine import Engine
-from rag.query import vocab
+from rag.lexicon import vocab
 from rag.tables import JudgementRow
 
 

@@ -44,7 +44,6 @@ MAY_ANSWER = "Not certain, but the closest passage may answer this: "
 
 
 READERS = ("auto", "cross", "lexical")
-READER_TOP = 12  # lexical candidates the reader reads: document-fold CV top-1 is the same at 12 as at 20, at 0.6x the time
 
 
 def read_candidates(u: Understanding, lexical: list[Candidate], reader: SentenceReader,
@@ -57,7 +56,7 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     meaning of its best sentence): on held-out documents the reader chooses the sentence far
     better, but its probabilities alone separate answerable from unanswerable questions
     worse (evals/README.md). ``lift`` raises it where the reader is sure of a sentence."""
-    top = distinct_spans(lexical, READER_TOP)
+    top = distinct_spans(lexical, W.reader_top)
     if not top:
         return []
     base = rerank_dense(u, lexical, engine)[0].confidence

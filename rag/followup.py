@@ -19,27 +19,24 @@ from pathlib import Path
 
 from rag.engine import Engine
 from rag.evidence import cite_span, with_marker
-from rag.query import Council, Mention, Understanding, asks_grade, org_mentions, understand, vocab
+from rag.lexicon import pattern, vocab, words
+from rag.query import Council, Mention, Understanding, asks_grade, org_mentions, understand
 from rag.retrieve import tokenize
 from reportqa.records import Answer, Citation, Turn
 from reportqa.text import sentence_spans
 
 # Words a short follow-up may carry besides a cue and an organisation and still mean "the
 # same question, about this organisation" ("and what about Hull then, please?").
-_FILLER = {"and", "what", "about", "how", "for", "in", "at", "the", "then", "please", "same",
-           "with", "of", "ok", "okay", "so", "now", "also", "council", "councils", "one",
-           "area", "local", "authority", "there", "too", "as", "well", "pls", "thanks", "on",
-           "to", "over", "is", "it", "does", "do", "did"}
+_FILLER = words("followups", "filler")
 # Questions across organisations stand alone: "which councils ...", "any council ...".
-_ACROSS = re.compile(r"\b(which|what|any|all|every|each|other) (councils?|local authorit|areas?|"
-                     r"authorit)|\bcouncils\b|\bauthorities\b|\bacross\b|\bcompare\b", re.I)
+_ACROSS = pattern("followups", "across")
 # Words that point back at what the last question was about: "how many of them", "did they
 # fix it". "They" is as often the council, so it counts only in a message too short to
 # name a topic of its own ("how long are they waiting?").
-_ANAPHOR = re.compile(r"\b(them|those|these|it)\b(?! true\b)", re.I)
-_THEY = re.compile(r"\bthey\b", re.I)
+_ANAPHOR = pattern("followups", "anaphor")
+_THEY = pattern("followups", "they")
 TOPIC_WORDS = 2  # words of its own (not "how long") beyond which a "they" message names its topic
-_PRONOUN = re.compile(r"\b(they|their|theirs|them|there|it|its|that council|the council)\b", re.I)
+_PRONOUN = pattern("followups", "pronoun")
 MORE_WORDS = 75  # as long as an extractive answer
 PAGE_QUOTE_WORDS = 12  # enough of the quote to recognise it
 
@@ -66,8 +63,8 @@ def _cues() -> tuple[tuple[str, re.Pattern[str]], ...]:
 
 def cue_kind(message: str) -> tuple[str | None, str]:
     """The follow-up cue a message opens with (page | more | why | other) and the rest of it."""
-    for kind, pattern in _cues():
-        m = pattern.search(message)
+    for kind, rx in _cues():
+        m = rx.search(message)
         if m:
             rest = message[m.end():] if kind == "other" and m.start() == 0 else message
             return kind, rest.strip(" ,?.!")
@@ -163,8 +160,7 @@ def _topic_question(prev: Turn, topic: str, org: str, councils: list[Council]) -
 
 
 # The question word that asks for a figure: "how long", "how many", "what percentage".
-_OPENER = re.compile(r"\W*(how (?:long|many|much|often)|what (?:percentage|proportion|number|share))\b",
-                     re.I)
+_OPENER = pattern("followups", "figure_opener")
 
 
 def _asked(pu: Understanding, text: str) -> str:
@@ -177,7 +173,7 @@ def _asked(pu: Understanding, text: str) -> str:
 
 # "and to see a paediatrician?" continues the question before; "what about the quality of
 # care homes?" is a question of its own.
-_CONTINUES = re.compile(r"\W*(to|for|in|on|at|with|of|after|before|about)\b", re.I)
+_CONTINUES = pattern("followups", "continues")
 
 
 def _carry(q: str, org: str) -> str:
@@ -191,9 +187,7 @@ def _carry(q: str, org: str) -> str:
 
 
 # Words that asked for the finding itself; the reason for a grade shares none of them.
-_VERDICT_WORDS = re.compile(r"\b(what|how|did|does|do|was|were|is|score[ds]?|grade[ds]?|graded|"
-                            r"rated|rating|rate|judged|judgements?|overall|outcome|get|got|give|"
-                            r"gave|cqc|ofsted)\b", re.I)
+_VERDICT_WORDS = pattern("followups", "verdict_words")
 
 
 def topic_query(reading: Reading) -> str:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
-from pathlib import Path
+from functools import lru_cache
 from typing import Any
 
 from ingest.profiles import gazetteer_lines
@@ -23,9 +22,10 @@ from ingest.structure import (
     council_key,
     full_council_names,
 )
+from rag.lexicon import pattern, vocab, words
+from reportqa.errors import QuestionError
 
-_GENERIC = {"north", "south", "east", "west", "city", "royal", "county", "new", "great",
-            "borough", "london", "st", "the", "city of"}
+_GENERIC = words("questions", "generic_name_words")
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,11 @@ def _shape(question: str) -> dict[str, Any]:
         change=CHANGE.search(question) is not None)
 
 
-_YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will)\b", re.I)
-# A projection or a change is another measure than the level a superlative compares.
-PROJECTION = re.compile(r"\b(project(?:ed|ion|ions)?|expected|forecast|predicted|will|"
-                         r"by 20\d\d)\b", re.I)
-CHANGE = re.compile(r"\b(increase[ds]?|decrease[ds]?|rise|rose|risen|fall|fell|grow|grew|growth|"
-                     r"change[ds]?|up|down)\b", re.I)
+# Question wording (rag/vocab/questions.toml). A projection or a change is another measure
+# than the level a superlative compares.
+_YES_NO = pattern("questions", "yes_no")
+PROJECTION = pattern("questions", "projection")
+CHANGE = pattern("questions", "change")
 
 
 def wanted_unit(question: str) -> str | None:
@@ -143,17 +142,6 @@ def wanted_unit(question: str) -> str | None:
     if asks_count(question) or re.search(r"\bpeople\b", question, re.I):
         return "count"  # "which council has the most people ..." compares counts too
     return None
-
-
-VOCAB = Path(__file__).parent / "vocab"
-
-
-@cache
-def vocab(name: str) -> dict[str, Any]:
-    """One data file of rag/vocab/ (``name`` without ".toml"), read once per process."""
-    import tomllib
-
-    return tomllib.loads((VOCAB / f"{name}.toml").read_text("utf-8"))
 
 
 @lru_cache(maxsize=1)
@@ -300,10 +288,8 @@ class Parsed:
 
 
 Slots = dict[str, Any]
-_WHICH = re.compile(r"\b(which|what)\b.{0,40}\b(councils|local authorities|authorities|areas|"
-                    r"quality statements|statements)\b")
-_SCORE_VALUE = re.compile(r"\b(?:scored|score of|scores? (?:of )?|got|received|given) ?(?:a )?"
-                          r"([1-4])\b")
+_WHICH = pattern("questions", "which_group")
+_SCORE_VALUE = pattern("questions", "score_value")
 
 
 def _detect_compare(p: Parsed) -> Slots | None:
@@ -423,8 +409,7 @@ def _asks_rating(q: str) -> bool:
 
 
 # "What did Ofsted grade Doncaster's services for care leavers?", "how was X judged for ...".
-_ASKS_GRADE = re.compile(r"\b(grades?|graded|judged|judgements?|judgments?|rated|rating|outcomes?)\b",
-                         re.I)
+_ASKS_GRADE = pattern("questions", "asks_grade")
 
 
 def asks_grade(q: str) -> bool:
@@ -486,8 +471,6 @@ def resolve_council(name: str, councils: list[Council]) -> str:
     found = _find_councils(_norm(name), councils)
     if found:
         return found[0]
-    from reportqa.errors import QuestionError
-
     raise QuestionError(f"no indexed council matches '{name}'; indexed: "
                         + ", ".join(c.name for c in councils))
 
@@ -498,8 +481,6 @@ def statement_names() -> tuple[str, ...]:
 
 def resolve_statement(name: str) -> str:
     """A quality statement as typed in a filter ("safeguarding") -> its canonical name."""
-    from reportqa.errors import QuestionError
-
     canon = canonical_statement(name)
     if not canon:
         raise QuestionError(f"unknown quality statement '{name}'; one of: "

@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rag.lexicon import pattern
 from reportqa.text import sentence_spans
 
 _PCT = r"\d{1,3}(?:\.\d+)?\s?%"
@@ -22,16 +23,17 @@ _FIGURE = re.compile(
     r"care homes|homes|staff|referrals|assessments|requests|beds|hours|residents)))"
 )
 _COMPARATOR = re.compile(
-    rf"(?P<name>(?:England|national|regional|comparator|North East|West Midlands?|London)"
+    rf"(?P<name>(?:{pattern('cues', 'comparator_name').pattern})"
     rf"(?: local authorities)? average)(?:\s*(?:of|at|was|is|:)?\s*\(?(?P<val>{_PCT}))?", re.I)
 _COMPARED_TO = re.compile(rf"\(?(?P<a>{_PCT})\s*(?:compared (?:to|with)|vs\.?|versus)\s*(?P<b>{_PCT})")
 _SOURCE = re.compile(
     r"\((?P<src>[^()]*?(?:Survey|SACE|ASCS|ASCOF|Outcomes Framework|Census|data)[^()]*?)"
     r"(?:,\s*(?P<date>(?:January|February|March|April|May|June|July|August|September|October|"
     r"November|December) \d{4}|\d{4}(?:/\d{2,4})?))?\)")
-_BELOW = re.compile(r"\b(worse|lower|below|fewer|less|smaller|under)\b", re.I)
-_ABOVE = re.compile(r"\b(better|higher|above|more|greater|larger|over)\b", re.I)
-_SIMILAR = re.compile(r"\b(similar|in line|comparable|same as|tend(?:ed)? towards)\b", re.I)
+# Which way a figure lies from its comparator (rag/vocab/cues.toml).
+_BELOW = pattern("cues", "below")
+_ABOVE = pattern("cues", "above")
+_SIMILAR = pattern("cues", "similar")
 
 
 @dataclass(frozen=True)

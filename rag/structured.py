@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
 from ingest.index import ReportRow
-from ingest.profiles import listed_under, profile_named
+from ingest.profiles import listed_under, profile_named, profiles
 from ingest.structure import council_key
 from rag.engine import Engine
 from rag.evidence import (
@@ -24,6 +24,7 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
+from rag.lexicon import words
 from rag.query import CHANGE, PROJECTION, Understanding
 from rag.retrieve import Filters, tokenize
 from rag.stats import Stat
@@ -90,10 +91,8 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     return None
 
 
-_OVERALL = {"Overall effectiveness", "Inspection outcome", "Overall rating for this service"}
-# Words every judgement name shares: they cannot tell one judgement from another.
-_JUDGEMENT_FRAME = {"the", "experiences", "and", "progress", "of", "with", "who", "for", "to",
-                    "services", "service", "is", "are", "be"}
+# The judgement each report family names as its overall one (ingest/profiles/*.toml).
+_OVERALL = frozenset(p.overall for p in profiles() if p.overall)
 
 
 _LIST_WORDS = 55  # items quoted; with the heading and the tail the answer stays under 75 words
@@ -167,7 +166,8 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
     return None
 
 
-_JUDGEMENT_FRAME_STEMS = {t for w in _JUDGEMENT_FRAME for t in tokenize(w)}
+# Words every judgement name shares: they cannot tell one judgement from another.
+_JUDGEMENT_FRAME_STEMS = {t for w in words("questions", "judgement_frame") for t in tokenize(w)}
 
 
 def _judgement_words(text: str) -> set[str]:
@@ -222,22 +222,18 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
-# Question words that frame a superlative rather than name the measure.
-_FRAME = ("which what whose council councils local authority authorities area areas corpus "
-          "indexed report reports page pages about among between state stated highest lowest "
-          "largest smallest biggest greatest fewest most least top bottom")
-# A percentage already says "proportion": these words name the unit, not the measure.
-_PCT_WORDS = "proportion percentage share per cent rate"
-# Reports state a population share as "of the population", "of people", "of residents".
-_SAME = ("popul resid peopl inhabit person",)
+# Question words that frame a superlative rather than name the measure, and (for a
+# percentage) the words that name its unit; reports state a population share as "of the
+# population", "of people", "of residents" (rag/vocab/questions.toml).
+_FRAME = words("questions", "superlative_frame")
+_PCT_WORDS = words("questions", "percent_unit")
+_SAME = words("questions", "population_stems")
 _SHOW = 4  # figures listed in a superlative answer (more ties are all listed)
 
 
 def _superlative(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
     """"Which council has the highest/lowest X": one figure per council from the statistics
     table, ranked; all ranked figures share one unit."""
-    from ingest.structure import council_key
-
     d = eng.derived()
     unit = u.unit
     measure = _Measure.of(u, eng, unit)
@@ -277,30 +273,24 @@ class _Measure:
 
     @classmethod
     def of(cls, u: Understanding, eng: Engine, unit: str | None) -> _Measure | None:
-        from rag.retrieve import tokenize
-
-        frame = set(tokenize(_FRAME + (" " + _PCT_WORDS if unit == "%" else "")))
+        frame = set(tokenize(" ".join(_FRAME | (_PCT_WORDS if unit == "%" else frozenset()))))
         terms = [t for t in rank_terms(u, eng) if t not in frame and t in eng.derived().idf]
         if not terms:
             return None
         # "% of residents" and "% of the population" are the same share; "10,495 people" and
         # "a population of 755,833" are not the same count.
-        same = {t: set(g.split()) for g in _SAME for t in g.split()} if unit == "%" else {}
+        same = {t: set(_SAME) for t in _SAME} if unit == "%" else {}
         return cls({t: eng.idf(t) for t in terms}, same,
                    tuple(t for t in terms if t[0].isdigit()),
                    tuple(rx for rx, asked in ((PROJECTION, u.projection), (CHANGE, u.change))
                          if not asked))
 
     def cover(self, text: str) -> float:
-        from rag.retrieve import tokenize
-
         return term_coverage(self.weight, set(tokenize(text)), self.same)
 
     def match(self, st: Stat, text: str) -> float | None:
         """How well ``st`` measures this, from the stretch of its sentence it owns (up to
         the neighbouring figures); None when it does not."""
-        from rag.retrieve import tokenize
-
         # "projected to reach 344,300 by 2027", "an increase of 15.5% in ...": the words that
         # make a figure a projection or a change come before it or right after it.
         if any(rx.search(text[st.context_start : st.figure_end + 25]) for rx in self.skip):
@@ -315,8 +305,6 @@ class _Measure:
 def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...], low: bool,
                    eng: Engine) -> Answer:
     """The top figure (ties included) and the next few, each cited; short enough to read."""
-    from ingest.structure import council_key
-
     shown = ranked[: max(_SHOW, sum(1 for st in ranked if st.value == ranked[0].value))]
     cites = [cite_span(i + 1, st.report_id, eng, st.start, st.end, council=st.council,
                         statement=st.quality_statement) for i, st in enumerate(shown)]
@@ -341,9 +329,6 @@ def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...],
 def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
     """Every extracted statistic compared with an England average in the asked direction,
     restricted to the topic words of the question."""
-    from ingest.structure import council_key
-    from rag.retrieve import tokenize
-
     generic = set(tokenize("England national average below above worse better higher lower where"))
     terms = [t for t in rank_terms(u, eng) if t not in generic]
     rows = [s for s in eng.derived().stats if s.comparator and "england" in s.comparator.lower()

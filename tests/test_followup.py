@@ -12,7 +12,8 @@ import pytest
 from rag.answer import answer, answer_in_chat
 from rag.engine import Engine
 from rag.followup import cue_kind, read_in_context
-from rag.query import council_catalogue, vocab
+from rag.lexicon import vocab
+from rag.query import council_catalogue
 from reportqa.records import Answer, Turn
 from reportqa.settings import Settings
 

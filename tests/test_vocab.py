@@ -119,3 +119,66 @@ def test_every_sentence_shape_row_is_backed_by_two_reports_it_matches() -> None:
         assert len(files) >= 2, row
     # Case-sensitive on purpose: a lower-case "this" mid-line is not a sentence pointing back.
     assert not re.match(data["pattern"][0]["pattern"], "this was not a sentence start")
+
+
+_REPORT_EXAMPLE = re.compile(r"^([\w.-]+\.(?:txt|pdf)): (.+)$")
+_SOURCES = sorted(p for p in (VOCAB.parents[1] / "rag").glob("*.py"))
+
+
+def _rows(table: str) -> list[tuple[str, dict]]:
+    return [(f.stem, row) for f in sorted(VOCAB.glob("*.toml"))
+            for row in tomllib.loads(f.read_text(encoding="utf-8")).get(table, [])]
+
+
+def test_every_named_pattern_and_word_row_explains_itself_and_matches_its_examples() -> None:
+    """The shared row shapes of rag/lexicon.py, in every rag/vocab file: a [[pattern]] row
+    compiles and matches each example; a [[words]] row shares a word with each example (as
+    the retriever stems them). Examples quoted from a report ("file: sentence") are checked
+    word for word against that bundled report, and must come from at least two reports."""
+    from rag.retrieve import tokenize
+
+    corpus = _corpus_sentences()
+    rows = _rows("pattern") + _rows("words")
+    assert len(rows) >= 25
+    for file, row in rows:
+        where = f"rag/vocab/{file}.toml {row['name']}"
+        assert len(row["why"]) > 20 and len(row["examples"]) >= 2, where
+        rx = (re.compile(row["pattern"], 0 if row.get("case_sensitive") else re.I)
+              if "pattern" in row else None)
+        reports = set()
+        for ex in row["examples"]:
+            quoted = _REPORT_EXAMPLE.match(ex)
+            text = quoted.group(2) if quoted else ex
+            if quoted:
+                assert " ".join(text.split()) in corpus[quoted.group(1)], (where, ex)
+                reports.add(quoted.group(1).split("__")[0])
+            if rx is not None:
+                assert rx.search(text), (where, ex)
+            else:
+                assert set(tokenize(row["words"])) & set(tokenize(text)), (where, ex)
+        assert not reports or len(reports) >= 2, (where, "examples from one report only")
+
+
+def test_every_named_row_is_read_by_the_code_and_names_are_unique() -> None:
+    """A row nobody reads is dead vocabulary; a duplicated name would be ambiguous."""
+    from rag.lexicon import pattern, words
+
+    code = "\n".join(p.read_text(encoding="utf-8") for p in _SOURCES)
+    seen = set()
+    for table, read in (("pattern", pattern), ("words", words)):
+        for file, row in _rows(table):
+            key = (file, table, row["name"])
+            assert key not in seen, key
+            seen.add(key)
+            assert f'{table}("{file}", "{row["name"]}")' in code or (
+                f"{table}('{file}', '{row['name']}')" in code), key
+            assert read(file, row["name"])  # loads through the same function the code uses
+
+
+def test_a_missing_row_name_is_a_clear_error() -> None:
+    import pytest
+
+    from rag.lexicon import pattern
+
+    with pytest.raises(KeyError, match="questions.toml.*no_such_row"):
+        pattern("questions", "no_such_row")
