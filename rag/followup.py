@@ -141,7 +141,7 @@ def _swap_org(prev: Turn, prev_named: list[Mention], new: Mention,
         return prev.read_as[:m.start] + name + prev.read_as[m.end:]
     pu = understand(prev.read_as, councils)
     # Ofsted judges and grades, CQC rates: "judged inadequate" asks for a grade.
-    graded = asks_grade(prev.read_as) and not re.search(r"\brat(ed|ing)\b", prev.read_as, re.I)
+    graded = asks_grade(prev.read_as) and not pattern("followups", "cqc_rated").search(prev.read_as)
     asked = "grade" if graded and pu.intent not in ("which_scored", "score") else pu.intent
     template = _TEMPLATES.get(asked)
     if template and ("{statements}" not in template or pu.statements):
@@ -205,7 +205,7 @@ def reason_query(reading: Reading) -> str:
     prev = reading.previous
     topic = topic_of(prev) if prev else ""
     _, rest = cue_kind(reading.question)
-    rest = re.sub(r"^\W*(why|how come|what(?:'s|s| is| was) the reason( for)?)\b", " ", rest, flags=re.I)
+    rest = pattern("followups", "why_opener").sub(" ", rest)
     return " ".join(_VERDICT_WORDS.sub(" ", f"{topic} {rest}").split())
 
 

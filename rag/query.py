@@ -89,22 +89,16 @@ def understand(question: str, councils: list[Council]) -> Understanding:
                        if q.find(a) >= 0), default=None)
     return Understanding(
         unknown_first=first_unknown is not None and (first_known is None or first_unknown < first_known),
-        asks_rank=bool(re.search(r"\brank(ed|s|ing)?\b", q)),
-        asks_frequency=bool(re.search(r"\bhow often\b|\bhow frequently\b|\bfrequency\b", q)),
-        asks_difference=bool(re.search(r"\bby how much\b|\bhow much (more|less|higher|lower)\b|"
-                                       r"\b(over|under)spen[dt]|\bexceed|\bdifference\b|\bgap\b", q)),
-        all_of=bool(re.search(r"\b(every|all)\b", q)),
-        asks_reason=bool(re.search(r"^why\b|\bwhy (did|was|were|is|are|has|have|do|does)\b|\breasons? "
-                                   r"(for|why)\b|\bwhat caused\b", q)),
+        asks_rank=_asks("asks_rank", q),
+        asks_frequency=_asks("asks_frequency", q),
+        asks_difference=_asks("asks_difference", q),
+        all_of=_asks("all_of", q),
+        asks_reason=_asks("asks_reason", q),
         asks_quantity=asks_quantity(q),
         question=question, content=strip_frames(question), councils=found,
         unknown_councils=unknown, statements=stmts,
         intent=intent, score_value=slots.get("score_value"), rating_value=slots.get("rating_value"),
-        wants_figure=bool(re.search(
-            r"\b(how many|how much|how long|what (percentage|proportion|share|number|per ?cent)|"
-            r"percentage|proportion|rate of|number of|how (high|low)|figure|population|average|rank|"
-            r"ranked|how big|how large|budget|spend|spent|cost)\b",
-            q)),
+        wants_figure=_asks("wants_figure", q),
         direction=slots.get("direction"),
         **_shape(question),
     )
@@ -116,12 +110,17 @@ def _shape(question: str) -> dict[str, Any]:
     return dict(
         words=words, asks_grade=asks_grade(question), list_kind=asks_for_list(question),
         yes_no=_YES_NO.match(question) is not None,
-        asks_overall=re.search(r"\boverall\b", question, re.I) is not None,
-        asks_which=re.search(r"\b(which|what)\b", question, re.I) is not None,
-        asks_lowest=re.search(r"\b(lowest|worst)\b", question, re.I) is not None,
+        asks_overall=_asks("asks_overall", question),
+        asks_which=_asks("which_what", question),
+        asks_lowest=_asks("asks_lowest", question),
         asks_percentage=asks_percentage(question), unit=wanted_unit(question),
         projection=PROJECTION.search(question) is not None,
         change=CHANGE.search(question) is not None)
+
+
+def _asks(name: str, text: str) -> bool:
+    """Does the question wording row ``name`` of rag/vocab/questions.toml occur in ``text``?"""
+    return pattern("questions", name).search(text) is not None
 
 
 # Question wording (rag/vocab/questions.toml). A projection or a change is another measure
@@ -135,11 +134,11 @@ def wanted_unit(question: str) -> str | None:
     """The unit a figure answering the question is in: % | £ | duration | count | None."""
     if asks_percentage(question):
         return "%"
-    if re.search(r"£|\b(spends?|spent|spending|budget|cost|costs|funding|money)\b", question, re.I):
+    if _asks("unit_money", question):
         return "£"
-    if re.search(r"\b(how long|wait|waiting|days|weeks|months)\b", question, re.I):
+    if _asks("unit_duration", question):
         return "duration"
-    if asks_count(question) or re.search(r"\bpeople\b", question, re.I):
+    if asks_count(question) or _asks("unit_people", question):
         return "count"  # "which council has the most people ..." compares counts too
     return None
 
@@ -294,17 +293,15 @@ _SCORE_VALUE = pattern("questions", "score_value")
 
 def _detect_compare(p: Parsed) -> Slots | None:
     if len(p.councils) >= 2 and (
-            re.search(r"\bcompare\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdiffer", p.q)
-            or re.search(r"\bwhich\b.*\b(larger|higher|more|less|lower|smaller|better|worse|bigger)\b"
-                         r".*\bor\b", p.q)):
+            _asks("compare", p.q) or _asks("which_of_two", p.q)):
         return {}
     return None
 
 
 def _detect_versus_england(p: Parsed) -> Slots | None:
-    if re.search(r"\b(below|worse than|lower than|under)\b.*\b(england|national) average", p.q):
+    if _asks("below_england", p.q):
         return {"direction": "below"}
-    if re.search(r"\b(above|better than|higher than|over)\b.*\b(england|national) average", p.q):
+    if _asks("above_england", p.q):
         return {"direction": "above"}
     return None
 
@@ -315,34 +312,30 @@ def _detect_which_scored(p: Parsed) -> Slots | None:
 
 
 def _detect_top_rating(p: Parsed) -> Slots | None:
-    if not p.stmts and re.search(r"\b(highest|lowest|best|worst|top)\b.{0,30}\b(overall|rating|"
-                                 r"rated|score|percentage score)\b", p.q):
+    if not p.stmts and _asks("top_rating", p.q):
         return {}
     return None
 
 
 def _detect_superlative(p: Parsed) -> Slots | None:
-    m_sup = re.search(r"\b(highest|largest|biggest|greatest|most|lowest|smallest|fewest|least)\b", p.q)
-    across = len(p.councils) >= 2 or (not p.councils and re.search(
-        r"\b(which|what) (council|local authorit|area)|\bcouncils\b|\bauthorities\b", p.q))
-    if (m_sup and across and re.search(r"\b(which|what)\b", p.q)
-            and not re.search(r"\bmost and least\b|\b(most|least) deprived\b", p.q)):
-        low = m_sup.group(1) in ("lowest", "smallest", "fewest", "least")
+    m_sup = pattern("questions", "superlative").search(p.q)
+    across = len(p.councils) >= 2 or (not p.councils and _asks("across_councils", p.q))
+    if m_sup and across and _asks("which_what", p.q) and not _asks("not_superlative", p.q):
+        low = m_sup.group(1) in words("questions", "superlative_low")
         return {"direction": "min" if low else "max"}
     return None
 
 
 def _detect_which_rated(p: Parsed) -> Slots | None:
     rating_words = "|".join(r.lower() for r in RATINGS)
-    m_rated = re.search(rf"\b(?:rated|judged|graded|found to be) ({rating_words})\b", p.q)
+    m_rated = re.search(rf"\b{pattern('questions', 'rated_as').pattern} ({rating_words})\b", p.q)
     if _WHICH.search(p.q) and m_rated:
         return {"rating_value": next(r for r in RATINGS if r.lower() == m_rated.group(1))}
     return None
 
 
 def _detect_all_scores(p: Parsed) -> Slots | None:
-    if p.councils and re.search(r"\b(all|every|each) (the )?(quality )?statements?\b|\bacross all\b|"
-                                r"\ball (its|their|of its) scores\b|\bscores? (for|across) all\b", p.q):
+    if p.councils and _asks("all_statements", p.q):
         return {}
     return None
 
@@ -352,13 +345,11 @@ def _detect_rating(p: Parsed) -> Slots | None:
 
 
 def _detect_score(p: Parsed) -> Slots | None:
-    return {} if re.search(r"\bscor(e|ed|es|ing)\b|\bgrade\b|\bmark(ed)?\b", p.q) and p.stmts \
-        else None
+    return {} if _asks("asks_score", p.q) and p.stmts else None
 
 
 def _detect_which_councils(p: Parsed) -> Slots | None:
-    if _WHICH.search(p.q) and not p.councils and re.search(
-            r"^(which|what)\b|\bwhich (councils|local authorities|authorities)\b", p.q):
+    if _WHICH.search(p.q) and not p.councils and _asks("which_councils", p.q):
         return {}
     return None
 
@@ -366,10 +357,7 @@ def _detect_which_councils(p: Parsed) -> Slots | None:
 def _detect_inspection_date(p: Parsed) -> Slots | None:
     # Only a question that opens by asking when: "how many children ... when Ofsted visited"
     # asks a count, not a date.
-    asks_when = re.match(r"\W*(?:and |so )?(?:when\b|on (?:which|what) (?:days?|dates?)\b|"
-                         r"(?:what|which) (?:days?|dates?)\b)", p.q)
-    if (asks_when and re.search(r"\b(inspect\w*|visit\w*|assess\w*)", p.q)) \
-            or re.search(r"\binspection dates?\b", p.q):
+    if (_asks("asks_when", p.q) and _asks("inspection_word", p.q)) or _asks("inspection_dates", p.q):
         return {}
     return None
 
@@ -401,11 +389,7 @@ def detect_intent(p: Parsed) -> tuple[str, Slots]:
 
 def _asks_rating(q: str) -> bool:
     """Overall rating questions, not "what proportion of care homes were rated good"."""
-    if re.search(r"\b(proportion|percentage of|how many|number of|share of)\b", q):
-        return False
-    return bool(re.search(r"\boverall\b.{0,20}\b(rating|rated|score|result|percentage|grade)\b|"
-                          r"\b(indicative )?rating\b|\bhow (was|were|is|did) .{0,40}\brated\b|"
-                          r"\brated (overall|by cqc)\b|\bwhat .{0,40}\brated\b", q))
+    return not _asks("share_not_rating", q) and _asks("asks_rating", q)
 
 
 # "What did Ofsted grade Doncaster's services for care leavers?", "how was X judged for ...".
@@ -418,20 +402,17 @@ def asks_grade(q: str) -> bool:
 
 
 def asks_percentage(q: str) -> bool:
-    return bool(re.search(r"percentage|per ?cent|%|proportion|share of|what share", q, re.I))
+    return _asks("asks_percentage", q)
 
 
 def asks_quantity(q: str) -> bool:
     """A question whose answer is a figure: a count, share, rate or length of time."""
-    return bool(re.search(r"\b(how many|how much|how long|what (percentage|proportion|share|"
-                          r"number|per ?cent|rate)|percentage of|proportion of|number of)\b",
-                          q, re.I))
+    return _asks("asks_quantity", q)
 
 
 def asks_count(q: str) -> bool:
     """"How many residents", "what is X's population": answered by a count, not a share."""
-    return not asks_percentage(q) and bool(re.search(
-        r"\b(how many|number of|population|residents|people live)\b", q, re.I))
+    return not asks_percentage(q) and _asks("asks_count", q)
 
 
 def _gazetteer() -> tuple[str, ...]:
