@@ -69,6 +69,8 @@ class Understanding:
     unit: str | None = None  # the unit of the figure asked for (wanted_unit)
     projection: bool = False  # "expected by 2030": a projection, not today's level
     change: bool = False  # "increase", "fell": a change, not a level
+    other_inspection: bool = False  # "at its previous inspection": not the indexed report's tables
+    years: tuple[str, ...] = ()  # years the question names ("in its 2015 inspection")
 
 
 def understand(question: str, councils: list[Council]) -> Understanding:
@@ -115,7 +117,9 @@ def _shape(question: str) -> dict[str, Any]:
         asks_lowest=_asks("asks_lowest", question),
         asks_percentage=asks_percentage(question), unit=wanted_unit(question),
         projection=PROJECTION.search(question) is not None,
-        change=CHANGE.search(question) is not None)
+        change=CHANGE.search(question) is not None,
+        other_inspection=_asks("other_inspection", question),
+        years=tuple(dict.fromkeys(re.findall(r"\b((?:19|20)\d\d)\b", question))))
 
 
 def _asks(name: str, text: str) -> bool:

@@ -7,8 +7,9 @@ score and rating tables read at ingest can, completely over the index.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ingest.index import ReportRow
 from ingest.profiles import listed_under, profile_named, profiles
@@ -77,6 +78,26 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+# Routes that answer from the indexed inspection's own facts: a question about the inspection
+# before it (or the next one) is not theirs to answer.
+_THIS_INSPECTION = frozenset({"inspection_date", "judgement", "score", "all_scores", "rating"})
+
+
+def _inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
+    """Is this report the inspection a question with a year asks about? Its years are those
+    of its inspection dates and publication, and the year after the inspection (a November
+    inspection is published in January)."""
+    if not u.years:
+        return True
+    stated = " ".join(str(metadata.get(k) or "") for k in ("inspection_dates", "published"))
+    years = {int(y) for y in re.findall(r"\b((?:19|20)\d\d)\b", stated)}
+    if metadata.get("inspection_dates"):
+        years |= {y + 1 for y in years}
+    if not years:  # nothing stated to compare with
+        return True
+    return any(int(y) in years for y in u.years)
+
+
 def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     """Answer from the tables when the question is of a structured kind, else None."""
     councils = f.councils or u.councils
@@ -84,6 +105,8 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
     if f.report_ids:  # filtered to some reports (family, year): so are the tables
         eng = eng.scoped(f.report_ids)
     for r in ROUTES:
+        if u.other_inspection and r.name in _THIS_INSPECTION:
+            continue
         if r.applies(u, councils, stmts):
             ans = r.handler(u, councils, stmts, eng)
             if ans is not None or not r.falls_through:
@@ -96,6 +119,11 @@ _OVERALL = frozenset(p.overall for p in profiles() if p.overall)
 
 
 _LIST_WORDS = 55  # items quoted; with the heading and the tail the answer stays under 75 words
+
+
+def _metadata(report_id: str, eng: Engine) -> Mapping[str, Any]:
+    row = eng.retriever.state().reports.get(report_id)
+    return row.metadata if row is not None else {}
 
 
 def _council_reports(councils: Collection[str], eng: Engine) -> list[ReportRow]:
@@ -115,7 +143,7 @@ def _inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) 
     for row in _council_reports(councils, eng):
         m = row.metadata
         dates = m.get("inspection_dates")
-        if not dates:
+        if not dates or not _inspected_in(u, m):
             continue
         text = eng.retriever.report_text(row.report_id)
         at = text.find(dates)
@@ -199,7 +227,7 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     for key in councils:
         # CQC local authority scores have their own table and routes (score, rating).
         rows = [j for j in eng.derived().judgements if j.council_key == key
-                and j.family != "cqc-la-assessment"]
+                and j.family != "cqc-la-assessment" and _inspected_in(u, _metadata(j.report_id, eng))]
         scored = [(_share(q, _judgement_words(j.judgement)), j) for j in rows]
         if u.asks_overall:  # "overall" names the overall judgement
             scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]

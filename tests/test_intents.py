@@ -65,3 +65,21 @@ def test_table_answers_keep_to_the_reports_a_filter_allows(shared_hash_index: Se
     assert len(everyone.citations) > 1
     assert {c.report_id for c in narrowed.citations} <= set(darlington)
     assert [c.council for c in narrowed.citations] == ["Darlington Borough Council"]
+
+
+def test_a_question_about_another_inspection_is_not_answered_from_this_ones_table(
+        pdf_eng: Engine) -> None:
+    """Reports state the grade and dates of the inspection before; the judgement and date
+    tables hold only the indexed one's, so a question about another inspection (by wording
+    or by year) goes to search."""
+    s = pdf_eng.settings
+    table = [answer(q, s, engine=pdf_eng) for q in (
+        "What did Ofsted grade Doncaster's services for care leavers?",
+        "What did Ofsted grade Doncaster's services for care leavers in 2025?",
+        "When was Doncaster inspected in 2025?")]
+    assert all(a.answerer == "table" for a in table), [a.text for a in table]
+    elsewhere = [answer(q, s, engine=pdf_eng) for q in (
+        "What did Ofsted grade Doncaster's services for care leavers at the previous inspection?",
+        "What did Ofsted grade Doncaster's services for care leavers in 2019?",
+        "When was Doncaster last inspected before this inspection?")]
+    assert all(a.answerer != "table" for a in elsewhere), [a.text for a in elsewhere]
