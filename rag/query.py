@@ -402,7 +402,7 @@ _ASKS_GRADE = pattern("questions", "asks_grade")
 
 def asks_grade(q: str) -> bool:
     """A question about a judgement or grade (answered from the judgement table)."""
-    return _ASKS_GRADE.search(q) is not None
+    return _ASKS_GRADE.search(q) is not None or _asks("names_grade", q)
 
 
 def asks_percentage(q: str) -> bool:

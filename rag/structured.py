@@ -52,7 +52,8 @@ ROUTES: tuple[Route, ...] = (
     Route("inspection_date", lambda u, c, s: u.intent == "inspection_date" and bool(c),
           lambda u, c, s, e: _inspection_dates(u, c, e), falls_through=True),
     # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
-    Route("judgement", lambda u, c, s: bool(c) and u.asks_grade,
+    # Not "why was it graded ...?": the reason is in the text.
+    Route("judgement", lambda u, c, s: bool(c) and u.asks_grade and not u.asks_reason,
           lambda u, c, s, e: _judgements(u, c, e), falls_through=True),
     Route("score", lambda u, c, s: u.intent == "score" and bool(s), lambda u, c, s, e: _scores(u, c, s, e)),
     Route("all_scores", lambda u, c, s: u.intent == "all_scores" and bool(c),
@@ -212,9 +213,11 @@ def _share(question_words: set[str], judgement_words: set[str]) -> float:
 def _grade_in(question: str, rows: list[JudgementRow]) -> str | None:
     """The longest of these judgements' grades that the question names ("requires
     improvement" names "Requires improvement to be good")."""
-    q = " ".join(question.lower().split())
+    # Stemmed, as whole words: "requiring improvement" names "Requires improvement".
+    q = f" {' '.join(tokenize(question))} "
     named = [g for g in {j.grade for j in rows}
-             if g.lower() in q or (len(g.split()) > 2 and " ".join(g.lower().split()[:2]) in q)]
+             if f" {' '.join(tokenize(g))} " in q
+             or (len(g.split()) > 2 and f" {' '.join(tokenize(g)[:2])} " in q)]
     return max(named, key=len) if named else None
 
 

@@ -83,3 +83,20 @@ def test_a_question_about_another_inspection_is_not_answered_from_this_ones_tabl
         "What did Ofsted grade Doncaster's services for care leavers in 2019?",
         "When was Doncaster last inspected before this inspection?")]
     assert all(a.answerer != "table" for a in elsewhere), [a.text for a in elsewhere]
+
+
+def test_which_part_named_by_its_grade_comes_from_the_judgement_table(pdf_eng: Engine) -> None:
+    """A grade named in any wording ("rate as", "requiring") asks which judgements have it;
+    "why" asks for the reason, which the table does not hold."""
+    s = pdf_eng.settings
+    grades = {j.judgement: j.grade for j in pdf_eng.derived().judgements}
+    ri = sorted(n for n, g in grades.items() if g.startswith("Requires improvement"))
+    assert ri and len(ri) < len(grades)
+    for q in ("Which part of Doncaster's children's services did Ofsted rate as requires "
+              "improvement?", "which area of doncaster was graded as requiring improvement"):
+        a = answer(q, s, engine=pdf_eng)
+        assert a.answerer == "table", a.text
+        assert sorted(n for n in grades if f'"{n}"' in a.text) == ri, a.text
+    why = answer("Why was Doncaster graded requires improvement for care leavers?", s,
+                 engine=pdf_eng)
+    assert why.answerer != "table", why.text
