@@ -7,8 +7,8 @@ the extracted page strings only (no PDF library), so it is tested on plain strin
 * Running headers and footers are found by *repetition*, not by wording: a line near the top
   or bottom of a page whose shape (digits folded to ``#``) recurs on many pages is furniture,
   as is a bare page number there.
-* Lines are rejoined into paragraphs: a line that wraps (long, or followed by a lower-case
-  continuation) joins the next one; bullets, numbered paragraphs, headings and table cells
+* Lines are rejoined into paragraphs: a line that wraps (long, ending in a comma, or followed
+  by a lower-case continuation) joins the next one; bullets, numbered paragraphs, headings and table cells
   stay on lines of their own, and so are still sentence boundaries downstream.
 * A table cell that is only a grade ("Good", "Requires improvement to be good") is put on
   the line of the judgement it grades, so a judgement table reads as rows.
@@ -170,6 +170,8 @@ def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
         return " " if a.endswith("?") else ": "
     if blank or _BULLET.match(b) or _NUMBERED.match(b) or a.endswith(":"):
         return "\n"
+    if a.endswith(","):
+        return " "  # a line ending mid-clause goes on, however short ("the ATLAS (Accept, Teach,")
     if b[0].isupper() and b.endswith("?") and len(b) < WRAP_SHARE * width:
         return "\n"  # a question heading ("What needs to improve?", "Is the service safe?")
     if b[0].islower() or b[0] in ",;)":

@@ -43,6 +43,20 @@ def test_wrapped_lines_and_page_breaks_rejoin_into_sentences() -> None:
             in text)
 
 
+def test_a_short_line_ending_in_a_comma_goes_on() -> None:
+    """However short the line (a narrow column, a wide table elsewhere on the page), a comma
+    at its end means the clause goes on; a bullet after it still starts its own line."""
+    body = ["There are shining beacons: the ATLAS (Accept, Teach, Listen,",
+            "Access, Support) group has co-produced many of the recent changes.",
+            "Leaders plan for care leavers up to, and sometimes over,",
+            "◼ 25 years of age."]
+    wide = "x" * 160  # a wide table row makes every line of text look short
+    pages = [_page(n, [wide, *body] if n == 2 else [wide, "Some text."]) for n in (1, 2, 3, 4)]
+    text = clean_pages(pages).text
+    assert "the ATLAS (Accept, Teach, Listen, Access, Support) group has" in text
+    assert "sometimes over,\n◼ 25 years" in text
+
+
 def test_bullets_numbered_paragraphs_and_headings_keep_their_own_lines() -> None:
     lines = clean_pages(PAGES).text.split("\n")
     assert any(ln.startswith("◼ The timeliness") for ln in lines)
