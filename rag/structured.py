@@ -161,6 +161,13 @@ def _inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) 
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
+def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]:
+    """A family's list headings, those whose every word the question uses first ("areas for
+    priority action" asks for that list, not the first one the report prints)."""
+    asked = set(tokenize(u.words))
+    return tuple(sorted(headings, key=lambda h: not set(tokenize(h)) <= asked))
+
+
 def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answer | None:
     """The items a council's report lists under its family's heading for ``kind`` ("What
     needs to improve?"), one citation per item, as many as fit in ~70 words; None when no
@@ -171,7 +178,7 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
         if prof is None:
             continue
         text = eng.retriever.report_text(row.report_id)
-        heading, spans = listed_under(text, prof.lists.get(kind, ()))
+        heading, spans = listed_under(text, _named_first(u, prof.lists.get(kind, ())))
         if not spans:
             continue
         cites: list[Citation] = []

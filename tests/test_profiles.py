@@ -147,6 +147,48 @@ def test_every_report_lists_what_needs_to_improve(row: dict[str, str]) -> None:
         assert all(re.match(r"\d{1,2}\. [A-Z]", p.text[s:e]) for s, e in items), row["file"]
 
 
+@pytest.mark.parametrize("row", [r for r in ROWS if r["kind"] == "area-send"],
+                         ids=lambda r: r["file"])
+def test_area_send_recommendations_printed_as_paragraphs_are_the_items(row: dict[str, str]) -> None:
+    """Under 'Areas for improvement' (and 'Areas for priority action') an area SEND report
+    prints its recommendations as paragraphs: each item is a whole recommendation, starting
+    with a capital and ending a sentence (or opening its own bullets), never the table's
+    header, the responsible body's name or the next section's title."""
+    from ingest.profiles import listed_under
+
+    text = _parsed(row["file"]).text
+    heading, items = listed_under(text, ("Areas for improvement",))
+    assert heading == "Areas for improvement" and items, row["file"]
+    first = text[items[0][0]:items[0][1]]
+    assert first[0].isupper() and re.search(r"\bshould\b|\bneed to\b", first), first
+    for s, e in items:
+        item = text[s:e]
+        assert "\n" not in item and len(item.split()) >= 2, item
+        assert "Local area partnership details" not in item and "Responsible body" not in item
+
+
+def test_a_list_heading_the_question_names_is_read_first(tmp_path: Path) -> None:
+    """'Areas for priority action' asks for that list, not the first one the report prints;
+    a question that names no heading gets the family's first list."""
+    from ingest.pipeline import ingest
+    from rag.answer import answer
+    from rag.engine import Engine
+    from reportqa.settings import Settings
+
+    settings = Settings(index_dir=tmp_path / "idx", embedder="hash")
+    ingest([FOLDER / "ofsted-send-lancashire-2025.pdf"], settings)
+    eng = Engine.load(settings)
+    shown = {q: answer(q, settings, engine=eng).text for q in (
+        "What are the areas for priority action for Lancashire's SEND partnership?",
+        "What are the areas for improvement for Lancashire's SEND partnership?",
+        "What does Lancashire's SEND partnership need to do better?")}
+    expected = ["Areas for priority action:", "Areas for improvement:",
+                "What does the area partnership need to do better?"]
+    assert [t.startswith(f"Lancashire: {h} ") for t, h in zip(shown.values(), expected,
+                                                              strict=True)] == [True] * 3, shown
+    assert "shared strategic governance" in next(iter(shown.values()))
+
+
 def test_hyphens_at_line_wraps_are_hyphens() -> None:
     """PDFium marks a hyphen where a line was wrapped with U+FFFE; the text keeps the hyphen."""
     text = _parsed("ofsted-send-surrey-2023.pdf").text

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -89,32 +90,72 @@ def listed_items(text: str, headings: tuple[str, ...]) -> list[tuple[int, int]]:
 
 
 def listed_under(text: str, headings: tuple[str, ...]) -> tuple[str | None, list[tuple[int, int]]]:
-    """As `listed_items`, with the heading the items were found under."""
+    """As `listed_items`, with the heading the items were found under. Under a heading with
+    no bulleted or numbered lines, recommendations printed as paragraphs are the items
+    (area SEND 'Areas for improvement')."""
     for h in headings:
         words = r"\s+".join(re.escape(w) for w in h.rstrip("?").split())
         # A footnote mark may follow the heading, on its line or the next ("improve?1").
         m = re.search(rf"^{words}\??\d?[ \t]*$(?:\n\d{{1,2}}[ \t]*$)?", text, re.M)
         if not m:
             continue
-        spans: list[tuple[int, int]] = []
-        pos = m.end() + 1
-        while pos < len(text):
-            end = text.find("\n", pos)
-            end = len(text) if end < 0 else end
-            line = text[pos:end]
-            if not _ITEM.match(line):
-                if not spans and _subheading_before_item(text, line, end):
-                    # "Areas for improvement / The quality of practice / 6. ...": only before
-                    # the first item; after it a title line starts the next section.
-                    pos = end + 1
-                    continue
-                break
-            start = pos + len(re.match(r"^(?:[◼•●▪■◦‣-]\s*)?", line).group(0))  # type: ignore[union-attr]
-            spans.append((start, end))
-            pos = end + 1
+        spans = _bulleted(text, m.end() + 1) or _paragraphs(text, m.end() + 1, headings)
         if spans:
             return h, spans
     return None, []
+
+
+def _lines(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        yield pos, end, text[pos:end]
+        pos = end + 1
+
+
+def _bulleted(text: str, pos: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for start, end, line in _lines(text, pos):
+        if not _ITEM.match(line):
+            if not spans and _subheading_before_item(text, line, end):
+                # "Areas for improvement / The quality of practice / 6. ...": only before
+                # the first item; after it a title line starts the next section.
+                continue
+            break
+        spans.append(_item(start, end, line))
+    return spans
+
+
+def _item(start: int, end: int, line: str) -> tuple[int, int]:
+    """An item's span without its bullet."""
+    return start + len(re.match(r"^(?:[◼•●▪■◦‣-]\s*)?", line).group(0)), end  # type: ignore[union-attr]
+
+
+_WHOLE = re.compile(r"[.!?:][\"”’')\]]*$")
+PARAGRAPH_WORDS = 8  # a paragraph item is at least a short sentence; table cells are shorter
+PARAGRAPH_LOOK = 1500  # characters past the heading in which the first paragraph item must start
+
+
+def _paragraphs(text: str, pos: int, headings: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Lines that are whole paragraphs (a sentence or more, ending a sentence or opening a
+    list), and any bullets among them. Before the first, a table's header and short cells
+    (the responsible body) and a wrapped cell's lines are passed over; after it, any other
+    line ends the list."""
+    names = {h.rstrip("?").lower() for h in headings}
+    spans: list[tuple[int, int]] = []
+    prev = ""
+    for start, end, line in _lines(text, pos):
+        if not spans and start - pos > PARAGRAPH_LOOK:
+            break
+        opens = not prev or _WHOLE.search(prev) or len(prev.split()) < PARAGRAPH_WORDS
+        whole = (_WHOLE.search(line) and len(line.split()) >= PARAGRAPH_WORDS and opens
+                 and line[:1].isupper() and line.rstrip("?").lower() not in names)
+        if whole or (spans and _ITEM.match(line)):
+            spans.append(_item(start, end, line))
+        elif spans:
+            break
+        prev = line
+    return spans
 
 
 def _subheading_before_item(text: str, line: str, end: int) -> bool:
