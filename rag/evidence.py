@@ -242,6 +242,7 @@ _NUMBER_WORD = pattern("cues", "number_word")
 # provenance in rag/vocab/sentences.toml; case-sensitive.
 _SHAPES = vocab("sentences")
 _ANAPHOR, _HEADING = pattern("sentences", "anaphor"), pattern("sentences", "heading")
+_CONSEQUENCE = pattern("sentences", "consequence")
 _BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
@@ -288,6 +289,25 @@ def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:
         if s >= c.end:
             return Candidate(c.hit, s, e, text[s:e], c.score, c.coverage)
     return None
+
+
+def points_back(c: Candidate) -> bool:
+    """Does the sentence lean on the one before it ("As a result, ...", "This means ...")?"""
+    return bool(_CONSEQUENCE.match(c.text) or _ANAPHOR.match(c.text))
+
+
+def with_antecedent(c: Candidate, engine: Engine) -> Candidate:
+    """The sentence with the one right before it in the same paragraph, as one candidate
+    (``core_start`` marks the sentence itself); unchanged when there is none."""
+    if c.core_start > c.start:  # already paired with its antecedent
+        return c
+    text = engine.retriever.report_text(c.hit.chunk.report_id)
+    before = [(s, e) for s, e in sentence_spans(text, max(0, c.start - 600), c.start)
+              if e <= c.start and c.start - e <= 2]
+    if not before:
+        return c
+    s = before[-1][0]
+    return replace(c, start=s, text=text[s:c.end], core_start=c.start)
 
 
 def trim_to(c: Candidate, max_words: int) -> Candidate:

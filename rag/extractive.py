@@ -27,10 +27,12 @@ from rag.evidence import (
     distinct_spans,
     next_sentence,
     overlaps,
+    points_back,
     rank_sentences,
     rerank_dense,
     states_asked_figure,
     trim_to,
+    with_antecedent,
     with_marker,
 )
 from rag.query import Understanding
@@ -102,7 +104,7 @@ class ExtractiveAnswerer:
             ans = abstained(u.question, NOT_IN_REPORTS + " No passage in the indexed reports "
                            "answers this question.", see, tuple(hits))
             return replace(ans, confidence=cands[0].confidence if cands else 0.0)
-        picked = self._pick(cands, engine)
+        picked = self._pick(self._reasoned(u, cands, engine), engine)
         if u.asks_quantity and not any(states_asked_figure(u, c.text) for c in picked):
             # "How many ...?" answered by a sentence with no figure is no answer: say the best
             # passage may answer it, not that it does.
@@ -116,10 +118,18 @@ class ExtractiveAnswerer:
                    engine: Engine) -> Answer:
         """Too weak a match to state as the answer, too close to say "not in the reports":
         quote the best sentence, marked as possibly answering."""
-        best = self._pick([best], engine)[0]
+        best = self._pick(self._reasoned(u, [best], engine), engine)[0]
         text = MAY_ANSWER + with_marker(clean_quote(best.text), 1)
         return Answer(u.question, text, False, (cite(1, best, engine),), tuple(hits),
                       answerer=self.name, confidence=best.confidence, uncertain=True)
+
+    @staticmethod
+    def _reasoned(u: Understanding, cands: list[Candidate], engine: Engine) -> list[Candidate]:
+        """Asked why, a chosen sentence that leans on the one before ("As a result, trust has
+        been lost") restates the question; the reason is the sentence before: quote both."""
+        if u.asks_reason and cands and points_back(cands[0]):
+            return [with_antecedent(cands[0], engine), *cands[1:]]
+        return cands
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         best = cands[0]

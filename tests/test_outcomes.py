@@ -139,3 +139,32 @@ def test_the_reader_setting_is_checked_and_auto_keeps_fakes_lexical(tmp_path) ->
     assert extractive_for(Settings(reader="cross", reader_dir=str(tmp_path))).reader is None
     with pytest.raises(ReportQAError, match="REPORTQA_READER='bert'"):
         extractive_for(Settings(reader="bert"))
+
+
+def test_asked_why_a_consequence_is_quoted_with_the_reason_before_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"As a result, trust has been lost" restates a why-question; the reason is the sentence
+    before, so both are quoted (one citation, exact offsets). Asked what, not why, the
+    consequence alone is the answer."""
+    from ingest.pipeline import ingest
+
+    page = tmp_path / "fenwick__about.txt"
+    page.write_text(
+        "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+        "Parents report poor communication between the council's services and schools. "
+        "As a result, trust in the council has been lost among many parents of children "
+        "with disabilities. The council has appointed a new lead for disability services.\n",
+        encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    eng = Engine.load(settings)
+    reader = KeywordReader("trust")  # the reader picks the consequence, as it often does
+    ask = ExtractiveAnswerer(0.5, 75, 0.2, reader, (0.5, 0.2))
+    why = answer("Why has trust in Fenwick council been lost among parents?", settings,
+                 engine=eng, answerer=ask)
+    assert why.outcome == "answer" and len(why.citations) == 1, why.text
+    c = why.citations[0]
+    assert c.quote.startswith("Parents report poor communication") and "trust" in c.quote
+    assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+    what = answer("What has been lost among parents in Fenwick?", settings, engine=eng,
+                  answerer=ask)
+    assert what.citations[0].quote.startswith("As a result, trust"), what.text
