@@ -315,6 +315,13 @@ def _detect_which_scored(p: Parsed) -> Slots | None:
     return {"score_value": int(m_val.group(1))} if _WHICH.search(p.q) and m_val else None
 
 
+def _detect_statement_extreme(p: Parsed) -> Slots | None:
+    if len(p.councils) == 1 and not p.stmts and _asks("statement_extreme", p.q):
+        low = re.search(r"\b(lowest|worst|weakest)\b", p.q) is not None
+        return {"direction": "min" if low else "max"}
+    return None
+
+
 def _detect_top_rating(p: Parsed) -> Slots | None:
     if not p.stmts and _asks("top_rating", p.q):
         return {}
@@ -371,6 +378,7 @@ INTENTS: tuple[tuple[str, Callable[[Parsed], Slots | None]], ...] = (
     ("compare", _detect_compare),
     ("versus_england", _detect_versus_england),
     ("which_scored", _detect_which_scored),
+    ("statement_extreme", _detect_statement_extreme),
     ("top_rating", _detect_top_rating),
     ("superlative", _detect_superlative),
     ("which_rated", _detect_which_rated),

@@ -59,6 +59,9 @@ ROUTES: tuple[Route, ...] = (
     Route("all_scores", lambda u, c, s: u.intent == "all_scores" and bool(c),
           lambda u, c, s, e: _scores(u, c, (), e)),
     Route("rating", lambda u, c, s: u.intent == "rating" and bool(c), lambda u, c, s, e: _ratings(u, c, e)),
+    # "Which of Darlington's areas got the lowest score?": its lowest (highest) scores.
+    Route("statement_extreme", lambda u, c, s: u.intent == "statement_extreme" and len(c) == 1,
+          lambda u, c, s, e: _statement_extreme(u, c[0], e), falls_through=True),
     Route("which_scored", lambda u, c, s: u.intent == "which_scored",
           lambda u, c, s, e: _which_scored(u, c, s, e)),
     Route("which_rated", lambda u, c, s: u.intent == "which_rated", lambda u, c, s, e: _which_rated(u, e)),
@@ -519,6 +522,25 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
     missing = [c for c in councils if not any(r.council_key == c for r in rows)]
     if missing:
         parts.append("No score is indexed for " + ", ".join(_names(tuple(missing), eng)) + ".")
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _statement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | None:
+    """A council's lowest (or highest) quality-statement scores, every tie, one citation each;
+    None when it has no scores (an Ofsted council: its judgements answer instead)."""
+    stated = [grp[0] for grp in best_per_key([r for r in eng.derived().scores
+                                              if r.council_key == council]).values()]
+    if not stated:
+        return None
+    pick = min if u.direction == "min" else max
+    extreme = pick(r.score for r in stated)
+    rows = [r for r in stated if r.score == extreme]
+    which = "lowest" if u.direction == "min" else "highest"
+    # No count of our own ("of 9 statements"): every figure in an answer is in what it cites.
+    parts = [f"{rows[0].council}'s {which} quality statement score is {extreme} - "
+             f"{rows[0].label}:"]
+    cites = [_cite_score(i + 1, r, eng) for i, r in enumerate(rows)]
+    parts += [f"{r.statement} [{i + 1}]." for i, r in enumerate(rows)]
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 

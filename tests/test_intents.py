@@ -100,3 +100,24 @@ def test_which_part_named_by_its_grade_comes_from_the_judgement_table(pdf_eng: E
     why = answer("Why was Doncaster graded requires improvement for care leavers?", s,
                  engine=pdf_eng)
     assert why.answerer != "table", why.text
+
+
+def test_a_councils_lowest_and_highest_quality_statements(shared_hash_index: Settings) -> None:
+    """One council and a superlative over its areas: every statement at its lowest (highest)
+    score, each cited, not the council with the lowest overall score."""
+    from rag.tables import best_per_key
+
+    eng = Engine.load(shared_hash_index)
+    stated = [g[0] for g in best_per_key([r for r in eng.derived().scores
+                                          if r.council_key == "darlington"]).values()]
+    assert len({r.score for r in stated}) > 1
+    for q, pick in (("Which of Darlington's nine CQC assessment areas got the lowest score?", min),
+                    ("what was darlington's strongest area", max)):
+        a = answer(q, eng.settings, engine=eng)
+        best = pick(r.score for r in stated)
+        want = sorted(r.statement for r in stated if r.score == best)
+        assert a.answerer == "table" and f"is {best} - " in a.text, a.text
+        assert sorted(s for s in {r.statement for r in stated} if f"{s} [" in a.text) == want
+        assert len(a.citations) == len(want)
+        for c in a.citations:
+            assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
