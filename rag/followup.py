@@ -138,7 +138,8 @@ def _swap_org(prev: Turn, prev_named: list[Mention], new: Mention,
     name = _display(new)
     if prev_named:
         m = prev_named[0]
-        return prev.read_as[:m.start] + name + prev.read_as[m.end:]
+        swapped = prev.read_as[:m.start] + name + prev.read_as[m.end:]
+        return pattern("followups", "year").sub("", swapped)
     pu = understand(prev.read_as, councils)
     # Ofsted judges and grades, CQC rates: "judged inadequate" asks for a grade.
     graded = asks_grade(prev.read_as) and not pattern("followups", "cqc_rated").search(prev.read_as)

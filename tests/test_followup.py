@@ -64,6 +64,11 @@ def _read(question: str, before: str) -> tuple[str, str]:
      "autism assessments?", "carry", "how long do they wait for autism assessments in Bury?"),
     ("How long do children in Bury wait for speech therapy?", "what is their population?",
      "carry", "what is Bury's population?"),
+    # a year belongs to the first council's inspection, not to the next one's
+    ("In the 2016 Doncaster inspection what was the judgement for care leavers?", "and Bury?",
+     "other_org", "In the Bury inspection what was the judgement for care leavers?"),
+    ("What did Ofsted grade Doncaster in 2025?", "what about bury", "other_org",
+     "What did Ofsted grade Bury?"),
     ("How long do children in Bury wait for speech therapy?", "why?", "why",
      "why? (following: How long do children in Bury wait for speech therapy?)"),
 ])
