@@ -25,7 +25,7 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
-from rag.lexicon import words
+from rag.lexicon import pattern, words
 from rag.query import CHANGE, PROJECTION, Understanding
 from rag.retrieve import Filters, tokenize
 from rag.stats import Stat
@@ -235,7 +235,7 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     """The judgement of a named council whose distinctive words the question uses ("care
     leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
     None (search instead) when no judgement's words are in the question."""
-    q = _judgement_words(u.words)
+    q = _judgement_words(pattern("questions", "whole_service").sub(" ", u.words))
     picked = []
     for key in councils:
         # CQC local authority scores have their own table and routes (score, rating).
