@@ -83,6 +83,7 @@ class Weights:
     reader_rank_weight: float
     rerank_top: int
     reader_top: int
+    judgement_cover: float
 
     @classmethod
     def load(cls) -> Weights:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ingest.index import ReportRow
-from ingest.profiles import listed_under, profile_named, profiles
+from ingest.profiles import all_grades, listed_under, profile_named, profiles
 from ingest.structure import council_key
 from rag.engine import Engine
 from rag.evidence import (
+    W,
     cite,
     cite_span,
     rank_sentences,
@@ -215,9 +216,28 @@ def _judgement_words(text: str) -> set[str]:
     return {t for t in tokenize(text) if t not in _JUDGEMENT_FRAME_STEMS}
 
 
-def _share(question_words: set[str], judgement_words: set[str]) -> float:
-    """How much of a judgement's name the question uses."""
-    return len(question_words & judgement_words) / max(1, len(judgement_words))
+def _share(question_words: set[str], judgement_words: set[str],
+           of: set[str] | None = None) -> float:
+    """How much of a judgement's name the question uses (``of``: of what the question asks)."""
+    return len(question_words & judgement_words) / max(1, len(judgement_words if of is None else of))
+
+
+def _family_title(family: str) -> str:
+    prof = profile_named(family)
+    return prof.title if prof else ""
+
+
+_GRADE_ASKING = {t for w in words("questions", "grade_asking") for t in tokenize(w)}
+
+
+def _topic(question_words: set[str], rows: list[JudgementRow]) -> set[str]:
+    """What a grade question asks about: its words less the council's name, the report
+    family's title ("area SEND inspection"), the grades, the words that ask for a grade, and
+    figures (years, dates)."""
+    named = {t for j in rows for t in tokenize(f"{j.council} {j.organisation} "
+                                                f"{_family_title(j.family)}")}
+    named |= {t for g in all_grades() for t in tokenize(g)}
+    return {t for t in question_words - named - _GRADE_ASKING if not t[0].isdigit()}
 
 
 def _grade_in(question: str, rows: list[JudgementRow]) -> str | None:
@@ -236,12 +256,20 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
     None (search instead) when no judgement's words are in the question."""
     q = _judgement_words(pattern("questions", "whole_service").sub(" ", u.words))
+    # CQC local authority scores have their own table and routes (score, rating).
+    named = [j for j in eng.derived().judgements if j.council_key in councils
+             and j.family != "cqc-la-assessment" and _inspected_in(u, _metadata(j.report_id, eng))]
+    topic = _topic(q, named)
     picked = []
     for key in councils:
-        # CQC local authority scores have their own table and routes (score, rating).
-        rows = [j for j in eng.derived().judgements if j.council_key == key
-                and j.family != "cqc-la-assessment" and _inspected_in(u, _metadata(j.report_id, eng))]
-        scored = [(_share(q, _judgement_words(j.judgement)), j) for j in rows]
+        rows = [j for j in named if j.council_key == key]
+        # A judgement answers when the question uses its words and it covers what is asked
+        # ("the front door for help and protection" is more than "help and protection");
+        # a question about nothing narrower than the council gets the overall judgement.
+        scored = [(_share(q, jw) if _share(topic, jw, of=topic) >= W.judgement_cover else 0.0, j)
+                  for j in rows for jw in [_judgement_words(j.judgement)]]
+        if not topic:
+            scored = [(1.0 if j.judgement in _OVERALL else 0.0, j) for j in rows]
         if u.asks_overall:  # "overall" names the overall judgement
             scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]
         asked = _grade_in(u.words, rows)

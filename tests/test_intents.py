@@ -121,3 +121,19 @@ def test_a_councils_lowest_and_highest_quality_statements(shared_hash_index: Set
         assert len(a.citations) == len(want)
         for c in a.citations:
             assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+
+
+def test_a_grade_question_gets_the_judgement_that_covers_what_it_asks(pdf_eng: Engine) -> None:
+    """Nothing narrower than the council or its children's services: the overall judgement.
+    A topic the judgement names only part of (housing and staffing of care leavers) is for
+    search; the judgement itself, in any wording, is the table's."""
+    s = pdf_eng.settings
+    overall = [answer(q, s, engine=pdf_eng) for q in (
+        "What grade did Doncaster's children's services get?",
+        "How did Ofsted rate Doncaster in its January 2025 inspection?")]
+    assert all('"Overall effectiveness"' in a.text for a in overall), [a.text for a in overall]
+    leavers = answer("how did ofsted rate doncaster for care leavers", s, engine=pdf_eng)
+    assert '"The experiences and progress of care leavers"' in leavers.text, leavers.text
+    wider = answer("How did Ofsted rate the housing and personal adviser staffing for Doncaster's "
+                   "care leavers?", s, engine=pdf_eng)
+    assert wider.answerer != "table", wider.text
