@@ -31,6 +31,7 @@ from rag.followup import (
 from rag.llm import LLMAnswerer
 from rag.query import Understanding, resolve_council, understand
 from rag.retrieve import Filters
+from rag.spelling import respell
 from rag.verify import verify_figures
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Hit, Turn
@@ -56,7 +57,7 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
     q = _validate(question)
     eng = engine or get_engine(settings)
     eng.require_ready()
-    u = understand(q, eng.derived().councils)
+    u = _understood(q, eng)
     explicit = filters or Filters()
     filters = _merge_filters(explicit, u, eng)
     if u.unknown_councils and u.unknown_first and not explicit.councils:
@@ -117,7 +118,7 @@ def _with_topic(reading: Reading, settings: Settings, filters: Filters | None, e
     """A message that points back ("how many of them ...?"): read as its own question about
     the same organisation, searched with the words of the question it points back to."""
     own = followup_question(reading)
-    u = understand(own, eng.derived().councils)
+    u = _understood(own, eng)
     merged = _merge_filters(filters or Filters(), u, eng)
     routed = structured.route(u, merged, eng)
     if routed is not None:
@@ -221,6 +222,12 @@ def _version_exclusions(u: Understanding, d: Any) -> tuple[str, ...]:
     return tuple(sorted(hidden))
 
 
+def _understood(question: str, eng: Engine) -> Understanding:
+    """The question read, its searched words respelt to the index's own ("assesment")."""
+    u = understand(question, eng.derived().councils)
+    return replace(u, content=respell(u.content, eng.derived().words))
+
+
 def _timed(a: Answer, t0: float, t_ret: float) -> Answer:
     now = time.perf_counter()
     return replace(a, timings_ms={"retrieve": (t_ret - t0) * 1000,
@@ -231,7 +238,7 @@ def understand_and_filter(question: str, engine: Engine) -> tuple[Understanding,
     """The question read, and the filters answer() would search it with (named councils,
     older versions hidden)."""
     q = _validate(question)
-    u = understand(q, engine.derived().councils)
+    u = _understood(q, engine)
     return u, _merge_filters(Filters(), u, engine)
 
 

@@ -4,6 +4,7 @@ Public: `Engine` (and `get_engine`, a per-process cache keyed by settings)."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,9 @@ class _Derived:
     n_docs: int
     versions: dict[str, Version]
     _stats_of: Callable[[], list[Stat]]
+    _words_of: Callable[[], frozenset[str]]
     _stats: list[Stat] | None = None
+    _words: frozenset[str] | None = None
     only: frozenset[str] | None = None  # a scoped view's reports (Engine.scoped)
 
     def in_scope(self, report_id: str) -> bool:
@@ -44,6 +47,14 @@ class _Derived:
         if self._stats is None:
             self._stats = self._stats_of()
         return self._stats
+
+    @property
+    def words(self) -> frozenset[str]:
+        """Every word the reports use, lower-case, as written (read on first use: the
+        question words a user misspelt are looked up here, rag/spelling.py)."""
+        if self._words is None:
+            self._words = self._words_of()
+        return self._words
 
     def hidden(self) -> tuple[str, ...]:
         """Reports not shown by default: superseded assessments and duplicate copies."""
@@ -87,6 +98,8 @@ class Engine:
                     _stats_of=lambda: [x for r in reports for x in extract_stats(
                         r.report_id, text_of(r.report_id), r.metadata.get("council"),
                         r.metadata.get("quality_statement"))],
+                    _words_of=lambda: frozenset(w for r in reports for w in re.findall(
+                        r"[a-z]+", text_of(r.report_id).lower())),
                 )
             return self._derived
 

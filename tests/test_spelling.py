@@ -1,0 +1,26 @@
+"""Misspelt question words are read as the reports' own words, and only those."""
+
+from __future__ import annotations
+
+from rag.spelling import respell
+
+REPORT_WORDS = frozenset(
+    ["children", "assessment", "assessments", "strengths", "waiting", "average", "there", "these", "themes", "cambridgeshire", "looked", "after", "speech", "therapy"])
+
+
+def test_a_word_the_reports_lack_is_read_as_its_one_nearest_report_word() -> None:
+    assert respell("how long is the waitng for an autism assesment", REPORT_WORDS) == (
+        "how long is the waiting for an autism assessment")
+    assert respell("childrn in cambridgshire", REPORT_WORDS) == "children in cambridgeshire"
+    assert respell("strenghts", REPORT_WORDS) == "strengths"  # two letters swapped: one edit
+
+
+def test_real_words_short_words_and_guesses_stay_as_typed() -> None:
+    # English words the reports do not use (the embedder's vocabulary knows them)
+    assert respell("how do leaders work out what good practice looks like", REPORT_WORDS) == (
+        "how do leaders work out what good practice looks like")
+    assert respell("banes dads", REPORT_WORDS) == "banes dads"  # under six letters
+    # two report words equally near ("there", "themes"): no guess
+    assert respell("because theres nothing", REPORT_WORDS) == "because theres nothing"
+    # nothing near enough
+    assert respell("zzyzzyva", REPORT_WORDS) == "zzyzzyva"
