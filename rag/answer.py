@@ -212,7 +212,7 @@ def _merge_filters(f: Filters, u: Understanding, eng: Engine) -> Filters:
 def _version_exclusions(u: Understanding, d: Any) -> tuple[str, ...]:
     """Older assessments are hidden unless the question names their year; then the newer
     version of that page is hidden instead. Duplicate copies are always hidden."""
-    years = set(re.findall(r"\b(20\d\d)\b", u.question))
+    years = set(u.years)
     hidden = set(d.hidden())
     for rid, v in d.versions.items():
         if v.status == "superseded" and v.published and v.published[:4] in years:

@@ -204,7 +204,7 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
         prev: tuple[int, int] | None = None
         for s0, e in sentence_spans(text, h.chunk.start, h.chunk.end):
             starts = [s0]
-            if prev and _ANAPHOR.match(text[s0:e]) and prev[1] <= s0 and s0 - prev[1] <= 2:
+            if prev and _ANAPHOR.match(text[s0:e]) and _next_to(prev[1], s0):
                 # "Its actual spend was ..." / "This is 24.37% ...": the subject may be in the
                 # previous sentence, so the pair is a candidate too (judged and quoted together).
                 starts.append(prev[0])
@@ -292,6 +292,12 @@ def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:
     return None
 
 
+def _next_to(end: int, start: int) -> bool:
+    """Does a sentence starting at ``start`` follow one ending at ``end`` in the same
+    paragraph (a space or a line break between)?"""
+    return 0 <= start - end <= 2
+
+
 def points_back(c: Candidate) -> bool:
     """Does the sentence lean on the one before it ("As a result, ...", "This means ...")?"""
     return bool(_CONSEQUENCE.match(c.text) or _ANAPHOR.match(c.text))
@@ -304,7 +310,7 @@ def with_antecedent(c: Candidate, engine: Engine) -> Candidate:
         return c
     text = engine.retriever.report_text(c.hit.chunk.report_id)
     before = [(s, e) for s, e in sentence_spans(text, max(0, c.start - 600), c.start)
-              if e <= c.start and c.start - e <= 2]
+              if _next_to(e, c.start)]
     if not before:
         return c
     s = before[-1][0]

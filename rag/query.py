@@ -24,6 +24,7 @@ from ingest.structure import (
 )
 from rag.lexicon import pattern, vocab, words
 from reportqa.errors import QuestionError
+from reportqa.text import years_in
 
 _GENERIC = words("questions", "generic_name_words")
 
@@ -119,7 +120,7 @@ def _shape(question: str) -> dict[str, Any]:
         projection=PROJECTION.search(question) is not None,
         change=CHANGE.search(question) is not None,
         other_inspection=_asks("other_inspection", question),
-        years=tuple(dict.fromkeys(re.findall(r"\b((?:19|20)\d\d)\b", question))))
+        years=years_in(question))
 
 
 def _asks(name: str, text: str) -> bool:
@@ -317,7 +318,7 @@ def _detect_which_scored(p: Parsed) -> Slots | None:
 
 def _detect_statement_extreme(p: Parsed) -> Slots | None:
     if len(p.councils) == 1 and not p.stmts and _asks("statement_extreme", p.q):
-        low = re.search(r"\b(lowest|worst|weakest)\b", p.q) is not None
+        low = _asks("statement_low", p.q)
         return {"direction": "min" if low else "max"}
     return None
 

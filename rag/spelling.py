@@ -10,8 +10,7 @@ change ("looks", "bother" stay), so a question spelt right is searched exactly a
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from functools import cache
+from functools import cache, lru_cache
 
 from rag.retrieve import tokenize
 
@@ -51,7 +50,17 @@ def english() -> frozenset[str]:
     return frozenset(w for w in lines if w.isalpha() and w.islower())
 
 
-def respell(text: str, vocabulary: Collection[str]) -> str:
+@lru_cache(maxsize=4)
+def _by_initial(vocabulary: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """The vocabulary by first letter, built once per vocabulary (an index's word set):
+    a misspelt word is compared only with the words it could be."""
+    out: dict[str, list[str]] = {}
+    for v in vocabulary:
+        out.setdefault(v[:1], []).append(v)
+    return {k: tuple(vs) for k, vs in out.items()}
+
+
+def respell(text: str, vocabulary: frozenset[str]) -> str:
     """``text`` with each word of ``MIN_LETTERS`` or more that ``vocabulary`` lacks replaced
     by its nearest word there, when exactly one word is nearest."""
 
@@ -61,8 +70,8 @@ def respell(text: str, vocabulary: Collection[str]) -> str:
         if len(low) < MIN_LETTERS or low in vocabulary or low in english():
             return word
         limit = 2 if len(low) >= LONG_WORD else 1
-        near = [(d, v) for v in vocabulary
-                if v[:1] == low[:1] and abs(len(v) - len(low)) <= limit
+        near = [(d, v) for v in _by_initial(vocabulary).get(low[:1], ())
+                if abs(len(v) - len(low)) <= limit
                 for d in [_distance(low, v, limit)] if d <= limit]
         if not near:
             return word

@@ -32,6 +32,7 @@ from rag.retrieve import Filters, tokenize
 from rag.stats import Stat
 from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
+from reportqa.text import years_in
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
     if not u.years:
         return True
     stated = " ".join(str(metadata.get(k) or "") for k in ("inspection_dates", "published"))
-    years = {int(y) for y in re.findall(r"\b((?:19|20)\d\d)\b", stated)}
+    years = {int(y) for y in years_in(stated)}
     if metadata.get("inspection_dates"):
         years |= {y + 1 for y in years}
     if not years:  # nothing stated to compare with
@@ -216,10 +217,14 @@ def _judgement_words(text: str) -> set[str]:
     return {t for t in tokenize(text) if t not in _JUDGEMENT_FRAME_STEMS}
 
 
-def _share(question_words: set[str], judgement_words: set[str],
-           of: set[str] | None = None) -> float:
-    """How much of a judgement's name the question uses (``of``: of what the question asks)."""
-    return len(question_words & judgement_words) / max(1, len(judgement_words if of is None else of))
+def _share(question_words: set[str], judgement_words: set[str]) -> float:
+    """How much of a judgement's name the question uses."""
+    return len(question_words & judgement_words) / max(1, len(judgement_words))
+
+
+def _covers(topic: set[str], judgement_words: set[str]) -> bool:
+    """Does a judgement's name cover enough of what the question asks about?"""
+    return len(topic & judgement_words) / max(1, len(topic)) >= W.judgement_cover
 
 
 def _family_title(family: str) -> str:
@@ -228,6 +233,7 @@ def _family_title(family: str) -> str:
 
 
 _GRADE_ASKING = {t for w in words("questions", "grade_asking") for t in tokenize(w)}
+_GRADE_NAMES = {t for g in all_grades() for t in tokenize(g)}
 
 
 def _topic(question_words: set[str], rows: list[JudgementRow]) -> set[str]:
@@ -236,8 +242,8 @@ def _topic(question_words: set[str], rows: list[JudgementRow]) -> set[str]:
     figures (years, dates)."""
     named = {t for j in rows for t in tokenize(f"{j.council} {j.organisation} "
                                                 f"{_family_title(j.family)}")}
-    named |= {t for g in all_grades() for t in tokenize(g)}
-    return {t for t in question_words - named - _GRADE_ASKING if not t[0].isdigit()}
+    return {t for t in question_words - named - _GRADE_NAMES - _GRADE_ASKING
+            if not t[0].isdigit()}
 
 
 def _grade_in(question: str, rows: list[JudgementRow]) -> str | None:
@@ -266,9 +272,10 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
         # A judgement answers when the question uses its words and it covers what is asked
         # ("the front door for help and protection" is more than "help and protection");
         # a question about nothing narrower than the council gets the overall judgement.
-        scored = [(_share(q, jw) if _share(topic, jw, of=topic) >= W.judgement_cover else 0.0, j)
-                  for j in rows for jw in [_judgement_words(j.judgement)]]
-        if not topic:
+        if topic:
+            scored = [(_share(q, jw) if _covers(topic, jw) else 0.0, j)
+                      for j in rows for jw in [_judgement_words(j.judgement)]]
+        else:
             scored = [(1.0 if j.judgement in _OVERALL else 0.0, j) for j in rows]
         if u.asks_overall:  # "overall" names the overall judgement
             scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]

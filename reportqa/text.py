@@ -11,6 +11,11 @@ _END = re.compile(r"(?<=[.!?])[\"”’')\]]*\s+(?=[A-Z0-9“\"‘'(£•])")
 _ABBREV = re.compile(r"\b(e\.g|i\.e|etc|Dr|Mr|Mrs|Ms|St|No|vs|approx|inc|Ltd|Co)\.$", re.I)
 
 
+def years_in(text: str) -> tuple[str, ...]:
+    """The years (1900-2099) a text names, in order, each once ("the 2016 inspection")."""
+    return tuple(dict.fromkeys(re.findall(r"\b((?:19|20)\d\d)\b", text)))
+
+
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Sentence (start, end) offsets in ``text[start:end]``, trimmed of surrounding space.
 
