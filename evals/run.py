@@ -161,11 +161,11 @@ def _error_text(exc: BaseException) -> str:
 
 def retrieval_passages(engine: Any, question: str, k: int = RETRIEVE_K) -> list[str]:
     """Top-k chunk texts with the filters and boosts answer() itself would use."""
-    from rag.query import understand
+    from rag.query import parse_question
     from rag.retrieve import Filters
 
     q = " ".join(question.split())
-    u = understand(q, engine.derived().councils)
+    u = parse_question(q, engine.derived().councils)
     hits = engine.retriever.retrieve(u.content, Filters(councils=u.councils), k,
                                      boost_statements=u.statements)
     return [h.chunk.text for h in hits]

@@ -29,7 +29,7 @@ from rag.followup import (
     topic_query,
 )
 from rag.llm import LLMAnswerer
-from rag.query import Understanding, resolve_council, understand
+from rag.query import Understanding, resolve_council
 from rag.retrieve import Filters
 from rag.spelling import respell
 from rag.verify import verify_figures
@@ -104,7 +104,7 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
     """"Why?" after an answer: the reason, searched for in the reports the answer cited,
     about the question before, never the sentences already quoted."""
     query = reason_query(reading)
-    u = understand(query or reading.read_as, eng.derived().councils)
+    u = structured.understand(query or reading.read_as, eng.derived().councils)
     u = replace(u, question=reading.question, content=query or u.content, asks_reason=True,
                 intent="search", avoid=tuple((c.report_id, c.start, c.end) for c in prev.citations))
     reports = tuple(dict.fromkeys(c.report_id for c in prev.citations))
@@ -224,7 +224,7 @@ def _version_exclusions(u: Understanding, d: Any) -> tuple[str, ...]:
 
 def _understood(question: str, eng: Engine) -> Understanding:
     """The question read, its searched words respelt to the index's own ("assesment")."""
-    u = understand(question, eng.derived().councils)
+    u = structured.understand(question, eng.derived().councils)
     return replace(u, content=respell(u.content, eng.derived().words))
 
 

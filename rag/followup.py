@@ -20,8 +20,9 @@ from pathlib import Path
 from rag.engine import Engine
 from rag.evidence import cite_span, with_marker
 from rag.lexicon import pattern, vocab, words
-from rag.query import Council, Mention, Understanding, asks_grade, org_mentions, understand
+from rag.query import Council, Mention, Understanding, asks_grade, org_mentions
 from rag.retrieve import tokenize
+from rag.structured import understand
 from reportqa.records import Answer, Citation, Turn
 from reportqa.text import sentence_spans
 

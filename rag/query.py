@@ -1,4 +1,6 @@
-"""Question understanding: which councils, statements and kind of question. Public: `understand`.
+"""Question parsing: which councils and statements a question names, and the wording slots
+(figure asked for, yes/no, list, grade, years) every answerer reads. Public: `parse_question`.
+Which type of question it is comes from the question-type table (rag/structured.py).
 
 Councils and statements are recognised against the index's own metadata, so a newly ingested
 council is recognised without code changes. A small gazetteer of English councils lets us tell
@@ -8,14 +10,12 @@ council is recognised without code changes. A small gazetteer of English council
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from ingest.profiles import gazetteer_lines
 from ingest.structure import (
-    RATINGS,
     STATEMENT_KEYS,
     STATEMENTS,
     canonical_statement,
@@ -23,6 +23,7 @@ from ingest.structure import (
     full_council_names,
 )
 from rag.lexicon import pattern, vocab, words
+from rag.retrieve import tokenize
 from reportqa.errors import QuestionError
 from reportqa.text import years_in
 
@@ -43,7 +44,7 @@ class Understanding:
     councils: tuple[str, ...] = ()  # council keys named in the question and indexed
     unknown_councils: tuple[str, ...] = ()  # named but not indexed (gazetteer names)
     statements: tuple[str, ...] = ()
-    intent: str = "search"  # search | score | rating | which_scored | which_rated | all_scores | compare | versus_england | superlative
+    intent: str = "search"  # a row of rag/structured.py QUESTION_TYPES, or search (set by its `understand`)
     score_value: int | None = None
     rating_value: str | None = None
     wants_figure: bool = False
@@ -59,7 +60,8 @@ class Understanding:
     # Spans (report id, start, end) the conversation already quoted: "why?" wants a new one.
     avoid: tuple[tuple[str, int, int], ...] = ()
     # Read once here for the table answers, which never parse the question themselves:
-    words: str = ""  # the question lower-cased, for matching table values (grade names)
+    terms: tuple[str, ...] = ()  # the question's words as the retriever stems them, in order
+    topic_terms: tuple[str, ...] = ()  # a grade question's words less "children's services" (judgement row)
     asks_grade: bool = False  # a judgement or grade ("graded", "judged", "outcome")
     list_kind: str | None = None  # which of a report's lists it asks for (vocab/lists.toml)
     yes_no: bool = False  # "is it true that ...", "did ..."
@@ -74,8 +76,9 @@ class Understanding:
     years: tuple[str, ...] = ()  # years the question names ("in its 2015 inspection")
 
 
-def understand(question: str, councils: list[Council]) -> Understanding:
-    q = _norm(question)
+def parse_question(question: str, councils: list[Council]) -> Understanding:
+    """The question parsed once; its type is left to rag/structured.py `understand`."""
+    q = normalise(question)
     found = _find_councils(q, councils)
     known = {c.key for c in councils}
     # A gazetteer name inside an indexed council's name ("Stockton" in "Stockton-on-Tees") is
@@ -85,45 +88,41 @@ def understand(question: str, councils: list[Council]) -> Understanding:
                     and not any((council_key(n) or "") in c.key and _contains(q, a)
                                 for c in councils for a in c.aliases))
     stmts = _find_statements(q)
-    intent, slots = detect_intent(Parsed(q, found, stmts))
-    first_unknown = min((m.start() for n in unknown for m in [re.search(re.escape(_norm(n)), q)]
+    first_unknown = min((m.start() for n in unknown for m in [re.search(re.escape(normalise(n)), q)]
                          if m), default=None)
     first_known = min((q.find(a) for c in councils if c.key in found for a in c.aliases
                        if q.find(a) >= 0), default=None)
     return Understanding(
         unknown_first=first_unknown is not None and (first_known is None or first_unknown < first_known),
-        asks_rank=_asks("asks_rank", q),
-        asks_frequency=_asks("asks_frequency", q),
-        asks_difference=_asks("asks_difference", q),
-        all_of=_asks("all_of", q),
-        asks_reason=_asks("asks_reason", q),
+        asks_rank=asks("asks_rank", q),
+        asks_frequency=asks("asks_frequency", q),
+        asks_difference=asks("asks_difference", q),
+        all_of=asks("all_of", q),
+        asks_reason=asks("asks_reason", q),
         asks_quantity=asks_quantity(q),
         question=question, content=strip_frames(question), councils=found,
         unknown_councils=unknown, statements=stmts,
-        intent=intent, score_value=slots.get("score_value"), rating_value=slots.get("rating_value"),
-        wants_figure=_asks("wants_figure", q),
-        direction=slots.get("direction"),
+        wants_figure=asks("wants_figure", q),
         **_shape(question),
     )
 
 
 def _shape(question: str) -> dict[str, Any]:
     """Slots the table answers (rag/structured.py) need, read once from the question as typed."""
-    words = " ".join(question.lower().split())
     return dict(
-        words=words, asks_grade=asks_grade(question), list_kind=asks_for_list(question),
+        terms=tuple(tokenize(question)), asks_grade=asks_grade(question), list_kind=asks_for_list(question),
         yes_no=_YES_NO.match(question) is not None,
-        asks_overall=_asks("asks_overall", question),
-        asks_which=_asks("which_what", question),
-        asks_lowest=_asks("asks_lowest", question),
+        asks_overall=asks("asks_overall", question),
+        asks_which=asks("which_what", question),
+        asks_lowest=asks("asks_lowest", question),
         asks_percentage=asks_percentage(question), unit=wanted_unit(question),
         projection=PROJECTION.search(question) is not None,
         change=CHANGE.search(question) is not None,
-        other_inspection=_asks("other_inspection", question),
+        other_inspection=asks("other_inspection", question),
         years=years_in(question))
 
 
-def _asks(name: str, text: str) -> bool:
+def asks(name: str, text: str) -> bool:
     """Does the question wording row ``name`` of rag/vocab/questions.toml occur in ``text``?"""
     return pattern("questions", name).search(text) is not None
 
@@ -139,11 +138,11 @@ def wanted_unit(question: str) -> str | None:
     """The unit a figure answering the question is in: % | £ | duration | count | None."""
     if asks_percentage(question):
         return "%"
-    if _asks("unit_money", question):
+    if asks("unit_money", question):
         return "£"
-    if _asks("unit_duration", question):
+    if asks("unit_duration", question):
         return "duration"
-    if asks_count(question) or _asks("unit_people", question):
+    if asks_count(question) or asks("unit_people", question):
         return "count"  # "which council has the most people ..." compares counts too
     return None
 
@@ -190,7 +189,7 @@ def council_catalogue(names: list[str | None]) -> list[Council]:
         firsts[k.split("-")[0]] = firsts.get(k.split("-")[0], 0) + 1
     out = []
     for k, name in sorted(best.items()):
-        aliases = {_norm(name), k.replace("-", " ")}
+        aliases = {normalise(name), k.replace("-", " ")}
         first = k.split("-")[0]
         if firsts[first] == 1 and first not in _GENERIC and len(first) >= 4:
             aliases.add(first)
@@ -201,7 +200,9 @@ def council_catalogue(names: list[str | None]) -> list[Council]:
 
 # --- helpers -------------------------------------------------------------------------------
 
-def _norm(text: str) -> str:
+def normalise(text: str) -> str:
+    """The question as council names and question wording are matched in: folded (`_fold`),
+    one space between words."""
     return re.sub(r"\s+", " ", _fold(text)).strip()
 
 
@@ -275,134 +276,9 @@ def _find_statements(q: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for _, c in sorted(found)))
 
 
-# --- question types: one ordered table ----------------------------------------------------
-#
-# Each row: an intent name and its detector. A detector sees the question parsed once
-# (`Parsed`) and returns the intent's slots, or None; the first row that returns slots names
-# the question's intent. Order matters where two could match: "compare" before
-# "superlative" ("which is larger, Bury or Kent?"), "which_scored" before "score". What each
-# intent's answer is lives in rag/structured.py's ROUTES; which question reads as which
-# intent is pinned by tests/data/intents.jsonl.
-
-@dataclass(frozen=True)
-class Parsed:
-    q: str  # the question lower-cased, dashes as spaces (_norm)
-    councils: tuple[str, ...]
-    stmts: tuple[str, ...]
-
-
-Slots = dict[str, Any]
-_WHICH = pattern("questions", "which_group")
-_SCORE_VALUE = pattern("questions", "score_value")
-
-
-def _detect_compare(p: Parsed) -> Slots | None:
-    if len(p.councils) >= 2 and (
-            _asks("compare", p.q) or _asks("which_of_two", p.q)):
-        return {}
-    return None
-
-
-def _detect_versus_england(p: Parsed) -> Slots | None:
-    if _asks("below_england", p.q):
-        return {"direction": "below"}
-    if _asks("above_england", p.q):
-        return {"direction": "above"}
-    return None
-
-
-def _detect_which_scored(p: Parsed) -> Slots | None:
-    m_val = _SCORE_VALUE.search(p.q)
-    return {"score_value": int(m_val.group(1))} if _WHICH.search(p.q) and m_val else None
-
-
-def _detect_statement_extreme(p: Parsed) -> Slots | None:
-    if len(p.councils) == 1 and not p.stmts and _asks("statement_extreme", p.q):
-        low = _asks("statement_low", p.q)
-        return {"direction": "min" if low else "max"}
-    return None
-
-
-def _detect_top_rating(p: Parsed) -> Slots | None:
-    if not p.stmts and _asks("top_rating", p.q):
-        return {}
-    return None
-
-
-def _detect_superlative(p: Parsed) -> Slots | None:
-    m_sup = pattern("questions", "superlative").search(p.q)
-    across = len(p.councils) >= 2 or (not p.councils and _asks("across_councils", p.q))
-    if m_sup and across and _asks("which_what", p.q) and not _asks("not_superlative", p.q):
-        low = m_sup.group(1) in words("questions", "superlative_low")
-        return {"direction": "min" if low else "max"}
-    return None
-
-
-def _detect_which_rated(p: Parsed) -> Slots | None:
-    rating_words = "|".join(r.lower() for r in RATINGS)
-    m_rated = re.search(rf"\b{pattern('questions', 'rated_as').pattern} ({rating_words})\b", p.q)
-    if _WHICH.search(p.q) and m_rated:
-        return {"rating_value": next(r for r in RATINGS if r.lower() == m_rated.group(1))}
-    return None
-
-
-def _detect_all_scores(p: Parsed) -> Slots | None:
-    if p.councils and _asks("all_statements", p.q):
-        return {}
-    return None
-
-
-def _detect_rating(p: Parsed) -> Slots | None:
-    return {} if _asks_rating(p.q) and not p.stmts else None
-
-
-def _detect_score(p: Parsed) -> Slots | None:
-    return {} if _asks("asks_score", p.q) and p.stmts else None
-
-
-def _detect_which_councils(p: Parsed) -> Slots | None:
-    if _WHICH.search(p.q) and not p.councils and _asks("which_councils", p.q):
-        return {}
-    return None
-
-
-def _detect_inspection_date(p: Parsed) -> Slots | None:
-    # Only a question that opens by asking when: "how many children ... when Ofsted visited"
-    # asks a count, not a date.
-    if (_asks("asks_when", p.q) and _asks("inspection_word", p.q)) or _asks("inspection_dates", p.q):
-        return {}
-    return None
-
-
-INTENTS: tuple[tuple[str, Callable[[Parsed], Slots | None]], ...] = (
-    ("inspection_date", _detect_inspection_date),
-    ("compare", _detect_compare),
-    ("versus_england", _detect_versus_england),
-    ("which_scored", _detect_which_scored),
-    ("statement_extreme", _detect_statement_extreme),
-    ("top_rating", _detect_top_rating),
-    ("superlative", _detect_superlative),
-    ("which_rated", _detect_which_rated),
-    ("all_scores", _detect_all_scores),
-    ("rating", _detect_rating),
-    ("score", _detect_score),
-    ("which_councils", _detect_which_councils),
-)
-
-
-def detect_intent(p: Parsed) -> tuple[str, Slots]:
-    """The first question type in INTENTS whose detector matches, with its slots; else
-    "search" (retrieval and the extractive answerer)."""
-    for name, detect in INTENTS:
-        slots = detect(p)
-        if slots is not None:
-            return name, slots
-    return "search", {}
-
-
-def _asks_rating(q: str) -> bool:
+def asks_rating(q: str) -> bool:
     """Overall rating questions, not "what proportion of care homes were rated good"."""
-    return not _asks("share_not_rating", q) and _asks("asks_rating", q)
+    return not asks("share_not_rating", q) and asks("asks_rating", q)
 
 
 # "What did Ofsted grade Doncaster's services for care leavers?", "how was X judged for ...".
@@ -411,21 +287,21 @@ _ASKS_GRADE = pattern("questions", "asks_grade")
 
 def asks_grade(q: str) -> bool:
     """A question about a judgement or grade (answered from the judgement table)."""
-    return _ASKS_GRADE.search(q) is not None or _asks("names_grade", q)
+    return _ASKS_GRADE.search(q) is not None or asks("names_grade", q)
 
 
 def asks_percentage(q: str) -> bool:
-    return _asks("asks_percentage", q)
+    return asks("asks_percentage", q)
 
 
 def asks_quantity(q: str) -> bool:
     """A question whose answer is a figure: a count, share, rate or length of time."""
-    return _asks("asks_quantity", q)
+    return asks("asks_quantity", q)
 
 
 def asks_count(q: str) -> bool:
     """"How many residents", "what is X's population": answered by a count, not a share."""
-    return not asks_percentage(q) and _asks("asks_count", q)
+    return not asks_percentage(q) and asks("asks_count", q)
 
 
 def _gazetteer() -> tuple[str, ...]:
@@ -435,7 +311,7 @@ def _gazetteer() -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def _spellings() -> dict[str, tuple[str, ...]]:
     """Council key -> the extra spellings listed for it in councils.txt ("B&NES")."""
-    return {council_key(f[0]) or f[0]: tuple(_norm(a) for a in f[1:])
+    return {council_key(f[0]) or f[0]: tuple(normalise(a) for a in f[1:])
             for f in gazetteer_lines() if len(f) > 1}
 
 
@@ -451,7 +327,7 @@ def _gazetteer_spans(q: str) -> list[tuple[int, int, str]]:
 
 @lru_cache(maxsize=1)
 def _gazetteer_matcher() -> tuple[re.Pattern[str], dict[str, str]]:
-    name_of = {_norm(n): n for n in _gazetteer()}
+    name_of = {normalise(n): n for n in _gazetteer()}
     body = "|".join(re.escape(a) for a in sorted(name_of, key=len, reverse=True))
     return re.compile(rf"(?<![a-z])({body})(?:'s)?(?![a-z])"), name_of
 
@@ -462,7 +338,7 @@ def resolve_council(name: str, councils: list[Council]) -> str:
     for c in councils:
         if c.key == key:
             return c.key
-    found = _find_councils(_norm(name), councils)
+    found = _find_councils(normalise(name), councils)
     if found:
         return found[0]
     raise QuestionError(f"no indexed council matches '{name}'; indexed: "

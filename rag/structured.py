@@ -1,4 +1,6 @@
-"""Questions answered from the structured tables, one citation per row. Public: `route`.
+"""Question types, and the answers read from the structured tables, one citation per row.
+Public: `understand` (a question parsed and typed), `route` (its table answer, if any) and
+`QUESTION_TYPES`, the one ordered table of detector and handler per type.
 
 Top-k retrieval cannot count or compare ("which councils scored 1 on safeguarding?"); the
 score and rating tables read at ingest can, completely over the index.
@@ -13,7 +15,7 @@ from typing import Any
 
 from ingest.index import ReportRow
 from ingest.profiles import all_grades, listed_under, profile_named, profiles
-from ingest.structure import council_key
+from ingest.structure import RATINGS, council_key
 from rag.engine import Engine
 from rag.evidence import (
     W,
@@ -27,66 +29,251 @@ from rag.evidence import (
     with_marker,
 )
 from rag.lexicon import pattern, words
-from rag.query import CHANGE, PROJECTION, Understanding
+from rag.query import (
+    CHANGE,
+    PROJECTION,
+    Council,
+    Understanding,
+    asks,
+    asks_rating,
+    normalise,
+    parse_question,
+)
 from rag.retrieve import Filters, tokenize
 from rag.stats import Stat
 from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
 from reportqa.text import years_in
 
+# --- question types: one ordered table ----------------------------------------------------
 
 @dataclass(frozen=True)
-class Route:
-    """One kind of table answer: when it applies (from the question's slots and the councils
-    and statements in play), and its handler. A handler that finds no fitting table row
-    returns None; ``falls_through`` says whether the next route is then tried or the
-    question goes to search."""
+class Parsed:
+    """What a detector sees: the question normalised (lower case, dashes as spaces), the
+    councils and statements in play, and the question's parsed slots."""
+
+    q: str
+    councils: tuple[str, ...]
+    stmts: tuple[str, ...]
+    u: Understanding
+
+
+Slots = dict[str, Any]
+Handler = Callable[[Understanding, tuple[str, ...], tuple[str, ...], Engine], Answer | None]
+
+
+@dataclass(frozen=True)
+class QuestionType:
+    """One type of question: its detector (the slots it reads from the question, or None
+    when the question is not of this type) and its handler (the answer from the tables, or
+    None when no table row fits).
+
+    The first row whose detector matches the question is its type (`Understanding.intent`;
+    none: "search"). An ``overlay`` row is never a question's type: it is tried, in its place
+    in the table, whenever its detector matches, whatever the type (a council's judgement or
+    a report's list can answer a question of several types). When a handler returns None,
+    ``falls_through`` says whether the later rows that match are tried or the question goes
+    to search; ``this_inspection`` rows answer from the indexed inspection's own facts, so a
+    question about the inspection before it skips them."""
 
     name: str
-    applies: Callable[[Understanding, tuple[str, ...], tuple[str, ...]], bool]
-    handler: Callable[[Understanding, tuple[str, ...], tuple[str, ...], Engine], Answer | None]
+    detect: Callable[[Parsed], Slots | None]
+    handler: Handler
     falls_through: bool = False
+    overlay: bool = False
+    this_inspection: bool = False
 
 
-# In order; the intents come from rag/query.py's INTENTS table.
-ROUTES: tuple[Route, ...] = (
-    # "When was Doncaster inspected?": the dates each report of that council states.
-    Route("inspection_date", lambda u, c, s: u.intent == "inspection_date" and bool(c),
-          lambda u, c, s, e: _inspection_dates(u, c, e), falls_through=True),
-    # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
-    # Not "why was it graded ...?": the reason is in the text.
-    Route("judgement", lambda u, c, s: bool(c) and u.asks_grade and not u.asks_reason,
-          lambda u, c, s, e: _judgements(u, c, e), falls_through=True),
-    Route("score", lambda u, c, s: u.intent == "score" and bool(s), lambda u, c, s, e: _scores(u, c, s, e)),
-    Route("all_scores", lambda u, c, s: u.intent == "all_scores" and bool(c),
-          lambda u, c, s, e: _scores(u, c, (), e)),
-    Route("rating", lambda u, c, s: u.intent == "rating" and bool(c), lambda u, c, s, e: _ratings(u, c, e)),
-    # "Which of Darlington's areas got the lowest score?": its lowest (highest) scores.
-    Route("statement_extreme", lambda u, c, s: u.intent == "statement_extreme" and len(c) == 1,
-          lambda u, c, s, e: _statement_extreme(u, c[0], e), falls_through=True),
-    Route("which_scored", lambda u, c, s: u.intent == "which_scored",
-          lambda u, c, s, e: _which_scored(u, c, s, e)),
-    Route("which_rated", lambda u, c, s: u.intent == "which_rated", lambda u, c, s, e: _which_rated(u, e)),
-    Route("top_rating", lambda u, c, s: u.intent == "top_rating", lambda u, c, s, e: _top_rating(u, e)),
-    Route("which_councils", lambda u, c, s: u.intent == "which_councils",
-          lambda u, c, s, e: _which_councils(u, s, e)),
-    Route("versus_england", lambda u, c, s: u.intent == "versus_england",
-          lambda u, c, s, e: _versus_england(u, c, e)),
+def understand(question: str, councils: list[Council]) -> Understanding:
+    """The question parsed once (rag/query.py) and typed by the first row of QUESTION_TYPES
+    whose detector matches, with that row's slots."""
+    u = parse_question(question, councils)
+    p = Parsed(normalise(question), u.councils, u.statements, u)
+    for t in QUESTION_TYPES:
+        slots = None if t.overlay else t.detect(p)
+        if slots is not None:
+            return replace(u, intent=t.name, **slots)
+    return u
+
+
+def plan(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
+         ) -> list[tuple[QuestionType, Understanding]]:
+    """The rows route() tries for a typed question, in table order, each with its slots, until
+    one that does not fall through: the overlays that match the councils and statements in
+    play, the question's own type, and the later types its wording also matches."""
+    own = Parsed(normalise(u.question), u.councils, u.statements, u)
+    in_play = replace(own, councils=councils, stmts=stmts)
+    out = []
+    for t in QUESTION_TYPES:
+        if u.other_inspection and t.this_inspection:
+            continue
+        slots = t.detect(in_play if t.overlay else own)
+        if slots is not None:
+            out.append((t, replace(u, **slots)))
+            if not t.falls_through:  # its handler's answer, or None, is the last word
+                break
+    return out
+
+
+def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
+    """Answer from the tables when the question is of a table type, else None (search)."""
+    councils = f.councils or u.councils
+    stmts = f.statements or u.statements
+    if f.report_ids:  # filtered to some reports (family, year): so are the tables
+        eng = eng.scoped(f.report_ids)
+    for t, typed in plan(u, councils, stmts):
+        ans = t.handler(typed, councils, stmts, eng)
+        if ans is not None:
+            return ans
+    return None
+
+
+_WHICH = pattern("questions", "which_group")
+_SCORE_VALUE = pattern("questions", "score_value")
+_RATED = re.compile(rf"\b{pattern('questions', 'rated_as').pattern} "
+                    rf"({'|'.join(r.lower() for r in RATINGS)})\b")
+_WHOLE_SERVICE = pattern("questions", "whole_service")
+
+
+def _detect_inspection_date(p: Parsed) -> Slots | None:
+    # Only a question that opens by asking when: "how many children ... when Ofsted visited"
+    # asks a count, not a date.
+    if (asks("asks_when", p.q) and asks("inspection_word", p.q)) or asks("inspection_dates", p.q):
+        return {}
+    return None
+
+
+def _detect_judgement(p: Parsed) -> Slots | None:
+    # Not "why was it graded ...?": the reason is in the text. What the question asks a
+    # grade of is its words less the phrase that names the whole service.
+    if p.councils and p.u.asks_grade and not p.u.asks_reason:
+        return {"topic_terms": tuple(tokenize(_WHOLE_SERVICE.sub(" ", p.q)))}
+    return None
+
+
+def _detect_compare(p: Parsed) -> Slots | None:
+    if len(p.councils) >= 2 and (asks("compare", p.q) or asks("which_of_two", p.q)):
+        return {}
+    return None
+
+
+def _detect_versus_england(p: Parsed) -> Slots | None:
+    if asks("below_england", p.q):
+        return {"direction": "below"}
+    if asks("above_england", p.q):
+        return {"direction": "above"}
+    return None
+
+
+def _detect_which_scored(p: Parsed) -> Slots | None:
+    m_val = _SCORE_VALUE.search(p.q)
+    return {"score_value": int(m_val.group(1))} if _WHICH.search(p.q) and m_val else None
+
+
+def _detect_statement_extreme(p: Parsed) -> Slots | None:
+    if len(p.councils) == 1 and not p.stmts and asks("statement_extreme", p.q):
+        return {"direction": "min" if asks("statement_low", p.q) else "max"}
+    return None
+
+
+def _detect_top_rating(p: Parsed) -> Slots | None:
+    return {} if not p.stmts and asks("top_rating", p.q) else None
+
+
+def _detect_superlative(p: Parsed) -> Slots | None:
+    m_sup = pattern("questions", "superlative").search(p.q)
+    across = len(p.councils) >= 2 or (not p.councils and asks("across_councils", p.q))
+    if m_sup and across and asks("which_what", p.q) and not asks("not_superlative", p.q):
+        low = m_sup.group(1) in words("questions", "superlative_low")
+        return {"direction": "min" if low else "max"}
+    return None
+
+
+def _detect_which_rated(p: Parsed) -> Slots | None:
+    m_rated = _RATED.search(p.q)
+    if _WHICH.search(p.q) and m_rated:
+        return {"rating_value": next(r for r in RATINGS if r.lower() == m_rated.group(1))}
+    return None
+
+
+def _detect_all_scores(p: Parsed) -> Slots | None:
+    return {} if p.councils and asks("all_statements", p.q) else None
+
+
+def _detect_rating(p: Parsed) -> Slots | None:
+    return {} if asks_rating(p.q) and not p.stmts else None
+
+
+def _detect_score(p: Parsed) -> Slots | None:
+    return {} if asks("asks_score", p.q) and p.stmts else None
+
+
+def _detect_which_councils(p: Parsed) -> Slots | None:
+    if _WHICH.search(p.q) and not p.councils and asks("which_councils", p.q):
+        return {}
+    return None
+
+
+def _detect_list(p: Parsed) -> Slots | None:
     # A report's list answers "what/which/list ..." questions, not "why ...?", "is it true
     # that ...?" or "how much ...?" ones that happen to use the word "improve" or "fix".
-    Route("list", lambda u, c, s: len(c) == 1 and bool(u.list_kind) and not u.asks_reason
-          and not u.yes_no and not u.asks_quantity, lambda u, c, s, e: _report_list(u, c[0], u.list_kind or "", e),
-          falls_through=True),
-    Route("compare", lambda u, c, s: u.intent == "compare" and len(c) >= 2,
-          lambda u, c, s, e: _compare(u, c, s, e)),
-    Route("superlative", lambda u, c, s: u.intent == "superlative",
-          lambda u, c, s, e: _superlative(u, c, e)),
+    u = p.u
+    if len(p.councils) == 1 and u.list_kind and not (u.asks_reason or u.yes_no or u.asks_quantity):
+        return {}
+    return None
+
+
+def _one(handler: Callable[[Understanding, str, Engine], Answer | None]) -> Handler:
+    """A handler about exactly one council: None (not this row) for any other number."""
+    return lambda u, c, s, e: handler(u, c[0], e) if len(c) == 1 else None
+
+
+def _some(handler: Callable[[Understanding, tuple[str, ...], Engine], Answer | None]) -> Handler:
+    """A handler about the named councils: None (not this row) when none is named."""
+    return lambda u, c, s, e: handler(u, c, e) if c else None
+
+
+# In order: where two detectors could match, the earlier row is the question's type
+# ("compare" before "superlative": "which is larger, Bury or Kent?"; "which_scored" before
+# "score"). tests/data/intents.jsonl pins which question reads as which type.
+QUESTION_TYPES: tuple[QuestionType, ...] = (
+    # "When was Doncaster inspected?": the dates each report of that council states.
+    QuestionType("inspection_date", _detect_inspection_date, _some(lambda u, c, e: _inspection_dates(u, c, e)),
+                 falls_through=True, this_inspection=True),
+    # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
+    QuestionType("judgement", _detect_judgement, _some(lambda u, c, e: _judgements(u, c, e)),
+                 falls_through=True, overlay=True, this_inspection=True),
+    # "Compare Darlington and Bury on safeguarding": side by side, a quota per council.
+    QuestionType("compare", _detect_compare,
+                 lambda u, c, s, e: _compare(u, c, s, e) if len(c) >= 2 else None),
+    # "Which councils are below the England average for carers' satisfaction?"
+    QuestionType("versus_england", _detect_versus_england, lambda u, c, s, e: _versus_england(u, c, e)),
+    # "Which councils scored 1 for safeguarding?"
+    QuestionType("which_scored", _detect_which_scored, lambda u, c, s, e: _which_scored(u, c, s, e)),
+    # "Which of Darlington's areas got the lowest score?": its lowest (highest) scores.
+    QuestionType("statement_extreme", _detect_statement_extreme, _one(lambda u, c, e: _statement_extreme(u, c, e)),
+                 falls_through=True),
+    # "Which council has the highest overall score?"
+    QuestionType("top_rating", _detect_top_rating, lambda u, c, s, e: _top_rating(u, e)),
+    # "Which council has the largest population?": one figure per council, ranked.
+    QuestionType("superlative", _detect_superlative, lambda u, c, s, e: _superlative(u, c, e)),
+    # "Which councils were rated good?"
+    QuestionType("which_rated", _detect_which_rated, lambda u, c, s, e: _which_rated(u, e)),
+    # "List Bury's scores for every quality statement"
+    QuestionType("all_scores", _detect_all_scores, lambda u, c, s, e: _scores(u, c, (), e),
+                 this_inspection=True),
+    # "What was Ealing's overall rating?"
+    QuestionType("rating", _detect_rating, _some(lambda u, c, e: _ratings(u, c, e)),
+                 this_inspection=True),
+    # "What did St Helens score for care provision?"
+    QuestionType("score", _detect_score, lambda u, c, s, e: _scores(u, c, s, e),
+                 this_inspection=True),
+    # "Which councils have a carers' strategy?": each council searched on its own.
+    QuestionType("which_councils", _detect_which_councils, lambda u, c, s, e: _which_councils(u, s, e)),
+    # "What does Bury need to improve?": the items its report lists under that heading.
+    QuestionType("list", _detect_list, _one(lambda u, c, e: _report_list(u, c, u.list_kind or "", e)),
+                 falls_through=True, overlay=True),
 )
-
-
-# Routes that answer from the indexed inspection's own facts: a question about the inspection
-# before it (or the next one) is not theirs to answer.
-_THIS_INSPECTION = frozenset({"inspection_date", "judgement", "score", "all_scores", "rating"})
 
 
 def _inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
@@ -102,22 +289,6 @@ def _inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
     if not years:  # nothing stated to compare with
         return True
     return any(int(y) in years for y in u.years)
-
-
-def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
-    """Answer from the tables when the question is of a structured kind, else None."""
-    councils = f.councils or u.councils
-    stmts = f.statements or u.statements
-    if f.report_ids:  # filtered to some reports (family, year): so are the tables
-        eng = eng.scoped(f.report_ids)
-    for r in ROUTES:
-        if u.other_inspection and r.name in _THIS_INSPECTION:
-            continue
-        if r.applies(u, councils, stmts):
-            ans = r.handler(u, councils, stmts, eng)
-            if ans is not None or not r.falls_through:
-                return ans
-    return None
 
 
 # The judgement each report family names as its overall one (ingest/profiles/*.toml).
@@ -169,7 +340,7 @@ def _inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) 
 def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]:
     """A family's list headings, those whose every word the question uses first ("areas for
     priority action" asks for that list, not the first one the report prints)."""
-    asked = set(tokenize(u.words))
+    asked = set(u.terms)
     return tuple(sorted(headings, key=lambda h: not set(tokenize(h)) <= asked))
 
 
@@ -246,11 +417,11 @@ def _topic(question_words: set[str], rows: list[JudgementRow]) -> set[str]:
             if not t[0].isdigit()}
 
 
-def _grade_in(question: str, rows: list[JudgementRow]) -> str | None:
-    """The longest of these judgements' grades that the question names ("requires
+def _grade_in(terms: tuple[str, ...], rows: list[JudgementRow]) -> str | None:
+    """The longest of these judgements' grades that the question's words name ("requires
     improvement" names "Requires improvement to be good")."""
     # Stemmed, as whole words: "requiring improvement" names "Requires improvement".
-    q = f" {' '.join(tokenize(question))} "
+    q = f" {' '.join(terms)} "
     named = [g for g in {j.grade for j in rows}
              if f" {' '.join(tokenize(g))} " in q
              or (len(g.split()) > 2 and f" {' '.join(tokenize(g)[:2])} " in q)]
@@ -261,7 +432,7 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     """The judgement of a named council whose distinctive words the question uses ("care
     leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
     None (search instead) when no judgement's words are in the question."""
-    q = _judgement_words(pattern("questions", "whole_service").sub(" ", u.words))
+    q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
     # CQC local authority scores have their own table and routes (score, rating).
     named = [j for j in eng.derived().judgements if j.council_key in councils
              and j.family != "cqc-la-assessment" and _inspected_in(u, _metadata(j.report_id, eng))]
@@ -279,7 +450,7 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
             scored = [(1.0 if j.judgement in _OVERALL else 0.0, j) for j in rows]
         if u.asks_overall:  # "overall" names the overall judgement
             scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]
-        asked = _grade_in(u.words, rows)
+        asked = _grade_in(u.terms, rows)
         if asked and u.asks_which:
             # "Which area was graded requires improvement?": the judgements with that grade.
             scored = [(1.0 if j.grade == asked and j.judgement not in _OVERALL else 0.0, j)
@@ -460,7 +631,7 @@ def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> An
 
     found = []
     for c in eng.derived().councils:
-        hits = eng.retriever.retrieve(u.question, Filters(councils=(c.key,)), 3,
+        hits = eng.retriever.retrieve(u.content, Filters(councils=(c.key,)), 3,
                                       boost_statements=stmts)
         cands = rerank_dense(u, rank_sentences(u, hits, eng), eng) if hits else []
         if cands and cands[0].confidence >= eng.settings.abstain_threshold:
@@ -501,7 +672,7 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
                 parts.append(f"{r.council} scored {r.score} - {r.label} for {r.statement} "
                              f"[{len(cites)}].")
                 said = True
-        hits = eng.retriever.retrieve(u.question, Filters(councils=(key,)), 4,
+        hits = eng.retriever.retrieve(u.content, Filters(councils=(key,)), 4,
                                       boost_statements=stmts)
         cands = rerank_dense(u, rank_sentences(u, hits, eng), eng) if hits else []
         best = cands[0] if cands else None

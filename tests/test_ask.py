@@ -15,8 +15,9 @@ import pytest
 from ingest.pipeline import ingest
 from rag.answer import answer, check_figures
 from rag.engine import Engine
-from rag.query import council_catalogue, understand
+from rag.query import council_catalogue
 from rag.retrieve import Filters, rrf_fuse, tokenize
+from rag.structured import understand
 from reportqa.errors import IndexNotReadyError, QuestionError
 from reportqa.records import Answer, Citation
 from reportqa.settings import Settings

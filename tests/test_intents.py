@@ -1,5 +1,6 @@
-"""Question types are one ordered table (rag/query.py INTENTS, rag/structured.py ROUTES);
-tests/data/intents.jsonl pins which question reads as which intent, with its slots."""
+"""Question types are one ordered table, rag/structured.py QUESTION_TYPES (detector and
+handler per row); tests/data/intents.jsonl pins which question reads as which type, with its
+slots, and for some the rows route() tries."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 
 from rag.answer import answer
 from rag.engine import Engine
-from rag.query import INTENTS, council_catalogue, understand
-from rag.structured import ROUTES
+from rag.query import council_catalogue
+from rag.structured import QUESTION_TYPES, plan, understand
 from reportqa.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,20 +24,33 @@ COUNCILS = council_catalogue(["Darlington Borough Council", "Staffordshire Count
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["question"][:50] for r in ROWS])
-def test_question_reads_as_its_intent_and_slots(row: dict[str, Any]) -> None:
+def test_question_reads_as_its_type_and_slots(row: dict[str, Any]) -> None:
     u = understand(row["question"], COUNCILS)
     assert u.intent == row["intent"], row["why"]
+    tried = plan(u, u.councils, u.statements)
     for slot, value in row["slots"].items():
-        assert getattr(u, slot) == value, (slot, row["why"])
+        got = next((getattr(v, slot) for _, v in tried if getattr(v, slot) == value),
+                   getattr(u, slot))
+        assert got == value, (slot, row["why"])
+    if "tries" in row:
+        assert [t.name for t, _ in tried] == row["tries"], row["why"]
     assert len(row["why"]) > 20
 
 
-def test_every_intent_has_a_pinned_question_and_a_route() -> None:
-    pinned = {r["intent"] for r in ROWS}
-    routed = {r.name for r in ROUTES}
-    for name, _ in INTENTS:
-        assert name in pinned, f"no question in tests/data/intents.jsonl reads as {name}"
-        assert name in routed, f"no route in rag/structured.py ROUTES answers {name}"
+def test_every_question_type_has_a_pinned_question() -> None:
+    """Adding a row to QUESTION_TYPES needs a line in tests/data/intents.jsonl that reads as
+    it (or, for an overlay row, that tries it)."""
+    names = [t.name for t in QUESTION_TYPES]
+    assert len(names) == len(set(names)) and "search" not in names
+    pinned = {r["intent"] for r in ROWS} | {n for r in ROWS for n in r.get("tries", ())}
+    for t in QUESTION_TYPES:
+        assert t.name in pinned, f"no question in tests/data/intents.jsonl reads as {t.name}"
+
+
+def test_an_overlay_is_never_a_questions_type() -> None:
+    overlays = {t.name for t in QUESTION_TYPES if t.overlay}
+    assert overlays == {"judgement", "list"}
+    assert not overlays & {r["intent"] for r in ROWS}
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ import pytest
 from rag.answer import NOT_IN_REPORTS, answer
 from rag.engine import Engine
 from rag.llm import CANNOT_ANSWER, LLMAnswerer, LLMConfigError, build_messages
-from rag.query import understand
 from rag.retrieve import Filters
+from rag.structured import understand
 from rag.verify import (
     Passage,
     figures,

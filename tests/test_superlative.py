@@ -13,7 +13,7 @@ import pytest
 from ingest.pipeline import ingest
 from rag.answer import answer
 from rag.engine import Engine
-from rag.query import understand
+from rag.structured import understand
 from reportqa.records import Answer
 from reportqa.settings import Settings
 
