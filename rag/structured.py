@@ -176,6 +176,12 @@ def _detect_statement_extreme(p: Parsed) -> Slots | None:
     return None
 
 
+def _detect_judgement_extreme(p: Parsed) -> Slots | None:
+    if len(p.councils) == 1 and (asks("judgement_extreme", p.q) or asks("statement_extreme", p.q)):
+        return {"direction": "min" if asks("statement_low", p.q) else "max"}
+    return None
+
+
 def _detect_top_rating(p: Parsed) -> Slots | None:
     return {} if not p.stmts and asks("top_rating", p.q) else None
 
@@ -253,6 +259,10 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     # "Which of Darlington's areas got the lowest score?": its lowest (highest) scores.
     QuestionType("statement_extreme", _detect_statement_extreme, _one(lambda u, c, e: _statement_extreme(u, c, e)),
                  falls_through=True),
+    # "What was Doncaster's weakest judgement?": its judgements at the bottom (top) of its
+    # family's grade scale, besides the overall one.
+    QuestionType("judgement_extreme", _detect_judgement_extreme,
+                 _one(lambda u, c, e: _judgement_extreme(u, c, e)), this_inspection=True),
     # "Which council has the highest overall score?"
     QuestionType("top_rating", _detect_top_rating, lambda u, c, s, e: _top_rating(u, e)),
     # "Which council has the largest population?": one figure per council, ranked.
@@ -466,6 +476,38 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
         n = len(cites) + 1
         cites.append(cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
         parts.append(f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade} [{n}].")
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _grade_scale(family: str) -> tuple[str, ...]:
+    """A report family's grades, best first (ingest/profiles/*.toml)."""
+    prof = profile_named(family)
+    return prof.grades if prof else ()
+
+
+def _judgement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | None:
+    """A council's judgements with the lowest (or highest) grade on its report family's scale,
+    the overall judgement aside, every tie, one citation each; None when it has none."""
+    rows = [j for j in eng.derived().judgements if j.council_key == council
+            and j.family != "cqc-la-assessment" and j.judgement not in _OVERALL
+            and _inspected_in(u, _metadata(j.report_id, eng))]
+    ranked = [(scale.index(j.grade), j) for j in rows for scale in [_grade_scale(j.family)]
+              if j.grade in scale]
+    if not ranked:
+        return None
+    # A family's grades run from best to worst: the lowest grade has the largest index.
+    pick = max if u.direction == "min" else min
+    end = pick(i for i, _ in ranked)
+    picked = [j for i, j in ranked if i == end]
+    which = "lowest" if u.direction == "min" else "highest"
+    cites = [cite_span(n + 1, j.report_id, eng, j.start, j.end, council=j.council)
+             for n, j in enumerate(picked)]
+    j0 = picked[0]
+    parts = [f"{j0.inspectorate} graded every judgement of {j0.council} besides the overall one "
+             f"{j0.grade}:" if len(picked) == len(ranked) else
+             f"{j0.inspectorate}'s {which} grade for {j0.council}, besides the overall judgement, "
+             f"is {j0.grade}:"]
+    parts += [f"\"{j.judgement}\" [{n + 1}]." for n, j in enumerate(picked)]
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 

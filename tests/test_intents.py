@@ -151,3 +151,25 @@ def test_a_grade_question_gets_the_judgement_that_covers_what_it_asks(pdf_eng: E
     wider = answer("How did Ofsted rate the housing and personal adviser staffing for Doncaster's "
                    "care leavers?", s, engine=pdf_eng)
     assert wider.answerer != "table", wider.text
+
+
+def test_a_councils_weakest_and_strongest_judgements(pdf_eng: Engine) -> None:
+    """One council and its worst (best) judgement: every judgement at the bottom (top) of its
+    family's grade scale, the overall one aside, each cited where its grade is stated."""
+    from ingest.profiles import profile_named
+
+    judged = [j for j in pdf_eng.derived().judgements if j.judgement != "Overall effectiveness"]
+    prof = profile_named(judged[0].family)
+    assert prof is not None and prof.grades[0] == "Outstanding" and prof.grades[-1] == "Inadequate"
+    rank = {j.judgement: prof.grades.index(j.grade) for j in judged}
+    assert len(set(rank.values())) > 1  # the fixture has better and worse judgements
+    for q, pick in (("What was Doncaster's weakest judgement?", max),
+                    ("which of doncaster's grades was the best", min)):
+        a = answer(q, pdf_eng.settings, engine=pdf_eng)
+        want = sorted(n for n, r in rank.items() if r == pick(rank.values()))
+        assert a.answerer == "table", a.text
+        assert sorted(n for n in rank if f'"{n}"' in a.text) == want, a.text
+        assert '"Overall effectiveness"' not in a.text and len(a.citations) == len(want)
+        for c in a.citations:
+            quote = pdf_eng.retriever.report_text(c.report_id)[c.start:c.end]
+            assert quote == c.quote and prof.grades[pick(rank.values())] in quote
