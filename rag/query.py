@@ -41,6 +41,7 @@ class Council:
 class Understanding:
     question: str
     content: str = ""  # the question without source frames ("according to its report"): searched and ranked
+    normalised: str = ""  # the question as wording rows are matched in (`normalise`): detectors read it
     councils: tuple[str, ...] = ()  # council keys named in the question and indexed
     unknown_councils: tuple[str, ...] = ()  # named but not indexed (gazetteer names)
     statements: tuple[str, ...] = ()
@@ -100,7 +101,7 @@ def parse_question(question: str, councils: list[Council]) -> Understanding:
         all_of=asks("all_of", q),
         asks_reason=asks("asks_reason", q),
         asks_quantity=asks_quantity(q),
-        question=question, content=strip_frames(question), councils=found,
+        question=question, content=strip_frames(question), normalised=q, councils=found,
         unknown_councils=unknown, statements=stmts,
         wants_figure=asks("wants_figure", q),
         **_shape(question),

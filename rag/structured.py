@@ -36,7 +36,6 @@ from rag.query import (
     Understanding,
     asks,
     asks_rating,
-    normalise,
     parse_question,
 )
 from rag.retrieve import Filters, tokenize
@@ -88,7 +87,7 @@ def understand(question: str, councils: list[Council]) -> Understanding:
     """The question parsed once (rag/query.py) and typed by the first row of QUESTION_TYPES
     whose detector matches, with that row's slots."""
     u = parse_question(question, councils)
-    p = Parsed(normalise(question), u.councils, u.statements, u)
+    p = Parsed(u.normalised, u.councils, u.statements, u)
     for t in QUESTION_TYPES:
         slots = None if t.overlay else t.detect(p)
         if slots is not None:
@@ -101,7 +100,7 @@ def plan(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
     """The rows route() tries for a typed question, in table order, each with its slots, until
     one that does not fall through: the overlays that match the councils and statements in
     play, the question's own type, and the later types its wording also matches."""
-    own = Parsed(normalise(u.question), u.councils, u.statements, u)
+    own = Parsed(u.normalised, u.councils, u.statements, u)
     in_play = replace(own, councils=councils, stmts=stmts)
     out = []
     for t in QUESTION_TYPES:
