@@ -7,51 +7,23 @@ headings through the generic path, so other inspection reports ingest too.
 from __future__ import annotations
 
 import re
+import tomllib
 from datetime import datetime
+from pathlib import Path
 
 from ingest.profiles import FamilyFacts, line_span, read_family
 from reportqa.records import Section, StatementScore, Structure
 
+# CQC's names (statements, their themes and identifying words, score labels, ratings,
+# headings) are data: ingest/vocab/cqc-la-assessment.toml, each table with why it exists.
+_CQC = tomllib.loads((Path(__file__).parent / "vocab" / "cqc-la-assessment.toml").read_text("utf-8"))
 # The 9 quality statements and their 4 themes, as CQC names them.
-STATEMENTS: dict[str, str] = {
-    "Assessing needs": "Working with people",
-    "Supporting people to live healthier lives": "Working with people",
-    "Equity in experience and outcomes": "Working with people",
-    "Care provision, integration and continuity": "Providing support",
-    "Partnerships and communities": "Providing support",
-    "Safe pathways, systems and transitions": "How the local authority ensures safety within the system",
-    "Safeguarding": "How the local authority ensures safety within the system",
-    "Governance, management and sustainability": "Leadership",
-    "Learning, improvement and innovation": "Leadership",
-}
+STATEMENTS: dict[str, str] = {r["name"]: r["theme"] for r in _CQC["statement"]}
 # Distinctive words that identify a statement in a title or in a question.
-STATEMENT_KEYS: dict[str, tuple[str, ...]] = {
-    "Assessing needs": ("assessing need", "assessment of need", "assessing people's needs",
-                        "assessing people's need"),
-    "Supporting people to live healthier lives": ("healthier lives", "live healthier", "lead healthier"),
-    "Equity in experience and outcomes": ("equity in experience", "equity"),
-    "Care provision, integration and continuity": ("care provision", "integration and continuity"),
-    "Partnerships and communities": ("partnerships and communities", "partnership and communities",
-                                     "partnerships"),
-    "Safe pathways, systems and transitions": ("safe pathways", "pathways", "transitions"),
-    "Safeguarding": ("safeguarding",),
-    "Governance, management and sustainability": ("governance",),
-    "Learning, improvement and innovation": ("learning, improvement", "innovation", "learning and improvement"),
-}
-SCORE_LABELS = {
-    1: "Evidence shows significant shortfalls",
-    2: "Evidence shows some shortfalls",
-    3: "Evidence shows a good standard",
-    4: "Evidence shows an exceptional standard",
-}
-RATINGS = ("Outstanding", "Good", "Requires improvement", "Inadequate")
-KNOWN_HEADINGS = (
-    "What people expect", "The local authority commitment", "Key findings for this quality statement",
-    "Summary of people's experiences", "Summary of strengths, areas for development and next steps",
-    "Overall summary", "Quality statement scores", "Local authority rating and score",
-    "Local authority indicative rating", "Demographics", "Financial facts", "Downloads",
-    "How we assess local authorities", "Assessment start date", "Categories",
-)
+STATEMENT_KEYS: dict[str, tuple[str, ...]] = {r["name"]: tuple(r["keys"]) for r in _CQC["statement"]}
+SCORE_LABELS = {int(k): v for k, v in _CQC["score_labels"].items() if k.isdigit()}
+RATINGS = tuple(_CQC["ratings"]["names"])
+KNOWN_HEADINGS = tuple(_CQC["headings"]["names"])
 _TITLE_PATTERNS = (
     re.compile(r"^(?P<c>.+?):\s*local authority assessment\s*$", re.I),
     re.compile(r"^CQC rates (?P<c>.+?)[’']s? adult social care", re.I),

@@ -13,7 +13,10 @@ from conftest import page_score
 from ingest.parse import parse_file
 from ingest.pipeline import ingest
 from ingest.structure import (
+    KNOWN_HEADINGS,
+    RATINGS,
     SCORE_LABELS,
+    STATEMENT_KEYS,
     STATEMENTS,
     canonical_statement,
     council_key,
@@ -284,3 +287,28 @@ def test_generic_report_ingests_through_generic_path(tmp_path: Path, hash_settin
     chunk_sections = {c.section for c in store.chunks()}
     assert set(sections) <= chunk_sections
     assert row.source == str(f.resolve())
+
+
+def test_cqc_vocabulary_is_data_that_the_bundled_pages_use() -> None:
+    """ingest/vocab/cqc-la-assessment.toml: every table says why it exists, and the bundled
+    CQC pages print its names (a renamed statement shows up here, not as silently missing
+    scores)."""
+    import tomllib
+
+    data = tomllib.loads((CORPUS.parent / "ingest" / "vocab" / "cqc-la-assessment.toml").read_text("utf-8"))
+    for table in ("statements", "keys", "score_labels", "ratings", "headings"):
+        assert len(data[table]["why"]) > 40 and data[table]["example"], table
+    pages = "\n".join(p.read_text("utf-8") for p in CORPUS.glob("*.txt"))
+    lines = {" ".join(line.split()).lower() for line in pages.splitlines()}
+    low = pages.lower()
+    for name in STATEMENTS:
+        assert name.lower() in low, name
+    # The bundled pages reach neither end of every scale (no 4, no "Inadequate"): most of
+    # each scale is printed, so a renamed scale fails here.
+    for scale in (SCORE_LABELS.values(), RATINGS):
+        assert sum(name.lower() in low for name in scale) >= 2, scale
+    # Every statement is found by one of its own keys (keys are how questions name them).
+    for name, keys in STATEMENT_KEYS.items():
+        assert canonical_statement(name) == name and any(canonical_statement(k) == name for k in keys)
+    printed = [h for h in KNOWN_HEADINGS if h.lower() in lines]
+    assert len(printed) >= len(KNOWN_HEADINGS) - 3, sorted(set(KNOWN_HEADINGS) - set(printed))
