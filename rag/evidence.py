@@ -54,7 +54,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Weights:
-    """The ranker's numbers, read from rag/vocab/weights.toml (each row says why)."""
+    """The ranker's and the table answers' numbers, read from rag/vocab/weights.toml (each
+    row says why)."""
 
     coverage: float
     rank: float
@@ -84,6 +85,21 @@ class Weights:
     rerank_top: int
     reader_top: int
     judgement_cover: float
+    judgement_match: float
+    list_words: int
+    ranked_shown: int
+    measure_cover: float
+    measure_context_weight: float
+    measure_skip_chars: int
+    england_cover: float
+    england_shown: int
+    which_councils_shown: int
+    which_councils_passages: int
+    compare_passages: int
+    compare_confidence_factor: float
+    compare_words: int
+    compare_score_words: int
+    compare_min_words: int
 
     @classmethod
     def load(cls) -> Weights:

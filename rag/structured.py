@@ -304,7 +304,6 @@ def _inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
 _OVERALL = frozenset(p.overall for p in profiles() if p.overall)
 
 
-_LIST_WORDS = 55  # items quoted; with the heading and the tail the answer stays under 75 words
 
 
 def _metadata(report_id: str, eng: Engine) -> Mapping[str, Any]:
@@ -370,10 +369,10 @@ def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answ
         words = 0
         for s, e in spans:
             n_words = len(text[s:e].split())
-            if cites and words + n_words > _LIST_WORDS:
+            if cites and words + n_words > W.list_words:
                 break
-            if not cites and n_words > _LIST_WORDS:  # one long item: its opening words
-                e = s + len(" ".join(text[s:e].split(" ")[:_LIST_WORDS]))
+            if not cites and n_words > W.list_words:  # one long item: its opening words
+                e = s + len(" ".join(text[s:e].split(" ")[:W.list_words]))
             cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e,
                                    council=m.get("council")))
             words += len(text[s:e].split())
@@ -465,7 +464,7 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
             scored = [(1.0 if j.grade == asked and j.judgement not in _OVERALL else 0.0, j)
                       for j in rows]
         best = max((s for s, _ in scored), default=0.0)
-        if best >= 0.5:
+        if best >= W.judgement_match:
             picked += [j for s, j in scored if s == best]
     if not picked:
         return None
@@ -516,7 +515,6 @@ def _judgement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | 
 _FRAME = words("questions", "superlative_frame")
 _PCT_WORDS = words("questions", "percent_unit")
 _SAME = words("questions", "population_stems")
-_SHOW = 4  # figures listed in a superlative answer (more ties are all listed)
 
 
 def _superlative(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
@@ -581,19 +579,19 @@ class _Measure:
         the neighbouring figures); None when it does not."""
         # "projected to reach 344,300 by 2027", "an increase of 15.5% in ...": the words that
         # make a figure a projection or a change come before it or right after it.
-        if any(rx.search(text[st.context_start : st.figure_end + 25]) for rx in self.skip):
+        if any(rx.search(text[st.context_start : st.figure_end + W.measure_skip_chars]) for rx in self.skip):
             return None
         own = text[st.context_start : st.context_end]
         local = self.cover(own)
-        if local < 0.5 or not set(self.figures) <= set(tokenize(own)):
+        if local < W.measure_cover or not set(self.figures) <= set(tokenize(own)):
             return None
-        return local + 0.25 * self.cover(text[st.start : st.end])
+        return local + W.measure_context_weight * self.cover(text[st.start : st.end])
 
 
 def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...], low: bool,
                    eng: Engine) -> Answer:
     """The top figure (ties included) and the next few, each cited; short enough to read."""
-    shown = ranked[: max(_SHOW, sum(1 for st in ranked if st.value == ranked[0].value))]
+    shown = ranked[: max(W.ranked_shown, sum(1 for st in ranked if st.value == ranked[0].value))]
     cites = [cite_span(i + 1, st.report_id, eng, st.start, st.end, council=st.council,
                         statement=st.quality_statement) for i, st in enumerate(shown)]
     top = [st for st in shown if st.value == ranked[0].value]
@@ -627,14 +625,14 @@ def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) ->
     for s in rows:
         sent_terms = set(tokenize(eng.retriever.report_text(s.report_id)[s.start : s.end]))
         cov = term_coverage(weights, sent_terms)
-        if cov >= 0.5:
+        if cov >= W.england_cover:
             scored.append((cov, s))
     if not scored:
         return None  # fall back to retrieval, which can still answer or abstain
     scored.sort(key=lambda x: (-x[0], x[1].council or "", x[1].start))
     cites: list[Citation] = []
     parts: list[str] = []
-    for _, s in scored[:6]:
+    for _, s in scored[:W.england_shown]:
         n = len(cites) + 1
         cites.append(cite_span(n, s.report_id, eng, s.start, s.end, council=s.council,
                                 statement=s.quality_statement))
@@ -672,7 +670,7 @@ def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> An
 
     found = []
     for c in eng.derived().councils:
-        hits = eng.retriever.retrieve(u.content, Filters(councils=(c.key,)), 3,
+        hits = eng.retriever.retrieve(u.content, Filters(councils=(c.key,)), W.which_councils_passages,
                                       boost_statements=stmts)
         cands = rerank_dense(u, rank_sentences(u, hits, eng), eng) if hits else []
         if cands and cands[0].confidence >= eng.settings.abstain_threshold:
@@ -682,7 +680,7 @@ def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> An
     found.sort(key=lambda x: (-x[0], x[1]))
     cites: list[Citation] = []
     names: list[str] = []
-    for _, name, cand in found[:8]:
+    for _, name, cand in found[:W.which_councils_shown]:
         cites.append(replace(cite(len(cites) + 1, cand, eng), n=len(cites) + 1))
         names.append(f"{name} [{len(cites)}]")
     return Answer(u.question, "Indexed councils whose reports state this: " + "; ".join(names)
@@ -697,7 +695,8 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
     names = dict(zip(councils, _names(councils, eng), strict=True))
     score_rows = best_per_key(eng.derived().scores) if stmts else {}
     n_scores = sum(1 for k in councils for st in stmts if score_rows.get((k, st)))
-    budget = max(10, (72 - 16 * n_scores) // len(councils))
+    budget = max(W.compare_min_words,
+                 (W.compare_words - W.compare_score_words * n_scores) // len(councils))
     parts: list[str] = []
     cites: list[Citation] = []
     missing: list[str] = []
@@ -713,13 +712,13 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
                 parts.append(f"{r.council} scored {r.score} - {r.label} for {r.statement} "
                              f"[{len(cites)}].")
                 said = True
-        hits = eng.retriever.retrieve(u.content, Filters(councils=(key,)), 4,
+        hits = eng.retriever.retrieve(u.content, Filters(councils=(key,)), W.compare_passages,
                                       boost_statements=stmts)
         cands = rerank_dense(u, rank_sentences(u, hits, eng), eng) if hits else []
         best = cands[0] if cands else None
         if best is not None and len(best.text.split()) > budget:
             best = trim_to(best, budget)  # a verbatim prefix: offsets stay exact
-        if best is not None and best.confidence >= eng.settings.abstain_threshold * 0.8:
+        if best is not None and best.confidence >= eng.settings.abstain_threshold * W.compare_confidence_factor:
             cites.append(replace(cite(len(cites) + 1, best, eng), n=len(cites) + 1))
             tail = "" if re.search(r"[.!?]$", best.text) else " …"
             parts.append(f"{names[key]}: "
