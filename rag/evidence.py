@@ -154,8 +154,8 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
     cov = term_coverage(weights, toks, _SYN)
     n_words = len(sent.split())
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
-    if n_words < W.min_words or _HEADING.match(sent) or (n_words < W.short_unpunctuated_words
-                                                         and unpunctuated):
+    if n_words < W.min_words or _HEADING.match(sent) or _FRAME.match(sent) or (
+            n_words < W.short_unpunctuated_words and unpunctuated):
         return None  # titles, headings and "Score: 3" lines are not answers to read out
     score = (W.coverage * cov + W.rank / (1 + W.rank_decay * (h.rank - 1))
              - W.length_penalty * n_words)
@@ -259,6 +259,7 @@ _NUMBER_WORD = pattern("cues", "number_word")
 # provenance in rag/vocab/sentences.toml; case-sensitive.
 _SHAPES = vocab("sentences")
 _ANAPHOR, _HEADING = pattern("sentences", "anaphor"), pattern("sentences", "heading")
+_FRAME = pattern("sentences", "report_frame")
 _CONSEQUENCE = pattern("sentences", "consequence")
 _BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
