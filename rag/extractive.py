@@ -34,6 +34,7 @@ from rag.evidence import (
     trim_to,
     with_antecedent,
     with_marker,
+    with_reason_after,
 )
 from rag.query import Understanding
 from rag.reader import MODEL_DIR, SentenceReader, order_score, pair_text, shared_reader
@@ -126,10 +127,12 @@ class ExtractiveAnswerer:
     @staticmethod
     def _reasoned(u: Understanding, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         """Asked why, a chosen sentence that leans on the one before ("As a result, trust has
-        been lost") restates the question; the reason is the sentence before: quote both."""
-        if u.asks_reason and cands and points_back(cands[0]):
-            return [with_antecedent(cands[0], engine), *cands[1:]]
-        return cands
+        been lost") restates the question; the reason is the sentence before: quote both.
+        Likewise the reason in the sentence after ("This is because ...")."""
+        if not (u.asks_reason and cands):
+            return cands
+        best = with_antecedent(cands[0], engine) if points_back(cands[0]) else cands[0]
+        return [with_reason_after(best, engine), *cands[1:]]
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         best = cands[0]

@@ -168,3 +168,31 @@ def test_asked_why_a_consequence_is_quoted_with_the_reason_before_it(tmp_path) -
     what = answer("What has been lost among parents in Fenwick?", settings, engine=eng,
                   answerer=ask)
     assert what.citations[0].quote.startswith("As a result, trust"), what.text
+
+
+def test_asked_why_a_finding_is_quoted_with_the_reason_after_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"Transition plans are weak. This is because ..." : asked why, the finding repeats the
+    question and the next sentence gives the reason, so both are quoted (one citation, exact
+    offsets). Asked what, the finding alone is the answer."""
+    from ingest.pipeline import ingest
+
+    page = tmp_path / "fenwick__about.txt"
+    page.write_text(
+        "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+        "Transition plans for young people with disabilities are often late and weak. "
+        "This is because the council has no joined-up approach to preparing for adulthood. "
+        "The council has appointed a new lead for disability services.\n",
+        encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    eng = Engine.load(settings)
+    reader = KeywordReader("transition")  # the reader picks the finding, as it often does
+    ask = ExtractiveAnswerer(0.5, 75, 0.2, reader, (0.5, 0.2))
+    why = answer("Why are transition plans in Fenwick late and weak?", settings, engine=eng,
+                 answerer=ask)
+    assert why.outcome == "answer" and len(why.citations) == 1, why.text
+    c = why.citations[0]
+    assert c.quote.startswith("Transition plans") and c.quote.endswith("preparing for adulthood.")
+    assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+    what = answer("What are transition plans in Fenwick like?", settings, engine=eng, answerer=ask)
+    assert what.citations[0].quote.endswith("late and weak."), what.text
