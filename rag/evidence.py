@@ -261,7 +261,6 @@ _SHAPES = vocab("sentences")
 _ANAPHOR, _HEADING = pattern("sentences", "anaphor"), pattern("sentences", "heading")
 _FRAME = pattern("sentences", "report_frame")
 _CONSEQUENCE = pattern("sentences", "consequence")
-_REASON_AFTER = pattern("sentences", "reason_after")
 _BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
@@ -335,11 +334,13 @@ def with_antecedent(c: Candidate, engine: Engine) -> Candidate:
     return replace(c, start=s, text=text[s:c.end], core_start=c.start)
 
 
-def with_reason_after(c: Candidate, engine: Engine) -> Candidate:
-    """The sentence with the next one in the same paragraph when that one gives its reason
-    ("This is because ..."), as one candidate; unchanged otherwise."""
+def with_sequel(c: Candidate, engine: Engine, max_words: int) -> Candidate:
+    """The sentence with the next one in the same paragraph when that one points back to it
+    ("This is because ...", "This was designed to ..."), as one candidate, if both fit in
+    ``max_words``; unchanged otherwise."""
     nxt = next_sentence(c, engine)
-    if nxt is None or not _next_to(c.end, nxt.start) or not _REASON_AFTER.match(nxt.text):
+    if (nxt is None or not _next_to(c.end, nxt.start) or not _ANAPHOR.match(nxt.text)
+            or len(c.text.split()) + len(nxt.text.split()) > max_words):
         return c
     text = engine.retriever.report_text(c.hit.chunk.report_id)
     return replace(c, end=nxt.end, text=text[c.start:nxt.end])

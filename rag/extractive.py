@@ -34,7 +34,7 @@ from rag.evidence import (
     trim_to,
     with_antecedent,
     with_marker,
-    with_reason_after,
+    with_sequel,
 )
 from rag.query import Understanding
 from rag.reader import MODEL_DIR, SentenceReader, order_score, pair_text, shared_reader
@@ -124,15 +124,16 @@ class ExtractiveAnswerer:
         return Answer(u.question, text, False, (cite(1, best, engine),), tuple(hits),
                       answerer=self.name, confidence=best.confidence, uncertain=True)
 
-    @staticmethod
-    def _reasoned(u: Understanding, cands: list[Candidate], engine: Engine) -> list[Candidate]:
-        """Asked why, a chosen sentence that leans on the one before ("As a result, trust has
-        been lost") restates the question; the reason is the sentence before: quote both.
-        Likewise the reason in the sentence after ("This is because ...")."""
+    def _reasoned(self, u: Understanding, cands: list[Candidate],
+                  engine: Engine) -> list[Candidate]:
+        """Asked why, the chosen sentence often restates the question and the reason is next
+        to it: the sentence before when the chosen one leans on it ("As a result, trust has
+        been lost"), the sentence after when that one points back ("This is because ...",
+        "This was designed to ..."). Quote them together."""
         if not (u.asks_reason and cands):
             return cands
         best = with_antecedent(cands[0], engine) if points_back(cands[0]) else cands[0]
-        return [with_reason_after(best, engine), *cands[1:]]
+        return [with_sequel(best, engine, self.max_words), *cands[1:]]
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         best = cands[0]
