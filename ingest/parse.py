@@ -270,7 +270,7 @@ def _pdfium_texts(data: bytes, n_pages: int) -> list[str] | None:
                 textpage = page.get_textpage()
                 # PDFium writes a hyphen at which a line was wrapped ("multi-/agency") as
                 # U+FFFE and joins the two lines: it is that hyphen.
-                out.append(textpage.get_text_range().replace("\ufffe", "-"))
+                out.append(_in_reading_order(textpage).replace("\ufffe", "-"))
                 textpage.close()
                 page.close()
                 if time.monotonic() - t0 > _PDFIUM_PAGE_SECONDS:
@@ -283,6 +283,32 @@ def _pdfium_texts(data: bytes, n_pages: int) -> list[str] | None:
 
 
 _PDFIUM_PAGE_SECONDS = 0.5
+
+
+def _in_reading_order(textpage) -> str:  # type: ignore[no-untyped-def]
+    """The page's text, with a block printed at the top of the page but written last in its
+    content stream moved to the front. A visit letter's letterhead (Ofsted's address) comes
+    last on page 1, so the page's last sentence ran into it instead of into page 2 ("On 1
+    October 2024, Ofsted Piccadilly Gate ..."). Found by position, not wording: the trailing
+    text runs that all sit above everything written before them, if they are under a quarter
+    of the page's characters."""
+    n = textpage.count_rects()
+    if n < 4:
+        return str(textpage.get_text_range())
+    rects = [textpage.get_rect(i) for i in range(n)]
+    first, bottom, top_before = None, float("inf"), [max(r[3] for r in rects[:i]) for i in range(1, n)]
+    for i in range(n - 1, 2, -1):
+        bottom = min(bottom, rects[i][1])  # the suffix's lowest edge
+        if bottom > top_before[i - 1]:
+            first = i
+    if first is None:
+        return str(textpage.get_text_range())
+    left, low, _, high = rects[first]
+    at = textpage.get_index(left + 0.5, (low + high) / 2, 1, 1)
+    total = textpage.count_chars()
+    if at <= 0 or total - at > total / 4:
+        return str(textpage.get_text_range())
+    return f"{textpage.get_text_range(at)}\r\n{textpage.get_text_range(0, at)}"
 
 
 _PDF_STREAM_TOKENS = 500_000

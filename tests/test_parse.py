@@ -224,3 +224,48 @@ def test_normalise_text_strips_controls_and_unifies_newlines() -> None:
     raw = "\n\n  \nLine one\t \r\nLine\x07 two\u00ad\rCafe\u0301\n\n"
     assert normalise_text(raw) == "Line one\nLine two\nCafé"
     assert re.fullmatch(r"[^\r\x00-\x08]*", normalise_text(raw))
+
+
+def _letter(path: Path, *, letterhead_last: bool) -> Path:
+    """A two-page visit letter whose page-1 letterhead (at the top of the page) is written
+    before or after the body in the content stream, as Ofsted's letters write it after."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    pdf.set_font("Helvetica", size=11)
+
+    def lines(y: float, texts: tuple[str, ...]) -> None:
+        pdf.set_y(y)
+        for t in texts:
+            pdf.cell(0, 7, t, new_x="LMARGIN", new_y="NEXT")
+
+    head = ("Ofsted", "Piccadilly Gate", "Store Street", "Manchester")
+    body = ("Focused visit to Exampleshire children's services",
+            "This letter summarises the findings of the focused visit to Exampleshire.",
+            "Inspectors looked at the local authority's arrangements for children in care.",
+            "Children's services were run by a trust from 2019 until this year.",
+            "On 1 October 2024,")
+    pdf.add_page()
+    if not letterhead_last:
+        lines(10, head)
+    lines(60, body)
+    if letterhead_last:
+        lines(10, head)
+    pdf.add_page()
+    lines(20, ("the trust was brought back into the council, which inspectors found had",
+               "improved the oversight of children in care."))
+    pdf.output(str(path))
+    return path
+
+
+@pytest.mark.parametrize("letterhead_last", [True, False])
+def test_pdf_block_at_the_top_written_last_is_read_first(tmp_path: Path,
+                                                         letterhead_last: bool) -> None:
+    """A letterhead written after the body no longer sits between page 1's last words and
+    page 2's: the sentence reads on, and the text is the same as when it is written first."""
+    text = parse_file(_letter(tmp_path / "letter.pdf", letterhead_last=letterhead_last)).text
+    assert "On 1 October 2024, the trust was brought back into the council" in text, text
+    assert text.index("Piccadilly Gate") < text.index("Focused visit to Exampleshire"), text
+    first = parse_file(_letter(tmp_path / "first.pdf", letterhead_last=False)).text
+    assert text == first
