@@ -129,10 +129,13 @@ class ExtractiveAnswerer:
         """Asked why, the chosen sentence often restates the question and the reason is next
         to it: the sentence before when the chosen one leans on it ("As a result, trust has
         been lost"), the sentence after when that one points back ("This is because ...",
-        "This was designed to ..."). Quote them together."""
-        if not (u.asks_reason and cands):
+        "This was designed to ..."). Quote them together. Asked what followed ("what happens
+        to children who wait?"), the consequence is the next sentence the same way."""
+        if not ((u.asks_reason or u.asks_effect) and cands):
             return cands
-        best = with_antecedent(cands[0], engine) if points_back(cands[0]) else cands[0]
+        best = cands[0]
+        if u.asks_reason and points_back(best):
+            best = with_antecedent(best, engine)
         return [with_sequel(best, engine, self.max_words), *cands[1:]]
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:

@@ -56,6 +56,7 @@ class Understanding:
     asks_difference: bool = False  # "by how much did spend exceed the estimate?"
     all_of: bool = False  # "every one of", "all" quality statements
     asks_reason: bool = False
+    asks_effect: bool = False  # "what happens to ...", "what is the effect of ..."
     asks_quantity: bool = False  # a count, share, rate or length: the answer states a figure
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Spans (report id, start, end) the conversation already quoted: "why?" wants a new one.
@@ -100,6 +101,7 @@ def parse_question(question: str, councils: list[Council]) -> Understanding:
         asks_difference=asks("asks_difference", q),
         all_of=asks("all_of", q),
         asks_reason=asks("asks_reason", q),
+        asks_effect=asks("asks_effect", q),
         asks_quantity=asks_quantity(q),
         question=question, content=strip_frames(question), normalised=q, councils=found,
         unknown_councils=unknown, statements=stmts,
