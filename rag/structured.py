@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ingest.index import ReportRow
 from ingest.profiles import all_grades, listed_under, profile_named, profiles
@@ -58,6 +58,7 @@ class Parsed:
 
 
 Slots = dict[str, Any]
+Row = TypeVar("Row", ScoreRow, RatingRow)
 Handler = Callable[[Understanding, tuple[str, ...], tuple[str, ...], Engine], Answer | None]
 
 
@@ -739,10 +740,13 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table+extractive")
 
 
-def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...], eng: Engine) -> Answer:
+def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
+            eng: Engine) -> Answer | None:
     d = eng.derived()
-    rows = [r for r in d.scores if (not councils or r.council_key in councils)
-            and (not stmts or r.statement in stmts)]
+    rows = _of_the_year(u, [r for r in d.scores if (not councils or r.council_key in councils)
+                            and (not stmts or r.statement in stmts)], eng)
+    if rows is None:
+        return None
     groups = best_per_key(rows)
     names = _names(councils, eng)
     if not groups:
@@ -790,8 +794,10 @@ def _statement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | 
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
-def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer:
-    rows = [r for r in eng.derived().ratings if r.council_key in councils]
+def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    rows = _of_the_year(u, [r for r in eng.derived().ratings if r.council_key in councils], eng)
+    if rows is None:
+        return None
     if u.asks_percentage:
         rows = [r for r in rows if r.percentage is not None]
         if not rows:
@@ -879,6 +885,15 @@ def _which_rated(u: Understanding, eng: Engine) -> Answer:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+def _of_the_year(u: Understanding, rows: list[Row], eng: Engine) -> list[Row] | None:
+    """The rows from the inspection a question's year points to (all of them when it names
+    no year); None when it names a year no row is from: the reports' text may give that
+    year's grade ("judged inadequate in 2016"), so search answers, not the table."""
+    if not u.years:
+        return rows
+    kept = [r for r in rows if _inspected_in(u, _metadata(r.report_id, eng))]
+    return kept or None
 
 def _no(u: Understanding, text: str) -> Answer:
     return Answer(u.question, text, True, (), answerer="table")

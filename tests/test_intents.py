@@ -173,3 +173,21 @@ def test_a_councils_weakest_and_strongest_judgements(pdf_eng: Engine) -> None:
         for c in a.citations:
             quote = pdf_eng.retriever.report_text(c.report_id)[c.start:c.end]
             assert quote == c.quote and prof.grades[pick(rank.values())] in quote
+
+
+def test_a_rating_question_about_another_year_goes_to_search(shared_hash_index: Settings) -> None:
+    """The rating table holds the indexed assessment's: asked about a year it is not from,
+    the text answers (or says it does not), not the table; asked about the assessment's own
+    year, the table answers. (A statement page states no date, so its score rows answer
+    whatever year is asked: nothing says they are from another one.)"""
+    from reportqa.text import years_in
+
+    eng = Engine.load(shared_hash_index)
+    row = next(r for r in eng.derived().ratings if r.council_key == "darlington")
+    meta = eng.retriever.state().reports[row.report_id].metadata
+    own = years_in(" ".join(str(meta.get(k) or "") for k in ("inspection_dates", "published")))
+    assert own
+    s = eng.settings
+    assert answer(f"What was Darlington's overall rating in {own[0]}?", s,
+                  engine=eng).answerer == "table"
+    assert answer("What was Darlington's overall rating in 2009?", s, engine=eng).answerer != "table"
