@@ -16,7 +16,7 @@ from typing import Any
 
 from ingest.index import ReportRow
 from rag.engine import Engine
-from rag.lexicon import pattern, vocab
+from rag.lexicon import pattern, vocab, words
 from rag.query import Understanding, asks_count, asks_percentage
 from rag.retrieve import tokenize
 from rag.verify import looks_like_instruction
@@ -270,6 +270,29 @@ def states_asked_figure(u: Understanding, text: str) -> bool:
     """Does ``text`` state a figure the question did not? Only asked of questions that want
     a count, share, rate or length ("how many", "what percentage", "how long")."""
     return bool(new_figures(text, set(_FIG.findall(u.question))))
+
+
+_NOT_A_NAME = words("sentences", "not_a_name")
+_WORD = re.compile(r"[A-Za-z][\w’'&-]*")
+_SMALL = frozenset({"of", "the", "and", "for", "in", "to", "a", "an", "on", "at"})
+
+
+def states_a_name(u: Understanding, text: str) -> bool:
+    """Does ``text`` name something the question does not: a capitalised word that does not
+    open its sentence, is not a month or a clause opener, is not one of the question's words
+    and is not an acronym of them ("DCS" for "director of children's services")?"""
+    typed = [w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(u.question)]
+    asked = set(typed)
+    # Initials of the question's words in order, small words skipped: "director of
+    # children's services" -> "dcs".
+    initials = "".join(w[0] for w in typed if w not in _SMALL)
+    for s, e in sentence_spans(text, 0, len(text)):
+        for w in _WORD.findall(text[s:e])[1:]:
+            bare = w.replace("’", "'").removesuffix("'s")
+            if (w[0].isupper() and w not in _NOT_A_NAME and bare.lower() not in asked
+                    and not (bare.isupper() and bare.lower() in initials)):
+                return True
+    return False
 
 
 def new_figures(sent: str, q_figs: set[str]) -> list[str]:

@@ -30,6 +30,7 @@ from rag.evidence import (
     points_back,
     rank_sentences,
     rerank_dense,
+    states_a_name,
     states_asked_figure,
     trim_to,
     with_antecedent,
@@ -100,20 +101,30 @@ class ExtractiveAnswerer:
                 and not figureless:
             return self._uncertain(u, cands[0], hits, engine)
         if not cands or cands[0].confidence < self.threshold:
-            see = tuple(cite(i + 1, c, engine, see_also=True) for i, c in
-                        enumerate(distinct_chunks(cands, 3)))
-            ans = abstained(u.question, NOT_IN_REPORTS + " No passage in the indexed reports "
-                           "answers this question.", see, tuple(hits))
-            return replace(ans, confidence=cands[0].confidence if cands else 0.0)
+            return self._not_found(u, cands, hits, engine)
         picked = self._pick(self._reasoned(u, cands, engine), engine)
         if u.asks_quantity and not any(states_asked_figure(u, c.text) for c in picked):
             # "How many ...?" answered by a sentence with no figure is no answer: say the best
             # passage may answer it, not that it does.
             return self._uncertain(u, cands[0], hits, engine)
+        if u.asks_name and not any(states_a_name(u, c.text) for c in picked):
+            # "What is the app called?" answered by a sentence that names nothing ("they
+            # produced a care leaver app"): the reports don't say.
+            return self._not_found(u, cands, hits, engine)
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
         return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,
                       confidence=cands[0].confidence)
+
+    @staticmethod
+    def _not_found(u: Understanding, cands: list[Candidate], hits: list[Hit],
+                   engine: Engine) -> Answer:
+        """"Not in the reports", with the closest passages as see-also citations."""
+        see = tuple(cite(i + 1, c, engine, see_also=True) for i, c in
+                    enumerate(distinct_chunks(cands, 3)))
+        ans = abstained(u.question, NOT_IN_REPORTS + " No passage in the indexed reports "
+                        "answers this question.", see, tuple(hits))
+        return replace(ans, confidence=cands[0].confidence if cands else 0.0)
 
     def _uncertain(self, u: Understanding, best: Candidate, hits: list[Hit],
                    engine: Engine) -> Answer:

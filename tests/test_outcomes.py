@@ -196,3 +196,35 @@ def test_asked_why_a_finding_is_quoted_with_the_reason_after_it(tmp_path) -> Non
     assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
     what = answer("What are transition plans in Fenwick like?", settings, engine=eng, answerer=ask)
     assert what.citations[0].quote.endswith("late and weak."), what.text
+
+
+def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"What is the app called?" is answered by a name the question does not already use;
+    a sentence that only mentions the thing ("they produced an app") or the role by its
+    initials ("the director of children's services (DCS) has been in post since March")
+    is no answer: the reports don't say."""
+    from ingest.pipeline import ingest
+    from rag.evidence import states_a_name
+    from rag.structured import understand
+
+    page = tmp_path / "fenwick__about.txt"
+    page.write_text(
+        "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+        "Care leavers in Fenwick helped the council produce a care leaver app for phones. "
+        "The carers' hub in Fenwick is called Carers Together and opens every weekday.\n",
+        encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    eng = Engine.load(settings)
+    loose = ExtractiveAnswerer(0.0, 75, 0.0)  # every candidate passes both thresholds
+    app = answer("What is the care leaver app in Fenwick called?", settings, engine=eng,
+                 answerer=loose)
+    assert app.outcome == "not_found", app.text
+    hub = answer("What is the carers' hub in Fenwick called?", settings, engine=eng,
+                 answerer=loose)
+    assert hub.outcome == "answer" and "Carers Together" in hub.text, hub.text
+    who = understand("Who is the director of children's services in Fenwick?", [])
+    assert who.asks_name
+    assert not states_a_name(who, "The director of children’s services (DCS) has been in "
+                                  "post since March 2017.")
+    assert states_a_name(who, "The director of children’s services, Ann Smith, started in May.")
