@@ -131,6 +131,10 @@ class ExtractiveAnswerer:
         """Too weak a match to state as the answer, too close to say "not in the reports":
         quote the best sentence, marked as possibly answering."""
         best = self._pick(self._reasoned(u, [best], engine), engine)[0]
+        # The marking words count towards the answer's length too.
+        room = self.max_words - len(MAY_ANSWER.split())
+        if len(best.text.split()) > room:
+            best = trim_to(best, room)
         text = MAY_ANSWER + with_marker(clean_quote(best.text), 1)
         return Answer(u.question, text, False, (cite(1, best, engine),), tuple(hits),
                       answerer=self.name, confidence=best.confidence, uncertain=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rag.answer import MAY_ANSWER, ExtractiveAnswerer, answer
@@ -228,3 +230,24 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     assert not states_a_name(who, "The director of children’s services (DCS) has been in "
                                   "post since March 2017.")
     assert states_a_name(who, "The director of children’s services, Ann Smith, started in May.")
+
+
+def test_an_uncertain_answer_keeps_to_the_word_limit_with_its_marking(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"Not certain, but the closest passage may answer this:" counts towards the answer's
+    words: a long closest sentence is cut (a verbatim prefix) so the whole answer fits."""
+    from ingest.pipeline import ingest
+
+    page = tmp_path / "fenwick__about.txt"
+    long = " ".join(f"item{i}" for i in range(40))
+    page.write_text("Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                    f"Fenwick carers listed their support needs as {long}.\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    eng = Engine.load(settings)
+    unsure = ExtractiveAnswerer(2.0, 20, 0.0)  # nothing is sure enough; all may answer
+    a = answer("What support needs did Fenwick carers list?", settings, engine=eng,
+               answerer=unsure)
+    assert a.outcome == "uncertain", a.text
+    assert len(re.sub(r"\s*\[\d+\]", "", a.text).split()) <= 20, a.text
+    c = a.citations[0]
+    assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
