@@ -100,6 +100,8 @@ class Weights:
     compare_words: int
     compare_score_words: int
     compare_min_words: int
+    second_sentence_ratio: float
+    second_sentence_pool: int
 
     @classmethod
     def load(cls) -> Weights:

@@ -169,8 +169,10 @@ class ExtractiveAnswerer:
             nxt = next_sentence(best, engine)
             if nxt and COMPARISON.search(nxt.text) and words + len(nxt.text.split()) <= self.max_words:
                 return [best, nxt]
-        for c in cands[1:3]:
-            if (c.score >= 0.85 * best.score and c.confidence >= self.threshold
+        # A second sentence from the same report joins the answer when it scores nearly as
+        # well (weights.toml: second_sentence_*).
+        for c in cands[1 : 1 + W.second_sentence_pool]:
+            if (c.score >= W.second_sentence_ratio * best.score and c.confidence >= self.threshold
                     and c.hit.chunk.report_id == best.hit.chunk.report_id
                     and not overlaps(c, picked)
                     and words + len(c.text.split()) <= self.max_words):
