@@ -8,6 +8,7 @@ import pytest
 
 from rag.answer import MAY_ANSWER, ExtractiveAnswerer, answer
 from rag.engine import Engine
+from reportqa.records import Answer, Citation
 from reportqa.settings import Settings
 
 Q = "How many people live in Bradford?"
@@ -22,6 +23,37 @@ def _ask(eng: Engine, threshold: float, uncertain: float):  # type: ignore[no-un
     return answer(Q, eng.settings, engine=eng,
                   answerer=ExtractiveAnswerer(threshold, 75, uncertain))
 
+
+
+def _keyword_answerer(word: str) -> ExtractiveAnswerer:
+    """The extractive answerer with a reader sure of every sentence containing ``word``."""
+    return ExtractiveAnswerer(0.5, 75, 0.2, KeywordReader(word), (0.5, 0.2))
+
+
+def _one_exact_citation(eng: Engine, ask: ExtractiveAnswerer, question: str) -> Citation:
+    """The answer's one citation, checked to quote the report exactly at its offsets."""
+    a = answer(question, eng.settings, engine=eng, answerer=ask)
+    assert a.outcome == "answer" and len(a.citations) == 1, a.text
+    c = a.citations[0]
+    assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+    return c
+
+
+def _loosely(eng: Engine, question: str) -> Answer:
+    """The answer when every candidate passes both thresholds: only the answerer's own
+    checks (a figure, a name) can hold it back."""
+    return answer(question, eng.settings, engine=eng, answerer=ExtractiveAnswerer(0.0, 75, 0.0))
+
+
+def _fenwick(tmp_path, text: str) -> Engine:  # type: ignore[no-untyped-def]
+    """An index of one made-up council page with ``text`` (the hash embedder: no model)."""
+    from ingest.pipeline import ingest
+
+    page = tmp_path / "fenwick__about.txt"
+    page.write_text(text, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    return Engine.load(settings)
 
 def test_between_the_thresholds_the_best_passage_is_quoted_as_uncertain(eng: Engine) -> None:
     a = _ask(eng, threshold=1.01, uncertain=0.0)
@@ -110,23 +142,14 @@ def test_the_reader_lifts_the_outcome_only_as_far_as_it_is_sure(
 def test_a_quantity_question_answered_without_a_figure_is_not_an_answer(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """"How many ...?" is answered by a figure: the best sentence stating none is at most
     "the closest passage may answer this", never a plain answer."""
-    from ingest.pipeline import ingest
-
-    page = tmp_path / "fenwick__about.txt"
-    page.write_text(
-        "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
-        "Fenwick Borough Council employs social workers in its locality teams, and the "
-        "council said its social workers had manageable caseloads. The council runs three "
-        "locality teams for adults across the borough.\n", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([page], settings)
-    eng = Engine.load(settings)
-    loose = ExtractiveAnswerer(0.0, 75, 0.0)  # every candidate passes both thresholds
-    a = answer("How many social workers does Fenwick employ?", settings, engine=eng,
-               answerer=loose)
+    eng = _fenwick(tmp_path,
+                   "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                   "Fenwick Borough Council employs social workers in its locality teams, and the "
+                   "council said its social workers had manageable caseloads. The council runs three "
+                   "locality teams for adults across the borough.\n")
+    a = _loosely(eng, "How many social workers does Fenwick employ?")
     assert a.outcome != "answer", a.text
-    b = answer("How many locality teams does Fenwick run?", settings, engine=eng,
-               answerer=loose)
+    b = _loosely(eng, "How many locality teams does Fenwick run?")
     assert b.outcome == "answer" and "three locality teams" in b.text
 
 
@@ -143,61 +166,33 @@ def test_the_reader_setting_is_checked_and_auto_keeps_fakes_lexical(tmp_path) ->
         extractive_for(Settings(reader="bert"))
 
 
-def test_asked_why_a_consequence_is_quoted_with_the_reason_before_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """"As a result, trust has been lost" restates a why-question; the reason is the sentence
-    before, so both are quoted (one citation, exact offsets). Asked what, not why, the
-    consequence alone is the answer."""
-    from ingest.pipeline import ingest
-
-    page = tmp_path / "fenwick__about.txt"
-    page.write_text(
-        "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
-        "Parents report poor communication between the council's services and schools. "
-        "As a result, trust in the council has been lost among many parents of children "
-        "with disabilities. The council has appointed a new lead for disability services.\n",
-        encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([page], settings)
-    eng = Engine.load(settings)
-    reader = KeywordReader("trust")  # the reader picks the consequence, as it often does
-    ask = ExtractiveAnswerer(0.5, 75, 0.2, reader, (0.5, 0.2))
-    why = answer("Why has trust in Fenwick council been lost among parents?", settings,
-                 engine=eng, answerer=ask)
-    assert why.outcome == "answer" and len(why.citations) == 1, why.text
-    c = why.citations[0]
-    assert c.quote.startswith("Parents report poor communication") and "trust" in c.quote
-    assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
-    what = answer("What has been lost among parents in Fenwick?", settings, engine=eng,
-                  answerer=ask)
-    assert what.citations[0].quote.startswith("As a result, trust"), what.text
+_CAUSE = "Parents report poor communication between the council's services and schools."
+_CONSEQUENCE = ("As a result, trust in the council has been lost among many parents of children "
+                "with disabilities.")
+_FINDING = "Transition plans for young people with disabilities are often late and weak."
+_REASON = "This is because the council has no joined-up approach to preparing for adulthood."
 
 
-def test_asked_why_a_finding_is_quoted_with_the_reason_after_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """"Transition plans are weak. This is because ..." : asked why, the finding repeats the
-    question and the next sentence gives the reason, so both are quoted (one citation, exact
-    offsets). Asked what, the finding alone is the answer."""
-    from ingest.pipeline import ingest
-
-    page = tmp_path / "fenwick__about.txt"
-    page.write_text(
-        "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
-        "Transition plans for young people with disabilities are often late and weak. "
-        "This is because the council has no joined-up approach to preparing for adulthood. "
-        "The council has appointed a new lead for disability services.\n",
-        encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([page], settings)
-    eng = Engine.load(settings)
-    reader = KeywordReader("transition")  # the reader picks the finding, as it often does
-    ask = ExtractiveAnswerer(0.5, 75, 0.2, reader, (0.5, 0.2))
-    why = answer("Why are transition plans in Fenwick late and weak?", settings, engine=eng,
-                 answerer=ask)
-    assert why.outcome == "answer" and len(why.citations) == 1, why.text
-    c = why.citations[0]
-    assert c.quote.startswith("Transition plans") and c.quote.endswith("preparing for adulthood.")
-    assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
-    what = answer("What are transition plans in Fenwick like?", settings, engine=eng, answerer=ask)
-    assert what.citations[0].quote.endswith("late and weak."), what.text
+@pytest.mark.parametrize("first, second, word, why, what, alone", [
+    # "As a result, trust has been lost" restates the why-question; the reason is before it.
+    (_CAUSE, _CONSEQUENCE, "trust", "Why has trust in Fenwick council been lost among parents?",
+     "What has been lost among parents in Fenwick?", _CONSEQUENCE),
+    # "Transition plans are weak" restates it; "This is because ..." after it is the reason.
+    (_FINDING, _REASON, "transition", "Why are transition plans in Fenwick late and weak?",
+     "What are transition plans in Fenwick like?", _FINDING),
+], ids=["reason before", "reason after"])
+def test_asked_why_the_sentence_and_its_reason_are_quoted_together(
+        tmp_path, first: str, second: str, word: str, why: str, what: str, alone: str) -> None:  # type: ignore[no-untyped-def]
+    """The reader picks the sentence that repeats the question (as it often does); asked why,
+    it is quoted with the sentence next to it that gives the reason (one citation, exact
+    offsets). Asked what, not why, that sentence alone is the answer."""
+    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                             f"About Fenwick\n{first} {second} The council has appointed a new "
+                             "lead for disability services.\n")
+    ask = _keyword_answerer(word)
+    assert _one_exact_citation(eng, ask, why).quote == f"{first} {second}"
+    asked_what = answer(what, eng.settings, engine=eng, answerer=ask)
+    assert asked_what.citations[0].quote == alone, asked_what.text
 
 
 def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -205,25 +200,16 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     a sentence that only mentions the thing ("they produced an app") or the role by its
     initials ("the director of children's services (DCS) has been in post since March")
     is no answer: the reports don't say."""
-    from ingest.pipeline import ingest
     from rag.evidence import states_a_name
     from rag.structured import understand
 
-    page = tmp_path / "fenwick__about.txt"
-    page.write_text(
-        "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
-        "Care leavers in Fenwick helped the council produce a care leaver app for phones. "
-        "The carers' hub in Fenwick is called Carers Together and opens every weekday.\n",
-        encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([page], settings)
-    eng = Engine.load(settings)
-    loose = ExtractiveAnswerer(0.0, 75, 0.0)  # every candidate passes both thresholds
-    app = answer("What is the care leaver app in Fenwick called?", settings, engine=eng,
-                 answerer=loose)
+    eng = _fenwick(tmp_path,
+                   "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                   "Care leavers in Fenwick helped the council produce a care leaver app for phones. "
+                   "The carers' hub in Fenwick is called Carers Together and opens every weekday.\n")
+    app = _loosely(eng, "What is the care leaver app in Fenwick called?")
     assert app.outcome == "not_found", app.text
-    hub = answer("What is the carers' hub in Fenwick called?", settings, engine=eng,
-                 answerer=loose)
+    hub = _loosely(eng, "What is the carers' hub in Fenwick called?")
     assert hub.outcome == "answer" and "Carers Together" in hub.text, hub.text
     who = understand("Who is the director of children's services in Fenwick?", [])
     assert who.asks_name
