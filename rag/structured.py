@@ -84,11 +84,16 @@ class QuestionType:
     this_inspection: bool = False
 
 
+def _own(u: Understanding) -> Parsed:
+    """What detectors see of the question itself: the councils and statements it names."""
+    return Parsed(u.normalised, u.councils, u.statements, u)
+
+
 def understand(question: str, councils: list[Council]) -> Understanding:
     """The question parsed once (rag/query.py) and typed by the first row of QUESTION_TYPES
     whose detector matches, with that row's slots."""
     u = parse_question(question, councils)
-    p = Parsed(u.normalised, u.councils, u.statements, u)
+    p = _own(u)
     for t in QUESTION_TYPES:
         slots = None if t.overlay else t.detect(p)
         if slots is not None:
@@ -100,12 +105,15 @@ def plan(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
          ) -> list[tuple[QuestionType, Understanding]]:
     """The rows route() tries for a typed question, in table order, each with its slots, until
     one that does not fall through: the overlays that match the councils and statements in
-    play, the question's own type, and the later types its wording also matches."""
-    own = Parsed(u.normalised, u.councils, u.statements, u)
+    play, the question's own type, and the later types its wording also matches. (The rows
+    before its type are not asked again: `understand` found that none of them matches.)"""
+    own = _own(u)
     in_play = replace(own, councils=councils, stmts=stmts)
+    typed = False  # reached the question's own type (never, when it has none: "search")
     out = []
     for t in QUESTION_TYPES:
-        if u.other_inspection and t.this_inspection:
+        typed = typed or t.name == u.intent
+        if (u.other_inspection and t.this_inspection) or not (t.overlay or typed):
             continue
         slots = t.detect(in_play if t.overlay else own)
         if slots is not None:
@@ -170,15 +178,20 @@ def _detect_which_scored(p: Parsed) -> Slots | None:
     return {"score_value": int(m_val.group(1))} if _WHICH.search(p.q) and m_val else None
 
 
+def _which_end(p: Parsed) -> Slots:
+    """Which end of one council's scale an extreme question asks for: its lowest or highest."""
+    return {"direction": "min" if asks("statement_low", p.q) else "max"}
+
+
 def _detect_statement_extreme(p: Parsed) -> Slots | None:
     if len(p.councils) == 1 and not p.stmts and asks("statement_extreme", p.q):
-        return {"direction": "min" if asks("statement_low", p.q) else "max"}
+        return _which_end(p)
     return None
 
 
 def _detect_judgement_extreme(p: Parsed) -> Slots | None:
     if len(p.councils) == 1 and (asks("judgement_extreme", p.q) or asks("statement_extreme", p.q)):
-        return {"direction": "min" if asks("statement_low", p.q) else "max"}
+        return _which_end(p)
     return None
 
 
@@ -303,8 +316,6 @@ def _inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
 
 # The judgement each report family names as its overall one (ingest/profiles/*.toml).
 _OVERALL = frozenset(p.overall for p in profiles() if p.overall)
-
-
 
 
 def _metadata(report_id: str, eng: Engine) -> Mapping[str, Any]:
@@ -442,9 +453,7 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
     None (search instead) when no judgement's words are in the question."""
     q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
-    # CQC local authority scores have their own table and routes (score, rating).
-    named = [j for j in eng.derived().judgements if j.council_key in councils
-             and j.family != "cqc-la-assessment" and _inspected_in(u, _metadata(j.report_id, eng))]
+    named = _graded(u, councils, eng)
     topic = _topic(q, named)
     picked = []
     for key in councils:
@@ -478,6 +487,13 @@ def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Ans
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
+def _graded(u: Understanding, councils: tuple[str, ...], eng: Engine) -> list[JudgementRow]:
+    """The inspection judgements of these councils from the inspection the question's year
+    points to. CQC local authority scores have their own table and rows (score, rating)."""
+    return [j for j in eng.derived().judgements if j.council_key in councils
+            and j.family != "cqc-la-assessment" and _inspected_in(u, _metadata(j.report_id, eng))]
+
+
 def _grade_scale(family: str) -> tuple[str, ...]:
     """A report family's grades, best first (ingest/profiles/*.toml)."""
     prof = profile_named(family)
@@ -487,9 +503,7 @@ def _grade_scale(family: str) -> tuple[str, ...]:
 def _judgement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | None:
     """A council's judgements with the lowest (or highest) grade on its report family's scale,
     the overall judgement aside, every tie, one citation each; None when it has none."""
-    rows = [j for j in eng.derived().judgements if j.council_key == council
-            and j.family != "cqc-la-assessment" and j.judgement not in _OVERALL
-            and _inspected_in(u, _metadata(j.report_id, eng))]
+    rows = [j for j in _graded(u, (council,), eng) if j.judgement not in _OVERALL]
     ranked = [(scale.index(j.grade), j) for j in rows for scale in [_grade_scale(j.family)]
               if j.grade in scale]
     if not ranked:
@@ -894,6 +908,7 @@ def _of_the_year(u: Understanding, rows: list[Row], eng: Engine) -> list[Row] | 
         return rows
     kept = [r for r in rows if _inspected_in(u, _metadata(r.report_id, eng))]
     return kept or None
+
 
 def _no(u: Understanding, text: str) -> Answer:
     return Answer(u.question, text, True, (), answerer="table")
