@@ -12,30 +12,12 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 
+from rapidfuzz.distance import OSA
+
 from rag.retrieve import tokenize
 
 MIN_LETTERS = 6  # shorter words are too close to too many others, or abbreviations ("banes")
 LONG_WORD = 8  # from this many letters two edits are still one word
-
-
-def _distance(a: str, b: str, limit: int) -> int:
-    """Edits from ``a`` to ``b`` (insert, delete, substitute, swap two neighbours), or
-    ``limit + 1`` once it must exceed ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    two_back: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        row = [i]
-        for j in range(1, len(b) + 1):
-            d = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                d = min(d, two_back[j - 2] + 1)
-            row.append(d)
-        if min(row) > limit:
-            return limit + 1
-        two_back, prev = prev, row
-    return prev[-1]
 
 
 @cache
@@ -72,7 +54,7 @@ def respell(text: str, vocabulary: frozenset[str]) -> str:
         limit = 2 if len(low) >= LONG_WORD else 1
         near = [(d, v) for v in _by_initial(vocabulary).get(low[:1], ())
                 if abs(len(v) - len(low)) <= limit
-                for d in [_distance(low, v, limit)] if d <= limit]
+                for d in [OSA.distance(low, v, score_cutoff=limit)] if d <= limit]
         if not near:
             return word
         best = min(d for d, _ in near)
