@@ -11,6 +11,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 from ingest.pdftext import clean_pages
@@ -296,7 +297,8 @@ def _in_reading_order(textpage) -> str:  # type: ignore[no-untyped-def]
     if n < 4:
         return str(textpage.get_text_range())
     rects = [textpage.get_rect(i) for i in range(n)]
-    first, bottom, top_before = None, float("inf"), [max(r[3] for r in rects[:i]) for i in range(1, n)]
+    top_before = list(accumulate((r[3] for r in rects), max))  # [i]: top of rects[: i + 1]
+    first, bottom = None, float("inf")
     for i in range(n - 1, 2, -1):
         bottom = min(bottom, rects[i][1])  # the suffix's lowest edge
         if bottom > top_before[i - 1]:
