@@ -61,3 +61,17 @@ def test_locked_split_is_documents_apart() -> None:
     locked_files = {f for f, s in where.items() if s == "locked"}
     assert len(locked_files) >= 0.3 * len(where)
     assert all(r["file"] in locked_files or r["file"] is None for r in _rows("locked.jsonl"))
+
+
+@pytest.mark.parametrize("name", ["conversations-open.jsonl", "conversations-dev.jsonl"])
+def test_open_conversations_stay_on_open_documents(name: str) -> None:
+    """Conversations worked on (open, dev) never touch a locked document."""
+    from evals.conversations import load_conversations
+
+    where = _split_of()
+    convs = load_conversations(BLIND / name)
+    assert len({c.id for c in convs}) == len(convs), f"{name}: duplicate ids"
+    files = {t["file"] for c in _rows(name) for t in c["turns"] if t["file"]}
+    assert all(where.get(f) == "open" for f in files), sorted(f for f in files if where.get(f) != "open")
+    kinds = {t.kind for c in convs for t in c.turns[1:]}
+    assert {"why", "pronoun", "page", "unanswerable"} <= kinds
