@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 from rag import structured
 from rag.engine import Engine, get_engine
-from rag.evidence import NOT_IN_REPORTS, Candidate, abstained, distinct_spans, rank_sentences
+from rag.evidence import NOT_IN_REPORTS, Candidate, W, abstained, distinct_spans, rank_sentences
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for
 from rag.followup import (
     Reading,
     followup_question,
+    lean_of,
     more_answer,
     page_answer,
     read_in_context,
@@ -32,6 +33,7 @@ from rag.llm import LLMAnswerer
 from rag.query import Understanding, resolve_council
 from rag.retrieve import Filters
 from rag.spelling import respell
+from rag.tables import JudgementRow, RatingRow, ScoreRow
 from rag.verify import verify_figures
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Hit, Turn
@@ -104,12 +106,22 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
     """"Why?" after an answer: the reason, searched for in the reports the answer cited,
     about the question before, never the sentences already quoted."""
     query = reason_query(reading)
+    reports = tuple(dict.fromkeys(c.report_id for c in prev.citations))
     u = structured.understand(query or reading.read_as, eng.derived().councils)
     u = replace(u, question=reading.question, content=query or u.content, asks_reason=True,
-                intent="search", avoid=tuple((c.report_id, c.start, c.end) for c in prev.citations))
-    reports = tuple(dict.fromkeys(c.report_id for c in prev.citations))
+                intent="search", reason_for=lean_of(prev),
+                avoid=tuple((c.report_id, c.start, c.end) for c in prev.citations)
+                + _table_rows(eng, reports))
     filters = replace(_merge_filters(Filters(), u, eng), report_ids=reports)
-    return _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
+    return _search_and_compose(u, filters, settings, eng, answerer, k or W.why_hits, on_delta, t0)
+
+
+def _table_rows(eng: Engine, reports: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
+    """The score, rating and judgement lines of these reports: a grade restated is not the
+    reason for it."""
+    d = eng.derived()
+    rows: list[ScoreRow | RatingRow | JudgementRow] = [*d.scores, *d.ratings, *d.judgements]
+    return tuple((r.report_id, r.start, r.end) for r in rows if r.report_id in reports)
 
 
 def _with_topic(reading: Reading, settings: Settings, filters: Filters | None, eng: Engine,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from ingest.index import IndexStore
+from ingest.index import IndexStore, ReportRow
 from rag.query import Council, council_catalogue
 from rag.retrieve import HybridRetriever
 from rag.stats import Stat, extract_stats
@@ -19,6 +19,7 @@ from rag.versions import Version, resolve_versions
 from reportqa.embed import Embedder, get_embedder
 from reportqa.errors import IndexNotReadyError
 from reportqa.settings import Settings
+from reportqa.text import sentence_key, sentence_spans
 
 
 @dataclass
@@ -33,8 +34,10 @@ class _Derived:
     versions: dict[str, Version]
     _stats_of: Callable[[], list[Stat]]
     _words_of: Callable[[], frozenset[str]]
+    _templates_of: Callable[[], frozenset[str]]
     _stats: list[Stat] | None = None
     _words: frozenset[str] | None = None
+    _templates: frozenset[str] | None = None
     only: frozenset[str] | None = None  # a scoped view's reports (Engine.scoped)
 
     def in_scope(self, report_id: str) -> bool:
@@ -55,6 +58,15 @@ class _Derived:
         if self._words is None:
             self._words = self._words_of()
         return self._words
+
+    @property
+    def templates(self) -> frozenset[str]:
+        """Sentences (`sentence_key`) that reports of two or more organisations print word for
+        word: standard text (CQC's commitments, a letter's closing lines), not a finding about
+        any one of them. Read on first use."""
+        if self._templates is None:
+            self._templates = self._templates_of()
+        return self._templates
 
     def hidden(self) -> tuple[str, ...]:
         """Reports not shown by default: superseded assessments and duplicate copies."""
@@ -100,6 +112,7 @@ class Engine:
                         r.metadata.get("quality_statement"))],
                     _words_of=lambda: frozenset(w for r in reports for w in re.findall(
                         r"[a-z]+", text_of(r.report_id).lower())),
+                    _templates_of=lambda: shared_sentences(reports, text_of),
                 )
             return self._derived
 
@@ -125,6 +138,25 @@ class Engine:
             raise IndexNotReadyError(
                 f"the index at {self.settings.index_dir} is empty; run `reportqa ingest corpus/` first"
             )
+
+
+TEMPLATE_MIN_WORDS = 5  # shorter lines ("Score: 3", "Good") repeat without being standard text
+
+
+def shared_sentences(reports: list[ReportRow], text_of: Callable[[str], str]) -> frozenset[str]:
+    """Sentence keys printed in the reports of two or more organisations."""
+    seen: dict[str, str] = {}
+    shared = set()
+    for r in reports:
+        org = r.metadata.get("council") or r.report_id
+        text = text_of(r.report_id)
+        for s, e in sentence_spans(text):
+            key = sentence_key(text[s:e])
+            if len(key.split()) < TEMPLATE_MIN_WORDS:
+                continue
+            if seen.setdefault(key, org) != org:
+                shared.add(key)
+    return frozenset(shared)
 
 
 @lru_cache(maxsize=4)

@@ -21,7 +21,7 @@ from rag.query import Understanding, asks_count, asks_percentage
 from rag.retrieve import tokenize
 from rag.verify import looks_like_instruction
 from reportqa.records import Answer, Chunk, Citation, Hit
-from reportqa.text import sentence_spans
+from reportqa.text import sentence_key, sentence_spans
 
 NOT_IN_REPORTS = "The indexed reports don't say."
 
@@ -71,6 +71,7 @@ class Weights:
     frequency_bonus: float
     difference_bonus: float
     reason_bonus: float
+    lean_bonus: float
     cut_coverage_factor: float
     boilerplate_penalty: float
     min_words: int
@@ -102,6 +103,7 @@ class Weights:
     compare_min_words: int
     second_sentence_ratio: float
     second_sentence_pool: int
+    why_hits: int
 
     @classmethod
     def load(cls) -> Weights:
@@ -182,11 +184,27 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
         score += W.difference_bonus
     if u.asks_reason and _CAUSAL.search(sent):
         score += W.reason_bonus
+    if u.reason_for and _CUE[u.reason_for].search(sent):
+        score += W.lean_bonus
     if re.search(r",\s*$", sent):  # a page cut mid-sentence
         cov *= W.cut_coverage_factor
     if h.chunk.section in _BOILERPLATE:
         score -= W.boilerplate_penalty
     return Candidate(h, s, e, sent, score, cov, core_start=core)
+
+
+def leaning(text: str) -> str:
+    """"shortfall" or "strength": which of the two cues (rag/vocab/cues.toml) ``text`` matches
+    more often; "" when neither does more."""
+    low, high = (len(_CUE[name].findall(text)) for name in ("shortfall", "strength"))
+    return "shortfall" if low > high else "strength" if high > low else ""
+
+
+def is_finding(sent: str, engine: Engine) -> bool:
+    """Could this sentence be an inspector's finding? Not a label line ("Inspection dates:
+    15 to 19 July 2024", a judgement row) and not standard text that other organisations'
+    reports print word for word (CQC's commitments, a letter's closing lines)."""
+    return not _LABEL_LINE.match(sent) and sentence_key(sent) not in engine.derived().templates
 
 
 def rank_terms(u: Understanding, engine: Engine) -> list[str]:
@@ -230,6 +248,8 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
             for s in starts:
                 if any(r == h.chunk.report_id and s < ae and e > a for r, a, ae in u.avoid):
                     continue
+                if u.reason_for is not None and not is_finding(text[s:e], engine):
+                    continue
                 cand = _score_sentence(u, h, text, s, s0, e, weights, q_figs, pct, count)
                 if cand is not None:
                     out.append(cand)
@@ -263,6 +283,7 @@ _SHAPES = vocab("sentences")
 _ANAPHOR, _HEADING = pattern("sentences", "anaphor"), pattern("sentences", "heading")
 _FRAME = pattern("sentences", "report_frame")
 _CONSEQUENCE = pattern("sentences", "consequence")
+_LABEL_LINE = pattern("sentences", "label_line")
 _BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")

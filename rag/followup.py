@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.engine import Engine
-from rag.evidence import cite_span, with_marker
+from rag.evidence import cite_span, leaning, with_marker
 from rag.lexicon import pattern, vocab, words
 from rag.query import Council, Mention, Understanding, asks_grade, org_mentions
 from rag.retrieve import tokenize
@@ -199,6 +199,13 @@ def topic_query(reading: Reading) -> str:
     prev = reading.previous
     own = followup_question(reading)
     return " ".join(_VERDICT_WORDS.sub(" ", f"{own} {topic_of(prev) if prev else ''}").split())
+
+
+def lean_of(turn: Turn) -> str:
+    """Which way the finding a turn quoted leans: "shortfall" ("requires improvement to be
+    good", "some shortfalls", "typically poor"), "strength" ("rated good") or "" (neither, or
+    both equally). "Why?" looks for a reason leaning the same way."""
+    return leaning(" ".join(c.quote for c in turn.citations))
 
 
 def reason_query(reading: Reading) -> str:

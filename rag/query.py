@@ -62,6 +62,10 @@ class Understanding:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Spans (report id, start, end) the conversation already quoted: "why?" wants a new one.
     avoid: tuple[tuple[str, int, int], ...] = ()
+    # "Why?" after a finding: the reason is another finding of the same report, leaning the
+    # same way ("shortfall" | "strength" | "" for neither; rag/vocab/cues.toml), never a label
+    # line or standard text. None: not a "why?" follow-up.
+    reason_for: str | None = None
     # Read once here for the table answers, which never parse the question themselves:
     terms: tuple[str, ...] = ()  # the question's words as the retriever stems them, in order
     topic_terms: tuple[str, ...] = ()  # a grade question's words less "children's services" (judgement row)

@@ -70,3 +70,9 @@ def answer_sentences(answer_text: str) -> list[str]:
     """Sentences of an answer we composed (each ends with its "[n]." marker)."""
     return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", answer_text)
 
+
+
+def sentence_key(sentence: str) -> str:
+    """A sentence as words only (lower case, letters and digits): the same wording printed
+    with other quotes, dashes or line breaks gives the same key."""
+    return " ".join(re.findall(r"[a-z0-9]+", sentence.lower()))

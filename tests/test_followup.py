@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from ingest.index import ReportRow
 from rag.answer import answer, answer_in_chat
-from rag.engine import Engine
+from rag.engine import Engine, shared_sentences
+from rag.evidence import leaning
 from rag.followup import cue_kind, read_in_context
 from rag.lexicon import vocab
 from rag.query import council_catalogue
 from reportqa.records import Answer, Turn
 from reportqa.settings import Settings
+from reportqa.text import sentence_key
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNCILS = council_catalogue(["Darlington Borough Council", "Staffordshire County Council",
@@ -250,3 +253,52 @@ def test_a_malformed_conversation_line_names_the_file_and_line(tmp_path: Path) -
     path.write_text('{"id": "ok", "turns": [{"question": "hi"}]}\n{"id": "x"}\n', "utf-8")
     with pytest.raises(InputError, match="bad.jsonl:2"):
         load_conversations(path)
+
+
+# --- "why?": the reason is a finding, leaning the way the answer did ------------------------
+
+@pytest.mark.parametrize(("quote", "lean"), [
+    ("The experiences and progress of care leavers: Requires improvement to be good", "shortfall"),
+    ("2 - Evidence shows some shortfalls", "shortfall"),
+    ("The quality of education, health and care plans (EHC plan) in Bury is typically poor",
+     "shortfall"),
+    ("CQC rates Darlington Borough Council's adult social care provision as good", "strength"),
+    ("The local authority commissions nine pupil referral units", ""),
+])
+def test_the_finding_a_why_asks_about_leans_one_way(quote: str, lean: str) -> None:
+    assert leaning(quote) == lean
+
+
+def _row(rid: str, org: str) -> ReportRow:
+    return ReportRow(rid, rid, rid, f"{rid}.txt", f"{rid}.txt", {"council": org}, 1, 0.0)
+
+
+def test_standard_text_is_what_two_organisations_print_word_for_word() -> None:
+    standard = "We make sure we share concerns quickly and appropriately."
+    texts = {"a": f"{standard}\nBury had a backlog of 40 reviews.",
+             "b": f"We make sure we share concerns quickly and  appropriately!\n{standard}",
+             "c": "Bury had a backlog of 40 reviews.\nScore: 3 - Evidence shows a good standard"}
+    rows = [_row("a", "Bury Council"), _row("b", "Darlington Borough Council"),
+            _row("c", "Bury Council")]
+    shared = shared_sentences(rows, texts.__getitem__)
+    assert shared == {sentence_key(standard)}  # one organisation's own repeat is not standard
+
+
+@pytest.mark.parametrize("asked", ["What grade did Doncaster get for care leavers?",
+                                   "What grade did Doncaster get for children who need help "
+                                   "and protection?"])
+def test_why_after_a_grade_never_restates_a_grade_or_a_label_line(pdf_eng: Engine,
+                                                                  asked: str) -> None:
+    first, why = _chat(pdf_eng, asked, "why?")
+    assert first.citations and not why.abstained
+    rows = [(r.start, r.end) for r in pdf_eng.derived().judgements]
+    for c in why.citations:
+        assert not any(c.start < e and c.end > s for s, e in rows), c.quote
+        assert ":" not in c.quote or re.search(r"[.!?]", c.quote), c.quote
+
+
+def test_why_after_a_low_grade_quotes_a_shortfall(pdf_eng: Engine) -> None:
+    first, why = _chat(pdf_eng, "What grade did Doncaster get for care leavers?", "why?")
+    assert "Requires improvement" in first.text
+    shortfall = next(r for r in vocab("cues")["cue"] if r["name"] == "shortfall")["pattern"]
+    assert re.search(shortfall, why.citations[0].quote, re.I), why.text
