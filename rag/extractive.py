@@ -100,6 +100,11 @@ class ExtractiveAnswerer:
         if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold \
                 and not figureless:
             return self._uncertain(u, cands[0], hits, engine)
+        if cands and u.reason_for is not None and u.avoid and cands[0].confidence < self.threshold:
+            # "Why?" after a quoted answer (``avoid`` holds its quotes) is asked of that report,
+            # which does discuss it: the closest finding is worth quoting as uncertain, never
+            # "the reports don't say".
+            return self._uncertain(u, cands[0], hits, engine)
         if not cands or cands[0].confidence < self.threshold:
             return self._not_found(u, cands, hits, engine)
         picked = self._pick(self._reasoned(u, cands, engine), engine)

@@ -64,7 +64,8 @@ class Understanding:
     avoid: tuple[tuple[str, int, int], ...] = ()
     # "Why?" after a finding: the reason is another finding of the same report, leaning the
     # same way ("shortfall" | "strength" | "" for neither; rag/vocab/cues.toml), never a label
-    # line or standard text. None: not a "why?" follow-up.
+    # line or standard text; after a quoted answer the closest one is quoted as uncertain
+    # rather than "not in the reports". None: not a "why?" follow-up.
     reason_for: str | None = None
     # Read once here for the table answers, which never parse the question themselves:
     terms: tuple[str, ...] = ()  # the question's words as the retriever stems them, in order

@@ -302,3 +302,17 @@ def test_why_after_a_low_grade_quotes_a_shortfall(pdf_eng: Engine) -> None:
     assert "Requires improvement" in first.text
     shortfall = next(r for r in vocab("cues")["cue"] if r["name"] == "shortfall")["pattern"]
     assert re.search(shortfall, why.citations[0].quote, re.I), why.text
+
+
+def test_why_after_a_quoted_answer_quotes_the_closest_finding_not_not_found(pdf_eng: Engine) -> None:
+    first, why = _chat(pdf_eng, "Is the front door in Doncaster effective?", "how come")
+    assert first.outcome == "answer"
+    assert why.outcome == "uncertain" and why.text.startswith("Not certain")
+    assert {c.report_id for c in why.citations} <= {c.report_id for c in first.citations}
+
+
+def test_why_after_no_answer_still_skips_label_lines(pdf_eng: Engine) -> None:
+    first, why = _chat(pdf_eng, "How many foster carers did Doncaster recruit on Mars?", "why?")
+    assert first.abstained
+    assert all(":" not in c.quote or re.search(r"[.!?]", c.quote) for c in why.citations
+               if not c.see_also)
