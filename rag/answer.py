@@ -97,7 +97,28 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     else:
         ans = answer(reading.read_as, settings, filters, engine=eng, answerer=answerer, k=k,
                      on_delta=on_delta)
+    if reading.kind in _NEW_QUESTION and reading.previous is not None:
+        ans = _nothing_new(ans, reading.previous)
     return replace(ans, question=q, read_as=reading.read_as)
+
+
+# Follow-ups that ask something new of the same organisation ("how many of them ...?", "what
+# about care leavers?"): repeating the passage just quoted does not answer them.
+_NEW_QUESTION = ("carry", "carry_topic", "other_topic")
+
+
+def _nothing_new(ans: Answer, prev: Turn) -> Answer:
+    """An answer to a new question that only re-quotes what the last answer quoted, stated
+    as its answer: the reports say nothing more on it, so say so, with that passage as
+    see-also. (Quoted as uncertain, the repeat already says it may not answer.)"""
+    cited = [c for c in ans.citations if not c.see_also]
+    if ans.outcome != "answer" or not cited or not prev.citations or not all(
+            any(c.report_id == p.report_id and c.start < p.end and c.end > p.start
+                for p in prev.citations) for c in cited):
+        return ans
+    see = tuple(replace(c, n=i + 1, see_also=True) for i, c in enumerate(cited))
+    return replace(abstained(ans.question, "The indexed reports don't say more on this than the "
+                             "passage quoted before.", see, ans.hits), timings_ms=ans.timings_ms)
 
 
 def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,

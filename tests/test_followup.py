@@ -316,3 +316,19 @@ def test_why_after_no_answer_still_skips_label_lines(pdf_eng: Engine) -> None:
     assert first.abstained
     assert all(":" not in c.quote or re.search(r"[.!?]", c.quote) for c in why.citations
                if not c.see_also)
+
+
+def test_a_new_question_answered_only_by_the_last_quote_says_nothing_more(eng: Engine) -> None:
+    """"What is their population?" after an answer that quoted the very sentence it would
+    quote again: the reports say no more, and the passage is offered as see-also."""
+    before = Turn("What score did Darlington get for safeguarding?",
+                  "What score did Darlington get for safeguarding?")
+    message = "what is their population?"
+    alone = answer_in_chat(message, [before], eng.settings, engine=eng)
+    assert alone.outcome == "answer" and "Darlington" in alone.read_as
+    quoted = Turn(before.question, before.read_as, alone.citations)
+    again = answer_in_chat(message, [quoted], eng.settings, engine=eng)
+    assert again.abstained and "more on this than the passage quoted before" in again.text
+    assert [(c.report_id, c.start, c.end) for c in again.citations] == \
+        [(c.report_id, c.start, c.end) for c in alone.citations]
+    assert all(c.see_also for c in again.citations)
