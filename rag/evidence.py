@@ -200,11 +200,11 @@ def leaning(text: str) -> str:
     return "shortfall" if low > high else "strength" if high > low else ""
 
 
-def is_finding(sent: str, engine: Engine) -> bool:
+def is_finding(sent: str, templates: frozenset[str]) -> bool:
     """Could this sentence be an inspector's finding? Not a label line ("Inspection dates:
     15 to 19 July 2024", a judgement row) and not standard text that other organisations'
-    reports print word for word (CQC's commitments, a letter's closing lines)."""
-    return not _LABEL_LINE.match(sent) and sentence_key(sent) not in engine.derived().templates
+    reports print word for word (``templates``: CQC's commitments, a letter's closing lines)."""
+    return not _LABEL_LINE.match(sent) and sentence_key(sent) not in templates
 
 
 def rank_terms(u: Understanding, engine: Engine) -> list[str]:
@@ -234,6 +234,8 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
     q_figs = set(_FIG.findall(u.question))
     pct = asks_percentage(u.question)
     count = asks_count(u.question)
+    # Read once here, not per sentence: each derived() call asks the index for its generation.
+    templates = engine.derived().templates if u.reason_for is not None else frozenset()
     out: list[Candidate] = []
     for h in hits:
         text = engine.retriever.report_text(h.chunk.report_id)
@@ -248,7 +250,7 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
             for s in starts:
                 if any(r == h.chunk.report_id and s < ae and e > a for r, a, ae in u.avoid):
                     continue
-                if u.reason_for is not None and not is_finding(text[s:e], engine):
+                if u.reason_for is not None and not is_finding(text[s:e], templates):
                     continue
                 cand = _score_sentence(u, h, text, s, s0, e, weights, q_figs, pct, count)
                 if cand is not None:

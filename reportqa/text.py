@@ -71,7 +71,6 @@ def answer_sentences(answer_text: str) -> list[str]:
     return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", answer_text)
 
 
-
 def sentence_key(sentence: str) -> str:
     """A sentence as words only (lower case, letters and digits): the same wording printed
     with other quotes, dashes or line breaks gives the same key."""
