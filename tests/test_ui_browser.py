@@ -196,18 +196,26 @@ def wait_idle(page: Any, timeout_ms: float = 60_000) -> None:
 
 
 def ask(page: Any, question: str) -> tuple[Any, float]:
-    """Type a question, press Enter, wait for the new answer; returns (locator, ms)."""
-    before = page.locator(ANSWER).count()
+    """Type a question, press Enter, wait for the new answer; returns (locator, ms).
+
+    Waits for this question's own turn: one more question drawn, ending with this text, and
+    an answer for every question. (Counting answers alone raced with a rerun still redrawing
+    the previous turn: the count taken before Enter was one short and the old answer came
+    back as the new one.)"""
+    before = page.locator(".rq-question").count()
     box = page.locator(CHAT_INPUT)
     box.fill(question)
     t0 = time.perf_counter()
     box.press("Enter")
     page.wait_for_function(
-        f"n => document.querySelectorAll('{ANSWER}').length > n", arg=before,
-        timeout=ANSWER_TIMEOUT_MS, polling="raf")
+        """([n, q]) => {
+             const qs = document.querySelectorAll('.rq-question');
+             return qs.length > n && qs[qs.length - 1].innerText.trim() === q.trim()
+               && document.querySelectorAll('%s').length >= qs.length;
+           }""" % ANSWER, arg=[before, question], timeout=ANSWER_TIMEOUT_MS, polling="raf")
     ms = (time.perf_counter() - t0) * 1000
     wait_idle(page)
-    return page.locator(ANSWER).nth(before), ms
+    return page.locator(ANSWER).last, ms
 
 
 def upload(page: Any, path: Path) -> None:
