@@ -208,11 +208,11 @@ def ask(page: Any, question: str) -> tuple[Any, float]:
     t0 = time.perf_counter()
     box.press("Enter")
     page.wait_for_function(
-        """([n, q]) => {
+        """([n, q, answer]) => {
              const qs = document.querySelectorAll('.rq-question');
              return qs.length > n && qs[qs.length - 1].innerText.trim() === q.trim()
-               && document.querySelectorAll('%s').length >= qs.length;
-           }""" % ANSWER, arg=[before, question], timeout=ANSWER_TIMEOUT_MS, polling="raf")
+               && document.querySelectorAll(answer).length >= qs.length;
+           }""", arg=[before, question, ANSWER], timeout=ANSWER_TIMEOUT_MS, polling="raf")
     ms = (time.perf_counter() - t0) * 1000
     wait_idle(page)
     return page.locator(ANSWER).last, ms
