@@ -36,7 +36,7 @@ from rag.spelling import respell
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from rag.verify import verify_figures
 from reportqa.errors import QuestionError
-from reportqa.records import Answer, Hit, Turn
+from reportqa.records import Answer, Hit, Turn, overlap
 from reportqa.settings import Settings
 from reportqa.text import answer_sentences
 
@@ -113,8 +113,7 @@ def _nothing_new(ans: Answer, prev: Turn) -> Answer:
     see-also. (Quoted as uncertain, the repeat already says it may not answer.)"""
     cited = [c for c in ans.citations if not c.see_also]
     if ans.outcome != "answer" or not cited or not prev.citations or not all(
-            any(c.report_id == p.report_id and c.start < p.end and c.end > p.start
-                for p in prev.citations) for c in cited):
+            any(overlap(c.span, p.span) for p in prev.citations) for c in cited):
         return ans
     see = tuple(replace(c, n=i + 1, see_also=True) for i, c in enumerate(cited))
     return replace(abstained(ans.question, "The indexed reports don't say more on this than the "
@@ -131,7 +130,7 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
     u = structured.understand(query or reading.read_as, eng.derived().councils)
     u = replace(u, question=reading.question, content=query or u.content, asks_reason=True,
                 intent="search", reason_for=lean_of(prev),
-                avoid=tuple((c.report_id, c.start, c.end) for c in prev.citations)
+                avoid=tuple(c.span for c in prev.citations)
                 + _table_rows(eng, reports))
     filters = replace(_merge_filters(Filters(), u, eng), report_ids=reports)
     return _search_and_compose(u, filters, settings, eng, answerer, k or W.why_hits, on_delta, t0)

@@ -20,7 +20,7 @@ from rag.lexicon import pattern, vocab, words
 from rag.query import Understanding, asks_count, asks_percentage
 from rag.retrieve import tokenize
 from rag.verify import looks_like_instruction
-from reportqa.records import Answer, Chunk, Citation, Hit
+from reportqa.records import Answer, Chunk, Citation, Hit, Span, overlap
 from reportqa.text import sentence_key, sentence_spans
 
 NOT_IN_REPORTS = "The indexed reports don't say."
@@ -50,6 +50,10 @@ class Candidate:
     coverage: float
     confidence: float = 0.0
     core_start: int = -1  # where the sentence itself starts when paired with its antecedent
+
+    @property
+    def span(self) -> Span:
+        return (self.hit.chunk.report_id, self.start, self.end)
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def rerank_dense(u: Understanding, cands: list[Candidate], engine: Engine) -> li
 def distinct_spans(cands: list[Candidate], n: int) -> list[Candidate]:
     seen, out = set(), []
     for c in cands:
-        key = (c.hit.chunk.report_id, c.start, c.end)
+        key = c.span
         if key in seen:
             continue
         seen.add(key)
@@ -248,7 +252,7 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
                 starts.append(prev[0])
             prev = (s0, e)
             for s in starts:
-                if any(r == h.chunk.report_id and s < ae and e > a for r, a, ae in u.avoid):
+                if any(overlap((h.chunk.report_id, s, e), a) for a in u.avoid):
                     continue
                 if u.reason_for is not None and not is_finding(text[s:e], templates):
                     continue
@@ -345,8 +349,7 @@ def distinct_chunks(cands: list[Candidate], n: int) -> list[Candidate]:
 
 
 def overlaps(c: Candidate, picked: list[Candidate]) -> bool:
-    return any(c.hit.chunk.report_id == p.hit.chunk.report_id and c.start < p.end and p.start < c.end
-               for p in picked)
+    return any(overlap(c.span, p.span) for p in picked)
 
 
 def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:

@@ -25,6 +25,7 @@ from ingest.structure import (
 from rag.lexicon import pattern, vocab, words
 from rag.retrieve import tokenize
 from reportqa.errors import QuestionError
+from reportqa.records import Span
 from reportqa.text import years_in
 
 _GENERIC = words("questions", "generic_name_words")
@@ -60,8 +61,8 @@ class Understanding:
     asks_quantity: bool = False  # a count, share, rate or length: the answer states a figure
     asks_name: bool = False  # "what is X called", "who is ...": the answer names something
     notes: tuple[str, ...] = field(default_factory=tuple)
-    # Spans (report id, start, end) the conversation already quoted: "why?" wants a new one.
-    avoid: tuple[tuple[str, int, int], ...] = ()
+    # Passages the conversation already quoted: "why?" wants a new one.
+    avoid: tuple[Span, ...] = ()
     # "Why?" after a finding: the reason is another finding of the same report, leaning the
     # same way ("shortfall" | "strength" | "" for neither; rag/vocab/cues.toml), never a label
     # line or standard text; after a quoted answer the closest one is quoted as uncertain

@@ -13,6 +13,16 @@ from typing import Any
 PAGE_KINDS = ("quality_statement", "overall_summary", "about", "press_release", "other")
 
 
+# (report id, start, end): a passage of one report's stored text, as citations and candidates
+# locate their quotes.
+Span = tuple[str, int, int]
+
+
+def overlap(a: Span, b: Span) -> bool:
+    """Do two passages share a character of the same report's text?"""
+    return a[0] == b[0] and a[1] < b[2] and b[1] < a[2]
+
+
 def sha256(text: str | bytes) -> str:
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
@@ -178,6 +188,10 @@ class Citation:
     passage_start: int = 0
     see_also: bool = False
     page: int | None = None  # PDF page of the quote's start (1-based); None for web pages
+
+    @property
+    def span(self) -> Span:
+        return (self.report_id, self.start, self.end)
     page_end: int | None = None  # last page the quote runs onto, when it crosses a page break
 
     def to_json(self) -> dict[str, Any]:
