@@ -188,11 +188,11 @@ class Citation:
     passage_start: int = 0
     see_also: bool = False
     page: int | None = None  # PDF page of the quote's start (1-based); None for web pages
+    page_end: int | None = None  # last page the quote runs onto, when it crosses a page break
 
     @property
     def span(self) -> Span:
         return (self.report_id, self.start, self.end)
-    page_end: int | None = None  # last page the quote runs onto, when it crosses a page break
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -40,6 +40,7 @@ TIMINGS: dict[str, Any] = {}
 
 CHAT_INPUT = '[data-testid="stChatInput"] textarea'
 ANSWER = ".rq-answer"
+QUESTION = ".rq-question"
 SIDEBAR = '[data-testid="stSidebar"]'
 
 if not Path(CHROMIUM).exists():
@@ -202,17 +203,17 @@ def ask(page: Any, question: str) -> tuple[Any, float]:
     an answer for every question. (Counting answers alone raced with a rerun still redrawing
     the previous turn: the count taken before Enter was one short and the old answer came
     back as the new one.)"""
-    before = page.locator(".rq-question").count()
+    before = page.locator(QUESTION).count()
     box = page.locator(CHAT_INPUT)
     box.fill(question)
     t0 = time.perf_counter()
     box.press("Enter")
     page.wait_for_function(
-        """([n, q, answer]) => {
-             const qs = document.querySelectorAll('.rq-question');
+        """([n, q, question, answer]) => {
+             const qs = document.querySelectorAll(question);
              return qs.length > n && qs[qs.length - 1].innerText.trim() === q.trim()
                && document.querySelectorAll(answer).length >= qs.length;
-           }""", arg=[before, question, ANSWER], timeout=ANSWER_TIMEOUT_MS, polling="raf")
+           }""", arg=[before, question, QUESTION, ANSWER], timeout=ANSWER_TIMEOUT_MS, polling="raf")
     ms = (time.perf_counter() - t0) * 1000
     wait_idle(page)
     return page.locator(ANSWER).last, ms
@@ -337,7 +338,7 @@ def test_cold_start_with_built_index(server: Server, browser: Any) -> None:
     example.click()
     page.locator(ANSWER).first.wait_for(state="visible", timeout=ANSWER_TIMEOUT_MS)
     wait_idle(page)
-    assert asked in page.locator(".rq-question").first.inner_text()
+    assert asked in page.locator(QUESTION).first.inner_text()
     assert page.locator(ANSWER).first.locator(".rq-marker").count() >= 1
     assert page.get_by_text("Try asking").count() == 0
     shot(page, "08-example-answered")
