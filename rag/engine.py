@@ -43,6 +43,11 @@ class _Derived:
     def in_scope(self, report_id: str) -> bool:
         return self.only is None or report_id in self.only
 
+    def council_names(self, keys: tuple[str, ...]) -> list[str]:
+        """These councils' names as the reports give them, in order (an unknown key as is)."""
+        names = {c.key: c.name for c in self.councils}
+        return [names.get(k, k) for k in keys]
+
     @property
     def stats(self) -> list[Stat]:
         """Figures from every current report, read on first use: only statistics questions

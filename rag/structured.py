@@ -3,35 +3,38 @@ Public: `understand` (a question parsed and typed), `route` (its table answer, i
 `QUESTION_TYPES`, the one ordered table of detector and handler per type.
 
 Top-k retrieval cannot count or compare ("which councils scored 1 on safeguarding?"); the
-score and rating tables read at ingest can, completely over the index.
+score and rating tables read at ingest can, completely over the index. The answers from a
+report's own facts (its dates, judgements and lists) are in rag/judgement_answers.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from ingest.index import ReportRow
-from ingest.profiles import all_grades, listed_under, profile_named, profiles
-from ingest.structure import RATINGS, council_key
+from ingest.structure import RATINGS
 from rag.engine import Engine
 from rag.evidence import (
     W,
     cite,
     cite_span,
     rank_sentences,
-    rank_terms,
     rerank_dense,
-    term_coverage,
     trim_to,
     with_marker,
 )
+from rag.judgement_answers import (
+    inspected_in,
+    inspection_dates,
+    judgement_extreme,
+    judgements,
+    report_list,
+    report_metadata,
+)
 from rag.lexicon import pattern, words
 from rag.query import (
-    CHANGE,
-    PROJECTION,
     Council,
     Understanding,
     asks,
@@ -39,10 +42,9 @@ from rag.query import (
     parse_question,
 )
 from rag.retrieve import Filters, tokenize
-from rag.stats import Stat
-from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
+from rag.stat_answers import superlative, versus_england
+from rag.tables import RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
-from reportqa.text import years_in
 
 # --- question types: one ordered table ----------------------------------------------------
 
@@ -257,16 +259,16 @@ def _some(handler: Callable[[Understanding, tuple[str, ...], Engine], Answer | N
 # "score"). tests/data/intents.jsonl pins which question reads as which type.
 QUESTION_TYPES: tuple[QuestionType, ...] = (
     # "When was Doncaster inspected?": the dates each report of that council states.
-    QuestionType("inspection_date", _detect_inspection_date, _some(lambda u, c, e: _inspection_dates(u, c, e)),
+    QuestionType("inspection_date", _detect_inspection_date, _some(lambda u, c, e: inspection_dates(u, c, e)),
                  falls_through=True, this_inspection=True),
     # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
-    QuestionType("judgement", _detect_judgement, _some(lambda u, c, e: _judgements(u, c, e)),
+    QuestionType("judgement", _detect_judgement, _some(lambda u, c, e: judgements(u, c, e)),
                  falls_through=True, overlay=True, this_inspection=True),
     # "Compare Darlington and Bury on safeguarding": side by side, a quota per council.
     QuestionType("compare", _detect_compare,
                  lambda u, c, s, e: _compare(u, c, s, e) if len(c) >= 2 else None),
     # "Which councils are below the England average for carers' satisfaction?"
-    QuestionType("versus_england", _detect_versus_england, lambda u, c, s, e: _versus_england(u, c, e)),
+    QuestionType("versus_england", _detect_versus_england, lambda u, c, s, e: versus_england(u, c, e)),
     # "Which councils scored 1 for safeguarding?"
     QuestionType("which_scored", _detect_which_scored, lambda u, c, s, e: _which_scored(u, c, s, e)),
     # "Which of Darlington's areas got the lowest score?": its lowest (highest) scores.
@@ -275,11 +277,11 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     # "What was Doncaster's weakest judgement?": its judgements at the bottom (top) of its
     # family's grade scale, besides the overall one.
     QuestionType("judgement_extreme", _detect_judgement_extreme,
-                 _one(lambda u, c, e: _judgement_extreme(u, c, e)), this_inspection=True),
+                 _one(lambda u, c, e: judgement_extreme(u, c, e)), this_inspection=True),
     # "Which council has the highest overall score?"
     QuestionType("top_rating", _detect_top_rating, lambda u, c, s, e: _top_rating(u, e)),
     # "Which council has the largest population?": one figure per council, ranked.
-    QuestionType("superlative", _detect_superlative, lambda u, c, s, e: _superlative(u, c, e)),
+    QuestionType("superlative", _detect_superlative, lambda u, c, s, e: superlative(u, c, e)),
     # "Which councils were rated good?"
     QuestionType("which_rated", _detect_which_rated, lambda u, c, s, e: _which_rated(u, e)),
     # "List Bury's scores for every quality statement"
@@ -294,368 +296,9 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     # "Which councils have a carers' strategy?": each council searched on its own.
     QuestionType("which_councils", _detect_which_councils, lambda u, c, s, e: _which_councils(u, s, e)),
     # "What does Bury need to improve?": the items its report lists under that heading.
-    QuestionType("list", _detect_list, _one(lambda u, c, e: _report_list(u, c, u.list_kind or "", e)),
+    QuestionType("list", _detect_list, _one(lambda u, c, e: report_list(u, c, u.list_kind or "", e)),
                  falls_through=True, overlay=True),
 )
-
-
-def _inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
-    """Is this report the inspection a question with a year asks about? Its years are those
-    of its inspection dates and publication, and the year after the inspection (a November
-    inspection is published in January)."""
-    if not u.years:
-        return True
-    stated = " ".join(str(metadata.get(k) or "") for k in ("inspection_dates", "published"))
-    years = {int(y) for y in years_in(stated)}
-    if metadata.get("inspection_dates"):
-        years |= {y + 1 for y in years}
-    if not years:  # nothing stated to compare with
-        return True
-    return any(int(y) in years for y in u.years)
-
-
-# The judgement each report family names as its overall one (ingest/profiles/*.toml).
-_OVERALL = frozenset(p.overall for p in profiles() if p.overall)
-
-
-def _metadata(report_id: str, eng: Engine) -> Mapping[str, Any]:
-    row = eng.retriever.state().reports.get(report_id)
-    return row.metadata if row is not None else {}
-
-
-def _council_reports(councils: Collection[str], eng: Engine) -> list[ReportRow]:
-    """The current reports of these councils that the question's filters allow, by id."""
-    d = eng.derived()
-    hidden = set(d.hidden())
-    return [row for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id)
-            if row.report_id not in hidden and d.in_scope(row.report_id)
-            and council_key(row.metadata.get("council")) in councils]
-
-
-def _inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
-    """The inspection dates stated by each named council's reports (families whose profile
-    reads dates), one citation per report; None when no report states them."""
-    cites: list[Citation] = []
-    parts: list[str] = []
-    for row in _council_reports(councils, eng):
-        m = row.metadata
-        dates = m.get("inspection_dates")
-        if not dates or not _inspected_in(u, m):
-            continue
-        text = eng.retriever.report_text(row.report_id)
-        at = text.find(dates)
-        if at < 0:
-            continue
-        prof = profile_named(m.get("family"))
-        what = prof.title if prof else "inspection"
-        n = len(cites) + 1
-        cites.append(cite_span(n, row.report_id, eng, at, at + len(dates), council=m.get("council")))
-        parts.append(f"{m.get('organisation') or m.get('council')}, {what} by "
-                     f"{m.get('inspectorate') or 'the inspectorate'}: {dates} [{n}].")
-    if not cites:
-        return None
-    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
-
-
-def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]:
-    """A family's list headings, those whose every word the question uses first ("areas for
-    priority action" asks for that list, not the first one the report prints)."""
-    asked = set(u.terms)
-    return tuple(sorted(headings, key=lambda h: not set(tokenize(h)) <= asked))
-
-
-def _report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answer | None:
-    """The items a council's report lists under its family's heading for ``kind`` ("What
-    needs to improve?"), one citation per item, as many as fit in ~70 words; None when no
-    report of that council has such a list."""
-    for row in _council_reports((council,), eng):
-        m = row.metadata
-        prof = profile_named(m.get("family"))
-        if prof is None:
-            continue
-        text = eng.retriever.report_text(row.report_id)
-        heading, spans = listed_under(text, _named_first(u, prof.lists.get(kind, ())))
-        if not spans:
-            continue
-        cites: list[Citation] = []
-        words = 0
-        for s, e in spans:
-            n_words = len(text[s:e].split())
-            if cites and words + n_words > W.list_words:
-                break
-            if not cites and n_words > W.list_words:  # one long item: its opening words
-                e = s + len(" ".join(text[s:e].split(" ")[:W.list_words]))
-            cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e,
-                                   council=m.get("council")))
-            words += len(text[s:e].split())
-        # The heading as the report prints it: "What needs to improve?", "Recommendations:".
-        shown = heading if (heading or "").endswith("?") else f"{heading}:"
-        body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in cites)
-        # No figure of our own in the text: every figure in an answer must be in what it cites.
-        tail = " The report lists more." if len(spans) > len(cites) else ""
-        return Answer(u.question, f"{m.get('council')}: {shown} {body}{tail}", False,
-                      tuple(cites), answerer="table")
-    return None
-
-
-# Words every judgement name shares: they cannot tell one judgement from another.
-_JUDGEMENT_FRAME_STEMS = {t for w in words("questions", "judgement_frame") for t in tokenize(w)}
-
-
-def _judgement_words(text: str) -> set[str]:
-    """Distinctive words, stemmed as the retriever stems them ("outcomes" matches "Inspection
-    outcome"), without stop words ("in") or words every judgement name shares."""
-    return {t for t in tokenize(text) if t not in _JUDGEMENT_FRAME_STEMS}
-
-
-def _share(question_words: set[str], judgement_words: set[str]) -> float:
-    """How much of a judgement's name the question uses."""
-    return len(question_words & judgement_words) / max(1, len(judgement_words))
-
-
-def _covers(topic: set[str], judgement_words: set[str]) -> bool:
-    """Does a judgement's name cover enough of what the question asks about?"""
-    return len(topic & judgement_words) / max(1, len(topic)) >= W.judgement_cover
-
-
-def _family_title(family: str) -> str:
-    prof = profile_named(family)
-    return prof.title if prof else ""
-
-
-_GRADE_ASKING = {t for w in words("questions", "grade_asking") for t in tokenize(w)}
-_GRADE_NAMES = {t for g in all_grades() for t in tokenize(g)}
-
-
-def _topic(question_words: set[str], rows: list[JudgementRow]) -> set[str]:
-    """What a grade question asks about: its words less the council's name, the report
-    family's title ("area SEND inspection"), the grades, the words that ask for a grade, and
-    figures (years, dates)."""
-    named = {t for j in rows for t in tokenize(f"{j.council} {j.organisation} "
-                                                f"{_family_title(j.family)}")}
-    return {t for t in question_words - named - _GRADE_NAMES - _GRADE_ASKING
-            if not t[0].isdigit()}
-
-
-def _grade_in(terms: tuple[str, ...], rows: list[JudgementRow]) -> str | None:
-    """The longest of these judgements' grades that the question's words name ("requires
-    improvement" names "Requires improvement to be good")."""
-    # Stemmed, as whole words: "requiring improvement" names "Requires improvement".
-    q = f" {' '.join(terms)} "
-    named = [g for g in {j.grade for j in rows}
-             if f" {' '.join(tokenize(g))} " in q
-             or (len(g.split()) > 2 and f" {' '.join(tokenize(g)[:2])} " in q)]
-    return max(named, key=len) if named else None
-
-
-def _judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
-    """The judgement of a named council whose distinctive words the question uses ("care
-    leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
-    None (search instead) when no judgement's words are in the question."""
-    q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
-    named = _graded(u, councils, eng)
-    topic = _topic(q, named)
-    picked = []
-    for key in councils:
-        rows = [j for j in named if j.council_key == key]
-        # A judgement answers when the question uses its words and it covers what is asked
-        # ("the front door for help and protection" is more than "help and protection");
-        # a question about nothing narrower than the council gets the overall judgement.
-        if topic:
-            scored = [(_share(q, jw) if _covers(topic, jw) else 0.0, j)
-                      for j in rows for jw in [_judgement_words(j.judgement)]]
-        else:
-            scored = [(1.0 if j.judgement in _OVERALL else 0.0, j) for j in rows]
-        if u.asks_overall:  # "overall" names the overall judgement
-            scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]
-        asked = _grade_in(u.terms, rows)
-        if asked and u.asks_which:
-            # "Which area was graded requires improvement?": the judgements with that grade.
-            scored = [(1.0 if j.grade == asked and j.judgement not in _OVERALL else 0.0, j)
-                      for j in rows]
-        best = max((s for s, _ in scored), default=0.0)
-        if best >= W.judgement_match:
-            picked += [j for s, j in scored if s == best]
-    if not picked:
-        return None
-    cites: list[Citation] = []
-    parts: list[str] = []
-    for j in picked:
-        n = len(cites) + 1
-        cites.append(cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
-        parts.append(f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade} [{n}].")
-    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
-
-
-def _graded(u: Understanding, councils: tuple[str, ...], eng: Engine) -> list[JudgementRow]:
-    """The inspection judgements of these councils from the inspection the question's year
-    points to. CQC local authority scores have their own table and rows (score, rating)."""
-    return [j for j in eng.derived().judgements if j.council_key in councils
-            and j.family != "cqc-la-assessment" and _inspected_in(u, _metadata(j.report_id, eng))]
-
-
-def _grade_scale(family: str) -> tuple[str, ...]:
-    """A report family's grades, best first (ingest/profiles/*.toml)."""
-    prof = profile_named(family)
-    return prof.grades if prof else ()
-
-
-def _judgement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | None:
-    """A council's judgements with the lowest (or highest) grade on its report family's scale,
-    the overall judgement aside, every tie, one citation each; None when it has none."""
-    rows = [j for j in _graded(u, (council,), eng) if j.judgement not in _OVERALL]
-    ranked = [(scale.index(j.grade), j) for j in rows for scale in [_grade_scale(j.family)]
-              if j.grade in scale]
-    if not ranked:
-        return None
-    # A family's grades run from best to worst: the lowest grade has the largest index.
-    pick = max if u.direction == "min" else min
-    end = pick(i for i, _ in ranked)
-    picked = [j for i, j in ranked if i == end]
-    which = "lowest" if u.direction == "min" else "highest"
-    cites = [cite_span(n + 1, j.report_id, eng, j.start, j.end, council=j.council)
-             for n, j in enumerate(picked)]
-    j0 = picked[0]
-    parts = [f"{j0.inspectorate} graded every judgement of {j0.council} besides the overall one "
-             f"{j0.grade}:" if len(picked) == len(ranked) else
-             f"{j0.inspectorate}'s {which} grade for {j0.council}, besides the overall judgement, "
-             f"is {j0.grade}:"]
-    parts += [f"\"{j.judgement}\" [{n + 1}]." for n, j in enumerate(picked)]
-    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
-
-
-# Question words that frame a superlative rather than name the measure, and (for a
-# percentage) the words that name its unit; reports state a population share as "of the
-# population", "of people", "of residents" (rag/vocab/questions.toml).
-_FRAME = words("questions", "superlative_frame")
-_PCT_WORDS = words("questions", "percent_unit")
-_SAME = words("questions", "population_stems")
-
-
-def _superlative(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
-    """"Which council has the highest/lowest X": one figure per council from the statistics
-    table, ranked; all ranked figures share one unit."""
-    d = eng.derived()
-    unit = u.unit
-    measure = _Measure.of(u, eng, unit)
-    if measure is None:
-        return None
-    pool = set(councils or (c.key for c in d.councils))
-    best: dict[tuple[str, str], tuple[float, Stat]] = {}  # (unit, council) -> best figure
-    for st in d.stats:
-        key = council_key(st.council) or ""
-        match = measure.match(st, eng.retriever.report_text(st.report_id)) if key in pool else None
-        if match is not None and match > best.get((st.unit, key), (-1.0, st))[0]:
-            best[(st.unit, key)] = (match, st)
-    by_unit: dict[str, list[tuple[float, Stat]]] = {}
-    for (un, _), row in best.items():
-        by_unit.setdefault(un, []).append(row)
-    if not by_unit:
-        return None  # nothing comparable: ordinary retrieval answers or abstains
-    # The unit the question asks for ("proportion" -> %), else the one most councils state.
-    rows = by_unit.get(unit or "") or max(by_unit.values(),
-                                         key=lambda rs: (len(rs), sum(m for m, _ in rs)))
-    if len(rows) < 2 and len(pool) > 1:
-        return None
-    low = u.direction == "min"
-    ranked = sorted((st for _, st in rows), key=lambda st: (st.value if low else -st.value,
-                                                             st.council or ""))
-    return _ranked_answer(u, ranked, councils, low, eng)
-
-
-@dataclass(frozen=True)
-class _Measure:
-    """What a superlative question measures, and how well a stated figure matches it."""
-
-    weight: dict[str, float]  # measure terms -> idf
-    same: dict[str, set[str]]  # term -> terms that count as it
-    figures: tuple[str, ...]  # "aged 65+": the 65 must be in the figure's own words
-    skip: tuple[re.Pattern[str], ...]  # projection / change, unless the question asks for it
-
-    @classmethod
-    def of(cls, u: Understanding, eng: Engine, unit: str | None) -> _Measure | None:
-        frame = set(tokenize(" ".join(_FRAME | (_PCT_WORDS if unit == "%" else frozenset()))))
-        terms = [t for t in rank_terms(u, eng) if t not in frame and t in eng.derived().idf]
-        if not terms:
-            return None
-        # "% of residents" and "% of the population" are the same share; "10,495 people" and
-        # "a population of 755,833" are not the same count.
-        same = {t: set(_SAME) for t in _SAME} if unit == "%" else {}
-        return cls({t: eng.idf(t) for t in terms}, same,
-                   tuple(t for t in terms if t[0].isdigit()),
-                   tuple(rx for rx, asked in ((PROJECTION, u.projection), (CHANGE, u.change))
-                         if not asked))
-
-    def cover(self, text: str) -> float:
-        return term_coverage(self.weight, set(tokenize(text)), self.same)
-
-    def match(self, st: Stat, text: str) -> float | None:
-        """How well ``st`` measures this, from the stretch of its sentence it owns (up to
-        the neighbouring figures); None when it does not."""
-        # "projected to reach 344,300 by 2027", "an increase of 15.5% in ...": the words that
-        # make a figure a projection or a change come before it or right after it.
-        if any(rx.search(text[st.context_start : st.figure_end + W.measure_skip_chars]) for rx in self.skip):
-            return None
-        own = text[st.context_start : st.context_end]
-        local = self.cover(own)
-        if local < W.measure_cover or not set(self.figures) <= set(tokenize(own)):
-            return None
-        return local + W.measure_context_weight * self.cover(text[st.start : st.end])
-
-
-def _ranked_answer(u: Understanding, ranked: list[Stat], named: tuple[str, ...], low: bool,
-                   eng: Engine) -> Answer:
-    """The top figure (ties included) and the next few, each cited; short enough to read."""
-    shown = ranked[: max(W.ranked_shown, sum(1 for st in ranked if st.value == ranked[0].value))]
-    cites = [cite_span(i + 1, st.report_id, eng, st.start, st.end, council=st.council,
-                        statement=st.quality_statement) for i, st in enumerate(shown)]
-    top = [st for st in shown if st.value == ranked[0].value]
-    word = "lowest" if low else "highest"
-    lead = " and ".join(f"{st.council} ({st.raw}) [{i + 1}]" for i, st in enumerate(top))
-    # No figure of our own (a count of councils) in the text: the number check would drop it.
-    text = (f"Among the councils whose indexed reports state this figure, {lead} "
-            f"{'have' if len(top) > 1 else 'has'} the {word}.")
-    rest = [f"{st.council} {st.raw} [{i + 1}]" for i, st in enumerate(shown) if st not in top]
-    if rest:
-        text += " Next: " + "; ".join(rest) + "."
-    if len(ranked) > len(shown):
-        text += " Further councils are not listed."
-    found = {council_key(st.council) for st in ranked}
-    missing = sorted(_names(tuple(k for k in named if k not in found), eng))
-    if missing:
-        text += " No comparable figure is indexed for " + ", ".join(missing) + "."
-    return Answer(u.question, text, False, tuple(cites), answerer="table")
-
-
-def _versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
-    """Every extracted statistic compared with an England average in the asked direction,
-    restricted to the topic words of the question."""
-    generic = set(tokenize("England national average below above worse better higher lower where"))
-    terms = [t for t in rank_terms(u, eng) if t not in generic]
-    rows = [s for s in eng.derived().stats if s.comparator and "england" in s.comparator.lower()
-            and s.direction == u.direction
-            and (not councils or council_key(s.council) in councils)]
-    scored = []
-    weights = {t: eng.idf(t) for t in terms}
-    for s in rows:
-        sent_terms = set(tokenize(eng.retriever.report_text(s.report_id)[s.start : s.end]))
-        cov = term_coverage(weights, sent_terms)
-        if cov >= W.england_cover:
-            scored.append((cov, s))
-    if not scored:
-        return None  # fall back to retrieval, which can still answer or abstain
-    scored.sort(key=lambda x: (-x[0], x[1].council or "", x[1].start))
-    cites: list[Citation] = []
-    parts: list[str] = []
-    for _, s in scored[:W.england_shown]:
-        n = len(cites) + 1
-        cites.append(cite_span(n, s.report_id, eng, s.start, s.end, council=s.council,
-                                statement=s.quality_statement))
-        cmp_val = f" {s.comparator_value:g}%" if s.comparator_value is not None else ""
-        parts.append(f"{s.council}: {s.raw} {s.subject[:60].rstrip()} ({u.direction} the "
-                     f"{s.comparator}{cmp_val}) [{n}].")
-    head = f"Statistics {u.direction} the England average on this topic:"
-    return Answer(u.question, head + " " + " ".join(parts), False, tuple(cites), answerer="table")
 
 
 def _top_rating(u: Understanding, eng: Engine) -> Answer:
@@ -707,7 +350,7 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
     """Side by side, with a per-council quota: each named council gets its own retrieval, so
     one council's pages cannot fill every slot."""
 
-    names = dict(zip(councils, _names(councils, eng), strict=True))
+    names = dict(zip(councils, eng.derived().council_names(councils), strict=True))
     score_rows = best_per_key(eng.derived().scores) if stmts else {}
     n_scores = sum(1 for k in councils for st in stmts if score_rows.get((k, st)))
     budget = max(W.compare_min_words,
@@ -762,7 +405,7 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
     if rows is None:
         return None
     groups = best_per_key(rows)
-    names = _names(councils, eng)
+    names = eng.derived().council_names(councils)
     if not groups:
         what = " and ".join(stmts) if stmts else "any quality statement"
         who = " or ".join(names) if names else "any council"
@@ -785,7 +428,7 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
                      f"{note} [{n}].")
     missing = [c for c in councils if not any(r.council_key == c for r in rows)]
     if missing:
-        parts.append("No score is indexed for " + ", ".join(_names(tuple(missing), eng)) + ".")
+        parts.append("No score is indexed for " + ", ".join(eng.derived().council_names(tuple(missing))) + ".")
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
@@ -816,10 +459,10 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
         rows = [r for r in rows if r.percentage is not None]
         if not rows:
             return _no(u, "The indexed reports don't state an overall percentage score for "
-                       + " or ".join(_names(councils, eng)) + ".")
+                       + " or ".join(eng.derived().council_names(councils)) + ".")
     if not rows:
         return _no(u, "The indexed reports don't state an overall rating for "
-                   + " or ".join(_names(councils, eng)) + ".")
+                   + " or ".join(eng.derived().council_names(councils)) + ".")
     parts: list[str] = []
     cites: list[Citation] = []
     seen: set[str] = set()
@@ -906,17 +549,12 @@ def _of_the_year(u: Understanding, rows: list[Row], eng: Engine) -> list[Row] | 
     year's grade ("judged inadequate in 2016"), so search answers, not the table."""
     if not u.years:
         return rows
-    kept = [r for r in rows if _inspected_in(u, _metadata(r.report_id, eng))]
+    kept = [r for r in rows if inspected_in(u, report_metadata(r.report_id, eng))]
     return kept or None
 
 
 def _no(u: Understanding, text: str) -> Answer:
     return Answer(u.question, text, True, (), answerer="table")
-
-
-def _names(keys: tuple[str, ...], eng: Engine) -> list[str]:
-    names = {c.key: c.name for c in eng.derived().councils}
-    return [names.get(k, k) for k in keys]
 
 
 def _cite_score(n: int, r: ScoreRow, eng: Engine) -> Citation:

@@ -1,0 +1,250 @@
+"""Answers from an inspection report's own facts, read at ingest: the dates it states, the
+judgements of its judgement table, and the items it lists under a heading ("What needs to
+improve?"). Public: `inspection_dates`, `judgements`, `judgement_extreme`, `report_list` (the
+handlers rag/structured.py's question table calls) and `inspected_in`, `report_metadata`.
+
+Every answer cites the row or item it states, one citation each; a handler returns None
+when no row fits, so the question goes to search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from ingest.index import ReportRow
+from ingest.profiles import all_grades, listed_under, profile_named, profiles
+from ingest.structure import council_key
+from rag.engine import Engine
+from rag.evidence import W, cite_span, with_marker
+from rag.lexicon import words
+from rag.query import Understanding
+from rag.retrieve import tokenize
+from rag.tables import JudgementRow
+from reportqa.records import Answer, Citation
+from reportqa.text import years_in
+
+
+def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
+    """Is this report the inspection a question with a year asks about? Its years are those
+    of its inspection dates and publication, and the year after the inspection (a November
+    inspection is published in January)."""
+    if not u.years:
+        return True
+    stated = " ".join(str(metadata.get(k) or "") for k in ("inspection_dates", "published"))
+    years = {int(y) for y in years_in(stated)}
+    if metadata.get("inspection_dates"):
+        years |= {y + 1 for y in years}
+    if not years:  # nothing stated to compare with
+        return True
+    return any(int(y) in years for y in u.years)
+
+
+# The judgement each report family names as its overall one (ingest/profiles/*.toml).
+_OVERALL = frozenset(p.overall for p in profiles() if p.overall)
+
+
+def report_metadata(report_id: str, eng: Engine) -> Mapping[str, Any]:
+    row = eng.retriever.state().reports.get(report_id)
+    return row.metadata if row is not None else {}
+
+
+def _council_reports(councils: Collection[str], eng: Engine) -> list[ReportRow]:
+    """The current reports of these councils that the question's filters allow, by id."""
+    d = eng.derived()
+    hidden = set(d.hidden())
+    return [row for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id)
+            if row.report_id not in hidden and d.in_scope(row.report_id)
+            and council_key(row.metadata.get("council")) in councils]
+
+
+def inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """The inspection dates stated by each named council's reports (families whose profile
+    reads dates), one citation per report; None when no report states them."""
+    cites: list[Citation] = []
+    parts: list[str] = []
+    for row in _council_reports(councils, eng):
+        m = row.metadata
+        dates = m.get("inspection_dates")
+        if not dates or not inspected_in(u, m):
+            continue
+        text = eng.retriever.report_text(row.report_id)
+        at = text.find(dates)
+        if at < 0:
+            continue
+        prof = profile_named(m.get("family"))
+        what = prof.title if prof else "inspection"
+        n = len(cites) + 1
+        cites.append(cite_span(n, row.report_id, eng, at, at + len(dates), council=m.get("council")))
+        parts.append(f"{m.get('organisation') or m.get('council')}, {what} by "
+                     f"{m.get('inspectorate') or 'the inspectorate'}: {dates} [{n}].")
+    if not cites:
+        return None
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]:
+    """A family's list headings, those whose every word the question uses first ("areas for
+    priority action" asks for that list, not the first one the report prints)."""
+    asked = set(u.terms)
+    return tuple(sorted(headings, key=lambda h: not set(tokenize(h)) <= asked))
+
+
+def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answer | None:
+    """The items a council's report lists under its family's heading for ``kind`` ("What
+    needs to improve?"), one citation per item, as many as fit in ~70 words; None when no
+    report of that council has such a list."""
+    for row in _council_reports((council,), eng):
+        m = row.metadata
+        prof = profile_named(m.get("family"))
+        if prof is None:
+            continue
+        text = eng.retriever.report_text(row.report_id)
+        heading, spans = listed_under(text, _named_first(u, prof.lists.get(kind, ())))
+        if not spans:
+            continue
+        cites: list[Citation] = []
+        words = 0
+        for s, e in spans:
+            n_words = len(text[s:e].split())
+            if cites and words + n_words > W.list_words:
+                break
+            if not cites and n_words > W.list_words:  # one long item: its opening words
+                e = s + len(" ".join(text[s:e].split(" ")[:W.list_words]))
+            cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e,
+                                   council=m.get("council")))
+            words += len(text[s:e].split())
+        # The heading as the report prints it: "What needs to improve?", "Recommendations:".
+        shown = heading if (heading or "").endswith("?") else f"{heading}:"
+        body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in cites)
+        # No figure of our own in the text: every figure in an answer must be in what it cites.
+        tail = " The report lists more." if len(spans) > len(cites) else ""
+        return Answer(u.question, f"{m.get('council')}: {shown} {body}{tail}", False,
+                      tuple(cites), answerer="table")
+    return None
+
+
+# Words every judgement name shares: they cannot tell one judgement from another.
+_JUDGEMENT_FRAME_STEMS = {t for w in words("questions", "judgement_frame") for t in tokenize(w)}
+
+
+def _judgement_words(text: str) -> set[str]:
+    """Distinctive words, stemmed as the retriever stems them ("outcomes" matches "Inspection
+    outcome"), without stop words ("in") or words every judgement name shares."""
+    return {t for t in tokenize(text) if t not in _JUDGEMENT_FRAME_STEMS}
+
+
+def _share(question_words: set[str], judgement_words: set[str]) -> float:
+    """How much of a judgement's name the question uses."""
+    return len(question_words & judgement_words) / max(1, len(judgement_words))
+
+
+def _covers(topic: set[str], judgement_words: set[str]) -> bool:
+    """Does a judgement's name cover enough of what the question asks about?"""
+    return len(topic & judgement_words) / max(1, len(topic)) >= W.judgement_cover
+
+
+def _family_title(family: str) -> str:
+    prof = profile_named(family)
+    return prof.title if prof else ""
+
+
+_GRADE_ASKING = {t for w in words("questions", "grade_asking") for t in tokenize(w)}
+_GRADE_NAMES = {t for g in all_grades() for t in tokenize(g)}
+
+
+def _topic(question_words: set[str], rows: list[JudgementRow]) -> set[str]:
+    """What a grade question asks about: its words less the council's name, the report
+    family's title ("area SEND inspection"), the grades, the words that ask for a grade, and
+    figures (years, dates)."""
+    named = {t for j in rows for t in tokenize(f"{j.council} {j.organisation} "
+                                                f"{_family_title(j.family)}")}
+    return {t for t in question_words - named - _GRADE_NAMES - _GRADE_ASKING
+            if not t[0].isdigit()}
+
+
+def _grade_in(terms: tuple[str, ...], rows: list[JudgementRow]) -> str | None:
+    """The longest of these judgements' grades that the question's words name ("requires
+    improvement" names "Requires improvement to be good")."""
+    # Stemmed, as whole words: "requiring improvement" names "Requires improvement".
+    q = f" {' '.join(terms)} "
+    named = [g for g in {j.grade for j in rows}
+             if f" {' '.join(tokenize(g))} " in q
+             or (len(g.split()) > 2 and f" {' '.join(tokenize(g)[:2])} " in q)]
+    return max(named, key=len) if named else None
+
+
+def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """The judgement of a named council whose distinctive words the question uses ("care
+    leavers" -> "The experiences and progress of care leavers: Good"), one citation each;
+    None (search instead) when no judgement's words are in the question."""
+    q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
+    named = _graded(u, councils, eng)
+    topic = _topic(q, named)
+    picked = []
+    for key in councils:
+        rows = [j for j in named if j.council_key == key]
+        # A judgement answers when the question uses its words and it covers what is asked
+        # ("the front door for help and protection" is more than "help and protection");
+        # a question about nothing narrower than the council gets the overall judgement.
+        if topic:
+            scored = [(_share(q, jw) if _covers(topic, jw) else 0.0, j)
+                      for j in rows for jw in [_judgement_words(j.judgement)]]
+        else:
+            scored = [(1.0 if j.judgement in _OVERALL else 0.0, j) for j in rows]
+        if u.asks_overall:  # "overall" names the overall judgement
+            scored = [(s + 1.0 if j.judgement in _OVERALL else s, j) for s, j in scored]
+        asked = _grade_in(u.terms, rows)
+        if asked and u.asks_which:
+            # "Which area was graded requires improvement?": the judgements with that grade.
+            scored = [(1.0 if j.grade == asked and j.judgement not in _OVERALL else 0.0, j)
+                      for j in rows]
+        best = max((s for s, _ in scored), default=0.0)
+        if best >= W.judgement_match:
+            picked += [j for s, j in scored if s == best]
+    if not picked:
+        return None
+    cites: list[Citation] = []
+    parts: list[str] = []
+    for j in picked:
+        n = len(cites) + 1
+        cites.append(cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
+        parts.append(f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade} [{n}].")
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _graded(u: Understanding, councils: tuple[str, ...], eng: Engine) -> list[JudgementRow]:
+    """The inspection judgements of these councils from the inspection the question's year
+    points to. CQC local authority scores have their own table and rows (score, rating)."""
+    return [j for j in eng.derived().judgements if j.council_key in councils
+            and j.family != "cqc-la-assessment" and inspected_in(u, report_metadata(j.report_id, eng))]
+
+
+def _grade_scale(family: str) -> tuple[str, ...]:
+    """A report family's grades, best first (ingest/profiles/*.toml)."""
+    prof = profile_named(family)
+    return prof.grades if prof else ()
+
+
+def judgement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | None:
+    """A council's judgements with the lowest (or highest) grade on its report family's scale,
+    the overall judgement aside, every tie, one citation each; None when it has none."""
+    rows = [j for j in _graded(u, (council,), eng) if j.judgement not in _OVERALL]
+    ranked = [(scale.index(j.grade), j) for j in rows for scale in [_grade_scale(j.family)]
+              if j.grade in scale]
+    if not ranked:
+        return None
+    # A family's grades run from best to worst: the lowest grade has the largest index.
+    pick = max if u.direction == "min" else min
+    end = pick(i for i, _ in ranked)
+    picked = [j for i, j in ranked if i == end]
+    which = "lowest" if u.direction == "min" else "highest"
+    cites = [cite_span(n + 1, j.report_id, eng, j.start, j.end, council=j.council)
+             for n, j in enumerate(picked)]
+    j0 = picked[0]
+    parts = [f"{j0.inspectorate} graded every judgement of {j0.council} besides the overall one "
+             f"{j0.grade}:" if len(picked) == len(ranked) else
+             f"{j0.inspectorate}'s {which} grade for {j0.council}, besides the overall judgement, "
+             f"is {j0.grade}:"]
+    parts += [f"\"{j.judgement}\" [{n + 1}]." for n, j in enumerate(picked)]
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
