@@ -21,6 +21,7 @@ from rag.evidence import NOT_IN_REPORTS, Candidate, W, abstained, distinct_spans
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for
 from rag.followup import (
     Reading,
+    asks_only_why,
     followup_question,
     lean_of,
     more_answer,
@@ -29,6 +30,7 @@ from rag.followup import (
     reason_query,
     topic_query,
 )
+from rag.judgement_answers import findings_behind
 from rag.llm import LLMAnswerer
 from rag.query import Understanding, resolve_council
 from rag.retrieve import Filters
@@ -124,7 +126,12 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
          answerer: Answerer | None, k: int | None,
          on_delta: Callable[[str], None] | None, t0: float) -> Answer:
     """"Why?" after an answer: the reason, searched for in the reports the answer cited,
-    about the question before, never the sentences already quoted."""
+    about the question before, never the sentences already quoted. After a grade, asked
+    nothing more than why, the reason is the report's own summary of that judgement."""
+    if asks_only_why(reading):
+        found = findings_behind(reading.question, prev.citations, eng)
+        if found is not None:
+            return _timed(found, t0, t0)
     query = reason_query(reading)
     reports = tuple(dict.fromkeys(c.report_id for c in prev.citations))
     u = structured.understand(query or reading.read_as, eng.derived().councils)

@@ -92,6 +92,7 @@ class Weights:
     judgement_cover: float
     judgement_match: float
     list_words: int
+    reason_words: int
     ranked_shown: int
     measure_cover: float
     measure_context_weight: float
@@ -192,7 +193,7 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
         score += W.lean_bonus
     if re.search(r",\s*$", sent):  # a page cut mid-sentence
         cov *= W.cut_coverage_factor
-    if h.chunk.section in _BOILERPLATE:
+    if h.chunk.section in BOILERPLATE:
         score -= W.boilerplate_penalty
     return Candidate(h, s, e, sent, score, cov, core_start=core)
 
@@ -290,7 +291,7 @@ _ANAPHOR, _HEADING = pattern("sentences", "anaphor"), pattern("sentences", "head
 _FRAME = pattern("sentences", "report_frame")
 _CONSEQUENCE = pattern("sentences", "consequence")
 _LABEL_LINE = pattern("sentences", "label_line")
-_BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
+BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
 

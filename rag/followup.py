@@ -208,6 +208,19 @@ def lean_of(turn: Turn) -> str:
     return leaning(" ".join(c.quote for c in turn.citations))
 
 
+_VERDICT_ONLY = words("followups", "verdict_only")
+
+
+def asks_only_why(reading: Reading) -> bool:
+    """Does a "why?" message ask only why the finding before was so ("why?", "how come", "why
+    was it so bad"), adding no topic of its own ("why is supervision a problem there")?"""
+    prev = reading.previous
+    _, rest = cue_kind(reading.question)
+    rest = _VERDICT_WORDS.sub(" ", pattern("followups", "why_opener").sub(" ", rest))
+    known = set(tokenize(topic_of(prev) if prev else "")) | set(tokenize(" ".join(_VERDICT_ONLY)))
+    return not set(tokenize(rest)) - known
+
+
 def reason_query(reading: Reading) -> str:
     """What "why?" searches for: the topic of the turn before without the words that asked
     for its verdict, plus anything the message adds ("why did it slip")."""

@@ -1,7 +1,8 @@
 """Answers from an inspection report's own facts, read at ingest: the dates it states, the
 judgements of its judgement table, and the items it lists under a heading ("What needs to
 improve?"). Public: `inspection_dates`, `judgements`, `judgement_extreme`, `report_list` (the
-handlers rag/structured.py's question table calls) and `inspected_in`, `report_metadata`.
+handlers rag/structured.py's question table calls), `inspected_in`, `report_metadata`, and
+`findings_behind` ("why?" after a grade: the report's own summary of what it judged).
 
 Every answer cites the row or item it states, one citation each; a handler returns None
 when no row fits, so the question goes to search.
@@ -9,20 +10,22 @@ when no row fits, so the question goes to search.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import re
+from collections.abc import Collection, Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from ingest.index import ReportRow
-from ingest.profiles import all_grades, listed_under, profile_named, profiles
+from ingest.profiles import Profile, all_grades, listed_under, profile_named, profiles
 from ingest.structure import council_key
 from rag.engine import Engine
-from rag.evidence import W, cite_span, with_marker
+from rag.evidence import BOILERPLATE, W, cite_span, is_finding, with_marker
 from rag.lexicon import words
 from rag.query import Understanding
 from rag.retrieve import tokenize
-from rag.tables import JudgementRow
-from reportqa.records import Answer, Citation
-from reportqa.text import years_in
+from rag.tables import JudgementRow, RatingRow, ScoreRow
+from reportqa.records import Answer, Citation, overlap
+from reportqa.text import sentence_spans, years_in
 
 
 def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
@@ -248,3 +251,133 @@ def judgement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | N
              f"is {j0.grade}:"]
     parts += [f"\"{j.judgement}\" [{n + 1}]." for n, j in enumerate(picked)]
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+# --- "why?" after a grade: the report's own summary of what it judged ---------------------
+
+def findings_behind(question: str, cited: tuple[Citation, ...], eng: Engine) -> Answer | None:
+    """"Why?" after a grade (a judgement, score or rating row the last answer cited): the
+    sentences that open the report's summary of what it judged, in order, as many as fit in
+    ``W.reason_words``. Inspectors give their reasons there: below the judgement table (ILACS,
+    SIF), under the family's findings heading (area SEND) or below a CQC page's score, and for
+    one judgement of several, in its own section with the headline sentence that names it.
+    None when the last answer cited no grade or the report has no such sentences."""
+    row = _graded_row(cited, eng)
+    if row is None:
+        return None
+    text = eng.retriever.report_text(row.report_id)
+    spans = _fit(text, _reason_spans(row, text, eng))
+    if not spans:
+        return None
+    cites = tuple(cite_span(i + 1, row.report_id, eng, s, e, council=row.council)
+                  for i, (s, e) in enumerate(spans))
+    body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in cites)
+    return Answer(question, f"The report's findings: {body}", False, cites, answerer="table")
+
+
+Graded = JudgementRow | ScoreRow | RatingRow
+
+
+def _graded_row(cited: tuple[Citation, ...], eng: Engine) -> Graded | None:
+    d = eng.derived()
+    rows: list[Graded] = [*d.judgements, *d.scores, *d.ratings]
+    return next((r for c in cited for r in rows
+                 if overlap(c.span, (r.report_id, r.start, r.end))), None)
+
+
+def _reason_spans(row: Graded, text: str, eng: Engine) -> list[tuple[int, int]]:
+    d = eng.derived()
+    rows: list[Graded] = [*d.judgements, *d.scores, *d.ratings]
+    table_end = max(r.end for r in rows if r.report_id == row.report_id)
+    prof = profile_named(row.family) if isinstance(row, JudgementRow) else None
+    summary = _findings(text, _summary_start(text, table_end, prof), d.templates)
+    several = sum(1 for r in d.judgements if r.report_id == row.report_id) > 1
+    if not (isinstance(row, JudgementRow) and several) or row.judgement in _OVERALL:
+        return list(islice(summary, _READ))
+    # One judgement of several: the first sentence after the grades that names it (the
+    # headline's word on it) and the next one of its paragraph, then the opening of the
+    # judgement's own section.
+    named = _judgement_words(row.judgement)
+    mention = next((sp for sp in summary if _about(text[sp[0]:sp[1]], named)), None)
+    said = [mention, *islice((sp for sp in summary if "\n" not in text[mention[1]:sp[0]]), 1)
+            ] if mention else []
+    at = _section_start(text, named, table_end)
+    own = list(islice(_findings(text, at, d.templates), _READ)) if at is not None else []
+    return said + [sp for sp in own if sp not in said]
+
+
+_READ = 4  # sentences read at an opening: more never fit in the answer
+_SUBJECT_WORDS = 10
+
+
+def _about(sentence: str, named: set[str]) -> bool:
+    """Is the sentence about the judgement: are its words in the sentence's opening words
+    (its subject: "Services to care leavers have improved ...", not "... woven through work
+    with all children and care leavers")?"""
+    return named <= set(tokenize(" ".join(sentence.split()[:_SUBJECT_WORDS])))
+
+
+def _findings(text: str, start: int, templates: frozenset[str]) -> Iterator[tuple[int, int]]:
+    return (sp for sp in _opening(text, start) if is_finding(text[sp[0]:sp[1]], templates))
+
+
+def _summary_start(text: str, table_end: int, prof: Profile | None) -> int:
+    """Where the summary of findings opens: after the family's findings heading when it has
+    one, else right below the grades."""
+    for heading in prof.findings if prof else ():
+        at = text.find(heading, table_end)
+        if at >= 0:
+            return at + len(heading)
+    return table_end
+
+
+def _section_start(text: str, named: set[str], after: int) -> int | None:
+    """The end of the heading of a judgement's own section: the first heading line after the
+    grades with every distinctive word of the judgement ("The experiences and progress of
+    care leavers: requires improvement to be good"; SIF: "The graded judgement about the
+    experience and progress of care leavers is that ..."), not a contents line (which ends
+    in its page number)."""
+    for m in re.finditer(r"[^\n]+", text[after:]):
+        s, e = after + m.start(), after + m.end()
+        if (_heading(text, s, e) and len(m.group().split()) <= _HEADING_WORDS
+                and not re.search(r"\s\d{1,3}$", m.group()) and named <= set(tokenize(m.group()))):
+            return e
+    return None
+
+
+_HEADING_WORDS = 25
+_OPENING_CHARS = 12000  # how far a summary or section is read for its findings
+
+
+def _opening(text: str, start: int) -> Iterator[tuple[int, int]]:
+    """The findings from ``start`` on, in order: sentences of a few words or more, not
+    headings and not under one of CQC's standard headings ("What people expect", "The local
+    authority commitment"). The caller skips labels and standard wording (``is_finding``)."""
+    standard = False
+    for s, e in sentence_spans(text, start, min(len(text), start + _OPENING_CHARS)):
+        if _heading(text, s, e):
+            standard = text[s:e].strip() in BOILERPLATE
+        elif len(text[s:e].split()) >= 4 and not standard:
+            yield s, e
+
+
+def _heading(text: str, s: int, e: int) -> bool:
+    """A whole line that does not end as a sentence ends: a heading, or a question heading."""
+    whole_line = (s == 0 or text[s - 1] == "\n") and (e == len(text) or text[e] == "\n")
+    return whole_line and not text[s:e].rstrip("”’\"')").endswith((".", "!"))
+
+
+def _fit(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans in order, as many as fit in ``W.reason_words`` (a first one too long for it
+    cut to its opening words)."""
+    out: list[tuple[int, int]] = []
+    words = 0
+    for s, e in spans:
+        n = len(text[s:e].split())
+        if words + n > W.reason_words:
+            if not out:
+                out.append((s, s + len(" ".join(text[s:e].split(" ")[:W.reason_words]))))
+            break
+        out.append((s, e))
+        words += n
+    return out

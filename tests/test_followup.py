@@ -297,11 +297,65 @@ def test_why_after_a_grade_never_restates_a_grade_or_a_label_line(pdf_eng: Engin
         assert ":" not in c.quote or re.search(r"[.!?]", c.quote), c.quote
 
 
-def test_why_after_a_low_grade_quotes_a_shortfall(pdf_eng: Engine) -> None:
+def _lines_between(text: str, start: int, end: int) -> list[str]:
+    return [ln.strip() for ln in text[start:end].split("\n") if ln.strip()]
+
+
+def test_why_after_the_overall_grade_quotes_the_summary_below_the_judgement_table(
+        pdf_eng: Engine) -> None:
+    """The inspectors' reasons for the overall grade open the report, right below its
+    judgement table: "why?" quotes those sentences in order, nothing skipped between them."""
+    first, why = _chat(pdf_eng, "What was Doncaster's overall effectiveness grade?", "why?")
+    assert "Overall effectiveness" in first.text
+    rows = [r for r in pdf_eng.derived().judgements]
+    text = pdf_eng.retriever.report_text(rows[0].report_id)
+    assert why.outcome == "answer" and why.text.startswith("The report's findings:")
+    assert len(why.citations) >= 2
+    at = max(r.end for r in rows)
+    for c in why.citations:
+        assert text[c.start:c.end] == c.quote and c.page == 1
+        assert not [ln for ln in _lines_between(text, at, c.start) if ln.endswith(".")], c.quote
+        at = c.end
+    assert len(re.sub(r"\[\d+\]", "", why.text).split()) <= 75
+
+
+def test_why_after_one_judgement_quotes_the_headline_on_it_and_its_own_section(
+        pdf_eng: Engine) -> None:
     first, why = _chat(pdf_eng, "What grade did Doncaster get for care leavers?", "why?")
-    assert "Requires improvement" in first.text
-    shortfall = next(r for r in vocab("cues")["cue"] if r["name"] == "shortfall")["pattern"]
-    assert re.search(shortfall, why.citations[0].quote, re.I), why.text
+    assert "care leavers" in first.text
+    assert "care leavers" in " ".join(why.citations[0].quote.split()[:10]).lower(), why.text
+    assert why.citations[0].page == 1  # the headline, below the judgement table
+    text = pdf_eng.retriever.report_text(why.citations[0].report_id)
+    later = why.citations[-1]
+    heading = text.rfind("\n", 0, text.rfind("\n", 0, later.start))
+    assert later.page and later.page > 1
+    assert "care leavers" in text[heading:later.start].lower(), later.quote
+
+
+def test_why_after_a_cqc_score_skips_what_people_expect_and_the_commitment(eng: Engine) -> None:
+    first, why = _chat(eng, "What score did Darlington get for safeguarding?", "why?")
+    row = next(r for r in eng.derived().scores if r.report_id == first.citations[0].report_id)
+    text = eng.retriever.report_text(row.report_id)
+    assert why.text.startswith("The report's findings:"), why.text
+    before = _lines_between(text, row.end, why.citations[0].start)
+    assert "What people expect" in before and "The local authority commitment" in before
+    headings = [ln for ln in before if not ln.endswith(".")]
+    assert headings[-1] not in ("What people expect", "The local authority commitment"), before
+
+
+@pytest.mark.parametrize(("message", "only_why"), [
+    ("why?", True), ("how come", True), ("why was it so bad", True), ("whats the reason", True),
+    ("why did it get that", True),
+    ("why are the waits so long?", False), ("why is supervision a problem there", False),
+])
+def test_a_why_that_adds_a_topic_is_searched_not_read_from_the_summary(message: str,
+                                                                         only_why: bool) -> None:
+    from rag.followup import asks_only_why
+
+    before = "What grade did Doncaster get for care leavers?"
+    reading = read_in_context(message, [Turn(before, before)], COUNCILS)
+    assert reading.kind == "why"
+    assert asks_only_why(reading) is only_why
 
 
 def test_why_after_a_quoted_answer_quotes_the_closest_finding_not_not_found(pdf_eng: Engine) -> None:

@@ -40,6 +40,7 @@ class Profile:
     outcomes: dict[str, str]
     closing: tuple[re.Pattern[str], ...]
     lists: dict[str, tuple[str, ...]]  # kind of list ("improve", "strengths") -> its headings
+    findings: tuple[str, ...] = ()  # headings the summary of findings opens under
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def profiles() -> tuple[Profile, ...]:
             judgements=tuple(d.get("judgements", [])), outcomes=dict(d.get("outcomes", {})),
             closing=_compile([p.replace(" ", r"\s+") for p in d.get("closing", [])]),
             lists={k: tuple(v) for k, v in d.get("lists", {}).items()},
+            findings=tuple(d.get("findings", [])),
         ))
     return tuple(out)
 
