@@ -167,6 +167,25 @@ def test_area_send_recommendations_printed_as_paragraphs_are_the_items(row: dict
         assert "Local area partnership details" not in item and "Responsible body" not in item
 
 
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r["file"])
+def test_a_family_findings_heading_is_in_every_report_of_it_followed_by_running_text(
+        row: dict[str, str]) -> None:
+    """A profile's ``findings`` heading (where "why?" after the overall grade reads the
+    inspectors' summary) is printed by every bundled report of that family, with sentences
+    of running text right below it, not another heading."""
+    from ingest.profiles import profile_named
+
+    prof = profile_named(FAMILY[row["kind"]])
+    assert prof is not None
+    if not prof.findings:
+        return
+    text = _parsed(row["file"]).text
+    at = next((text.find(h) + len(h) for h in prof.findings if h in text), -1)
+    assert at >= 0, (row["file"], prof.findings)
+    after = text[at:at + 400]
+    assert re.match(r"\s*[A-Z][^\n]{40,}?[.!]", after), after
+
+
 def test_a_list_heading_the_question_names_is_read_first(tmp_path: Path) -> None:
     """'Areas for priority action' asks for that list, not the first one the report prints;
     a question that names no heading gets the family's first list."""
