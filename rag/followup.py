@@ -36,6 +36,7 @@ _ACROSS = pattern("followups", "across")
 # name a topic of its own ("how long are they waiting?").
 _ANAPHOR = pattern("followups", "anaphor")
 _THEY = pattern("followups", "they")
+_OWN_QUESTION = pattern("followups", "own_question")
 TOPIC_WORDS = 2  # words of its own (not "how long") beyond which a "they" message names its topic
 _PRONOUN = pattern("followups", "pronoun")
 MORE_WORDS = 75  # as long as an extractive answer
@@ -94,13 +95,18 @@ def read_in_context(question: str, history: Sequence[Turn],
     if not prev_named or (_ACROSS.search(q) and not _PRONOUN.search(q)):
         return Reading(q, q)
     org = _display(prev_named[0])
+    body = q
     if kind == "other" and rest:
-        return Reading(q, _topic_question(prev, rest, org, councils), "other_topic", prev)
-    own_words = len(tokenize(_OPENER.sub(" ", q)))
-    if _ANAPHOR.search(q) or (_THEY.search(q) and own_words <= TOPIC_WORDS):
+        if not _OWN_QUESTION.match(rest):
+            return Reading(q, _topic_question(prev, rest, org, councils), "other_topic", prev)
+        # "and did their carers find the advice helpful?": a question of its own after the
+        # "and", read as one (not slotted into the question before as its topic).
+        body = rest
+    own_words = len(tokenize(_OPENER.sub(" ", body)))
+    if _ANAPHOR.search(body) or (_THEY.search(body) and own_words <= TOPIC_WORDS):
         # "how long are they waiting?": "they" are whoever the question before was about.
-        return Reading(q, f"{_carry(q, org)} (following: {prev.read_as})", "carry_topic", prev)
-    return Reading(q, _carry(q, org), "carry", prev)
+        return Reading(q, f"{_carry(body, org)} (following: {prev.read_as})", "carry_topic", prev)
+    return Reading(q, _carry(body, org), "carry", prev)
 
 
 def _following(q: str, prev: Turn) -> str:

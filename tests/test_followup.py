@@ -74,6 +74,9 @@ def _read(question: str, before: str) -> tuple[str, str]:
      "What did Ofsted grade Bury?"),
     ("How long do children in Bury wait for speech therapy?", "why?", "why",
      "why? (following: How long do children in Bury wait for speech therapy?)"),
+    # after "and", a question of its own is read as one, not slotted in as a topic
+    ("What score did Darlington get for safeguarding?", "and did their carers find the "
+     "advice helpful?", "carry", "did Darlington's carers find the advice helpful"),
 ])
 def test_a_follow_up_is_read_against_the_question_before(before: str, message: str, kind: str,
                                                           read_as: str) -> None:
