@@ -17,7 +17,7 @@ from typing import Any
 from ingest.index import ReportRow
 from rag.engine import Engine
 from rag.lexicon import pattern, vocab, words
-from rag.query import Understanding, asks_count, asks_percentage
+from rag.query import Understanding, asks, asks_count, asks_percentage
 from rag.retrieve import tokenize
 from rag.verify import looks_like_instruction
 from reportqa.records import Answer, Chunk, Citation, Hit, Span, overlap
@@ -284,6 +284,9 @@ _SYN = _synonyms(_CUE_DATA["synonym"])
 _CUE = {c["name"]: re.compile(c["pattern"], re.I) for c in _CUE_DATA["cue"]}
 _CAUSAL, _FREQUENCY, _DIFFERENCE = _CUE["causal"], _CUE["frequency"], _CUE["difference"]
 _NUMBER_WORD = pattern("cues", "number_word")
+_QUANTITY_PHRASE = pattern("cues", "quantity_phrase")
+_SHARE_FIGURE, _MONEY_FIGURE = pattern("cues", "share_figure"), pattern("cues", "money_figure")
+_DURATION_FIGURE = pattern("cues", "duration_figure")
 # Sentence shapes (pointing back, page headers) and CQC's standard sections: data with
 # provenance in rag/vocab/sentences.toml; case-sensitive.
 _SHAPES = vocab("sentences")
@@ -291,15 +294,30 @@ _ANAPHOR, _HEADING = pattern("sentences", "anaphor"), pattern("sentences", "head
 _FRAME = pattern("sentences", "report_frame")
 _CONSEQUENCE = pattern("sentences", "consequence")
 _LABEL_LINE = pattern("sentences", "label_line")
+_LIST_NUMBER = pattern("sentences", "list_number")
 BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
 
 
 def states_asked_figure(u: Understanding, text: str) -> bool:
-    """Does ``text`` state a figure the question did not? Only asked of questions that want
-    a count, share, rate or length ("how many", "what percentage", "how long")."""
-    return bool(new_figures(text, set(_FIG.findall(u.question))))
+    """Does ``text`` state a figure the question did not, in the unit it asks for (a share
+    as a share, a length as a length, a count as other than money, money in pounds)? Only asked of questions that want a count, share, rate or
+    length ("how many", "what percentage", "how long")."""
+    asked = set(_FIG.findall(u.question))
+    # A share or a length is often stated without a digit ("half of", "a few weeks"); a
+    # count is not ("a handful of hours" is no number of children).
+    if u.unit == "%" or asks("asks_length", u.question):
+        unit = _SHARE_FIGURE if u.unit == "%" else _DURATION_FIGURE
+        return (bool(new_figures(text, asked)) or _QUANTITY_PHRASE.search(text) is not None) \
+            and unit.search(text) is not None
+    if not new_figures(text, asked):
+        return False
+    if asks_count(u.question):
+        return bool(new_figures(_MONEY_FIGURE.sub(" ", text), asked))
+    if u.unit == "£":
+        return _MONEY_FIGURE.search(text) is not None
+    return True
 
 
 _NOT_A_NAME = words("sentences", "not_a_name")
@@ -327,9 +345,10 @@ def states_a_name(u: Understanding, text: str) -> bool:
 
 def new_figures(sent: str, q_figs: set[str]) -> list[str]:
     """Figures in the sentence that the question did not state; bare years don't count.
-    Counts written as words ("nine areas", "six weeks") are figures too ("one" is not: it
-    is mostly a pronoun)."""
+    Counts written as words ("nine areas", "six weeks") are figures too; "one" only before
+    a unit ("one day a week"): elsewhere it is mostly a pronoun."""
     out = []
+    sent = _LIST_NUMBER.sub("", sent, count=1)
     for f in _FIG.findall(sent) + [w.lower() for w in _NUMBER_WORD.findall(sent)]:
         if f in q_figs or re.fullmatch(r"(19|20)\d\d", f):
             continue
