@@ -72,6 +72,12 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     return out
 
 
+def needs_figure(u: Understanding) -> bool:
+    """Only a figure answers it: a count, share, rate or length, asked neither yes or no, nor
+    as a comparison, nor why ("why are a small number of meetings late?" asks a reason)."""
+    return u.asks_quantity and not (u.yes_no or u.compares or u.asks_reason)
+
+
 class ExtractiveAnswerer:
     """Quote the report sentences that best answer the question; abstain when none does."""
 
@@ -96,7 +102,7 @@ class ExtractiveAnswerer:
         lexical = rank_sentences(u, hits, engine)
         cands = (read_candidates(u, lexical, self.reader, engine, self._lift)
                  if self.reader is not None else rerank_dense(u, lexical, engine))
-        figureless = bool(cands) and u.asks_quantity and not states_asked_figure(u, cands[0].text)
+        figureless = bool(cands) and needs_figure(u) and not states_asked_figure(u, cands[0].text)
         if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold \
                 and not figureless:
             return self._uncertain(u, cands[0], hits, engine)
@@ -108,10 +114,15 @@ class ExtractiveAnswerer:
         if not cands or cands[0].confidence < self.threshold:
             return self._not_found(u, cands, hits, engine)
         picked = self._pick(self._reasoned(u, cands, engine), engine)
-        if u.asks_quantity and not any(states_asked_figure(u, c.text) for c in picked):
-            # "How many ...?" answered by a sentence with no figure is no answer: say the best
-            # passage may answer it, not that it does.
-            return self._uncertain(u, cands[0], hits, engine)
+        if u.asks_quantity and not u.asks_reason \
+                and not any(states_asked_figure(u, c.text) for c in picked):
+            # "How many ...?" answered by the best sentence with no figure in it: the
+            # reports don't state the figure. Asked yes or no or to compare ("is the number
+            # ... higher?", "how does it compare to national?"), words can answer: quote the
+            # passage as one that may.
+            if not needs_figure(u):
+                return self._uncertain(u, cands[0], hits, engine)
+            return self._not_found(u, cands, hits, engine)
         if u.asks_name and not any(states_a_name(u, c.text) for c in picked):
             # "What is the app called?" answered by a sentence that names nothing ("they
             # produced a care leaver app"): the reports don't say.

@@ -59,6 +59,7 @@ class Understanding:
     asks_reason: bool = False
     asks_effect: bool = False  # "what happens to ...", "what is the effect of ..."
     asks_quantity: bool = False  # a count, share, rate or length: the answer states a figure
+    compares: bool = False  # "how does X compare to the national rate": words can answer
     asks_name: bool = False  # "what is X called", "who is ...": the answer names something
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Passages the conversation already quoted: "why?" wants a new one.
@@ -110,6 +111,7 @@ def parse_question(question: str, councils: list[Council]) -> Understanding:
         asks_reason=asks("asks_reason", q),
         asks_effect=asks("asks_effect", q),
         asks_quantity=asks_quantity(q),
+        compares=asks("compare", q),
         asks_name=asks("asks_name", q),
         question=question, content=strip_frames(question), normalised=q, councils=found,
         unknown_councils=unknown, statements=stmts,
