@@ -17,8 +17,16 @@ from typing import Any, Protocol
 
 from rag import structured
 from rag.engine import Engine, get_engine
-from rag.evidence import NOT_IN_REPORTS, Candidate, W, abstained, distinct_spans, rank_sentences
-from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for
+from rag.evidence import (
+    NOT_IN_REPORTS,
+    Candidate,
+    W,
+    abstained,
+    distinct_spans,
+    rank_sentences,
+    states_asked_figure,
+)
+from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for, needs_figure
 from rag.followup import (
     Reading,
     asks_only_why,
@@ -99,8 +107,9 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     else:
         ans = answer(reading.read_as, settings, filters, engine=eng, answerer=answerer, k=k,
                      on_delta=on_delta)
-    if reading.kind in _NEW_QUESTION and reading.previous is not None:
-        ans = _nothing_new(ans, reading.previous)
+    if reading.kind in _NEW_QUESTION and reading.previous is not None \
+            and _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
+        ans = _nothing_new(ans)
     return replace(ans, question=q, read_as=reading.read_as)
 
 
@@ -109,15 +118,27 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
 _NEW_QUESTION = ("carry", "carry_topic", "other_topic")
 
 
-def _nothing_new(ans: Answer, prev: Turn) -> Answer:
-    """An answer to a new question that only re-quotes what the last answer quoted, stated
-    as its answer: the reports say nothing more on it, so say so, with that passage as
-    see-also. (Quoted as uncertain, the repeat already says it may not answer.)"""
+def _requotes(ans: Answer, prev: Turn) -> bool:
+    """Is the answer only the passage the last answer quoted, stated as an answer? (Quoted as
+    uncertain, the repeat already says it may not answer.)"""
     cited = [c for c in ans.citations if not c.see_also]
-    if ans.outcome != "answer" or not cited or not prev.citations or not all(
-            any(overlap(c.span, p.span) for p in prev.citations) for c in cited):
-        return ans
-    see = tuple(replace(c, n=i + 1, see_also=True) for i, c in enumerate(cited))
+    return ans.outcome == "answer" and bool(cited) and bool(prev.citations) and all(
+        any(overlap(c.span, p.span) for p in prev.citations) for c in cited)
+
+
+def _states_the_figure(reading: Reading, ans: Answer, eng: Engine) -> bool:
+    """Does the passage quoted again state the figure the new question asks for ("how long
+    are they waiting?" after "are families waiting?")? Then it answers this one too."""
+    u = _understood(followup_question(reading), eng)
+    return needs_figure(u) and any(states_asked_figure(u, c.quote) for c in ans.citations
+                                   if not c.see_also)
+
+
+def _nothing_new(ans: Answer) -> Answer:
+    """An answer to a new question that only re-quotes what the last answer quoted: the
+    reports say nothing more on it, so say so, with that passage as see-also."""
+    see = tuple(replace(c, n=i + 1, see_also=True) for i, c in
+                enumerate(c for c in ans.citations if not c.see_also))
     return replace(abstained(ans.question, "The indexed reports don't say more on this than the "
                              "passage quoted before.", see, ans.hits), timings_ms=ans.timings_ms)
 

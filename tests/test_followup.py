@@ -389,3 +389,29 @@ def test_a_new_question_answered_only_by_the_last_quote_says_nothing_more(eng: E
     assert [(c.report_id, c.start, c.end) for c in again.citations] == \
         [(c.report_id, c.start, c.end) for c in alone.citations]
     assert all(c.see_also for c in again.citations)
+
+
+
+def test_a_figure_question_answered_by_the_passage_just_quoted_is_answered(
+        tmp_path: Path) -> None:
+    """"How long are they waiting?" after "do families wait for early help?": the passage
+    just quoted states the length ("a few weeks"), so it answers the new question too, rather
+    than "the reports say no more"."""
+    from ingest.pipeline import ingest
+
+    page = tmp_path / "fenwick__about.txt"
+    page.write_text("Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                    "Some families in Fenwick wait for a few weeks for early help from the family "
+                    "hubs. Fenwick is a coastal borough with three towns.\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    eng = Engine.load(settings)
+    first = "Do families in Fenwick wait for early help?"
+    before = answer(first, settings, engine=eng)
+    assert "a few weeks" in before.citations[0].quote, before.text
+    then = answer_in_chat("how long are they waiting?", [Turn(first, first, before.citations)],
+                          settings, engine=eng)
+    assert then.outcome == "answer" and "a few weeks" in then.text, then.text
+    other = answer_in_chat("what is the population there?", [Turn(first, first, before.citations)],
+                           settings, engine=eng)
+    assert other.outcome != "answer" or "a few weeks" not in other.text, other.text
