@@ -295,6 +295,7 @@ _FRAME = pattern("sentences", "report_frame")
 _CONSEQUENCE = pattern("sentences", "consequence")
 _LABEL_LINE = pattern("sentences", "label_line")
 _LIST_NUMBER = pattern("sentences", "list_number")
+_EXAMPLES = pattern("sentences", "examples_follow")
 BOILERPLATE = frozenset(next(r for r in _SHAPES["section"] if r["name"] == "boilerplate")["sections"])
 _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
@@ -405,16 +406,50 @@ def with_antecedent(c: Candidate, engine: Engine) -> Candidate:
     return replace(c, start=s, text=text[s:c.end], core_start=c.start)
 
 
-def with_sequel(c: Candidate, engine: Engine, max_words: int) -> Candidate:
+def gives_cause(c: Candidate) -> bool:
+    """Does the sentence state a cause or a consequence itself ("because", "as a result")?"""
+    return bool(_CAUSAL.search(c.text) or _CONSEQUENCE.match(c.text))
+
+
+def with_sequel(c: Candidate, engine: Engine, max_words: int, *, any_next: bool = False) -> Candidate:
     """The sentence with the next one in the same paragraph when that one points back to it
-    ("This is because ...", "This was designed to ..."), as one candidate, if both fit in
-    ``max_words``; unchanged otherwise."""
+    ("This is because ...", "As a result, ...") or ``any_next``, as one candidate, if both fit
+    in ``max_words``; unchanged otherwise."""
     nxt = next_sentence(c, engine)
-    if (nxt is None or not _next_to(c.end, nxt.start) or not _ANAPHOR.match(nxt.text)
-            or len(c.text.split()) + len(nxt.text.split()) > max_words):
+    if (nxt is None or not _next_to(c.end, nxt.start) or not (any_next or points_back(nxt))
+            or len(c.text.split()) + len(nxt.text.split()) >= max_words):
+        # ">=": the full stop after the citation marker ("... drift [1].") reads as a word.
         return c
     text = engine.retriever.report_text(c.hit.chunk.report_id)
     return replace(c, end=nxt.end, text=text[c.start:nxt.end])
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:[◼•●▪*–-]|[a-z])")
+
+
+def with_elaboration(c: Candidate, engine: Engine, max_words: int, *,
+                     examples: bool) -> Candidate:
+    """A sentence that opens a list ("... with a particular focus on the:") with the items
+    after it, as one candidate, as many as fit in ``max_words`` (the sentence alone answers
+    nothing). With ``examples``, a sentence with the next one when that one gives its
+    examples ("For example, ...", "Examples include ...") and both fit."""
+    nxt = next_sentence(c, engine)
+    if nxt is None or not _next_to(c.end, nxt.start):
+        return c
+    budget = max_words - 1  # the full stop after the citation marker reads as a word
+    if c.text.rstrip().endswith(":"):
+        end, words = c.end, len(c.text.split())
+        while (nxt is not None and _next_to(end, nxt.start) and _LIST_ITEM.match(nxt.text)
+               and words + len(nxt.text.split()) <= budget):
+            end, words = nxt.end, words + len(nxt.text.split())
+            nxt = next_sentence(replace(c, end=end), engine)
+    elif examples and _EXAMPLES.match(nxt.text) \
+            and len(c.text.split()) + len(nxt.text.split()) <= budget:
+        end = nxt.end
+    else:
+        return c
+    text = engine.retriever.report_text(c.hit.chunk.report_id)
+    return replace(c, end=end, text=text[c.start:end])
 
 
 def trim_to(c: Candidate, max_words: int) -> Candidate:

@@ -25,6 +25,7 @@ from rag.evidence import (
     clean_quote,
     distinct_chunks,
     distinct_spans,
+    gives_cause,
     next_sentence,
     overlaps,
     points_back,
@@ -34,6 +35,7 @@ from rag.evidence import (
     states_asked_figure,
     trim_to,
     with_antecedent,
+    with_elaboration,
     with_marker,
     with_sequel,
 )
@@ -113,7 +115,7 @@ class ExtractiveAnswerer:
             return self._uncertain(u, cands[0], hits, engine)
         if not cands or cands[0].confidence < self.threshold:
             return self._not_found(u, cands, hits, engine)
-        picked = self._pick(self._reasoned(u, cands, engine), engine)
+        picked = self._pick(self._elaborated(u, self._reasoned(u, cands, engine), engine), engine)
         if u.asks_quantity and not u.asks_reason \
                 and not any(states_asked_figure(u, c.text) for c in picked):
             # "How many ...?" answered by the best sentence with no figure in it: the
@@ -146,9 +148,10 @@ class ExtractiveAnswerer:
                    engine: Engine) -> Answer:
         """Too weak a match to state as the answer, too close to say "not in the reports":
         quote the best sentence, marked as possibly answering."""
-        best = self._pick(self._reasoned(u, [best], engine), engine)[0]
+        best = self._pick(self._elaborated(u, self._reasoned(u, [best], engine), engine),
+                          engine)[0]
         # The marking words count towards the answer's length too.
-        room = self.max_words - len(MAY_ANSWER.split())
+        room = self.max_words - len(MAY_ANSWER.split()) - 1  # and the full stop after "[1]"
         if len(best.text.split()) > room:
             best = trim_to(best, room)
         text = MAY_ANSWER + with_marker(clean_quote(best.text), 1)
@@ -167,7 +170,18 @@ class ExtractiveAnswerer:
         best = cands[0]
         if u.asks_reason and points_back(best):
             best = with_antecedent(best, engine)
-        return [with_sequel(best, engine, self.max_words), *cands[1:]]
+        return [with_sequel(best, engine, self.max_words, any_next=not gives_cause(best)),
+                *cands[1:]]
+
+    def _elaborated(self, u: Understanding, cands: list[Candidate],
+                    engine: Engine) -> list[Candidate]:
+        """A sentence opening a list is quoted with its items; one followed by its examples
+        with them, unless a figure or a yes or no is asked (the sentence itself answers)."""
+        if not cands:
+            return cands
+        examples = not (u.asks_quantity or u.yes_no)
+        return [with_elaboration(cands[0], engine, self.max_words, examples=examples),
+                *cands[1:]]
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         best = cands[0]

@@ -184,6 +184,10 @@ _CONSEQUENCE = ("As a result, trust in the council has been lost among many pare
                 "with disabilities.")
 _FINDING = "Transition plans for young people with disabilities are often late and weak."
 _REASON = "This is because the council has no joined-up approach to preparing for adulthood."
+_REPEATED = "Some children in Fenwick have repeated child protection plans."
+_CURRENT = "Current plans do not consider how well their earlier plans worked."
+_WAIT = "Some children in Fenwick wait too long for their life-story books."
+_EFFECT = "As a result, they are not helped to understand their early childhood."
 
 
 @pytest.mark.parametrize("first, second, word, why, what, alone", [
@@ -193,7 +197,14 @@ _REASON = "This is because the council has no joined-up approach to preparing fo
     # "Transition plans are weak" restates it; "This is because ..." after it is the reason.
     (_FINDING, _REASON, "transition", "Why are transition plans in Fenwick late and weak?",
      "What are transition plans in Fenwick like?", _FINDING),
-], ids=["reason before", "reason after"])
+    # "Some children have repeated plans" restates it and states no cause; the reason is the
+    # next sentence though it does not point back.
+    (_REPEATED, _CURRENT, "repeated", "Why do some Fenwick children have repeated protection plans?",
+     "What plans do some Fenwick children have?", _REPEATED),
+    # Asked what followed, the consequence is the next sentence ("As a result, ...").
+    (_WAIT, _EFFECT, "life-story", "What happens to Fenwick children who wait for life-story books?",
+     "What do Fenwick children wait for?", _WAIT),
+], ids=["reason before", "reason after", "reason next", "consequence next"])
 def test_asked_why_the_sentence_and_its_reason_are_quoted_together(
         tmp_path, first: str, second: str, word: str, why: str, what: str, alone: str) -> None:  # type: ignore[no-untyped-def]
     """The reader picks the sentence that repeats the question (as it often does); asked why,
@@ -206,6 +217,46 @@ def test_asked_why_the_sentence_and_its_reason_are_quoted_together(
     assert _one_exact_citation(eng, ask, why).quote == f"{first} {second}"
     asked_what = answer(what, eng.settings, engine=eng, answerer=ask)
     assert asked_what.citations[0].quote == alone, asked_what.text
+
+
+def test_asked_why_a_sentence_giving_its_own_cause_is_quoted_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A sentence that states the cause itself ("because ...") answers the why; the
+    sentence after it is not added."""
+    reason = "Transition plans in Fenwick are late because the council lacks staff."
+    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                             f"About Fenwick\n{reason} The council has appointed a new lead "
+                             "for disability services.\n")
+    c = _one_exact_citation(eng, _keyword_answerer("transition".title()),
+                            "Why are transition plans in Fenwick late?")
+    assert c.quote == reason
+
+
+def test_a_sentence_opening_a_list_is_quoted_with_its_items(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"... with a particular focus on the:" answers nothing alone: its items are quoted with
+    it (one citation, exact offsets), and the sentence after the list is not."""
+    opening = "Inspectors looked at help for children in Fenwick, with a particular focus on the:"
+    items = "◼ quality of matching for children in care\n◼ progress of disabled children in care"
+    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                             f"{opening}\n{items}\nThe visit was carried out under the framework.\n")
+    c = _one_exact_citation(eng, _keyword_answerer("focus"),
+                            "Which children did the Fenwick visit focus on?")
+    assert c.quote == f"{opening}\n{items}"
+
+
+@pytest.mark.parametrize("question, both", [
+    ("What help do family support workers give families in Fenwick?", True),
+    ("Do family support workers in Fenwick help families?", False),
+])
+def test_a_sentence_followed_by_its_examples_is_quoted_with_them(tmp_path, question: str,
+                                                                 both: bool) -> None:  # type: ignore[no-untyped-def]
+    """"Examples include ..." after the chosen sentence holds the specifics asked for: quoted
+    together, unless a yes or no is asked (the sentence itself answers)."""
+    first = "Family support workers in Fenwick work with families in a variety of ways."
+    examples = "Examples include support with budgeting and parenting skills."
+    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                             f"{first} {examples} The council also runs two family hubs.\n")
+    c = _one_exact_citation(eng, _keyword_answerer("variety"), question)
+    assert c.quote == (f"{first} {examples}" if both else first)
 
 
 def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
