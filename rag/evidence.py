@@ -91,6 +91,7 @@ class Weights:
     reader_top: int
     judgement_cover: float
     judgement_match: float
+    judgement_row_words: int
     list_words: int
     reason_words: int
     ranked_shown: int

@@ -212,8 +212,19 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
     for j in picked:
         n = len(cites) + 1
         cites.append(cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
-        parts.append(f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade} [{n}].")
+        parts.append(_judged(j, cites[-1].quote, n))
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _judged(j: JudgementRow, quote: str, n: int) -> str:
+    """A judgement in the report's own words when its row is a table row ("Overall
+    effectiveness Requires improvement to be good", "2.2 Experiences and progress of care
+    leavers Requires improvement"), so the grade reads as printed; an outcome stated as a
+    sentence (area SEND) is named by its grade, the sentence being the citation."""
+    row = " ".join(quote.split())
+    if len(row.split()) <= W.judgement_row_words and j.grade.lower() in row.lower():
+        return f"{j.inspectorate} judged {j.council}: \u201c{row}\u201d [{n}]."
+    return f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade} [{n}]."
 
 
 def _graded(u: Understanding, councils: tuple[str, ...], eng: Engine) -> list[JudgementRow]:

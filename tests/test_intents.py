@@ -110,7 +110,7 @@ def test_which_part_named_by_its_grade_comes_from_the_judgement_table(pdf_eng: E
               "improvement?", "which area of doncaster was graded as requiring improvement"):
         a = answer(q, s, engine=pdf_eng)
         assert a.answerer == "table", a.text
-        assert sorted(n for n in grades if f'"{n}"' in a.text) == ri, a.text
+        assert sorted(n for n in grades if n in a.text) == ri, a.text
     why = answer("Why was Doncaster graded requires improvement for care leavers?", s,
                  engine=pdf_eng)
     assert why.answerer != "table", why.text
@@ -145,9 +145,9 @@ def test_a_grade_question_gets_the_judgement_that_covers_what_it_asks(pdf_eng: E
     overall = [answer(q, s, engine=pdf_eng) for q in (
         "What grade did Doncaster's children's services get?",
         "How did Ofsted rate Doncaster in its January 2025 inspection?")]
-    assert all('"Overall effectiveness"' in a.text for a in overall), [a.text for a in overall]
+    assert all("Overall effectiveness" in a.text for a in overall), [a.text for a in overall]
     leavers = answer("how did ofsted rate doncaster for care leavers", s, engine=pdf_eng)
-    assert '"The experiences and progress of care leavers"' in leavers.text, leavers.text
+    assert "The experiences and progress of care leavers" in leavers.text, leavers.text
     wider = answer("How did Ofsted rate the housing and personal adviser staffing for Doncaster's "
                    "care leavers?", s, engine=pdf_eng)
     assert wider.answerer != "table", wider.text

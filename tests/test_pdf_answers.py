@@ -106,6 +106,10 @@ def test_judgement_questions_are_answered_from_page_one(eng: Engine, question: s
     a = answer(question, eng.settings, engine=eng)
     assert grade in a.text and a.citations[0].report_id == report
     assert a.citations[0].page == 1
+    # A judgement table's row is quoted as printed; an outcome stated as a sentence (area
+    # SEND) is named by its grade.
+    row = " ".join(a.citations[0].quote.split())
+    assert (row in a.text) == (len(row.split()) <= 20), (row, a.text)
 
 
 def test_compare_two_send_outcomes_cites_each(eng: Engine) -> None:
