@@ -164,8 +164,13 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
     cov = term_coverage(weights, toks, _SYN)
     n_words = len(sent.split())
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
+    # A label line naming someone ("Lead inspector: Rachel Griffiths, His Majesty's
+    # Inspector") is short and unpunctuated like a heading, but answers "who led ...?" when
+    # its label is what the question asks about (not "who is the director ...?").
+    named = (u.asks_name and bool(_LABEL_LINE.match(sent))
+             and term_coverage(weights, set(tokenize(sent.split(":")[0])), _SYN) > 0)
     if n_words < W.min_words or _HEADING.match(sent) or _FRAME.match(sent) or (
-            n_words < W.short_unpunctuated_words and unpunctuated):
+            n_words < W.short_unpunctuated_words and unpunctuated and not named):
         return None  # titles, headings and "Score: 3" lines are not answers to read out
     score = (W.coverage * cov + W.rank / (1 + W.rank_decay * (h.rank - 1))
              - W.length_penalty * n_words)

@@ -345,3 +345,21 @@ def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, s
     from rag.structured import understand
 
     assert states_asked_figure(understand(question, []), sentence) is states
+
+
+
+@pytest.mark.parametrize("question, named", [
+    ("Who led the Fenwick inspection?", True),
+    ("who was the lead inspector for fenwick", True),
+    ("Who is the director of children's services in Fenwick?", False),
+])
+def test_a_label_line_naming_someone_answers_who_its_label_is(tmp_path, question: str,
+                                                              named: bool) -> None:  # type: ignore[no-untyped-def]
+    """"Lead inspector: Ann Smith, His Majesty's Inspector" is short and unpunctuated like a
+    heading, but it answers "who led the inspection?"; asked about another role, it does not."""
+    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                             "Fenwick council runs three locality teams for adults.\n"
+                             "Lead inspector: Ann Smith, His Majesty’s Inspector\n")
+    a = _loosely(eng, question)
+    quoted = any("Ann Smith" in c.quote for c in a.citations if not c.see_also)
+    assert quoted is named, a.text
