@@ -190,3 +190,14 @@ def test_a_missing_row_name_is_a_clear_error() -> None:
 
     with pytest.raises(KeyError, match="questions.toml.*no_such_row"):
         pattern("questions", "no_such_row")
+
+
+def test_improvement_as_a_topic_does_not_ask_for_the_improvement_list() -> None:
+    """'Improvement' naming a board or a change asked about is not 'what needs to improve?'."""
+    from rag.query import asks_for_list
+
+    for q in ("Who chairs the improvement board overseeing Southend's children's services?",
+              "Over what period have education partners noticed improvements in Southend?",
+              "What was Ofsted's final word on the speed of improvement in Cambridgeshire?"):
+        assert asks_for_list(q) is None, q
+    assert asks_for_list("Which improvements did Ofsted say Doncaster needs?") == "improve"
