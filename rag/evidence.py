@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ingest.index import ReportRow
+from ingest.profiles import all_grades
 from rag.engine import Engine
 from rag.lexicon import pattern, vocab, words
 from rag.query import Understanding, asks, asks_count, asks_percentage
@@ -293,6 +294,9 @@ _NUMBER_WORD = pattern("cues", "number_word")
 _QUANTITY_PHRASE = pattern("cues", "quantity_phrase")
 _SHARE_FIGURE, _MONEY_FIGURE = pattern("cues", "share_figure"), pattern("cues", "money_figure")
 _DURATION_FIGURE = pattern("cues", "duration_figure")
+_GRADE_STATED = pattern("cues", "grade_stated")
+# "Good" alone is in too many sentences to tell; the longer grades name themselves.
+_FAMILY_GRADES = tuple(g for g in all_grades() if len(g.split()) > 1)
 # Sentence shapes (pointing back, page headers) and CQC's standard sections: data with
 # provenance in rag/vocab/sentences.toml; case-sensitive.
 _SHAPES = vocab("sentences")
@@ -348,6 +352,13 @@ def states_a_name(u: Understanding, text: str) -> bool:
                     and not (bare.isupper() and bare.lower() in initials)):
                 return True
     return False
+
+
+def states_a_grade(text: str) -> bool:
+    """Does ``text`` state a grade: a word that gives one ("judged", "rated") or a grade of
+    any report family's scale ("requires improvement to be good", "typically positive ...")?"""
+    low = text.lower()
+    return bool(_GRADE_STATED.search(text)) or any(g.lower() in low for g in _FAMILY_GRADES)
 
 
 def new_figures(sent: str, q_figs: set[str]) -> list[str]:

@@ -31,6 +31,7 @@ from rag.evidence import (
     points_back,
     rank_sentences,
     rerank_dense,
+    states_a_grade,
     states_a_name,
     states_asked_figure,
     trim_to,
@@ -39,6 +40,7 @@ from rag.evidence import (
     with_marker,
     with_sequel,
 )
+from rag.judgement_answers import inspected_in, report_metadata
 from rag.query import Understanding
 from rag.reader import MODEL_DIR, SentenceReader, order_score, pair_text, shared_reader
 from rag.reader import available as reader_available
@@ -78,6 +80,12 @@ def needs_figure(u: Understanding) -> bool:
     """Only a figure answers it: a count, share, rate or length, asked neither yes or no, nor
     as a comparison, nor why ("why are a small number of meetings late?" asks a reason)."""
     return u.asks_quantity and not (u.yes_no or u.compares or u.asks_reason)
+
+
+def _another_inspection(u: Understanding, c: Candidate, engine: Engine) -> bool:
+    """Does the question ask about an inspection other than the one this report is of (the
+    previous one, or a year the report is not from)?"""
+    return u.other_inspection or not inspected_in(u, report_metadata(c.hit.chunk.report_id, engine))
 
 
 class ExtractiveAnswerer:
@@ -124,6 +132,12 @@ class ExtractiveAnswerer:
             # passage as one that may.
             if not needs_figure(u):
                 return self._uncertain(u, cands[0], hits, engine)
+            return self._not_found(u, cands, hits, engine)
+        if u.asks_grade and not (u.asks_reason or u.asks_effect) \
+                and _another_inspection(u, picked[0], engine) \
+                and not any(states_a_grade(c.text) for c in picked):
+            # "What grade did X get at its previous inspection?" answered by a sentence that
+            # mentions that inspection but states no grade: the reports don't say.
             return self._not_found(u, cands, hits, engine)
         if u.asks_name and not any(states_a_name(u, c.text) for c in picked):
             # "What is the app called?" answered by a sentence that names nothing ("they

@@ -363,3 +363,18 @@ def test_a_label_line_naming_someone_answers_who_its_label_is(tmp_path, question
     a = _loosely(eng, question)
     quoted = any("Ann Smith" in c.quote for c in a.citations if not c.see_also)
     assert quoted is named, a.text
+
+
+@pytest.mark.parametrize("since, outcome", [
+    ("Since the previous inspection in 2019, leaders have acted to improve services.", "not_found"),
+    ("Since the previous inspection in 2019, when services were judged to be good, leaders "
+     "have acted to improve services.", "answer"),
+])
+def test_a_grade_of_another_inspection_needs_a_sentence_that_states_one(tmp_path, since: str,
+                                                                        outcome: str) -> None:  # type: ignore[no-untyped-def]
+    """Asked what the previous inspection graded, a sentence that mentions that inspection
+    but states no grade is no answer; one that says how it was judged is."""
+    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                             f"{since}\nFenwick council runs three locality teams for adults.\n")
+    a = _loosely(eng, "What grade did Fenwick get at its previous inspection in 2019?")
+    assert a.outcome == outcome, a.text
