@@ -150,6 +150,8 @@ def test_a_quantity_question_answered_without_a_figure_is_not_found(tmp_path) ->
                    "council said its social workers had manageable caseloads.\n")
     a = _loosely(eng, "How many social workers does Fenwick employ?")
     assert a.outcome == "not_found", a.text
+    avg = _loosely(eng, "What is the average caseload of a social worker in Fenwick?")
+    assert avg.outcome == "not_found", avg.text
     d = _loosely(eng, "Is the number of social workers Fenwick employs higher than last year?")
     assert d.outcome == "uncertain", d.text
     e = _loosely(eng, "How does the number of social workers in Fenwick compare with other councils?")
