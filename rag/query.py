@@ -24,6 +24,7 @@ from ingest.structure import (
 )
 from rag.lexicon import pattern, vocab, words
 from rag.retrieve import tokenize
+from rag.spelling import english
 from reportqa.errors import QuestionError
 from reportqa.records import Span
 from reportqa.text import years_in
@@ -239,7 +240,10 @@ def _find_councils(q: str, councils: list[Council]) -> tuple[str, ...]:
 def _alias_spans(q: str, councils: list[Council]) -> list[tuple[int, int, str]]:
     """(start, end, council key) of every indexed council's alias in normalised text."""
     pattern, key_of = _alias_matcher(tuple(councils))
-    return [(m.start(1), m.end(1), key_of[m.group(1)]) for m in pattern.finditer(q)]
+    return [(m.start(1), m.end(1), key_of[m.group(1)]) for m in pattern.finditer(q)
+            # "baths" is a word, not Bath's: a bare "s" makes a possessive only when the
+            # embedder's English does not know the name with it.
+            if not (q[m.end(1) : m.end()] == "s" and f"{m.group(1)}s" in english())]
 
 
 @lru_cache(maxsize=8)
@@ -252,7 +256,10 @@ def _alias_matcher(councils: tuple[Council, ...]) -> tuple[re.Pattern[str], dict
             key_of.setdefault(a, c.key)
     alts = sorted(key_of, key=len, reverse=True) or ["(?!)"]
     body = "|".join(re.escape(a) for a in alts)
-    return re.compile(rf"(?<![a-z])({body})(?:'s)?(?![a-z])"), key_of
+    # "kents focused visit", "surreys send inspection": people type the possessive without
+    # its apostrophe. Only indexed names take the bare "s" (not the gazetteer's: a council
+    # the index does not cover must be named as it is spelt).
+    return re.compile(rf"(?<![a-z])({body})(?:'?s)?(?![a-z])"), key_of
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,12 @@ def test_councils_and_statements_recognised_from_index_metadata(eng: Engine) -> 
     assert u.intent == "compare" and u.councils == ("darlington", "staffordshire")
     assert understand("What was Ealing's overall rating?", cat).intent == "rating"
     assert understand("Which councils scored 2 for any quality statement?", cat).score_value == 2
+    # The possessive typed without its apostrophe names the council; a word that is English
+    # with the "s" ("baths") does not.
+    assert understand("whats stocktons rating", cat).councils == ("stockton-on-tees",)
+    assert understand("what did darlingtons carers say", cat).councils == ("darlington",)
+    cat_bath = council_catalogue(["Bath Council", *[c.name for c in cat]])
+    assert understand("how many people need help with baths", cat_bath).councils == ()
     # A new council is recognised without code changes: the catalogue comes from the index.
     cat2 = council_catalogue(["Testshire County Council", *[c.name for c in cat]])
     assert understand("What did Testshire score for safeguarding?", cat2).councils == ("testshire",)
