@@ -313,8 +313,9 @@ _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|tho
 
 def states_asked_figure(u: Understanding, text: str) -> bool:
     """Does ``text`` state a figure the question did not, in the unit it asks for (a share
-    as a share, a length as a length, a count as other than money, money in pounds)? Only asked of questions that want a count, share, rate or
-    length ("how many", "what percentage", "how long")."""
+    as a share, a length as a length, a count as other than money, money in pounds)? Only
+    asked of questions that want a count, share, rate or length ("how many", "what
+    percentage", "how long")."""
     asked = set(_FIG.findall(u.question))
     # A share or a length is often stated without a digit ("half of", "a few weeks"); a
     # count is not ("a handful of hours" is no number of children).
@@ -323,7 +324,10 @@ def states_asked_figure(u: Understanding, text: str) -> bool:
         return (bool(new_figures(text, asked)) or _QUANTITY_PHRASE.search(text) is not None) \
             and unit.search(text) is not None
     if not new_figures(text, asked):
-        return False
+        # "How much teaching do they get?" is answered by "a handful of hours"; a count or
+        # a sum of money is not.
+        return (not asks_count(u.question) and u.unit != "£"
+                and _QUANTITY_PHRASE.search(text) is not None)
     if asks_count(u.question):
         return bool(new_figures(_MONEY_FIGURE.sub(" ", text), asked))
     if u.unit == "£":

@@ -339,6 +339,9 @@ def test_a_paragraph_number_is_not_a_figure_and_one_is_only_before_a_unit(
     ("What share of referrals are declined in Fenwick?", "Approximately half of referrals are declined.", True),
     ("What share of referrals are declined in Fenwick?", "On behalf of the board, few are declined.", False),
     ("How many children in Fenwick have an EHC plan?", "Some are offered a handful of hours for weeks.", False),
+    ("How much teaching do Fenwick children out of school get?",
+     "Some are offered a handful of hours for weeks.", True),
+    ("How much did Fenwick spend on adult social care?", "It spent for a few years.", False),
 ])
 def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, states: bool) -> None:
     """A share is a percentage or fraction, a length a length of time, money is in pounds,
