@@ -445,7 +445,9 @@ def with_sequel(c: Candidate, engine: Engine, max_words: int, *, any_next: bool 
     return replace(c, end=nxt.end, text=text[c.start:nxt.end])
 
 
-_LIST_ITEM = re.compile(r"^\s*(?:[◼•●▪*–-]|[a-z])")
+# A list item opens with a bullet (older PDFs' symbol-font bullets are private-use
+# characters, \uf02d, \uf06e) or runs on in lower case.
+_LIST_ITEM = re.compile(r"^\s*(?:[◼•●▪*–\-\ue000-\uf8ff]|[a-z])")
 
 
 def with_elaboration(c: Candidate, engine: Engine, max_words: int, *,

@@ -233,11 +233,14 @@ def test_asked_why_a_sentence_giving_its_own_cause_is_quoted_alone(tmp_path) -> 
     assert c.quote == reason
 
 
-def test_a_sentence_opening_a_list_is_quoted_with_its_items(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("bullet", ["◼", "\uf02d"], ids=["square", "symbol-font"])
+def test_a_sentence_opening_a_list_is_quoted_with_its_items(tmp_path, bullet: str) -> None:  # type: ignore[no-untyped-def]
     """"... with a particular focus on the:" answers nothing alone: its items are quoted with
-    it (one citation, exact offsets), and the sentence after the list is not."""
+    it (one citation, exact offsets), and the sentence after the list is not. Older PDFs'
+    bullets come through as private-use characters."""
     opening = "Inspectors looked at help for children in Fenwick, with a particular focus on the:"
-    items = "◼ quality of matching for children in care\n◼ progress of disabled children in care"
+    items = (f"{bullet} quality of matching for children in care\n"
+             f"{bullet} progress of disabled children in care")
     eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
                              f"{opening}\n{items}\nThe visit was carried out under the framework.\n")
     c = _one_exact_citation(eng, _keyword_answerer("focus"),
