@@ -165,13 +165,9 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
     cov = term_coverage(weights, toks, _SYN)
     n_words = len(sent.split())
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
-    # A label line naming someone ("Lead inspector: Rachel Griffiths, His Majesty's
-    # Inspector") is short and unpunctuated like a heading, but answers "who led ...?" when
-    # its label is what the question asks about (not "who is the director ...?").
-    named = (u.asks_name and bool(_LABEL_LINE.match(sent))
-             and term_coverage(weights, set(tokenize(sent.split(":")[0])), _SYN) > 0)
     if n_words < W.min_words or _HEADING.match(sent) or _FRAME.match(sent) or (
-            n_words < W.short_unpunctuated_words and unpunctuated and not named):
+            n_words < W.short_unpunctuated_words and unpunctuated
+            and not _names_what_is_asked(u, sent, weights)):
         return None  # titles, headings and "Score: 3" lines are not answers to read out
     score = (W.coverage * cov + W.rank / (1 + W.rank_decay * (h.rank - 1))
              - W.length_penalty * n_words)
@@ -228,6 +224,14 @@ def rank_terms(u: Understanding, engine: Engine) -> list[str]:
                 council_words.update(tokenize(a))
     q_terms = [t for t in dict.fromkeys(tokenize(u.content or u.question)) if t not in council_words]
     return q_terms or list(dict.fromkeys(tokenize(u.content or u.question)))
+
+
+def _names_what_is_asked(u: Understanding, sent: str, weights: dict[str, float]) -> bool:
+    """A label line naming someone ("Lead inspector: Rachel Griffiths, His Majesty's
+    Inspector") is short and unpunctuated like a heading, but answers "who led ...?" when its
+    label is what the question asks about (not "who is the director ...?")."""
+    return (u.asks_name and bool(_LABEL_LINE.match(sent))
+            and term_coverage(weights, set(tokenize(sent.split(":")[0])), _SYN) > 0)
 
 
 def term_coverage(weights: dict[str, float], words: set[str],
@@ -296,7 +300,7 @@ _SHARE_FIGURE, _MONEY_FIGURE = pattern("cues", "share_figure"), pattern("cues", 
 _DURATION_FIGURE = pattern("cues", "duration_figure")
 _GRADE_STATED = pattern("cues", "grade_stated")
 # "Good" alone is in too many sentences to tell; the longer grades name themselves.
-_FAMILY_GRADES = tuple(g for g in all_grades() if len(g.split()) > 1)
+_FAMILY_GRADES = tuple(g.lower() for g in all_grades() if len(g.split()) > 1)
 # Sentence shapes (pointing back, page headers) and CQC's standard sections: data with
 # provenance in rag/vocab/sentences.toml; case-sensitive.
 _SHAPES = vocab("sentences")
@@ -362,7 +366,7 @@ def states_a_grade(text: str) -> bool:
     """Does ``text`` state a grade: a word that gives one ("judged", "rated") or a grade of
     any report family's scale ("requires improvement to be good", "typically positive ...")?"""
     low = text.lower()
-    return bool(_GRADE_STATED.search(text)) or any(g.lower() in low for g in _FAMILY_GRADES)
+    return bool(_GRADE_STATED.search(text)) or any(g in low for g in _FAMILY_GRADES)
 
 
 def new_figures(sent: str, q_figs: set[str]) -> list[str]:
@@ -438,11 +442,21 @@ def with_sequel(c: Candidate, engine: Engine, max_words: int, *, any_next: bool 
     in ``max_words``; unchanged otherwise."""
     nxt = next_sentence(c, engine)
     if (nxt is None or not _next_to(c.end, nxt.start) or not (any_next or points_back(nxt))
-            or len(c.text.split()) + len(nxt.text.split()) >= max_words):
-        # ">=": the full stop after the citation marker ("... drift [1].") reads as a word.
+            or not _fits(len(c.text.split()) + len(nxt.text.split()), max_words)):
         return c
+    return _through(c, nxt.end, engine)
+
+
+def _fits(words: int, max_words: int) -> bool:
+    """Do ``words`` words of quote fit an answer of ``max_words``? The full stop after the
+    citation marker ("... drift [1].") reads as a word too."""
+    return words <= max_words - 1
+
+
+def _through(c: Candidate, end: int, engine: Engine) -> Candidate:
+    """The candidate quoted on to ``end`` of its report (offsets stay exact)."""
     text = engine.retriever.report_text(c.hit.chunk.report_id)
-    return replace(c, end=nxt.end, text=text[c.start:nxt.end])
+    return replace(c, end=end, text=text[c.start:end])
 
 
 # A list item opens with a bullet (older PDFs' symbol-font bullets are private-use
@@ -459,20 +473,18 @@ def with_elaboration(c: Candidate, engine: Engine, max_words: int, *,
     nxt = next_sentence(c, engine)
     if nxt is None or not _next_to(c.end, nxt.start):
         return c
-    budget = max_words - 1  # the full stop after the citation marker reads as a word
     if c.text.rstrip().endswith(":"):
         end, words = c.end, len(c.text.split())
         while (nxt is not None and _next_to(end, nxt.start) and _LIST_ITEM.match(nxt.text)
-               and words + len(nxt.text.split()) <= budget):
+               and _fits(words + len(nxt.text.split()), max_words)):
             end, words = nxt.end, words + len(nxt.text.split())
             nxt = next_sentence(replace(c, end=end), engine)
     elif examples and _EXAMPLES.match(nxt.text) \
-            and len(c.text.split()) + len(nxt.text.split()) <= budget:
+            and _fits(len(c.text.split()) + len(nxt.text.split()), max_words):
         end = nxt.end
     else:
         return c
-    text = engine.retriever.report_text(c.hit.chunk.report_id)
-    return replace(c, end=end, text=text[c.start:end])
+    return _through(c, end, engine)
 
 
 def trim_to(c: Candidate, max_words: int) -> Candidate:

@@ -355,7 +355,6 @@ def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, s
     assert states_asked_figure(understand(question, []), sentence) is states
 
 
-
 @pytest.mark.parametrize("question, named", [
     ("Who led the Fenwick inspection?", True),
     ("who was the lead inspector for fenwick", True),
