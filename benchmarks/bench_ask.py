@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_ask.py [--embedder minilm|hash] [--sizes bundled,10k,50k]
                                              [--calls 100] [--no-baseline] [--profile]
+                                             [--reader auto/fp32,auto,lexical]
 
 Corpora: ``bundled`` is corpus/ (36 pages); ``10k`` / ``50k`` are synthetic corpora of about
 that many chunks made by benchmarks/synth.py from corpus/ text (fictional councils, varied
@@ -167,11 +168,13 @@ def _rss_mb() -> float:
 
 
 def _settings(label: str, embedder: str, seed: int, reader: str = "auto"):  # type: ignore[no-untyped-def]
+    """``reader`` is a reader, optionally with a precision after a slash ("auto/fp32")."""
     from reportqa.settings import Settings
 
     os.environ.pop("REPORTQA_CHROMA_URL", None)
+    kind, _, precision = reader.partition("/")
     return Settings.from_env(index_dir=corpus_root(label, embedder, seed) / "index",
-                             embedder=embedder, reader=reader)
+                             embedder=embedder, reader=kind, reader_precision=precision or None)
 
 
 def child_ours(label: str, embedder: str, seed: int, calls: int, profile: bool,
@@ -310,8 +313,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--profile", action="store_true", help="cProfile our timed loop (stderr)")
-    ap.add_argument("--reader", choices=["auto", "cross", "lexical"], default="auto",
-                    help="sentence reader of ours (children ignore REPORTQA_* from the shell)")
+    ap.add_argument("--reader", default="auto",
+                    help="sentence reader(s) of ours, comma-separated, each timed in its own "
+                    "child one after another: auto, cross or lexical, optionally /fp32 or /bf16 "
+                    "(\"auto/fp32,auto\" puts the reader in fp32 beside today's default; "
+                    "children ignore REPORTQA_* from the shell)")
     ap.add_argument("--child", choices=["ours", "baseline", "build"], help=argparse.SUPPRESS)
     ap.add_argument("--label", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -331,7 +337,8 @@ def main() -> None:
     print(f"bench_ask: embedder={args.embedder}, reader={args.reader}, {args.calls} timed calls per corpus, "
           f"{len(QUESTIONS)} questions; {os.cpu_count()} CPUs; python {platform.python_version()}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
-    rows = []
+    readers = [r.strip() for r in args.reader.split(",") if r.strip()]
+    rows: list[Any] = []
     for label in [s.strip() for s in args.sizes.split(",") if s.strip()]:
         root = corpus_root(label, args.embedder, args.seed)
         if (root / "BUILT.json").exists():
@@ -344,13 +351,11 @@ def main() -> None:
             print(f"[{label}] built: {built['reports']} reports, {built['chunks']} chunks in "
                   f"{built['seconds_this_run']} s (embedding {built['embed_seconds_this_run']} s)",
                   flush=True)
-        ours = _run_child(["--child", "ours", "--label", label, *common, "--reader", args.reader,
-                           *(["--profile"] if args.profile else [])])
-        print(f"[{label}] ours: p50 {ours['p50']:.1f} ms, p95 {ours['p95']:.1f} ms, mean "
-              f"{ours['mean']:.1f} ms (retrieve stage p50 {ours['retrieve_p50']:.1f} ms), load + "
-              f"first answer {ours['cold_ms']:.0f} ms, peak RSS {ours['rss_mb']:.0f} MB, "
-              f"{ours['abstained']}/{ours['calls']} abstained; load avg "
-              f"{_load(ours['load_before'])} -> {_load(ours['load_after'])}", flush=True)
+        for reader in readers:
+            ours = _run_child(["--child", "ours", "--label", label, *common, "--reader", reader,
+                               *(["--profile"] if args.profile else [])])
+            _print_ours(label, reader, ours)
+            rows.append((label, reader, ours, None))
         base = None
         if not args.no_baseline:
             base = _run_child(["--child", "baseline", "--label", label, *common])
@@ -358,24 +363,35 @@ def main() -> None:
                   f"build + first retrieve {base['cold_ms']:.0f} ms, peak RSS "
                   f"{base['rss_mb']:.0f} MB; load avg {_load(base['load_before'])} -> "
                   f"{_load(base['load_after'])}", flush=True)
-        rows.append((label, ours, base))
+            rows[-1] = (*rows[-1][:3], base)
+    _print_table(args, rows)
 
+
+def _print_ours(label: str, reader: str, ours: dict[str, Any]) -> None:
+    print(f"[{label}] ours ({reader}): p50 {ours['p50']:.1f} ms, p95 {ours['p95']:.1f} ms, mean "
+          f"{ours['mean']:.1f} ms (retrieve stage p50 {ours['retrieve_p50']:.1f} ms), load + "
+          f"first answer {ours['cold_ms']:.0f} ms, peak RSS {ours['rss_mb']:.0f} MB, "
+          f"{ours['abstained']}/{ours['calls']} abstained; load avg "
+          f"{_load(ours['load_before'])} -> {_load(ours['load_after'])}", flush=True)
+
+
+def _print_table(args: argparse.Namespace, rows: list[Any]) -> None:
     print()
     print(f"embedder: {args.embedder}; ours = answer() end to end (extractive), baseline = "
           "llama-index VectorStoreIndex retrieve(top 8); latencies in ms over "
           f"{args.calls} warm calls; RSS = peak of that child process")
-    head = ("| corpus | chunks | ours p50 | ours p95 | ours RSS MB | baseline p50 | baseline p95 "
-            "| baseline RSS MB | load avg (1 min) |")
+    head = ("| corpus | reader | chunks | ours p50 | ours p95 | ours RSS MB | baseline p50 "
+            "| baseline p95 | baseline RSS MB | load avg (1 min) |")
     print(head)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for label, o, b in rows:
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for label, reader, o, b in rows:
         bl = (f"{b['p50']:.1f} | {b['p95']:.1f} | {b['rss_mb']:.0f}" if b else "- | - | -")
         loads = f"{_load(o['load_before'])}-{_load(o['load_after'])}"
         if b:
             loads += f" / {_load(b['load_before'])}-{_load(b['load_after'])}"
-        print(f"| {label} | {o['chunks']:,} | {o['p50']:.1f} | {o['p95']:.1f} | {o['rss_mb']:.0f} "
+        print(f"| {label} | {reader} | {o['chunks']:,} | {o['p50']:.1f} | {o['p95']:.1f} | {o['rss_mb']:.0f} "
               f"| {bl} | {loads} |")
-    big = [o for label, o, _ in rows if o["chunks"] >= 45000]
+    big = [o for _, _, o, _ in rows if o["chunks"] >= 45000]
     for o in big:
         ok = [o["p50"] <= TARGETS["p50"], o["p95"] <= TARGETS["p95"], o["rss_mb"] <= TARGETS["rss"]]
         print(f"targets at {o['chunks']:,} chunks (p50 <= 100 ms, p95 <= 250 ms, RSS <= 1.5 GB): "
