@@ -95,7 +95,11 @@ def test_a_question_about_another_inspection_is_not_answered_from_this_ones_tabl
     elsewhere = [answer(q, s, engine=pdf_eng) for q in (
         "What did Ofsted grade Doncaster's services for care leavers at the previous inspection?",
         "What did Ofsted grade Doncaster's services for care leavers in 2019?",
-        "When was Doncaster last inspected before this inspection?")]
+        "When was Doncaster last inspected before this inspection?",
+        "When was the last full Ofsted inspection of Doncaster children's services before "
+        "the 2025 one?",
+        "when was the inspection before doncaster's 2025 inspection",
+        "When will Ofsted come back to Doncaster?")]
     assert all(a.answerer != "table" for a in elsewhere), [a.text for a in elsewhere]
 
 
