@@ -1,6 +1,6 @@
 """Answers from an inspection report's own facts, read at ingest: the dates it states, the
 judgements of its judgement table, and the items it lists under a heading ("What needs to
-improve?"). Public: `inspection_dates`, `judgements`, `judgement_extreme`, `report_list` (the
+improve?"). Public: `inspection_dates`, `publication_dates`, `judgements`, `judgement_extreme`, `report_list` (the
 handlers rag/structured.py's question table calls), `inspected_in`, `report_metadata`, and
 `findings_behind` ("why?" after a grade: the report's own summary of what it judged).
 
@@ -20,7 +20,7 @@ from ingest.profiles import Profile, all_grades, listed_under, profile_named, pr
 from ingest.structure import council_key
 from rag.engine import Engine
 from rag.evidence import BOILERPLATE, W, cite_span, is_finding, with_marker
-from rag.lexicon import words
+from rag.lexicon import pattern, words
 from rag.query import Understanding
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
@@ -81,6 +81,34 @@ def inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -
         cites.append(cite_span(n, row.report_id, eng, at, at + len(dates), council=m.get("council")))
         parts.append(f"{m.get('organisation') or m.get('council')}, {what} by "
                      f"{m.get('inspectorate') or 'the inspectorate'}: {dates} [{n}].")
+    if not cites:
+        return None
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+_PUBLISHED = pattern("sentences", "published_line")
+
+
+def publication_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """When each named council's report says it was published ("Assessment published: 30 May
+    2025"), one citation per council and date (a council's pages share one); None when no
+    report states it."""
+    cites: list[Citation] = []
+    parts: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for row in _council_reports(councils, eng):
+        m = row.metadata
+        found = _PUBLISHED.search(eng.retriever.report_text(row.report_id))
+        key = (str(m.get("council")), found.group(1) if found else "")
+        if found is None or key in seen or not inspected_in(u, m):
+            continue
+        seen.add(key)
+        prof = profile_named(m.get("family"))
+        n = len(cites) + 1
+        cites.append(cite_span(n, row.report_id, eng, found.start(1), found.end(1),
+                               council=m.get("council")))
+        parts.append(f"{m.get('organisation') or m.get('council')}'s "
+                     f"{prof.title if prof else 'report'} was published on {found.group(1)} [{n}].")
     if not cites:
         return None
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")

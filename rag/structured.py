@@ -30,6 +30,7 @@ from rag.judgement_answers import (
     inspection_dates,
     judgement_extreme,
     judgements,
+    publication_dates,
     report_list,
     report_metadata,
 )
@@ -145,6 +146,10 @@ _RATED = re.compile(rf"\b{pattern('questions', 'rated_as').pattern} "
 _WHOLE_SERVICE = pattern("questions", "whole_service")
 
 
+def _detect_publication_date(p: Parsed) -> Slots | None:
+    return {} if asks("asks_when", p.q) and asks("asks_published", p.q) else None
+
+
 def _detect_inspection_date(p: Parsed) -> Slots | None:
     # Only a question that opens by asking when: "how many children ... when Ofsted visited"
     # asks a count, not a date.
@@ -258,6 +263,10 @@ def _some(handler: Callable[[Understanding, tuple[str, ...], Engine], Answer | N
 # ("compare" before "superlative": "which is larger, Bury or Kent?"; "which_scored" before
 # "score"). tests/data/intents.jsonl pins which question reads as which type.
 QUESTION_TYPES: tuple[QuestionType, ...] = (
+    # "When was Bury's CQC assessment published?": the date each report says it was published.
+    QuestionType("publication_date", _detect_publication_date,
+                 _some(lambda u, c, e: publication_dates(u, c, e)), falls_through=True,
+                 this_inspection=True),
     # "When was Doncaster inspected?": the dates each report of that council states.
     QuestionType("inspection_date", _detect_inspection_date, _some(lambda u, c, e: inspection_dates(u, c, e)),
                  falls_through=True, this_inspection=True),

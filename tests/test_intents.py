@@ -67,6 +67,19 @@ def test_when_was_it_inspected_cites_the_dates_on_page_one(pdf_eng: Engine) -> N
     assert pdf_eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
 
 
+def test_when_was_it_published_cites_the_reports_published_line(
+        shared_hash_index: Settings) -> None:
+    """Not the inspection dates nor a sentence sharing words: the line the report prints.
+    Every page of a council says the same date; it is stated once."""
+    eng = Engine.load(shared_hash_index)
+    for q in ("When was the CQC assessment of Darlington published?",
+              "when did cqc publish darlingtons assessment"):
+        a = answer(q, eng.settings, engine=eng)
+        assert a.answerer == "table" and a.text.count("published on 30 May 2025") == 1, a.text
+        c = a.citations[0]
+        assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote == "30 May 2025"
+
+
 def test_table_answers_keep_to_the_reports_a_filter_allows(shared_hash_index: Settings) -> None:
     """The app's family and year filters narrow retrieval to some reports; the tables too."""
     from rag.retrieve import Filters
