@@ -342,6 +342,7 @@ def states_asked_figure(u: Understanding, text: str) -> bool:
 _NOT_A_NAME = words("sentences", "not_a_name")
 _WORD = re.compile(r"[A-Za-z][\w’'&-]*")
 _SMALL = frozenset({"of", "the", "and", "for", "in", "to", "a", "an", "on", "at"})
+_QUOTED_NAME = re.compile(r"\s*[‘“'\"][A-Z][^‘’“”'\"\s]*(?: [^‘’“”'\"\s]+){0,3}[’”'\"]")
 
 
 def states_a_name(u: Understanding, text: str) -> bool:
@@ -354,7 +355,11 @@ def states_a_name(u: Understanding, text: str) -> bool:
     # children's services" -> "dcs".
     initials = "".join(w[0] for w in typed if w not in _SMALL)
     for s, e in sentence_spans(text, 0, len(text)):
-        for w in _WORD.findall(text[s:e])[1:]:
+        # The opening word is capitalised anyway, unless the report quotes it as a name
+        # ("‘Bury2gether’, the local parent carer forum, ...", "‘Families Together’ works
+        # with ..."), not a whole quoted sentence ("“I feel safe ...”").
+        sentence = text[s:e]
+        for w in _WORD.findall(sentence)[0 if _QUOTED_NAME.match(sentence) else 1:]:
             bare = w.replace("’", "'").removesuffix("'s")
             if (w[0].isupper() and w not in _NOT_A_NAME and bare.lower() not in asked
                     and not (bare.isupper() and bare.lower() in initials)):

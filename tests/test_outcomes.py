@@ -285,6 +285,11 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     assert not states_a_name(who, "The director of children’s services (DCS) has been in "
                                   "post since March 2017.")
     assert states_a_name(who, "The director of children’s services, Ann Smith, started in May.")
+    # A name the report quotes may open its sentence; a quoted sentence is no name.
+    forum = understand("whats the name of the parent carer forum in fenwick", [])
+    assert states_a_name(forum, "‘Fen2gether’, the local parent carer forum (PCF), is on "
+                                "many boards.")
+    assert not states_a_name(forum, "“I feel the parent carer forum listens to us.”")
 
 
 def test_an_uncertain_answer_keeps_to_the_word_limit_with_its_marking(tmp_path) -> None:  # type: ignore[no-untyped-def]
