@@ -41,6 +41,10 @@ MAX_RUNNING_PER_PAGE = 4
 _BULLET = re.compile(r"^(?:[•◼▪●■○◦‣⁃∙]|[-–—*]\s|o\s)")
 _NUMBERED = re.compile(r"^\d{1,3}(?:\.\d{1,2})?\.?\s+\S")
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
+# A line opening with a figure then a lower-case word ("25 years of age", "17 are not",
+# "72 hours") goes on from a line that ended mid-sentence; a paragraph number, footnote or
+# table row opens with a capital ("14. Care leavers", "1 The areas", "2.1 Adoption").
+_FIGURE_GOES_ON = re.compile(r"^\d[\d.,]*%?\s+[a-z]")
 _SENTENCE_END = re.compile(r"[.!?][\"”’')\]]*$")
 
 
@@ -168,6 +172,8 @@ def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
             a.endswith("?") or not _SENTENCE_END.search(a)):
         # a grade cell joins the judgement it grades: "Care leavers: Good", "Is it safe? Good"
         return " " if a.endswith("?") else ": "
+    if not blank and _FIGURE_GOES_ON.match(b) and not (_SENTENCE_END.search(a) or a.endswith(":")):
+        return " "  # "sometimes over,\n25 years of age": a figure in mid-sentence, no paragraph number
     if blank or _BULLET.match(b) or _NUMBERED.match(b) or a.endswith(":"):
         return "\n"
     if a.endswith(","):

@@ -57,6 +57,22 @@ def test_a_short_line_ending_in_a_comma_goes_on() -> None:
     assert "sometimes over,\n◼ 25 years" in text
 
 
+def test_a_line_opening_with_a_figure_goes_on_from_a_sentence_cut_short() -> None:
+    """A figure that wraps to the start of a line ("from 240 to / 95 since", "over, / 25
+    years") is the sentence going on, not a numbered paragraph; a paragraph number or a
+    footnote after a finished sentence still opens its own line."""
+    text = clean_pages(PAGES).text
+    assert "has fallen from 240 to 95 since the last inspection" in text
+    body = ["Personal advisers keep in touch with care leavers up to, and sometimes over,",
+            "25 years of age where this is wanted.",
+            "Some children wait too long for a placement and some are placed",
+            "1 The areas for improvement are cross-referenced to the framework."]
+    pages = [_page(n, body if n == 2 else ["Some text."]) for n in (1, 2, 3, 4)]
+    text = clean_pages(pages).text
+    assert "sometimes over, 25 years of age where this is wanted." in text
+    assert "\n1 The areas for improvement" in text
+
+
 def test_bullets_numbered_paragraphs_and_headings_keep_their_own_lines() -> None:
     lines = clean_pages(PAGES).text.split("\n")
     assert any(ln.startswith("◼ The timeliness") for ln in lines)
