@@ -403,9 +403,19 @@ def overlaps(c: Candidate, picked: list[Candidate]) -> bool:
     return any(overlap(c.span, p.span) for p in picked)
 
 
+# A numbered paragraph's number on its own ("48." before "The local offer ..."): the sentence
+# splitter leaves it as a span, but it is a paragraph break, not a sentence to quote.
+_PARAGRAPH_NUMBER = re.compile(r"\(?\d{1,3}[.)]")
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return [(s, e) for s, e in sentence_spans(text, start, end)
+            if not _PARAGRAPH_NUMBER.fullmatch(text, s, e)]
+
+
 def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:
     text = engine.retriever.report_text(c.hit.chunk.report_id)
-    for s, e in sentence_spans(text, c.end, min(len(text), c.end + 600)):
+    for s, e in _sentences(text, c.end, min(len(text), c.end + 600)):
         if s >= c.end:
             return Candidate(c.hit, s, e, text[s:e], c.score, c.coverage)
     return None
@@ -428,7 +438,7 @@ def with_antecedent(c: Candidate, engine: Engine) -> Candidate:
     if c.core_start > c.start:  # already paired with its antecedent
         return c
     text = engine.retriever.report_text(c.hit.chunk.report_id)
-    before = [(s, e) for s, e in sentence_spans(text, max(0, c.start - 600), c.start)
+    before = [(s, e) for s, e in _sentences(text, max(0, c.start - 600), c.start)
               if _next_to(e, c.start)]
     if not before:
         return c

@@ -233,6 +233,18 @@ def test_asked_why_a_sentence_giving_its_own_cause_is_quoted_alone(tmp_path) -> 
     assert c.quote == reason
 
 
+def test_a_numbered_paragraph_break_ends_the_quote(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ofsted numbers its paragraphs: "48." on the next line is the start of the next
+    paragraph, not a sentence to join to a why-answer ("... planning. 48.")."""
+    finding = "Some Fenwick care leavers in custody have no meaningful contact with an adviser."
+    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                             f"About Fenwick\n{finding}\n48. The local offer is detailed and "
+                             "accessible to care leavers.\n")
+    c = _one_exact_citation(eng, _keyword_answerer("custody"),
+                            "Why do some Fenwick care leavers in custody have no contact?")
+    assert c.quote == finding
+
+
 @pytest.mark.parametrize("bullet", ["◼", "\uf02d"], ids=["square", "symbol-font"])
 def test_a_sentence_opening_a_list_is_quoted_with_its_items(tmp_path, bullet: str) -> None:  # type: ignore[no-untyped-def]
     """"... with a particular focus on the:" answers nothing alone: its items are quoted with
