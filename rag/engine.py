@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from ingest.index import IndexStore, ReportRow
 from rag.query import Council, council_catalogue
+from rag.reader import use_bf16
 from rag.retrieve import HybridRetriever
 from rag.stats import Stat, extract_stats
 from rag.tables import JudgementRow, RatingRow, ScoreRow, judgement_table, rating_table, score_table
@@ -86,12 +87,23 @@ class Engine:
     retriever: HybridRetriever
     _derived: _Derived | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Compares the question with candidate sentences at answer time (never indexes): the
+    # embedder itself, or its bf16 copy where the reader reads in bf16 (rag/reader.py).
+    sentence_embedder: Embedder | None = None
 
     @classmethod
     def load(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
         emb = embedder or get_embedder(settings.embedder, settings.batch_size)
         store = IndexStore(settings, emb.name, emb.dim, create=False)
-        return cls(settings, store, emb, HybridRetriever(store, emb))
+        fast = (embedder is None and settings.embedder == "minilm"
+                and use_bf16(settings.reader_precision))
+        sentences = get_embedder(settings.embedder, settings.batch_size, "bf16") if fast else emb
+        return cls(settings, store, emb, HybridRetriever(store, emb),
+                   sentence_embedder=sentences)
+
+    def sentences(self) -> Embedder:
+        """The embedder that compares a question with candidate sentences."""
+        return self.sentence_embedder or self.embedder
 
     def derived(self) -> _Derived:
         st = self.retriever.state()

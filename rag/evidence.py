@@ -128,7 +128,7 @@ def rerank_dense(u: Understanding, cands: list[Candidate], engine: Engine) -> li
     if not top:
         return []
     qv = engine.retriever.embed_query(u.content or u.question)
-    sv = engine.embedder.embed([c.text for c in top])
+    sv = engine.sentences().embed([c.text for c in top])
     sims = sv @ qv
     out = []
     for c, sim in zip(top, sims, strict=True):

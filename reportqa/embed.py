@@ -37,8 +37,11 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, precision: str = "fp32") -> None:
         self.batch_size = batch_size
+        # "bf16" only for comparing a question with candidate sentences at answer time
+        # (rag/engine.py): vectors stored in an index are always fp32.
+        self.precision = precision
         self._model: Any = None
 
     def _load(self):  # type: ignore[no-untyped-def]
@@ -55,6 +58,10 @@ class MiniLMEmbedder:
 
             self._model = SentenceTransformer(str(model_path()), device="cpu")
             self._model.max_seq_length = MAX_WORDPIECES
+            if self.precision == "bf16":
+                import torch
+
+                self._model.to(torch.bfloat16)
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -88,12 +95,12 @@ class HashEmbedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(kind: str, batch_size: int = 32) -> Embedder:
-    """One embedder per kind per process: the model loads once."""
+def get_embedder(kind: str, batch_size: int = 32, precision: str = "fp32") -> Embedder:
+    """One embedder per kind and precision per process: the model loads once."""
     if kind == "hash":
         return HashEmbedder()
     if kind == "minilm":
-        return MiniLMEmbedder(batch_size)
+        return MiniLMEmbedder(batch_size, precision)
     from reportqa.errors import ReportQAError
 
     raise ReportQAError(f"unknown embedder '{kind}'; set REPORTQA_EMBEDDER to 'minilm' or 'hash'")

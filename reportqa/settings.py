@@ -43,8 +43,9 @@ class Settings:
     reader_threshold: float = 0.5
     reader_uncertain_threshold: float = 0.5
     reader_dir: str | None = None  # trained reader weights; None = the shipped rag/reader_model
-    # "auto" reads in bfloat16 where the CPU does it natively (2x faster, same choices), else
-    # fp32; "fp32" / "bf16" force one (rag/reader.py).
+    # "auto": the reader and the question-sentence similarity run in bfloat16 where the CPU
+    # does it natively (faster, same choices), else fp32; "fp32" / "bf16" force one
+    # (rag/reader.py, rag/engine.py). Vectors stored in an index are always fp32.
     reader_precision: str = "auto"
     max_answer_words: int = 75
     batch_size: int = 32

@@ -108,3 +108,24 @@ def test_a_source_frame_changes_neither_outcome_nor_cited_sentence(real: Engine,
         key_a = (a.outcome, [(c.report_id, c.start, c.end) for c in a.citations[:1]])
         key_b = (b.outcome, [(c.report_id, c.start, c.end) for c in b.citations[:1]])
         assert key_a == key_b, (q["id"], text, key_a, key_b)
+
+
+def test_sentences_are_compared_in_bf16_only_where_the_reader_reads_in_bf16(real: Engine) -> None:
+    """The question-sentence similarity uses a bf16 copy of MiniLM when the reader does
+    (never the indexing embedder, whose stored vectors stay fp32); its similarities are the
+    fp32 ones to within 0.01."""
+    import numpy as np
+
+    from rag.reader import use_bf16
+
+    if not use_bf16("auto"):
+        pytest.skip("this CPU has no native bf16: both compare in fp32")
+    fast = real.sentences()
+    assert fast is not real.embedder and getattr(fast, "precision", "") == "bf16"
+    same = Engine.load(Settings(index_dir=real.settings.index_dir, embedder="minilm",
+                                reader_precision="fp32"))
+    assert same.sentences() is same.embedder
+    q = real.embedder.embed(["How long do people in Bradford wait for an assessment?"])[0]
+    sents = ["People in Bradford waited on average 42 days for a Care Act assessment.",
+             "Bradford has a population of 560,194."]
+    assert np.abs(fast.embed(sents) @ q - real.embedder.embed(sents) @ q).max() < 0.01
