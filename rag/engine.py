@@ -87,23 +87,28 @@ class Engine:
     retriever: HybridRetriever
     _derived: _Derived | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    # Compares the question with candidate sentences at answer time (never indexes): the
-    # embedder itself, or its bf16 copy where the reader reads in bf16 (rag/reader.py).
-    sentence_embedder: Embedder | None = None
+    # Set when the embedder was passed in (a test's fake): it then compares sentences too.
+    _injected: bool = False
+    _sentences: Embedder | None = None
 
     @classmethod
     def load(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
         emb = embedder or get_embedder(settings.embedder, settings.batch_size)
         store = IndexStore(settings, emb.name, emb.dim, create=False)
-        fast = (embedder is None and settings.embedder == "minilm"
-                and use_bf16(settings.reader_precision))
-        sentences = get_embedder(settings.embedder, settings.batch_size, "bf16") if fast else emb
         return cls(settings, store, emb, HybridRetriever(store, emb),
-                   sentence_embedder=sentences)
+                   _injected=embedder is not None)
 
     def sentences(self) -> Embedder:
-        """The embedder that compares a question with candidate sentences."""
-        return self.sentence_embedder or self.embedder
+        """The embedder that compares a question with candidate sentences at answer time
+        (never indexes): a bf16 copy of MiniLM where the reader reads in bf16
+        (rag/reader.py), else the embedder itself. Decided on first use, so loading an
+        engine for tables or listings does not import torch."""
+        if self._sentences is None:
+            s = self.settings
+            fast = (not self._injected and s.embedder == "minilm"
+                    and use_bf16(s.reader_precision))
+            self._sentences = get_embedder(s.embedder, s.batch_size, "bf16") if fast else self.embedder
+        return self._sentences
 
     def derived(self) -> _Derived:
         st = self.retriever.state()

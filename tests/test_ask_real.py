@@ -129,3 +129,14 @@ def test_sentences_are_compared_in_bf16_only_where_the_reader_reads_in_bf16(real
     sents = ["People in Bradford waited on average 42 days for a Care Act assessment.",
              "Bradford has a population of 560,194."]
     assert np.abs(fast.embed(sents) @ q - real.embedder.embed(sents) @ q).max() < 0.01
+
+
+def test_loading_an_engine_imports_no_model(real: Engine) -> None:
+    """Tables and listings load an engine without answering: choosing the sentence
+    embedder's precision (which asks torch about the CPU) waits for the first answer."""
+    code = ("import sys; from reportqa.settings import Settings; from rag.engine import Engine; "
+            f"Engine.load(Settings(index_dir={str(real.settings.index_dir)!r}, embedder='minilm')); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False", out.stderr
