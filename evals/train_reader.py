@@ -5,6 +5,10 @@ question-sentence pairs, and measure it by document-split cross-validation.
     python evals/train_reader.py --index IDX cv              # 2-fold CV by document: fold models, cv.json, cv.png
     python evals/train_reader.py report                      # cv.json and cv.png again from the saved probabilities
     python evals/train_reader.py --index IDX train           # final model -> rag/reader_model/
+    python evals/train_reader.py heldout --folds 0           # fold 0's questions -> OUT/heldout0.jsonl
+
+A fold model is measured in the real pipeline on the questions of its held-out documents:
+    REPORTQA_READER_DIR=OUT/fold0 reportqa eval OUT/heldout0.jsonl --index IDX --out DIR
 
 Training data (never the locked split): the 214-question regression set and the open blind
 split. For each question the pipeline's own candidates (the lexical ranker's top sentences over
@@ -40,6 +44,7 @@ from rag.reader import (  # noqa: E402
     pair_text,
     probabilities,
     save_top,
+    use_bf16,
 )
 from reportqa.settings import Settings  # noqa: E402
 
@@ -101,11 +106,28 @@ def fold_of(row: dict[str, Any]) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest(), 16) % 2
 
 
-def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5) -> Any:
+def write_heldout(fold: int, path: Path) -> None:
+    """The open split's and the training set's questions on fold ``fold``'s documents, as
+    question lines ``reportqa eval`` reads: what that fold's model never saw."""
+    lines = [ln for p in SETS if p.parent == BLIND
+             for ln in p.read_text(encoding="utf-8").splitlines()
+             if ln.strip() and fold_of({**json.loads(ln), "set": p.stem}) == fold]
+    path.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+    print(f"wrote {len(lines)} questions to {path}")
+
+
+def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
+          top: int = 20, precision: str = "fp32") -> Any:
     """One question per step, all its candidates at once: a listwise loss (the softmax over
     the candidates should put its mass on the answering ones, which is what top-1 selection
     needs) plus a pointwise one (each sentence's own probability, which is what "not in the
-    reports" needs, and the only signal from unanswerable questions)."""
+    reports" needs, and the only signal from unanswerable questions).
+
+    ``top``: only the lexical top ``top`` candidates train, as the answerer reads only those
+    (``reader_top``). ``precision`` "auto" runs the forward pass in bf16 autocast where the CPU
+    does bf16 natively (1.4x faster a step here); the weights and optimiser stay fp32."""
+    import contextlib
+
     import torch
 
     torch.manual_seed(SEED)
@@ -118,11 +140,15 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5) -> Any:
     model.train()
     t0 = time.time()
     order = [r for r in rows if r["cands"]]
+    fast = use_bf16(precision)
     for ep in range(epochs):
         random.shuffle(order)
         for i, r in enumerate(order):
-            logits = model(**encode_pairs(tok, r["question"], r["cands"])).logits.squeeze(-1)
-            y = torch.tensor([float(v) for v in r["labels"]])
+            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if fast else contextlib.nullcontext()
+            with ctx:
+                out = model(**encode_pairs(tok, r["question"], r["cands"][:top]))
+            logits = out.logits.float().squeeze(-1)
+            y = torch.tensor([float(v) for v in r["labels"][:top]])
             loss = bce(logits, y)
             if y.sum() > 0:
                 log_p = torch.log_softmax(logits, dim=0)
@@ -183,9 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT, help=f"work folder (default {OUT})")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1], help="cv: which folds to test")
-    ap.add_argument("step", choices=("pairs", "cv", "report", "train"))
+    ap.add_argument("--top", type=int, default=20,
+                    help="train on the lexical top N candidates (the answerer reads reader_top)")
+    ap.add_argument("--precision", choices=("fp32", "auto"), default="fp32",
+                    help="auto: bf16 autocast where the CPU does bf16 natively")
+    ap.add_argument("step", choices=("pairs", "cv", "report", "train", "heldout"))
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.step == "heldout":
+        for k in a.folds:
+            write_heldout(k, a.out / f"heldout{k}.jsonl")
+        return 0
     pairs_path = a.out / "pairs.jsonl"
     if a.step == "pairs" or not pairs_path.exists():
         if a.index is None:
@@ -195,11 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(ln) for ln in pairs_path.read_text(encoding="utf-8").splitlines()]
     if a.step == "cv":
         for k in a.folds:
-            tok, model = train([r for r in rows if fold_of(r) != k], a.epochs)
+            tok, model = train([r for r in rows if fold_of(r) != k], a.epochs, top=a.top,
+                               precision=a.precision)
             test = [r for r in rows if fold_of(r) == k]
             probs = score_rows(tok, model, test)
             save_top(model, {"trained_on": f"all but fold {k} of the open documents",
-                             "seed": SEED, "epochs": a.epochs}, a.out / f"fold{k}")
+                             "seed": SEED, "epochs": a.epochs, "top": a.top,
+                             "precision": a.precision}, a.out / f"fold{k}")
             (a.out / f"cv-fold{k}-probs.json").write_text(json.dumps(
                 [{"id": r["id"], "probs": p} for r, p in zip(test, probs, strict=True)]),
                 encoding="utf-8")
@@ -209,9 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         plot_cv(results, a.out / "cv.png")
         print(f"wrote {a.out / 'cv.json'} and {a.out / 'cv.png'}")
     elif a.step == "train":
-        tok, model = train(rows, a.epochs)
+        tok, model = train(rows, a.epochs, top=a.top, precision=a.precision)
         save_top(model, {"trained_on": [p.name for p in SETS], "questions": len(rows),
-                         "epochs": a.epochs, "seed": SEED})
+                         "epochs": a.epochs, "seed": SEED, "top": a.top,
+                         "precision": a.precision})
     return 0
 
 
