@@ -1,0 +1,77 @@
+"""Bars for `reportqa eval` runs over the same questions: answer accuracy, false "not in the
+reports" and strict abstention, per question set (the id's prefix: open split ``bo-``,
+training set ``tr?-``), one bar per run.
+
+    python evals/plot_heldout.py OUT.png "label A=DIR_A" "label B=DIR_B" ...
+
+Made for the reader's held-out folds (evals/README.md): each DIR is a `--out` folder of the
+same fold's questions asked with a different reader.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def group(qid: str) -> str:
+    return "training set" if qid.startswith("tr") else "open split"
+
+
+def figures(folder: Path) -> dict[str, dict[str, float]]:
+    rows = [json.loads(ln) for ln in (folder / "results.jsonl").read_text(encoding="utf-8")
+            .splitlines() if ln.strip()]
+    out: dict[str, dict[str, float]] = {}
+    for g in sorted({group(r["id"]) for r in rows}):
+        part = [r for r in rows if group(r["id"]) == g]
+        ans = [r for r in part if r["answerable"]]
+        una = [r for r in part if not r["answerable"]]
+        out[f"{g} ({len(part)})"] = {
+            "answer accuracy": sum(r["correct"] for r in part) / len(part),
+            'false "not found"': sum(r["outcome"] == "not_found" for r in ans) / max(1, len(ans)),
+            "strict abstention": sum(r["outcome"] == "not_found" for r in una) / max(1, len(una)),
+        }
+    return out
+
+
+def plot(runs: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(next(iter(runs.values())))
+    metrics = list(next(iter(next(iter(runs.values())).values())))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6), sharey=False)
+    width = 0.8 / len(runs)
+    for ax, m in zip(axes, metrics, strict=True):
+        for i, (label, figs) in enumerate(runs.items()):
+            xs = [j + i * width for j in range(len(groups))]
+            vals = [figs[g][m] for g in groups]
+            bars = ax.bar(xs, vals, width, label=label)
+            ax.bar_label(bars, labels=[f"{v:.3f}" for v in vals], fontsize=7)
+        ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(groups))], groups,
+                      fontsize=8)
+        ax.set_title(m, fontsize=10)
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or any("=" not in a for a in argv[1:]):
+        print(__doc__, file=sys.stderr)
+        return 2
+    runs: dict[str, Any] = {}
+    for arg in argv[1:]:
+        label, folder = arg.split("=", 1)
+        runs[label] = figures(Path(folder))
+    plot(runs, Path(argv[0]))
+    print(f"wrote {argv[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
