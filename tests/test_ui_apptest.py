@@ -19,7 +19,7 @@ APP = str(REPO / "ui" / "app.py")
 CORPUS = CORPUS_DIR  # the 36 CQC pages (conftest): these app tests are about them
 # Worded close to the report: the hash embedder used here is a bag-of-words fake, so the
 # answerer's semantic re-ranking needs lexical overlap to be confident (the real-model browser
-# test asks the everyday wording "How many Stockton carers used a support group?").
+# test asks the everyday wording "What percentage of Stockton carers used a support group?").
 STOCKTON_Q = ("What percentage of carers in Stockton-on-Tees said they were accessing a "
               "support group?")
 
