@@ -1,6 +1,6 @@
 """Bars for `reportqa eval` runs over the same questions: answer accuracy, false "not in the
-reports" and strict abstention, per question set (the id's prefix: open split ``bo-``,
-training set ``tr?-``), one bar per run.
+reports" and strict abstention, per question set (training-set ids start ``tr``, the open
+split's do not), one bar per run.
 
     python evals/plot_heldout.py OUT.png "label A=DIR_A" "label B=DIR_B" ...
 

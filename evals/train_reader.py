@@ -109,7 +109,7 @@ def fold_of(row: dict[str, Any]) -> int:
 def write_heldout(fold: int, path: Path) -> None:
     """The open split's and the training set's questions on fold ``fold``'s documents, as
     question lines ``reportqa eval`` reads: what that fold's model never saw."""
-    lines = [ln for p in SETS if p.parent == BLIND
+    lines = [ln for p in SETS if p.stem in FOLDED
              for ln in p.read_text(encoding="utf-8").splitlines()
              if ln.strip() and fold_of({**json.loads(ln), "set": p.stem}) == fold]
     path.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
