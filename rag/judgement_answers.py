@@ -19,7 +19,7 @@ from ingest.index import ReportRow
 from ingest.profiles import Profile, all_grades, listed_under, profile_named, profiles
 from ingest.structure import council_key
 from rag.engine import Engine
-from rag.evidence import BOILERPLATE, W, cite_span, is_finding, with_marker
+from rag.evidence import BOILERPLATE, W, cite_span, is_finding, leaning, with_marker
 from rag.lexicon import pattern, words
 from rag.query import Understanding
 from rag.retrieve import tokenize
@@ -305,7 +305,7 @@ def findings_behind(question: str, cited: tuple[Citation, ...], eng: Engine) -> 
     if row is None:
         return None
     text = eng.retriever.report_text(row.report_id)
-    spans = _fit(text, _reason_spans(row, text, eng))
+    spans = _fit(text, _reason_spans(row, text, eng, leaning(text[row.start:row.end])))
     if not spans:
         return None
     cites = tuple(cite_span(i + 1, row.report_id, eng, s, e, council=row.council)
@@ -324,24 +324,26 @@ def _graded_row(cited: tuple[Citation, ...], eng: Engine) -> Graded | None:
                  if overlap(c.span, (r.report_id, r.start, r.end))), None)
 
 
-def _reason_spans(row: Graded, text: str, eng: Engine) -> list[tuple[int, int]]:
+def _reason_spans(row: Graded, text: str, eng: Engine, lean: str) -> list[tuple[int, int]]:
     d = eng.derived()
     rows: list[Graded] = [*d.judgements, *d.scores, *d.ratings]
     table_end = max(r.end for r in rows if r.report_id == row.report_id)
     prof = profile_named(row.family) if isinstance(row, JudgementRow) else None
-    summary = _findings(text, _summary_start(text, table_end, prof), d.templates)
+    start = _summary_start(text, table_end, prof)
     several = sum(1 for r in d.judgements if r.report_id == row.report_id) > 1
     if not (isinstance(row, JudgementRow) and several) or row.judgement in _OVERALL:
-        return list(islice(summary, _READ))
+        return list(islice(_findings(text, start, d.templates, lean), _READ))
     # One judgement of several: the first sentence after the grades that names it (the
     # headline's word on it) and the next one of its paragraph, then the opening of the
     # judgement's own section.
     named = _judgement_words(row.judgement)
-    mention = next((sp for sp in summary if _about(text[sp[0]:sp[1]], named)), None)
-    said = [mention, *islice((sp for sp in summary if "\n" not in text[mention[1]:sp[0]]), 1)
-            ] if mention else []
+    # The headline's word on the judgement is its verdict, whichever way it leans.
+    mention = next((sp for sp in _findings(text, start, d.templates)
+                    if _about(text[sp[0]:sp[1]], named)), None)
+    said = [mention, *islice((sp for sp in _findings(text, mention[1], d.templates, lean)
+                              if "\n" not in text[mention[1]:sp[0]]), 1)] if mention else []
     at = _section_start(text, named, table_end)
-    own = list(islice(_findings(text, at, d.templates), _READ)) if at is not None else []
+    own = list(islice(_findings(text, at, d.templates, lean), _READ)) if at is not None else []
     return said + [sp for sp in own if sp not in said]
 
 
@@ -356,8 +358,15 @@ def _about(sentence: str, named: set[str]) -> bool:
     return named <= set(tokenize(" ".join(sentence.split()[:_SUBJECT_WORDS])))
 
 
-def _findings(text: str, start: int, templates: frozenset[str]) -> Iterator[tuple[int, int]]:
-    return (sp for sp in _opening(text, start) if is_finding(text[sp[0]:sp[1]], templates))
+def _findings(text: str, start: int, templates: frozenset[str],
+              lean: str = "") -> Iterator[tuple[int, int]]:
+    """The findings from ``start`` on; below a low grade (``lean`` "shortfall"), not those
+    that praise. A low-graded summary opens with what works as well as what does not, and
+    asked why a service requires improvement, the reasons are its shortfalls. Not the other
+    way round: a good grade's summary is mostly praise already, and the shortfall cue's
+    words turn up in praise too ("arrangements to prevent, delay or reduce needs")."""
+    return (sp for sp in _opening(text, start) if is_finding(text[sp[0]:sp[1]], templates)
+            and not (lean == "shortfall" and leaning(text[sp[0]:sp[1]]) == "strength"))
 
 
 def _summary_start(text: str, table_end: int, prof: Profile | None) -> int:
@@ -412,10 +421,10 @@ def _fit(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     words = 0
     for s, e in spans:
-        n = len(text[s:e].split())
+        n = len(text[s:e].split()) + 1  # its citation marker ("[2].") is a word of the answer
         if words + n > W.reason_words:
             if not out:
-                out.append((s, s + len(" ".join(text[s:e].split(" ")[:W.reason_words]))))
+                out.append((s, s + len(" ".join(text[s:e].split(" ")[:W.reason_words - 1]))))
             break
         out.append((s, e))
         words += n

@@ -415,3 +415,49 @@ def test_a_figure_question_answered_by_the_passage_just_quoted_is_answered(
     other = answer_in_chat("what is the population there?", [Turn(first, first, before.citations)],
                            settings, engine=eng)
     assert other.outcome != "answer" or "a few weeks" not in other.text, other.text
+
+
+_PRAISE = ("Staff in Fenwick were skilled, committed and proactive, and partners described a "
+           "strong and effective safeguarding board.")
+_SHORTFALLS = (
+    "There was a backlog of 140 safeguarding enquiries waiting for allocation and some people "
+    "waited too long for a decision about their concern.",
+    "Case audits found that risk assessments were not always completed and that the "
+    "outcomes people wanted were not recorded in a third of enquiries.",
+    "Leaders knew about the delays but the improvement plan had not yet reduced the waiting "
+    "list for enquiries at the time of assessment.",
+)
+
+
+def _fenwick_safeguarding(tmp_path: Path, score: str) -> Engine:
+    """A made-up CQC safeguarding page whose key findings open with praise, then three
+    shortfalls of 70 words in all (the hash embedder: no model)."""
+    from ingest.pipeline import ingest
+
+    page = tmp_path / "fenwick__safeguarding.txt"
+    page.write_text("Fenwick Borough Council: local authority assessment\nSafeguarding\n"
+                    f"Score: {score[0]}\n{score}\n"
+                    "Key findings for this quality statement\n"
+                    f"{_PRAISE} {' '.join(_SHORTFALLS)}\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    return Engine.load(settings)
+
+
+def test_why_after_a_low_score_quotes_its_shortfalls_not_the_praise_in_75_words(
+        tmp_path: Path) -> None:
+    """Asked why a service scored low, the reasons are the shortfalls the summary names, not
+    the praise it opens with; the answer, markers and all, stays within 75 words (three
+    shortfalls fit the sentences' own 70 words but not with their three markers)."""
+    eng = _fenwick_safeguarding(tmp_path, "2 - Evidence shows some shortfalls")
+    first, why = _chat(eng, "What score did Fenwick get for safeguarding?", "why?")
+    assert first.citations and why.text.startswith("The report's findings:"), why.text
+    quotes = [" ".join(c.quote.split()) for c in why.citations]
+    assert quotes == list(_SHORTFALLS[:2]), why.text
+    assert len(why.text.split()) <= 75
+
+
+def test_why_after_a_good_score_keeps_the_summary_as_it_opens(tmp_path: Path) -> None:
+    eng = _fenwick_safeguarding(tmp_path, "3 - Evidence shows a good standard")
+    _, why = _chat(eng, "What score did Fenwick get for safeguarding?", "why?")
+    assert " ".join(why.citations[0].quote.split()) == _PRAISE, why.text
