@@ -348,7 +348,8 @@ def test_why_after_a_cqc_score_skips_what_people_expect_and_the_commitment(eng: 
 
 @pytest.mark.parametrize(("message", "only_why"), [
     ("why?", True), ("how come", True), ("why was it so bad", True), ("whats the reason", True),
-    ("why did it get that", True),
+    ("why did it get that", True), ("what made it outstanding", True),
+    ("whys it lower than the rest?", True), ("what was that based on?", True),
     ("why are the waits so long?", False), ("why is supervision a problem there", False),
 ])
 def test_a_why_that_adds_a_topic_is_searched_not_read_from_the_summary(message: str,
