@@ -362,10 +362,17 @@ def test_a_paragraph_number_is_not_a_figure_and_one_is_only_before_a_unit(
     ("How much teaching do Fenwick children out of school get?",
      "Some are offered a handful of hours for weeks.", True),
     ("How much did Fenwick spend on adult social care?", "It spent for a few years.", False),
+    # An age is not a count.
+    ("How many homeless teenagers did Fenwick house last year?",
+     "The response to homeless 16- and 17-year-old children is poor.", False),
+    ("How many older people in Fenwick have dementia?",
+     "Most people aged 65 and over with dementia live at home.", False),
+    ("How many older people in Fenwick have dementia?",
+     "There are 3,670 people aged 65 and over with dementia.", True),
 ])
 def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, states: bool) -> None:
     """A share is a percentage or fraction, a length a length of time, money is in pounds,
-    and a sum of money is not a count of anything."""
+    and neither a sum of money nor an age is a count of anything."""
     from rag.evidence import states_asked_figure
     from rag.structured import understand
 
