@@ -299,6 +299,10 @@ _QUANTITY_PHRASE = pattern("cues", "quantity_phrase")
 _SHARE_FIGURE, _MONEY_FIGURE = pattern("cues", "share_figure"), pattern("cues", "money_figure")
 _DURATION_FIGURE = pattern("cues", "duration_figure")
 _AGE_FIGURE = pattern("cues", "age_figure")
+# A sum of money, an age or a length of time is no count of anything ("how many children
+# ...?" is not answered by "£2m", "aged 16" or "in the last 12 months").
+_NOT_A_COUNT = re.compile("|".join(p.pattern for p in (_MONEY_FIGURE, _AGE_FIGURE,
+                                                        _DURATION_FIGURE)), re.I)
 _GRADE_STATED = pattern("cues", "grade_stated")
 # "Good" alone is in too many sentences to tell; the longer grades name themselves.
 _FAMILY_GRADES = tuple(g.lower() for g in all_grades() if len(g.split()) > 1)
@@ -334,7 +338,7 @@ def states_asked_figure(u: Understanding, text: str) -> bool:
         return (not asks_count(u.question) and u.unit != "£"
                 and _QUANTITY_PHRASE.search(text) is not None)
     if asks_count(u.question):
-        return bool(new_figures(_AGE_FIGURE.sub(" ", _MONEY_FIGURE.sub(" ", text)), asked))
+        return bool(new_figures(_NOT_A_COUNT.sub(" ", text), asked))
     if u.unit == "£":
         return _MONEY_FIGURE.search(text) is not None
     return True

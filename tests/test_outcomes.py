@@ -369,10 +369,15 @@ def test_a_paragraph_number_is_not_a_figure_and_one_is_only_before_a_unit(
      "Most people aged 65 and over with dementia live at home.", False),
     ("How many older people in Fenwick have dementia?",
      "There are 3,670 people aged 65 and over with dementia.", True),
+    # Nor is a length of time.
+    ("How many children does Fenwick look after?",
+     "The number of children looked after has risen slightly in the last 12 months.", False),
+    ("How many children does Fenwick look after?",
+     "Fenwick looked after 235 children in the last 12 months.", True),
 ])
 def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, states: bool) -> None:
     """A share is a percentage or fraction, a length a length of time, money is in pounds,
-    and neither a sum of money nor an age is a count of anything."""
+    and neither a sum of money nor an age nor a length of time is a count of anything."""
     from rag.evidence import states_asked_figure
     from rag.structured import understand
 
