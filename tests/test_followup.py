@@ -45,6 +45,22 @@ def test_every_template_names_only_slots_the_reader_fills() -> None:
             assert len(row["why"]) > 20 and row["examples"], row
 
 
+@pytest.mark.parametrize(("message", "council"), [
+    ("same for cheshire west?", "Cheshire West"), ("and west cheshire", "West Cheshire"),
+    ("and staffs?", "Staffs"), ("what about lancs", "Lancs"), ("and worcs?", "Worcs"),
+])
+def test_a_council_typed_short_is_read_as_that_council(message: str, council: str) -> None:
+    """People type counties the short way ("Staffs", "Lancs") and leave off "and Chester":
+    councils.txt lists those spellings, so "same for cheshire west?" is the last question
+    about that council, not a new question about Cheshire."""
+    catalogue = council_catalogue(["Darlington Borough Council", "Staffordshire County Council",
+                                   "Lancashire County Council", "Worcestershire County Council",
+                                   "Cheshire West and Chester Council"])
+    before = "What score did Darlington get for safeguarding?"
+    r = read_in_context(message, [Turn(before, before)], catalogue)
+    assert (r.kind, r.read_as) == ("other_org", f"What score did {council} get for safeguarding?")
+
+
 def _read(question: str, before: str) -> tuple[str, str]:
     r = read_in_context(question, [Turn(before, before)], COUNCILS)
     return r.kind, r.read_as
