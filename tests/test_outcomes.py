@@ -19,8 +19,9 @@ def eng(shared_hash_index: Settings) -> Engine:
     return Engine.load(shared_hash_index)
 
 
-def _ask(eng: Engine, threshold: float, uncertain: float):  # type: ignore[no-untyped-def]
-    return answer(Q, eng.settings, engine=eng,
+def _ask(eng: Engine, threshold: float, uncertain: float,  # type: ignore[no-untyped-def]
+         question: str = Q):
+    return answer(question, eng.settings, engine=eng,
                   answerer=ExtractiveAnswerer(threshold, 75, uncertain))
 
 
@@ -56,7 +57,9 @@ def _fenwick(tmp_path, text: str) -> Engine:  # type: ignore[no-untyped-def]
     return Engine.load(settings)
 
 def test_between_the_thresholds_the_best_passage_is_quoted_as_uncertain(eng: Engine) -> None:
-    a = _ask(eng, threshold=1.01, uncertain=0.0)
+    # Not "how many ...?": the hash embedder's best passage for it states only an age
+    # ("people aged between 18-64"), which no count question takes even as uncertain.
+    a = _ask(eng, threshold=1.01, uncertain=0.0, question="What is Bradford's population like?")
     assert a.outcome == "uncertain" and not a.abstained
     assert a.text.startswith(MAY_ANSWER) and a.text.endswith("[1].")
     assert len(a.citations) == 1 and not a.citations[0].see_also
