@@ -96,7 +96,8 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     eng.require_ready()
     reading = Reading(q, q) if literal else read_in_context(q, history, eng.derived().councils)
     if reading.kind in ("page", "more"):
-        found = (page_answer if reading.kind == "page" else more_answer)(reading, eng)
+        found = (page_answer if reading.kind == "page" else more_answer)(
+            _last_quoted(reading, history), eng)
         ans = found or abstained(q, NOT_IN_REPORTS + " There is no earlier passage to continue "
                                  "from: ask the question in full.")
         return _timed(replace(ans, read_as=reading.read_as), t0, t0)
@@ -111,6 +112,15 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
             and _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
         ans = _nothing_new(ans)
     return replace(ans, question=q, read_as=reading.read_as)
+
+
+def _last_quoted(reading: Reading, history: Sequence[Turn]) -> Reading:
+    """"Which page is that on?" after an answer that quoted nothing ("the reports don't say
+    more than the passage quoted before"): the page of the last passage a turn quoted."""
+    if reading.previous is None or reading.previous.citations:
+        return reading
+    quoted = next((t for t in reversed(history) if t.citations), None)
+    return reading if quoted is None else replace(reading, previous=quoted)
 
 
 # Follow-ups that ask something new of the same organisation ("how many of them ...?", "what

@@ -195,6 +195,21 @@ def test_which_page_names_the_page_of_the_last_citation(pdf_eng: Engine) -> None
     assert f"page {first.citations[0].page} of ofsted-ilacs-doncaster-2025.pdf" in page.text
 
 
+def test_which_page_after_an_answer_that_quoted_nothing_names_the_last_quoted_page(
+        pdf_eng: Engine) -> None:
+    """After "the reports don't say more than the passage quoted before", "which page?"
+    asks for the page of that passage: the last one a turn quoted, not "no earlier
+    passage"."""
+    first = answer("What grade did Doncaster get for care leavers?", pdf_eng.settings,
+                   engine=pdf_eng)
+    assert first.citations and first.citations[0].page is not None
+    history = [Turn.of(first), Turn("how many of them are there?", "how many of them are there?")]
+    page = answer_in_chat("which page is that on?", history, pdf_eng.settings, engine=pdf_eng)
+    assert page.outcome == "answer", page.text
+    assert page.citations[0].page == first.citations[0].page
+    assert f"page {first.citations[0].page} of ofsted-ilacs-doncaster-2025.pdf" in page.text
+
+
 # --- example questions for the empty chat --------------------------------------------------
 
 def test_every_example_row_names_its_table_and_slots() -> None:
