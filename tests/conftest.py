@@ -95,6 +95,19 @@ def hash_settings_for(index_dir: Path, **overrides: Any) -> Settings:
     return replace(base, **overrides)
 
 
+def one_page_engine(tmp_path: Path, text: str, name: str = "fenwick__about.txt") -> Any:
+    """An engine over an index of one made-up page ``name`` holding ``text`` (the hash
+    embedder: no model); the index lives in ``tmp_path``/index."""
+    from ingest.pipeline import ingest
+    from rag.engine import Engine
+
+    page = tmp_path / name
+    page.write_text(text, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([page], settings)
+    return Engine.load(settings)
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     """``make_settings(name="index", **overrides)`` -> hash Settings with index under tmp_path."""

@@ -8,6 +8,7 @@ import string
 from pathlib import Path
 
 import pytest
+from conftest import one_page_engine
 
 from ingest.index import ReportRow
 from rag.answer import answer, answer_in_chat
@@ -429,15 +430,11 @@ def test_a_figure_question_answered_by_the_passage_just_quoted_is_answered(
     """"How long are they waiting?" after "do families wait for early help?": the passage
     just quoted states the length ("a few weeks"), so it answers the new question too, rather
     than "the reports say no more"."""
-    from ingest.pipeline import ingest
-
-    page = tmp_path / "fenwick__about.txt"
-    page.write_text("Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
-                    "Some families in Fenwick wait for a few weeks for early help from the family "
-                    "hubs. Fenwick is a coastal borough with three towns.\n", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([page], settings)
-    eng = Engine.load(settings)
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                          "About Fenwick\nSome families in Fenwick wait for a few weeks for "
+                          "early help from the family hubs. Fenwick is a coastal borough with "
+                          "three towns.\n")
+    settings = eng.settings
     first = "Do families in Fenwick wait for early help?"
     before = answer(first, settings, engine=eng)
     assert "a few weeks" in before.citations[0].quote, before.text
@@ -464,16 +461,10 @@ _SHORTFALLS = (
 def _fenwick_safeguarding(tmp_path: Path, score: str) -> Engine:
     """A made-up CQC safeguarding page whose key findings open with praise, then three
     shortfalls of 70 words in all (the hash embedder: no model)."""
-    from ingest.pipeline import ingest
-
-    page = tmp_path / "fenwick__safeguarding.txt"
-    page.write_text("Fenwick Borough Council: local authority assessment\nSafeguarding\n"
-                    f"Score: {score[0]}\n{score}\n"
-                    "Key findings for this quality statement\n"
-                    f"{_PRAISE} {' '.join(_SHORTFALLS)}\n", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([page], settings)
-    return Engine.load(settings)
+    return one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                           f"Safeguarding\nScore: {score[0]}\n{score}\n"
+                           "Key findings for this quality statement\n"
+                           f"{_PRAISE} {' '.join(_SHORTFALLS)}\n", "fenwick__safeguarding.txt")
 
 
 def test_why_after_a_low_score_quotes_its_shortfalls_not_the_praise_in_75_words(

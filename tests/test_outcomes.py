@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import one_page_engine
 
 from rag.answer import MAY_ANSWER, ExtractiveAnswerer, answer
 from rag.engine import Engine
@@ -45,16 +46,6 @@ def _loosely(eng: Engine, question: str) -> Answer:
     checks (a figure, a name) can hold it back."""
     return answer(question, eng.settings, engine=eng, answerer=ExtractiveAnswerer(0.0, 75, 0.0))
 
-
-def _fenwick(tmp_path, text: str) -> Engine:  # type: ignore[no-untyped-def]
-    """An index of one made-up council page with ``text`` (the hash embedder: no model)."""
-    from ingest.pipeline import ingest
-
-    page = tmp_path / "fenwick__about.txt"
-    page.write_text(text, encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([page], settings)
-    return Engine.load(settings)
 
 def test_between_the_thresholds_the_best_passage_is_quoted_as_uncertain(eng: Engine) -> None:
     # Not "how many ...?": the hash embedder's best passage for it states only an age
@@ -147,7 +138,7 @@ def test_a_quantity_question_answered_without_a_figure_is_not_found(tmp_path) ->
     reports don't say ("one" counts before a unit: "one day a week"). Asked yes or no or to
     compare ("is the number ... higher?", "how does it compare?"), words can answer, so the
     passage is quoted as one that may."""
-    eng = _fenwick(tmp_path,
+    eng = one_page_engine(tmp_path,
                    "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
                    "Fenwick Borough Council employs social workers in its locality teams, and the "
                    "council said its social workers had manageable caseloads.\n")
@@ -162,7 +153,7 @@ def test_a_quantity_question_answered_without_a_figure_is_not_found(tmp_path) ->
     f = _loosely(eng, "Why do a number of Fenwick's social workers have manageable caseloads?")
     assert f.outcome == "answer", f.text
     (tmp_path / "nurse").mkdir()
-    nurse = _fenwick(tmp_path / "nurse", "Fenwick Borough Council: local authority assessment\n"
+    nurse = one_page_engine(tmp_path / "nurse", "Fenwick Borough Council: local authority assessment\n"
                      "About Fenwick\nThe council runs three locality teams for adults across the "
                      "borough. A nurse advises the locality teams one day a week.\n")
     b = _loosely(nurse, "How many locality teams does Fenwick run?")
@@ -215,7 +206,7 @@ def test_asked_why_the_sentence_and_its_reason_are_quoted_together(
     """The reader picks the sentence that repeats the question (as it often does); asked why,
     it is quoted with the sentence next to it that gives the reason (one citation, exact
     offsets). Asked what, not why, that sentence alone is the answer."""
-    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
                              f"About Fenwick\n{first} {second} The council has appointed a new "
                              "lead for disability services.\n")
     ask = _keyword_answerer(word)
@@ -228,7 +219,7 @@ def test_asked_why_a_sentence_giving_its_own_cause_is_quoted_alone(tmp_path) -> 
     """A sentence that states the cause itself ("because ...") answers the why; the
     sentence after it is not added."""
     reason = "Transition plans in Fenwick are late because the council lacks staff."
-    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
                              f"About Fenwick\n{reason} The council has appointed a new lead "
                              "for disability services.\n")
     c = _one_exact_citation(eng, _keyword_answerer("transition".title()),
@@ -240,7 +231,7 @@ def test_a_numbered_paragraph_break_ends_the_quote(tmp_path) -> None:  # type: i
     """Ofsted numbers its paragraphs: "48." on the next line is the start of the next
     paragraph, not a sentence to join to a why-answer ("... planning. 48.")."""
     finding = "Some Fenwick care leavers in custody have no meaningful contact with an adviser."
-    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
                              f"About Fenwick\n{finding}\n48. The local offer is detailed and "
                              "accessible to care leavers.\n")
     c = _one_exact_citation(eng, _keyword_answerer("custody"),
@@ -256,7 +247,7 @@ def test_a_sentence_opening_a_list_is_quoted_with_its_items(tmp_path, bullet: st
     opening = "Inspectors looked at help for children in Fenwick, with a particular focus on the:"
     items = (f"{bullet} quality of matching for children in care\n"
              f"{bullet} progress of disabled children in care")
-    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
                              f"{opening}\n{items}\nThe visit was carried out under the framework.\n")
     c = _one_exact_citation(eng, _keyword_answerer("focus"),
                             "Which children did the Fenwick visit focus on?")
@@ -273,7 +264,7 @@ def test_a_sentence_followed_by_its_examples_is_quoted_with_them(tmp_path, quest
     together, unless a yes or no is asked (the sentence itself answers)."""
     first = "Family support workers in Fenwick work with families in a variety of ways."
     examples = "Examples include support with budgeting and parenting skills."
-    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
                              f"{first} {examples} The council also runs two family hubs.\n")
     c = _one_exact_citation(eng, _keyword_answerer("variety"), question)
     assert c.quote == (f"{first} {examples}" if both else first)
@@ -287,7 +278,7 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     from rag.evidence import states_a_name
     from rag.structured import understand
 
-    eng = _fenwick(tmp_path,
+    eng = one_page_engine(tmp_path,
                    "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
                    "Care leavers in Fenwick helped the council produce a care leaver app for phones. "
                    "The carers' hub in Fenwick is called Carers Together and opens every weekday.\n")
@@ -310,17 +301,11 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
 def test_an_uncertain_answer_keeps_to_the_word_limit_with_its_marking(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """"Not certain, but the closest passage may answer this:" counts towards the answer's
     words: a long closest sentence is cut (a verbatim prefix) so the whole answer fits."""
-    from ingest.pipeline import ingest
-
-    page = tmp_path / "fenwick__about.txt"
     long = " ".join(f"item{i}" for i in range(40))
-    page.write_text("Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
-                    f"Fenwick carers listed their support needs as {long}.\n", encoding="utf-8")
-    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([page], settings)
-    eng = Engine.load(settings)
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                             f"Fenwick carers listed their support needs as {long}.\n")
     unsure = ExtractiveAnswerer(2.0, 20, 0.0)  # nothing is sure enough; all may answer
-    a = answer("What support needs did Fenwick carers list?", settings, engine=eng,
+    a = answer("What support needs did Fenwick carers list?", eng.settings, engine=eng,
                answerer=unsure)
     assert a.outcome == "uncertain", a.text
     assert len(re.sub(r"\s*\[\d+\]", "", a.text).split()) <= 20, a.text
@@ -396,7 +381,7 @@ def test_a_label_line_naming_someone_answers_who_its_label_is(tmp_path, question
                                                               named: bool) -> None:  # type: ignore[no-untyped-def]
     """"Lead inspector: Ann Smith, His Majesty's Inspector" is short and unpunctuated like a
     heading, but it answers "who led the inspection?"; asked about another role, it does not."""
-    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
                              "Fenwick council runs three locality teams for adults.\n"
                              "Lead inspector: Ann Smith, His Majesty’s Inspector\n")
     a = _loosely(eng, question)
@@ -413,7 +398,7 @@ def test_a_grade_of_another_inspection_needs_a_sentence_that_states_one(tmp_path
                                                                         outcome: str) -> None:  # type: ignore[no-untyped-def]
     """Asked what the previous inspection graded, a sentence that mentions that inspection
     but states no grade is no answer; one that says how it was judged is."""
-    eng = _fenwick(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
                              f"{since}\nFenwick council runs three locality teams for adults.\n")
     a = _loosely(eng, "What grade did Fenwick get at its previous inspection in 2019?")
     assert a.outcome == outcome, a.text
