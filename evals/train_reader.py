@@ -246,7 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {a.out / 'cv.json'} and {a.out / 'cv.png'}")
     elif a.step == "train":
         tok, model = train(rows, a.epochs, top=a.top, precision=a.precision)
+        # What load() left out, recorded with the weights: the provenance a reader of
+        # meta.json needs to trust that no locked document trained them.
+        skipped = sum(1 for p in SETS for ln in p.read_text(encoding="utf-8").splitlines()
+                      if ln.strip()) - len(rows)
         save_top(model, {"trained_on": [p.name for p in SETS], "questions": len(rows),
+                         "excluded": f"every question on a document of the locked split "
+                                     f"({skipped} questions)",
                          "epochs": a.epochs, "seed": SEED, "top": a.top,
                          "precision": a.precision})
     return 0
