@@ -108,6 +108,7 @@ class Weights:
     compare_words: int
     compare_score_words: int
     compare_min_words: int
+    neighbour_p: float
     second_sentence_ratio: float
     second_sentence_pool: int
     why_hits: int
@@ -424,6 +425,18 @@ def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:
         if s >= c.end:
             return Candidate(c.hit, s, e, text[s:e], c.score, c.coverage)
     return None
+
+
+def neighbours(c: Candidate, engine: Engine) -> tuple[Candidate | None, Candidate | None]:
+    """The sentences right before and right after the candidate in the same paragraph
+    (None where the paragraph begins or ends)."""
+    text = engine.retriever.report_text(c.hit.chunk.report_id)
+    before = [(s, e) for s, e in _sentences(text, max(0, c.start - 600), c.start)
+              if _next_to(e, c.start)]
+    prev = Candidate(c.hit, *before[-1], text[before[-1][0]:before[-1][1]], c.score,
+                     c.coverage) if before else None
+    nxt = next_sentence(c, engine)
+    return prev, nxt if nxt is not None and _next_to(c.end, nxt.start) else None
 
 
 def _next_to(end: int, start: int) -> bool:

@@ -26,6 +26,7 @@ from rag.evidence import (
     distinct_chunks,
     distinct_spans,
     gives_cause,
+    neighbours,
     next_sentence,
     overlaps,
     points_back,
@@ -143,6 +144,8 @@ class ExtractiveAnswerer:
             # "What is the app called?" answered by a sentence that names nothing ("they
             # produced a care leaver app"): the reports don't say.
             return self._not_found(u, cands, hits, engine)
+        # Only now: the neighbour changes what is quoted, never whether the question is answered.
+        picked = self._with_neighbour(u, picked, engine)
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
         return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,
@@ -196,6 +199,31 @@ class ExtractiveAnswerer:
         examples = not (u.asks_quantity or u.yes_no)
         return [with_elaboration(cands[0], engine, self.max_words, examples=examples),
                 *cands[1:]]
+
+    def _with_neighbour(self, u: Understanding, picked: list[Candidate],
+                        engine: Engine) -> list[Candidate]:
+        """The reader's pick often names the topic while the sentence before or after it in
+        the paragraph holds the answer ("... have experienced drift and delay." then the
+        reason). The reader reads both; the one it is sure answers too is quoted with the
+        pick, when both fit (weights.toml: neighbour_p)."""
+        if self.reader is None or len(picked) != 1:
+            return picked
+        best = picked[0]
+        room = self.max_words - 1 - len(best.text.split())  # the full stop after "[1]"
+        prev, nxt = neighbours(best, engine)
+        sides = [c for c in (prev, nxt) if c is not None and len(c.text.split()) <= room]
+        if not sides:
+            return picked
+        probs = self.reader.score(u.content or u.question,
+                                  [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
+                                   for c in sides])
+        p, side = max(zip(probs, sides, strict=True), key=lambda x: x[0])
+        if p < W.neighbour_p:
+            return picked
+        if side is prev:
+            text = engine.retriever.report_text(best.hit.chunk.report_id)
+            return [replace(best, start=side.start, text=text[side.start:best.end])]
+        return [with_sequel(best, engine, self.max_words, any_next=True)]
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         best = cands[0]

@@ -402,3 +402,42 @@ def test_a_grade_of_another_inspection_needs_a_sentence_that_states_one(tmp_path
                              f"{since}\nFenwick council runs three locality teams for adults.\n")
     a = _loosely(eng, "What grade did Fenwick get at its previous inspection in 2019?")
     assert a.outcome == outcome, a.text
+
+
+class WordReader:
+    """A deterministic fake reader: each candidate's probability is that of the first word
+    of ``odds`` it contains, else 0.05."""
+
+    def __init__(self, odds: dict[str, float]) -> None:
+        self.odds = odds
+
+    def score(self, question: str, candidates: list[str]) -> list[float]:
+        return [next((p for w, p in self.odds.items() if w in c), 0.05) for c in candidates]
+
+
+_DELAYS = ("Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+           "Fenwick council runs three locality teams for adults.\n"
+           "Some children in care in Fenwick have waited a long time for permanence. "
+           "Frequent changes of social worker lie behind most of the waiting.\n"
+           "Fenwick recruited more foster carers last year.\n")
+
+
+@pytest.mark.parametrize("odds, quoted, left", [
+    # The reader picks the topic sentence and is sure the next one answers too: both.
+    ({"permanence": 0.9, "Frequent": 0.6}, ("permanence", "Frequent changes"), "foster"),
+    # ... and the sentence before, when that is the one it is sure of.
+    ({"Frequent": 0.9, "permanence": 0.6}, ("permanence", "Frequent changes"), "foster"),
+    # Not sure of the neighbour: the pick alone.
+    ({"permanence": 0.9, "Frequent": 0.3}, ("permanence",), "Frequent"),
+    # A sentence it is sure of in another paragraph is no neighbour.
+    ({"permanence": 0.9, "foster": 0.6}, ("permanence",), "foster"),
+])
+def test_the_reader_quotes_the_neighbour_it_is_sure_answers_too(
+        tmp_path, odds: dict[str, float], quoted: tuple[str, ...], left: str) -> None:  # type: ignore[no-untyped-def]
+    """The sentence the reader picks often names the topic while the sentence next to it in
+    the paragraph holds the answer; the reader reads both neighbours of its pick and the
+    one it gives at least ``neighbour_p`` is quoted with it, as one exact passage."""
+    eng = one_page_engine(tmp_path, _DELAYS)
+    ask = ExtractiveAnswerer(0.5, 75, 0.2, WordReader(odds), (0.5, 0.2))
+    c = _one_exact_citation(eng, ask, "what is holding up permanence for fenwick children in care")
+    assert all(q in c.quote for q in quoted) and left not in c.quote, c.quote
