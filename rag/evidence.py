@@ -51,6 +51,7 @@ class Candidate:
     coverage: float
     confidence: float = 0.0
     core_start: int = -1  # where the sentence itself starts when paired with its antecedent
+    read_p: float = -1.0  # the reader's probability that it answers; -1 when unread
 
     @property
     def span(self) -> Span:

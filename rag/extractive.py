@@ -71,7 +71,8 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     base = rerank_dense(u, lexical, engine)[0].confidence
     probs = reader.score(u.content or u.question, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
                                                    for c in top])
-    out = [replace(c, score=order_score(p, i, W.reader_rank_weight), confidence=max(base, lift(p)))
+    out = [replace(c, score=order_score(p, i, W.reader_rank_weight), confidence=max(base, lift(p)),
+                   read_p=p)
            for i, (c, p) in enumerate(zip(top, probs, strict=True))]
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out
@@ -145,7 +146,7 @@ class ExtractiveAnswerer:
             # produced a care leaver app"): the reports don't say.
             return self._not_found(u, cands, hits, engine)
         # Only now: the neighbour changes what is quoted, never whether the question is answered.
-        picked = self._with_neighbour(u, picked, engine)
+        picked = self._with_neighbour(u, picked, cands, engine)
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
         return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,
@@ -201,26 +202,28 @@ class ExtractiveAnswerer:
                 *cands[1:]]
 
     def _with_neighbour(self, u: Understanding, picked: list[Candidate],
-                        engine: Engine) -> list[Candidate]:
+                        read: list[Candidate], engine: Engine) -> list[Candidate]:
         """The reader's pick often names the topic while the sentence before or after it in
         the paragraph holds the answer ("... have experienced drift and delay." then the
-        reason). The reader reads both; the one it is sure answers too is quoted with the
-        pick, when both fit (weights.toml: neighbour_p)."""
+        reason). The one of them the reader is sure answers too is quoted with the pick,
+        when both fit (weights.toml: neighbour_p). A neighbour among the candidates it has
+        ``read`` keeps its probability; only the others are read now."""
         if self.reader is None or len(picked) != 1:
             return picked
         best = picked[0]
         room = self.max_words - 1 - len(best.text.split())  # the full stop after "[1]"
-        prev, nxt = neighbours(best, engine)
-        sides = [c for c in (prev, nxt) if c is not None and len(c.text.split()) <= room]
-        if not sides:
-            return picked
+        sides = [c for c in neighbours(best, engine) if c is not None and len(c.text.split()) <= room]
+        known = {c.span: c.read_p for c in read if c.read_p >= 0}
+        unread = [c for c in sides if c.span not in known]
         probs = self.reader.score(u.content or u.question,
                                   [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
-                                   for c in sides])
-        p, side = max(zip(probs, sides, strict=True), key=lambda x: x[0])
-        if p < W.neighbour_p:
+                                   for c in unread]) if unread else []
+        known.update((c.span, p) for c, p in zip(unread, probs, strict=True))
+        sure = [c for c in sides if known[c.span] >= W.neighbour_p]
+        if not sure:
             return picked
-        if side is prev:
+        side = max(sure, key=lambda c: known[c.span])
+        if side.end <= best.start:
             text = engine.retriever.report_text(best.hit.chunk.report_id)
             return [replace(best, start=side.start, text=text[side.start:best.end])]
         return [with_sequel(best, engine, self.max_words, any_next=True)]

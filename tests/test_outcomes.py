@@ -410,8 +410,10 @@ class WordReader:
 
     def __init__(self, odds: dict[str, float]) -> None:
         self.odds = odds
+        self.calls = 0
 
     def score(self, question: str, candidates: list[str]) -> list[float]:
+        self.calls += 1
         return [next((p for w, p in self.odds.items() if w in c), 0.05) for c in candidates]
 
 
@@ -436,8 +438,11 @@ def test_the_reader_quotes_the_neighbour_it_is_sure_answers_too(
         tmp_path, odds: dict[str, float], quoted: tuple[str, ...], left: str) -> None:  # type: ignore[no-untyped-def]
     """The sentence the reader picks often names the topic while the sentence next to it in
     the paragraph holds the answer; the reader reads both neighbours of its pick and the
-    one it gives at least ``neighbour_p`` is quoted with it, as one exact passage."""
+    one it gives at least ``neighbour_p`` is quoted with it, as one exact passage. On one
+    page every sentence is a candidate the reader has already read: it is not asked again."""
     eng = one_page_engine(tmp_path, _DELAYS)
-    ask = ExtractiveAnswerer(0.5, 75, 0.2, WordReader(odds), (0.5, 0.2))
+    reader = WordReader(odds)
+    ask = ExtractiveAnswerer(0.5, 75, 0.2, reader, (0.5, 0.2))
     c = _one_exact_citation(eng, ask, "what is holding up permanence for fenwick children in care")
     assert all(q in c.quote for q in quoted) and left not in c.quote, c.quote
+    assert reader.calls == 1
