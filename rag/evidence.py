@@ -432,12 +432,26 @@ def neighbours(c: Candidate, engine: Engine) -> tuple[Candidate | None, Candidat
     """The sentences right before and right after the candidate in the same paragraph
     (None where the paragraph begins or ends)."""
     text = engine.retriever.report_text(c.hit.chunk.report_id)
-    before = [(s, e) for s, e in _sentences(text, max(0, c.start - 600), c.start)
-              if _next_to(e, c.start)]
-    prev = Candidate(c.hit, *before[-1], text[before[-1][0]:before[-1][1]], c.score,
+    before = _sentence_before(text, c.start)
+    prev = Candidate(c.hit, *before, text[before[0]:before[1]], c.score,
                      c.coverage) if before else None
     nxt = next_sentence(c, engine)
     return prev, nxt if nxt is not None and _next_to(c.end, nxt.start) else None
+
+
+def joined(c: Candidate, neighbour: Candidate, engine: Engine) -> Candidate:
+    """The candidate quoted together with a sentence next to it, before or after, as one
+    exact passage of its report."""
+    text = engine.retriever.report_text(c.hit.chunk.report_id)
+    start, end = min(c.start, neighbour.start), max(c.end, neighbour.end)
+    return replace(c, start=start, end=end, text=text[start:end])
+
+
+def _sentence_before(text: str, start: int) -> tuple[int, int] | None:
+    """The sentence right before ``start`` in the same paragraph, if there is one."""
+    before = [(s, e) for s, e in _sentences(text, max(0, start - 600), start)
+              if _next_to(e, start)]
+    return before[-1] if before else None
 
 
 def _next_to(end: int, start: int) -> bool:
@@ -457,12 +471,10 @@ def with_antecedent(c: Candidate, engine: Engine) -> Candidate:
     if c.core_start > c.start:  # already paired with its antecedent
         return c
     text = engine.retriever.report_text(c.hit.chunk.report_id)
-    before = [(s, e) for s, e in _sentences(text, max(0, c.start - 600), c.start)
-              if _next_to(e, c.start)]
-    if not before:
+    before = _sentence_before(text, c.start)
+    if before is None:
         return c
-    s = before[-1][0]
-    return replace(c, start=s, text=text[s:c.end], core_start=c.start)
+    return replace(c, start=before[0], text=text[before[0]:c.end], core_start=c.start)
 
 
 def gives_cause(c: Candidate) -> bool:

@@ -26,6 +26,7 @@ from rag.evidence import (
     distinct_chunks,
     distinct_spans,
     gives_cause,
+    joined,
     neighbours,
     next_sentence,
     overlaps,
@@ -222,11 +223,7 @@ class ExtractiveAnswerer:
         sure = [c for c in sides if known[c.span] >= W.neighbour_p]
         if not sure:
             return picked
-        side = max(sure, key=lambda c: known[c.span])
-        if side.end <= best.start:
-            text = engine.retriever.report_text(best.hit.chunk.report_id)
-            return [replace(best, start=side.start, text=text[side.start:best.end])]
-        return [with_sequel(best, engine, self.max_words, any_next=True)]
+        return [joined(best, max(sure, key=lambda c: known[c.span]), engine)]
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         best = cands[0]
