@@ -97,10 +97,22 @@ def use_bf16(precision: str) -> bool:
                             f"one of {', '.join(PRECISIONS)}")
     if precision != "auto":
         return precision == "bf16"
-    import torch
+    return bool(_CPU_BF16 & cpu_flags())
 
-    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return bool(native)
+
+# CPU features that do bf16 arithmetic in hardware (x86 AVX-512 BF16, AMX); read from the
+# kernel rather than torch's private mkldnn probe, which may change between releases.
+_CPU_BF16 = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags, as Linux lists them; none elsewhere (so bf16 stays off)."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return frozenset()
+    return frozenset(w for ln in text.splitlines() if ln.startswith("flags")
+                     for w in ln.partition(":")[2].split())
 
 
 def save_top(model: Any, meta: dict[str, Any], folder: Path = MODEL_DIR) -> None:

@@ -10,11 +10,12 @@ head does not, reliably.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from rag.extractive import extractive_for
-from rag.reader import MODEL_DIR, Reader, available, use_bf16, weights_sha256
+from rag.reader import MODEL_DIR, Reader, available, cpu_flags, use_bf16, weights_sha256
 from reportqa.errors import ReportQAError
 from reportqa.settings import Settings
 
@@ -69,6 +70,16 @@ def test_bf16_reads_as_fp32_does() -> None:
         a, b = fp32.score(question, cands), bf16.score(question, cands)
         assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 0.05, (a, b)
         assert a.index(max(a)) == b.index(max(b))
+
+
+def test_cpu_flags_come_from_the_kernels_list(tmp_path: Path) -> None:
+    """"auto" reads bf16 only where the CPU lists a bf16 feature; no list means fp32."""
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16\n"
+                    "processor\t: 1\nflags\t\t: fpu sse avx512f avx512_bf16\n")
+    assert {"avx512f", "avx512_bf16"} <= cpu_flags(info)
+    assert "processor" not in cpu_flags(info)
+    assert cpu_flags(tmp_path / "missing") == frozenset()
 
 
 def test_an_unknown_precision_is_refused_with_the_setting_to_fix() -> None:
