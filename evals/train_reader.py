@@ -6,6 +6,10 @@ question-sentence pairs, and measure it by document-split cross-validation.
     python evals/train_reader.py report                      # cv.json and cv.png again from the saved probabilities
     python evals/train_reader.py --index IDX train           # final model -> rag/reader_model/
     python evals/train_reader.py heldout --folds 0           # fold 0's questions -> OUT/heldout0.jsonl
+    python evals/train_reader.py soup --from A B --out DIR   # the mean of weights A and B -> DIR
+
+`--leave-out trK,trL,...` trains (cv, train) without the questions whose id starts so (the
+third training round is trK-trQ); meta.json records what was left out.
 
 A fold model is measured in the real pipeline on the questions of its held-out documents:
     REPORTQA_READER_DIR=OUT/fold0 reportqa eval OUT/heldout0.jsonl --index IDX --out DIR
@@ -45,6 +49,7 @@ from rag.reader import (  # noqa: E402
     probabilities,
     save_top,
     use_bf16,
+    weights_sha256,
 )
 from reportqa.settings import Settings  # noqa: E402
 
@@ -117,7 +122,7 @@ def write_heldout(fold: int, path: Path) -> None:
 
 
 def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
-          top: int = 20, precision: str = "fp32") -> Any:
+          top: int = 20, precision: str = "fp32", per_document: int = 0) -> Any:
     """One question per step, all its candidates at once: a listwise loss (the softmax over
     the candidates should put its mass on the answering ones, which is what top-1 selection
     needs) plus a pointwise one (each sentence's own probability, which is what "not in the
@@ -125,7 +130,9 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
 
     ``top``: only the lexical top ``top`` candidates train, as the answerer reads only those
     (``reader_top``). ``precision`` "auto" runs the forward pass in bf16 autocast where the CPU
-    does bf16 natively (1.4x faster a step here); the weights and optimiser stay fp32."""
+    does bf16 natively (1.4x faster a step here); the weights and optimiser stay fp32.
+    ``per_document`` > 0: each epoch reads at most that many questions of one document, a new
+    sample each epoch, so documents asked about at length do not outweigh the rest."""
     import contextlib
 
     import torch
@@ -142,8 +149,9 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
     order = [r for r in rows if r["cands"]]
     fast = use_bf16(precision)
     for ep in range(epochs):
-        random.shuffle(order)
-        for i, r in enumerate(order):
+        epoch = capped(order, per_document) if per_document else list(order)
+        random.shuffle(epoch)
+        for i, r in enumerate(epoch):
             ctx = torch.autocast("cpu", dtype=torch.bfloat16) if fast else contextlib.nullcontext()
             with ctx:
                 out = model(**encode_pairs(tok, r["question"], r["cands"][:top]))
@@ -157,10 +165,19 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
             loss.backward()
             opt.step()
             if i % 50 == 0:
-                print(f"epoch {ep} {i}/{len(order)} loss {loss.item():.3f} "
+                print(f"epoch {ep} {i}/{len(epoch)} loss {loss.item():.3f} "
                       f"{time.time() - t0:.0f}s", file=sys.stderr)
     model.eval()
     return tok, model
+
+
+def capped(rows: list[dict[str, Any]], per_document: int) -> list[dict[str, Any]]:
+    """At most ``per_document`` rows of each document (a random sample where it has more)."""
+    by_doc: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_doc.setdefault(r.get("file") or r["id"], []).append(r)
+    return [r for group in by_doc.values()
+            for r in (random.sample(group, per_document) if len(group) > per_document else group)]
 
 
 def score_rows(tok: Any, model: Any, rows: list[dict[str, Any]]) -> list[list[float]]:
@@ -213,9 +230,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="train on the lexical top N candidates (the answerer reads reader_top)")
     ap.add_argument("--precision", choices=("fp32", "auto"), default="fp32",
                     help="auto: bf16 autocast where the CPU does bf16 natively")
-    ap.add_argument("step", choices=("pairs", "cv", "report", "train", "heldout"))
+    ap.add_argument("--per-document", type=int, default=0, metavar="N",
+                    help="cv, train: each epoch reads at most N questions of one document")
+    ap.add_argument("--leave-out", type=_prefixes, default=[], metavar="PREFIX,...",
+                    help="cv, train: skip questions whose id starts with one of these (trK,trL)")
+    ap.add_argument("--from", dest="sources", type=Path, nargs="+", default=[],
+                    help="soup: weight folders to average")
+    ap.add_argument("step", choices=("pairs", "cv", "report", "train", "heldout", "soup"))
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.step == "soup":
+        if len(a.sources) < 2:
+            ap.error("soup needs --from with two or more weight folders")
+        soup(a.sources, a.out)
+        return 0
     if a.step == "heldout":
         for k in a.folds:
             write_heldout(k, a.out / f"heldout{k}.jsonl")
@@ -226,36 +254,73 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--index is needed to make {pairs_path}")
         rows = make_pairs(a.index, load(SETS))
         pairs_path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    rows = [json.loads(ln) for ln in pairs_path.read_text(encoding="utf-8").splitlines()]
+    every = [json.loads(ln) for ln in pairs_path.read_text(encoding="utf-8").splitlines()]
+    rows = [r for r in every if not r["id"].startswith(tuple(a.leave_out))]  # what trains
+    left_out = ({"left_out": a.leave_out} if a.leave_out else {}) | (
+        {"per_document": a.per_document} if a.per_document else {})
     if a.step == "cv":
         for k in a.folds:
             tok, model = train([r for r in rows if fold_of(r) != k], a.epochs, top=a.top,
-                               precision=a.precision)
-            test = [r for r in rows if fold_of(r) == k]
+                               precision=a.precision, per_document=a.per_document)
+            test = [r for r in every if fold_of(r) == k]  # left-out rounds are asked too
             probs = score_rows(tok, model, test)
             save_top(model, {"trained_on": f"all but fold {k} of the open documents",
                              "seed": SEED, "epochs": a.epochs, "top": a.top,
-                             "precision": a.precision}, a.out / f"fold{k}")
+                             "precision": a.precision, **left_out}, a.out / f"fold{k}")
             (a.out / f"cv-fold{k}-probs.json").write_text(json.dumps(
                 [{"id": r["id"], "probs": p} for r, p in zip(test, probs, strict=True)]),
                 encoding="utf-8")
     if a.step in ("cv", "report"):
-        results = cv_report(rows, a.out)
+        results = cv_report(every, a.out)
         (a.out / "cv.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
         plot_cv(results, a.out / "cv.png")
         print(f"wrote {a.out / 'cv.json'} and {a.out / 'cv.png'}")
     elif a.step == "train":
-        tok, model = train(rows, a.epochs, top=a.top, precision=a.precision)
+        tok, model = train(rows, a.epochs, top=a.top, precision=a.precision,
+                           per_document=a.per_document)
         # What load() left out, recorded with the weights: the provenance a reader of
         # meta.json needs to trust that no locked document trained them.
         skipped = sum(1 for p in SETS for ln in p.read_text(encoding="utf-8").splitlines()
-                      if ln.strip()) - len(rows)
+                      if ln.strip()) - len(every)
         save_top(model, {"trained_on": [p.name for p in SETS], "questions": len(rows),
                          "excluded": f"every question on a document of the locked split "
                                      f"({skipped} questions)",
                          "epochs": a.epochs, "seed": SEED, "top": a.top,
-                         "precision": a.precision})
+                         "precision": a.precision, **left_out})
     return 0
+
+
+def _prefixes(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def soup(sources: list[Path], out: Path) -> None:
+    """The element-wise mean of several trained weights ("model soup"): fine-tuned from the
+    same MiniLM weights with the same seed, they lie close enough that their mean is a model
+    too, one that leans less on what any one training set over-taught. Costs nothing at
+    question time: it is one set of weights."""
+    from safetensors.torch import load_file, save_file
+
+    states = [load_file(str(s / "top.safetensors")) for s in sources]
+    names = set(states[0])
+    for s, st in zip(sources, states, strict=True):
+        if set(st) != names:
+            raise SystemExit(f"{s}: its tensors differ from {sources[0]}'s; only weights of "
+                             "the same layers can be averaged")
+    import torch
+
+    mean = {n: torch.stack([st[n].float() for st in states]).mean(0).half().contiguous()
+            for n in sorted(names)}
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(mean, str(out / "top.safetensors"))
+    metas = [json.loads((s / "meta.json").read_text(encoding="utf-8")) for s in sources]
+    (out / "meta.json").write_text(json.dumps({
+        "soup_of": [{"folder": s.name, "sha256": m.get("sha256"), "trained_on": m.get("trained_on"),
+                     "questions": m.get("questions"), "left_out": m.get("left_out", [])}
+                    for s, m in zip(sources, metas, strict=True)],
+        "layers": metas[0].get("layers"), "tensors": len(mean),
+        "sha256": weights_sha256(out)}, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote the mean of {len(sources)} weights to {out}")
 
 
 def cv_report(rows: list[dict[str, Any]], folder: Path) -> dict[str, Any]:

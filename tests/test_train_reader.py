@@ -47,3 +47,71 @@ def test_only_the_shipped_layers_and_the_top_candidates_train(monkeypatch: Any) 
              and not n.startswith("classifier")}  # the head starts from random weights
     assert moved, "no shipped layer changed"
     assert all(is_trained(n) for n in moved), sorted(n for n in moved if not is_trained(n))
+
+
+def test_a_soup_is_the_mean_of_its_weights_and_names_them(tmp_path: Any) -> None:
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from rag.reader import weights_sha256
+
+    folders = []
+    for name, value in (("a", 1.0), ("b", 3.0)):
+        d = tmp_path / name
+        d.mkdir()
+        save_file({"classifier.weight": torch.full((1, 4), value).half()}, str(d / "top.safetensors"))
+        (d / "meta.json").write_text(json.dumps({"sha256": weights_sha256(d), "questions": 7,
+                                                 "left_out": ["trK"] if name == "a" else []}))
+        folders.append(d)
+    out = tmp_path / "soup"
+    train_reader.main(["soup", "--from", *map(str, folders), "--out", str(out)])
+    from safetensors.torch import load_file
+
+    assert torch.equal(load_file(str(out / "top.safetensors"))["classifier.weight"],
+                       torch.full((1, 4), 2.0).half())
+    meta = json.loads((out / "meta.json").read_text())
+    assert [m["folder"] for m in meta["soup_of"]] == ["a", "b"]
+    assert meta["soup_of"][0]["left_out"] == ["trK"]
+    assert meta["sha256"] == weights_sha256(out)
+
+
+def test_weights_of_different_layers_are_not_averaged(tmp_path: Any) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    for name, tensor in (("a", "classifier.weight"), ("b", "classifier.bias")):
+        (tmp_path / name).mkdir()
+        save_file({tensor: torch.zeros(1).half()}, str(tmp_path / name / "top.safetensors"))
+        (tmp_path / name / "meta.json").write_text("{}")
+    with pytest.raises(SystemExit, match="differ"):
+        train_reader.main(["soup", "--from", str(tmp_path / "a"), str(tmp_path / "b"),
+                           "--out", str(tmp_path / "soup")])
+
+
+def test_left_out_rounds_do_not_train_and_are_recorded(tmp_path: Any, monkeypatch: Any) -> None:
+    import json
+
+    rows = [{"id": i, "set": "train", "file": "f.txt", "answerable": True, "question": "q",
+             "cands": ["c"], "lexical": [1.0], "labels": [1]} for i in ("trA-001", "trK-001", "trQ-002")]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trained: list[str] = []
+    saved: dict[str, Any] = {}
+    def fake_train(rs: list[dict[str, Any]], *a: Any, **k: Any) -> tuple[None, None]:
+        trained.extend(r["id"] for r in rs)
+        return None, None
+
+    monkeypatch.setattr(train_reader, "train", fake_train)
+    monkeypatch.setattr(train_reader, "save_top", lambda model, meta, *a: saved.update(meta))
+    train_reader.main(["train", "--out", str(tmp_path), "--leave-out", "trK,trQ"])
+    assert trained == ["trA-001"]
+    assert saved["left_out"] == ["trK", "trQ"] and saved["questions"] == 1
+
+
+def test_a_document_cap_samples_long_documents_only() -> None:
+    rows: list[dict[str, Any]] = [{"id": f"q{i}", "file": "long.txt"} for i in range(10)] + [
+        {"id": "s1", "file": "short.txt"}, {"id": "reg-1", "file": None}]
+    kept = train_reader.capped(rows, 3)
+    assert sum(r["file"] == "long.txt" for r in kept) == 3
+    assert {"s1", "reg-1"} <= {r["id"] for r in kept}
