@@ -2,10 +2,11 @@
 reports" and strict abstention, per question set (training-set ids start ``tr``, the open
 split's do not), one bar per run.
 
-    python evals/plot_heldout.py OUT.png "label A=DIR_A" "label B=DIR_B" ...
+    python evals/plot_heldout.py OUT.png "label A=DIR_A[,DIR_A2]" "label B=DIR_B[,DIR_B2]" ...
 
 Made for the reader's held-out folds (evals/README.md): each DIR is a `--out` folder of the
-same fold's questions asked with a different reader.
+same fold's questions asked with a different reader (several folders, comma-separated, are
+read as one run).
 """
 
 from __future__ import annotations
@@ -18,17 +19,22 @@ from typing import Any
 # The training set's third round (evals/blind/TRAIN_BRIEF.md) asked facts the first two had
 # not, so it is harder and shown apart.
 THIRD_ROUND = ("trK", "trL", "trM", "trN", "trO", "trP", "trQ")
+# The fourth asked the central facts again in the users' words: it reads like the open split.
+FOURTH_ROUND = ("trR", "trS", "trT", "trU", "trV", "trW", "trX")
 
 
 def group(qid: str) -> str:
     if qid.startswith(THIRD_ROUND):
         return "training set, third round"
+    if qid.startswith(FOURTH_ROUND):
+        return "training set, fourth round"
     return "training set" if qid.startswith("tr") else "open split"
 
 
-def figures(folder: Path) -> dict[str, dict[str, float]]:
-    rows = [json.loads(ln) for ln in (folder / "results.jsonl").read_text(encoding="utf-8")
-            .splitlines() if ln.strip()]
+def figures(folders: list[Path]) -> dict[str, dict[str, float]]:
+    rows = [json.loads(ln) for folder in folders
+            for ln in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()
+            if ln.strip()]
     out: dict[str, dict[str, float]] = {}
     for g in sorted({group(r["id"]) for r in rows}):
         part = [r for r in rows if group(r["id"]) == g]
@@ -72,8 +78,8 @@ def main(argv: list[str]) -> int:
         return 2
     runs: dict[str, Any] = {}
     for arg in argv[1:]:
-        label, folder = arg.split("=", 1)
-        runs[label] = figures(Path(folder))
+        label, folders = arg.split("=", 1)
+        runs[label] = figures([Path(f) for f in folders.split(",")])
     plot(runs, Path(argv[0]))
     print(f"wrote {argv[0]}")
     return 0

@@ -330,3 +330,21 @@ def test_cli_eval_json_and_gate(shared_hash_index, tiny_questions, tmp_path, cap
     cap = capsys.readouterr()
     assert rc == 1 and "missing.jsonl: question file not found" in cap.err
     assert "Traceback" not in cap.err
+
+
+def test_heldout_plot_reads_several_folders_as_one_run_by_round(tmp_path: Path) -> None:
+    from evals.plot_heldout import figures
+
+    def run(folder: Path, rows: list[dict[str, object]]) -> Path:
+        folder.mkdir()
+        (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return folder
+
+    row = {"answerable": True, "correct": True, "outcome": "answer"}
+    a = run(tmp_path / "a", [{**row, "id": "op-1"}, {**row, "id": "trK-1", "correct": False}])
+    b = run(tmp_path / "b", [{**row, "id": "trR-1"}, {"id": "trR-2", "answerable": False,
+                                                      "correct": True, "outcome": "not_found"}])
+    figs = figures([a, b])
+    assert figs["training set, fourth round\n(2)"]["answer accuracy"] == 1.0
+    assert figs["training set, third round\n(1)"]["answer accuracy"] == 0.0
+    assert figs["open split\n(1)"]["strict abstention"] == 0.0
