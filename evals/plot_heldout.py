@@ -25,10 +25,10 @@ FOURTH_ROUND = ("trR", "trS", "trT", "trU", "trV", "trW", "trX")
 
 def group(qid: str) -> str:
     if qid.startswith(THIRD_ROUND):
-        return "training set, third round"
+        return "training,\nround 3"
     if qid.startswith(FOURTH_ROUND):
-        return "training set, fourth round"
-    return "training set" if qid.startswith("tr") else "open split"
+        return "training,\nround 4"
+    return "training,\nrounds 1-2" if qid.startswith("tr") else "open split"
 
 
 def figures(folders: list[Path]) -> dict[str, dict[str, float]]:
@@ -56,19 +56,23 @@ def plot(runs: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
 
     groups = list(next(iter(runs.values())))
     metrics = list(next(iter(next(iter(runs.values())).values())))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6), sharey=False)
+    wide = max(4.0, 0.28 * len(groups) * len(runs) + 1)  # room for every bar's label
+    fig, axes = plt.subplots(1, len(metrics), figsize=(wide * len(metrics), 3.8), sharey=False)
     width = 0.8 / len(runs)
     for ax, m in zip(axes, metrics, strict=True):
         for i, (label, figs) in enumerate(runs.items()):
             xs = [j + i * width for j in range(len(groups))]
             vals = [figs[g][m] for g in groups]
             bars = ax.bar(xs, vals, width, label=label)
-            ax.bar_label(bars, labels=[f"{v:.3f}" for v in vals], fontsize=7)
+            ax.bar_label(bars, labels=[f"{v:.3f}" for v in vals], fontsize=6, rotation=90,
+                         padding=2)
         ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(groups))], groups,
                       fontsize=8)
         ax.set_title(m, fontsize=10)
-    axes[0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
+        ax.margins(y=0.18)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=len(runs))
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=110)
 
 

@@ -345,6 +345,6 @@ def test_heldout_plot_reads_several_folders_as_one_run_by_round(tmp_path: Path) 
     b = run(tmp_path / "b", [{**row, "id": "trR-1"}, {"id": "trR-2", "answerable": False,
                                                       "correct": True, "outcome": "not_found"}])
     figs = figures([a, b])
-    assert figs["training set, fourth round\n(2)"]["answer accuracy"] == 1.0
-    assert figs["training set, third round\n(1)"]["answer accuracy"] == 0.0
+    assert figs["training,\nround 4\n(2)"]["answer accuracy"] == 1.0
+    assert figs["training,\nround 3\n(1)"]["answer accuracy"] == 0.0
     assert figs["open split\n(1)"]["strict abstention"] == 0.0
