@@ -122,7 +122,7 @@ def write_heldout(fold: int, path: Path) -> None:
 
 
 def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
-          top: int = 20, precision: str = "fp32", per_document: int = 0) -> Any:
+          top: int = 20, precision: str = "fp32", per_document: int = 0, seed: int = SEED) -> Any:
     """One question per step, all its candidates at once: a listwise loss (the softmax over
     the candidates should put its mass on the answering ones, which is what top-1 selection
     needs) plus a pointwise one (each sentence's own probability, which is what "not in the
@@ -137,8 +137,8 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
 
     import torch
 
-    torch.manual_seed(SEED)
-    random.seed(SEED)
+    torch.manual_seed(seed)
+    random.seed(seed)
     tok, model = load_base()
     for name, p in model.named_parameters():
         p.requires_grad = is_trained(name)
@@ -230,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="train on the lexical top N candidates (the answerer reads reader_top)")
     ap.add_argument("--precision", choices=("fp32", "auto"), default="fp32",
                     help="auto: bf16 autocast where the CPU does bf16 natively")
+    ap.add_argument("--seed", type=int, default=SEED,
+                    help="cv, train: another seed shows how much two trainings differ by chance")
     ap.add_argument("--per-document", type=int, default=0, metavar="N",
                     help="cv, train: each epoch reads at most N questions of one document")
     ap.add_argument("--leave-out", type=_prefixes, default=[], metavar="PREFIX,...",
@@ -261,11 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.step == "cv":
         for k in a.folds:
             tok, model = train([r for r in rows if fold_of(r) != k], a.epochs, top=a.top,
-                               precision=a.precision, per_document=a.per_document)
+                               precision=a.precision, per_document=a.per_document, seed=a.seed)
             test = [r for r in every if fold_of(r) == k]  # left-out rounds are asked too
             probs = score_rows(tok, model, test)
             save_top(model, {"trained_on": f"all but fold {k} of the open documents",
-                             "seed": SEED, "epochs": a.epochs, "top": a.top,
+                             "seed": a.seed, "epochs": a.epochs, "top": a.top,
                              "precision": a.precision, **left_out}, a.out / f"fold{k}")
             (a.out / f"cv-fold{k}-probs.json").write_text(json.dumps(
                 [{"id": r["id"], "probs": p} for r, p in zip(test, probs, strict=True)]),
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {a.out / 'cv.json'} and {a.out / 'cv.png'}")
     elif a.step == "train":
         tok, model = train(rows, a.epochs, top=a.top, precision=a.precision,
-                           per_document=a.per_document)
+                           per_document=a.per_document, seed=a.seed)
         # What load() left out, recorded with the weights: the provenance a reader of
         # meta.json needs to trust that no locked document trained them.
         skipped = sum(1 for p in SETS for ln in p.read_text(encoding="utf-8").splitlines()
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         save_top(model, {"trained_on": [p.name for p in SETS], "questions": len(rows),
                          "excluded": f"every question on a document of the locked split "
                                      f"({skipped} questions)",
-                         "epochs": a.epochs, "seed": SEED, "top": a.top,
+                         "epochs": a.epochs, "seed": a.seed, "top": a.top,
                          "precision": a.precision, **left_out})
     return 0
 

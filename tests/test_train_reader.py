@@ -90,7 +90,7 @@ def test_weights_of_different_layers_are_not_averaged(tmp_path: Any) -> None:
                            "--out", str(tmp_path / "soup")])
 
 
-def test_left_out_rounds_do_not_train_and_are_recorded(tmp_path: Any, monkeypatch: Any) -> None:
+def test_left_out_rounds_and_the_seed_are_used_and_recorded(tmp_path: Any, monkeypatch: Any) -> None:
     import json
 
     rows = [{"id": i, "set": "train", "file": "f.txt", "answerable": True, "question": "q",
@@ -98,15 +98,19 @@ def test_left_out_rounds_do_not_train_and_are_recorded(tmp_path: Any, monkeypatc
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     trained: list[str] = []
     saved: dict[str, Any] = {}
+    seeds: list[int] = []
+
     def fake_train(rs: list[dict[str, Any]], *a: Any, **k: Any) -> tuple[None, None]:
         trained.extend(r["id"] for r in rs)
+        seeds.append(k["seed"])
         return None, None
 
     monkeypatch.setattr(train_reader, "train", fake_train)
     monkeypatch.setattr(train_reader, "save_top", lambda model, meta, *a: saved.update(meta))
-    train_reader.main(["train", "--out", str(tmp_path), "--leave-out", "trK,trQ"])
+    train_reader.main(["train", "--out", str(tmp_path), "--leave-out", "trK,trQ", "--seed", "7"])
     assert trained == ["trA-001"]
     assert saved["left_out"] == ["trK", "trQ"] and saved["questions"] == 1
+    assert seeds == [7] and saved["seed"] == 7
 
 
 def test_a_document_cap_samples_long_documents_only() -> None:
