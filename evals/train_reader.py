@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs_path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     every = [json.loads(ln) for ln in pairs_path.read_text(encoding="utf-8").splitlines()]
     rows = [r for r in every if not r["id"].startswith(tuple(a.leave_out))]  # what trains
-    left_out = ({"left_out": a.leave_out} if a.leave_out else {}) | (
+    variant = ({"left_out": a.leave_out} if a.leave_out else {}) | (
         {"per_document": a.per_document} if a.per_document else {})
     if a.step == "cv":
         for k in a.folds:
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             probs = score_rows(tok, model, test)
             save_top(model, {"trained_on": f"all but fold {k} of the open documents",
                              "seed": a.seed, "epochs": a.epochs, "top": a.top,
-                             "precision": a.precision, **left_out}, a.out / f"fold{k}")
+                             "precision": a.precision, **variant}, a.out / f"fold{k}")
             (a.out / f"cv-fold{k}-probs.json").write_text(json.dumps(
                 [{"id": r["id"], "probs": p} for r, p in zip(test, probs, strict=True)]),
                 encoding="utf-8")
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                          "excluded": f"every question on a document of the locked split "
                                      f"({skipped} questions)",
                          "epochs": a.epochs, "seed": a.seed, "top": a.top,
-                         "precision": a.precision, **left_out})
+                         "precision": a.precision, **variant})
     return 0
 
 
@@ -297,10 +297,11 @@ def _prefixes(text: str) -> list[str]:
 
 
 def soup(sources: list[Path], out: Path) -> None:
-    """The element-wise mean of several trained weights ("model soup"): fine-tuned from the
-    same MiniLM weights with the same seed, they lie close enough that their mean is a model
-    too, one that leans less on what any one training set over-taught. Costs nothing at
-    question time: it is one set of weights."""
+    """The element-wise mean of several trained weights ("model soup"), fine-tuned from the
+    same MiniLM weights with the same seed, so their mean is a model too, at no cost per
+    question. Measured once (evals/README.md, twelfth session): the mean's probabilities are
+    flatter, so with the shipped thresholds it refuses more; it would need them re-fitted."""
+
     from safetensors.torch import load_file, save_file
 
     states = [load_file(str(s / "top.safetensors")) for s in sources]
