@@ -108,10 +108,34 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     else:
         ans = answer(reading.read_as, settings, filters, engine=eng, answerer=answerer, k=k,
                      on_delta=on_delta)
-    if reading.kind in _NEW_QUESTION and reading.previous is not None \
-            and _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
-        ans = _nothing_new(ans)
+    if reading.kind in _NEW_QUESTION and reading.previous is not None:
+        if _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
+            ans = _nothing_new(ans)
+        elif ans.abstained:
+            ans = _in_the_report_quoted(reading, settings, filters, eng, answerer, k, t0) or ans
     return replace(ans, question=q, read_as=reading.read_as)
+
+
+def _in_the_report_quoted(reading: Reading, settings: Settings, filters: Filters | None,
+                          eng: Engine, answerer: Answerer | None, k: int | None,
+                          t0: float) -> Answer | None:
+    """A follow-up the whole index found nothing for ("how many cases do they check each
+    month?" after a quote from the council's governance page), asked again of the reports
+    the last answer quoted, beside the passages it quoted: "they" were talking about that
+    report. Only a plain answer is kept. Not after an answer that would only repeat the last
+    quote: the index's best passage was that one, and the next best rarely answers."""
+    prev = reading.previous
+    reports = tuple(dict.fromkeys(c.report_id for c in prev.citations)) if prev else ()
+    if prev is None or not reports:
+        return None
+    u = _understood(followup_question(reading), eng)
+    if u.intent != "search":
+        return None
+    u = replace(u, content=topic_query(reading) if reading.kind == "carry_topic" else u.content,
+                avoid=tuple(c.span for c in prev.citations))
+    merged = replace(_merge_filters(filters or Filters(), u, eng), report_ids=reports)
+    near = _search_and_compose(u, merged, settings, eng, answerer, k, None, t0)
+    return near if near.outcome == "answer" else None
 
 
 def _last_quoted(reading: Reading, history: Sequence[Turn]) -> Reading:

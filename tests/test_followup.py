@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import one_page_engine
@@ -484,3 +485,91 @@ def test_why_after_a_good_score_keeps_the_summary_as_it_opens(tmp_path: Path) ->
     eng = _fenwick_safeguarding(tmp_path, "3 - Evidence shows a good standard")
     _, why = _chat(eng, "What score did Fenwick get for safeguarding?", "why?")
     assert " ".join(why.citations[0].quote.split()) == _PRAISE, why.text
+
+
+_ABOUT = ("Fenwick Borough Council: local authority assessment\nAbout Fenwick\nFenwick is a "
+          "coastal borough of 120,000 people in three towns. Its council runs adult social "
+          "care from the town hall.\n")
+_GOVERNANCE = ("Fenwick Borough Council: local authority assessment\nGovernance, management "
+               "and sustainability\nLeaders had a robust quality assurance process for practice "
+               "across the service. Auditors check 27 files each month to review the "
+               "quality of practice. Leaders reported themes from audits to the board.\n")
+
+
+class _WithinOneReport:
+    """A fake answerer: "not found" unless every passage it is given is from one report, then
+    the extractive answer over them. It stands for a search whose whole-index passages did
+    not answer while the report just quoted does."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        from rag.extractive import ExtractiveAnswerer
+
+        self.inner = ExtractiveAnswerer()
+        self.calls: list[tuple[set[str], Any]] = []
+
+    def compose(self, u: Any, hits: list[Any], engine: Engine) -> Answer:
+        from rag.evidence import abstained
+
+        reports = {h.chunk.report_id for h in hits}
+        self.calls.append((reports, u))
+        if len(reports) != 1:
+            return abstained(u.question, "The indexed reports don't say.", (), tuple(hits))
+        return self.inner.compose(u, hits, engine)
+
+
+def _two_pages(tmp_path: Path) -> Engine:
+    from ingest.pipeline import ingest
+
+    pages = []
+    for name, text in (("fenwick__about.txt", _ABOUT),
+                       ("fenwick__governance-management-and-sustainability.txt", _GOVERNANCE)):
+        pages.append(tmp_path / name)
+        pages[-1].write_text(text, encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest(pages, settings)
+    return Engine.load(settings)
+
+
+def test_a_follow_up_the_index_does_not_answer_is_asked_of_the_report_just_quoted(
+        tmp_path: Path) -> None:
+    """"How many do they check each month?" after a quote from the governance page: when the
+    whole index gives no answer, the report just quoted is asked, beside the passage it
+    quoted, and its plain answer is the reply."""
+    eng = _two_pages(tmp_path)
+    first = "Does Fenwick have a quality assurance process?"
+    before = answer(first, eng.settings, engine=eng)
+    quoted = [c for c in before.citations if not c.see_also]
+    assert quoted and all("governance" in c.report_id for c in quoted), before.text
+    fake = _WithinOneReport()
+    then = answer_in_chat("how many files do they check each month?",
+                          [Turn(first, first, tuple(quoted))], eng.settings, engine=eng,
+                          answerer=fake)
+    assert then.outcome == "answer" and "27 files" in then.text, then.text
+    assert len(fake.calls) == 2 and len(fake.calls[0][0]) == 2  # the whole index first
+    assert fake.calls[1][0] == {quoted[0].report_id}
+    assert {c.span for c in quoted} <= set(fake.calls[1][1].avoid)
+
+
+def test_a_follow_up_the_quoted_report_does_not_answer_either_stays_not_found(
+        tmp_path: Path) -> None:
+    eng = _two_pages(tmp_path)
+    first = "Does Fenwick have a quality assurance process?"
+    before = answer(first, eng.settings, engine=eng)
+    quoted = tuple(c for c in before.citations if not c.see_also)
+
+    class _Never(_WithinOneReport):
+        def compose(self, u: Any, hits: list[Any], engine: Engine) -> Answer:
+            from rag.evidence import abstained
+
+            self.calls.append(({h.chunk.report_id for h in hits}, u))
+            return abstained(u.question, "The indexed reports don't say.", (), tuple(hits))
+
+    never = _Never()
+    then = answer_in_chat("how many files do they check each month?",
+                          [Turn(first, first, quoted)], eng.settings, engine=eng, answerer=never)
+    assert then.abstained and len(never.calls) == 2
+    alone = answer_in_chat("how many files do they check each month?", [Turn(first, first)],
+                           eng.settings, engine=eng, answerer=_Never())
+    assert alone.abstained  # no earlier quote: nothing to ask again
