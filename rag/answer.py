@@ -112,21 +112,21 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
         if _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
             ans = _nothing_new(ans)
         elif ans.abstained:
-            ans = _in_the_report_quoted(reading, settings, filters, eng, answerer, k, t0) or ans
+            ans = _in_the_report_quoted(reading, reading.previous, settings, filters, eng,
+                                        answerer, k, t0) or ans
     return replace(ans, question=q, read_as=reading.read_as)
 
 
-def _in_the_report_quoted(reading: Reading, settings: Settings, filters: Filters | None,
-                          eng: Engine, answerer: Answerer | None, k: int | None,
-                          t0: float) -> Answer | None:
+def _in_the_report_quoted(reading: Reading, prev: Turn, settings: Settings,
+                          filters: Filters | None, eng: Engine, answerer: Answerer | None,
+                          k: int | None, t0: float) -> Answer | None:
     """A follow-up the whole index found nothing for ("how many cases do they check each
     month?" after a quote from the council's governance page), asked again of the reports
     the last answer quoted, beside the passages it quoted: "they" were talking about that
     report. Only a plain answer is kept. Not after an answer that would only repeat the last
     quote: the index's best passage was that one, and the next best rarely answers."""
-    prev = reading.previous
-    reports = tuple(dict.fromkeys(c.report_id for c in prev.citations)) if prev else ()
-    if prev is None or not reports:
+    reports = _cited_reports(prev)
+    if not reports:
         return None
     u = _understood(followup_question(reading), eng)
     if u.intent != "search":
@@ -136,6 +136,11 @@ def _in_the_report_quoted(reading: Reading, settings: Settings, filters: Filters
     merged = replace(_merge_filters(filters or Filters(), u, eng), report_ids=reports)
     near = _search_and_compose(u, merged, settings, eng, answerer, k, None, t0)
     return near if near.outcome == "answer" else None
+
+
+def _cited_reports(turn: Turn) -> tuple[str, ...]:
+    """The reports a turn's answer quoted, in the order it quoted them."""
+    return tuple(dict.fromkeys(c.report_id for c in turn.citations))
 
 
 def _last_quoted(reading: Reading, history: Sequence[Turn]) -> Reading:
@@ -188,7 +193,7 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
         if found is not None:
             return _timed(found, t0, t0)
     query = reason_query(reading)
-    reports = tuple(dict.fromkeys(c.report_id for c in prev.citations))
+    reports = _cited_reports(prev)
     u = structured.understand(query or reading.read_as, eng.derived().councils)
     u = replace(u, question=reading.question, content=query or u.content, asks_reason=True,
                 intent="search", reason_for=lean_of(prev),

@@ -498,15 +498,16 @@ _GOVERNANCE = ("Fenwick Borough Council: local authority assessment\nGovernance,
 
 class _WithinOneReport:
     """A fake answerer: "not found" unless every passage it is given is from one report, then
-    the extractive answer over them. It stands for a search whose whole-index passages did
-    not answer while the report just quoted does."""
+    the extractive answer over them (``answers=False``: "not found" always). It stands for a
+    search whose whole-index passages did not answer while the report just quoted does."""
 
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, answers: bool = True) -> None:
         from rag.extractive import ExtractiveAnswerer
 
         self.inner = ExtractiveAnswerer()
+        self.answers = answers
         self.calls: list[tuple[set[str], Any]] = []
 
     def compose(self, u: Any, hits: list[Any], engine: Engine) -> Answer:
@@ -514,7 +515,7 @@ class _WithinOneReport:
 
         reports = {h.chunk.report_id for h in hits}
         self.calls.append((reports, u))
-        if len(reports) != 1:
+        if not self.answers or len(reports) != 1:
             return abstained(u.question, "The indexed reports don't say.", (), tuple(hits))
         return self.inner.compose(u, hits, engine)
 
@@ -558,18 +559,10 @@ def test_a_follow_up_the_quoted_report_does_not_answer_either_stays_not_found(
     first = "Does Fenwick have a quality assurance process?"
     before = answer(first, eng.settings, engine=eng)
     quoted = tuple(c for c in before.citations if not c.see_also)
-
-    class _Never(_WithinOneReport):
-        def compose(self, u: Any, hits: list[Any], engine: Engine) -> Answer:
-            from rag.evidence import abstained
-
-            self.calls.append(({h.chunk.report_id for h in hits}, u))
-            return abstained(u.question, "The indexed reports don't say.", (), tuple(hits))
-
-    never = _Never()
+    never = _WithinOneReport(answers=False)
     then = answer_in_chat("how many files do they check each month?",
                           [Turn(first, first, quoted)], eng.settings, engine=eng, answerer=never)
     assert then.abstained and len(never.calls) == 2
     alone = answer_in_chat("how many files do they check each month?", [Turn(first, first)],
-                           eng.settings, engine=eng, answerer=_Never())
+                           eng.settings, engine=eng, answerer=_WithinOneReport(answers=False))
     assert alone.abstained  # no earlier quote: nothing to ask again
