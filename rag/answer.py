@@ -41,6 +41,7 @@ from rag.followup import (
 from rag.judgement_answers import findings_behind
 from rag.llm import LLMAnswerer
 from rag.query import Understanding, resolve_council
+from rag.reader import SentenceReader, pair_text
 from rag.retrieve import Filters
 from rag.spelling import respell
 from rag.tables import JudgementRow, RatingRow, ScoreRow
@@ -110,7 +111,8 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
                      on_delta=on_delta)
     if reading.kind in _NEW_QUESTION and reading.previous is not None:
         if _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
-            ans = _nothing_new(ans)
+            ans = _beyond_the_quote(reading, reading.previous, settings, filters, eng,
+                                    answerer, k, t0) or _nothing_new(ans)
         elif ans.abstained:
             ans = _in_the_report_quoted(reading, reading.previous, settings, filters, eng,
                                         answerer, k, t0) or ans
@@ -123,8 +125,9 @@ def _in_the_report_quoted(reading: Reading, prev: Turn, settings: Settings,
     """A follow-up the whole index found nothing for ("how many cases do they check each
     month?" after a quote from the council's governance page), asked again of the reports
     the last answer quoted, beside the passages it quoted: "they" were talking about that
-    report. Only a plain answer is kept. Not after an answer that would only repeat the last
-    quote: the index's best passage was that one, and the next best rarely answers."""
+    report. Also when the index's best answer would only repeat the last quote ("what are
+    they doing about it?" after the problem was quoted): the next best passage of that report
+    may say. Only a plain answer is kept."""
     reports = _cited_reports(prev)
     if not reports:
         return None
@@ -163,6 +166,38 @@ def _requotes(ans: Answer, prev: Turn) -> bool:
     cited = [c for c in ans.citations if not c.see_also]
     return ans.outcome == "answer" and bool(cited) and bool(prev.citations) and all(
         any(overlap(c.span, p.span) for p in prev.citations) for c in cited)
+
+
+def _beyond_the_quote(reading: Reading, prev: Turn, settings: Settings,
+                      filters: Filters | None, eng: Engine, answerer: Answerer | None,
+                      k: int | None, t0: float) -> Answer | None:
+    """A new follow-up whose best answer would only repeat the last quote ("what are they doing
+    about it?" after the problem was quoted): the next best passage of the report quoted, if
+    the sentence reader judges it the better answer. Not when the message restates the question before:
+    the quote was its answer."""
+    if _restates(reading, prev, eng):
+        return None
+    near = _in_the_report_quoted(reading, prev, settings, filters, eng, answerer, k, t0)
+    # Without a reader to judge (the LLM answerer, the tests' lexical setup) the quote stands.
+    reader: SentenceReader | None = getattr(answerer or _answerer_for(settings), "reader", None)
+    if near is None or reader is None:
+        return None
+    question = followup_question(reading)
+    return near if _best_p(reader, question, near) > _best_p(reader, question, prev) else None
+
+
+def _best_p(reader: SentenceReader, question: str, quoted: Answer | Turn) -> float:
+    """The reader's probability that the best of these quotes answers the question."""
+    texts = [pair_text(c.council, c.section, c.quote) for c in quoted.citations if not c.see_also]
+    return max(reader.score(question, texts), default=0.0) if texts else 0.0
+
+
+def _restates(reading: Reading, prev: Turn, eng: Engine) -> bool:
+    """Does the follow-up ask again what the question before asked ("what is their
+    population?" after "what is the population of Wirral?")? Then the passage quoted before
+    is its answer, and the next best passage of that report is not."""
+    v = eng.sentences().embed([prev.read_as, followup_question(reading)])
+    return float(v[0] @ v[1]) >= W.restated_similarity
 
 
 def _states_the_figure(reading: Reading, ans: Answer, eng: Engine) -> bool:

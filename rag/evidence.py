@@ -113,6 +113,7 @@ class Weights:
     second_sentence_ratio: float
     second_sentence_pool: int
     why_hits: int
+    restated_similarity: float
 
     @classmethod
     def load(cls) -> Weights:

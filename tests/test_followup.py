@@ -18,7 +18,7 @@ from rag.evidence import leaning
 from rag.followup import cue_kind, read_in_context
 from rag.lexicon import vocab
 from rag.query import council_catalogue
-from reportqa.records import Answer, Turn
+from reportqa.records import Answer, Citation, Turn
 from reportqa.settings import Settings
 from reportqa.text import sentence_key
 
@@ -499,15 +499,19 @@ _GOVERNANCE = ("Fenwick Borough Council: local authority assessment\nGovernance,
 class _WithinOneReport:
     """A fake answerer: "not found" unless every passage it is given is from one report, then
     the extractive answer over them (``answers=False``: "not found" always). It stands for a
-    search whose whole-index passages did not answer while the report just quoted does."""
+    search whose whole-index passages did not answer while the report just quoted does.
+    ``requote``: the whole-index answer is that citation again, stated as an answer."""
 
     name = "fake"
 
-    def __init__(self, answers: bool = True) -> None:
+    def __init__(self, answers: bool = True, requote: Citation | None = None,
+                 reader: Any = None) -> None:
         from rag.extractive import ExtractiveAnswerer
 
         self.inner = ExtractiveAnswerer()
         self.answers = answers
+        self.requote = requote
+        self.reader = reader  # what judges a new passage against the one quoted before
         self.calls: list[tuple[set[str], Any]] = []
 
     def compose(self, u: Any, hits: list[Any], engine: Engine) -> Answer:
@@ -515,6 +519,8 @@ class _WithinOneReport:
 
         reports = {h.chunk.report_id for h in hits}
         self.calls.append((reports, u))
+        if self.requote is not None and len(reports) != 1:
+            return Answer(u.question, f"{self.requote.quote} [1]", False, (self.requote,))
         if not self.answers or len(reports) != 1:
             return abstained(u.question, "The indexed reports don't say.", (), tuple(hits))
         return self.inner.compose(u, hits, engine)
@@ -566,3 +572,51 @@ def test_a_follow_up_the_quoted_report_does_not_answer_either_stays_not_found(
     alone = answer_in_chat("how many files do they check each month?", [Turn(first, first)],
                            eng.settings, engine=eng, answerer=_WithinOneReport(answers=False))
     assert alone.abstained  # no earlier quote: nothing to ask again
+
+
+class _Sure:
+    """A fake sentence reader: sure of a candidate that contains ``words``, else not."""
+
+    def __init__(self, words: str) -> None:
+        self.words = words
+
+    def score(self, question: str, candidates: list[str]) -> list[float]:
+        return [0.9 if self.words in c else 0.1 for c in candidates]
+
+
+@pytest.mark.parametrize(("reader_sure_of", "new_passage"),
+                         [("27 files", True), ("robust quality", False), (None, False)])
+def test_a_new_follow_up_whose_best_answer_repeats_the_last_quote(
+        tmp_path: Path, reader_sure_of: str | None, new_passage: bool) -> None:
+    """"How many files do they check?" whose whole-index answer would only repeat the quote
+    about the audit process: the report just quoted is asked without that quote, and its
+    answer is the reply when the reader judges it the better answer; else (or with no reader
+    to judge) "the reports don't say more than the passage quoted before"."""
+    eng = _two_pages(tmp_path)
+    first = "Does Fenwick have a quality assurance process?"
+    quoted = tuple(c for c in answer(first, eng.settings, engine=eng).citations
+                   if not c.see_also)
+    assert quoted and "robust quality assurance" in quoted[0].quote
+    fake = _WithinOneReport(requote=quoted[0],
+                            reader=_Sure(reader_sure_of) if reader_sure_of else None)
+    then = answer_in_chat("how many files do they check each month?",
+                          [Turn(first, first, quoted)], eng.settings, engine=eng, answerer=fake)
+    assert len(fake.calls) == 2 and {c.span for c in quoted} <= set(fake.calls[1][1].avoid)
+    if new_passage:
+        assert then.outcome == "answer" and "27 files" in then.text, then.text
+    else:
+        assert then.abstained and "don't say more" in then.text, then.text
+
+
+def test_a_follow_up_that_restates_the_question_keeps_the_quote(tmp_path: Path) -> None:
+    """The same question asked again ("does it have a quality assurance process?"): the quote
+    before was its answer, so the report is not searched again for another."""
+    eng = _two_pages(tmp_path)
+    first = "Does Fenwick have a quality assurance process?"
+    quoted = tuple(c for c in answer(first, eng.settings, engine=eng).citations
+                   if not c.see_also)
+    fake = _WithinOneReport(requote=quoted[0], reader=_Sure("27 files"))
+    same = answer_in_chat("does it have a quality assurance process?",
+                          [Turn(first, first, quoted)], eng.settings, engine=eng, answerer=fake)
+    assert same.abstained and "don't say more" in same.text, same.text
+    assert len(fake.calls) == 1
