@@ -25,6 +25,7 @@ from rag.evidence import (
     distinct_spans,
     rank_sentences,
     states_asked_figure,
+    with_marker,
 )
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for, needs_figure
 from rag.followup import (
@@ -35,6 +36,7 @@ from rag.followup import (
     more_answer,
     page_answer,
     read_in_context,
+    reason_after_quote,
     reason_query,
     topic_query,
 )
@@ -228,6 +230,10 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
         if found is not None:
             return _timed(found, t0, t0)
     query = reason_query(reading)
+    after = reason_after_quote(reading, eng)
+    if after is not None:
+        body = with_marker(" ".join(after.quote.split()), 1)
+        return _timed(Answer(reading.question, body, False, (after,)), t0, t0)
     reports = _cited_reports(prev)
     u = structured.understand(query or reading.read_as, eng.derived().councils)
     u = replace(u, question=reading.question, content=query or u.content, asks_reason=True,

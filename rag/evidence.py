@@ -466,6 +466,14 @@ def points_back(c: Candidate) -> bool:
     return bool(_CONSEQUENCE.match(c.text) or _ANAPHOR.match(c.text))
 
 
+def may_explain_the_one_before(sentence: str) -> bool:
+    """Can a sentence say why the one before it is so? It points back to it ("This meant
+    ...", "These places are intended to ...") or gives a cause ("... due to ..."), and does not
+    open with what followed from it ("As a result, ...": a consequence, not the reason)."""
+    return not _CONSEQUENCE.match(sentence) and bool(_ANAPHOR.match(sentence)
+                                                     or _CAUSAL.search(sentence))
+
+
 def with_antecedent(c: Candidate, engine: Engine) -> Candidate:
     """The sentence with the one right before it in the same paragraph, as one candidate
     (``core_start`` marks the sentence itself); unchanged when there is none."""

@@ -620,3 +620,34 @@ def test_a_follow_up_that_restates_the_question_keeps_the_quote(tmp_path: Path) 
                           [Turn(first, first, quoted)], eng.settings, engine=eng, answerer=fake)
     assert same.abstained and "don't say more" in same.text, same.text
     assert len(fake.calls) == 1
+
+
+_FINDING = "Safeguarding enquiries in Fenwick took an average of 48 days to complete."
+
+
+@pytest.mark.parametrize(("after", "quoted_as_reason"), [
+    ("This meant there had been a build-up of work without more staff to do it.", True),
+    ("Delays were largely due to a build-up of work without more staff to do it.", True),
+    ("As a result, some people waited months for their concern to be looked into.", False),
+    ("Leaders published a new carers strategy with the local health partners.", False),
+])
+def test_why_after_a_quoted_sentence_quotes_the_next_if_it_may_explain_it(
+        tmp_path: Path, after: str, quoted_as_reason: bool) -> None:
+    """"Why?" after a quoted finding: the sentence right after it is the reason when it points
+    back to it or gives a cause; not when it opens with a consequence or starts something
+    else (then the report is searched as before)."""
+    from rag.evidence import cite_span
+    from rag.retrieve import Filters
+
+    text = ("Fenwick Borough Council: local authority assessment\nSafeguarding\n"
+            f"{_FINDING} {after} Partners said the safeguarding board met every month.\n")
+    eng = one_page_engine(tmp_path, text, "fenwick__safeguarding.txt")
+    report_id = eng.retriever.retrieve(_FINDING, Filters(), 1)[0].chunk.report_id
+    start = eng.retriever.report_text(report_id).index(_FINDING)
+    quoted = cite_span(1, report_id, eng, start, start + len(_FINDING), council="Fenwick")
+    first = "How long do safeguarding enquiries take in Fenwick?"
+    why = answer_in_chat("why so slow?", [Turn(first, first, (quoted,))], eng.settings,
+                         engine=eng)
+    assert why.outcome == "answer" or not quoted_as_reason, why.text
+    reason = [" ".join(c.quote.split()) for c in why.citations if not c.see_also]
+    assert (reason == [after]) is quoted_as_reason, why.text
