@@ -110,6 +110,7 @@ class Weights:
     compare_score_words: int
     compare_min_words: int
     neighbour_p: float
+    neighbour_join_margin: float
     second_sentence_ratio: float
     second_sentence_pool: int
     why_hits: int

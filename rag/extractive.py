@@ -9,6 +9,7 @@ similarity over the top few. It only ever quotes report text, so it cannot inven
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -89,6 +90,10 @@ def _another_inspection(u: Understanding, c: Candidate, engine: Engine) -> bool:
     """Does the question ask about an inspection other than the one this report is of (the
     previous one, or a year the report is not from)?"""
     return u.other_inspection or not inspected_in(u, report_metadata(c.hit.chunk.report_id, engine))
+
+
+# A neighbour that ends as a sentence does; a heading or label line is not quoted as context.
+_FULL_STOP = re.compile(r"[.!?][\"”’')]*\s*$")
 
 
 class ExtractiveAnswerer:
@@ -206,24 +211,37 @@ class ExtractiveAnswerer:
                         read: list[Candidate], engine: Engine) -> list[Candidate]:
         """The reader's pick often names the topic while the sentence before or after it in
         the paragraph holds the answer ("... have experienced drift and delay." then the
-        reason). The one of them the reader is sure answers too is quoted with the pick,
-        when both fit (weights.toml: neighbour_p). A neighbour among the candidates it has
-        ``read`` keeps its probability; only the others are read now."""
-        if self.reader is None or len(picked) != 1:
+        reason). A neighbour the reader is sure answers alone is quoted with the pick
+        (weights.toml: neighbour_p); else the pick with the neighbouring sentence (not a
+        heading) the reader reads as the better pair, when that pair reads better than the
+        pick alone ("... they were able to negotiate reduced costs" answers only after "...
+        trained to be Young Commissioners"; neighbour_join_margin). Only when the pair fits.
+        At most one reader call: the neighbours it has not ``read`` yet and the two pairs."""
+        best = picked[0] if len(picked) == 1 else None
+        if self.reader is None or best is None:
             return picked
-        best = picked[0]
         room = self.max_words - 1 - len(best.text.split())  # the full stop after "[1]"
         sides = [c for c in neighbours(best, engine) if c is not None and len(c.text.split()) <= room]
+        if not sides:
+            return picked
         known = {c.span: c.read_p for c in read if c.read_p >= 0}
-        unread = [c for c in sides if c.span not in known]
+        sure = [c for c in sides if known.get(c.span, 0.0) >= W.neighbour_p]
+        unread = [] if sure else [c for c in sides if c.span not in known]
+        pairs = [] if sure or best.read_p < 0 else [joined(best, c, engine) for c in sides
+                                                    if _FULL_STOP.search(c.text)]
         probs = self.reader.score(u.content or u.question,
                                   [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
-                                   for c in unread]) if unread else []
-        known.update((c.span, p) for c, p in zip(unread, probs, strict=True))
-        sure = [c for c in sides if known[c.span] >= W.neighbour_p]
-        if not sure:
-            return picked
-        return [joined(best, max(sure, key=lambda c: known[c.span]), engine)]
+                                   for c in unread + pairs]) if unread or pairs else []
+        known.update((c.span, p) for c, p in zip(unread, probs, strict=False))
+        sure = [c for c in sides if known.get(c.span, 0.0) >= W.neighbour_p]
+        if sure:
+            return [joined(best, max(sure, key=lambda c: known[c.span]), engine)]
+        read_pairs = list(zip(probs[len(unread):], pairs, strict=True))
+        if read_pairs:
+            p, pair = max(read_pairs, key=lambda x: x[0])
+            if p > best.read_p + W.neighbour_join_margin:
+                return [pair]
+        return picked
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         best = cands[0]

@@ -424,25 +424,29 @@ _DELAYS = ("Fenwick Borough Council: local authority assessment\nAbout Fenwick\n
            "Fenwick recruited more foster carers last year.\n")
 
 
-@pytest.mark.parametrize("odds, quoted, left", [
+@pytest.mark.parametrize("odds, quoted, left, calls", [
     # The reader picks the topic sentence and is sure the next one answers too: both.
-    ({"permanence": 0.9, "Frequent": 0.6}, ("permanence", "Frequent changes"), "foster"),
+    ({"permanence": 0.9, "Frequent": 0.6}, ("permanence", "Frequent changes"), "foster", 1),
     # ... and the sentence before, when that is the one it is sure of.
-    ({"Frequent": 0.9, "permanence": 0.6}, ("permanence", "Frequent changes"), "foster"),
-    # Not sure of the neighbour: the pick alone.
-    ({"permanence": 0.9, "Frequent": 0.3}, ("permanence",), "Frequent"),
+    ({"Frequent": 0.9, "permanence": 0.6}, ("permanence", "Frequent changes"), "foster", 1),
+    # Not sure of the neighbour, and the pair reads no better than the pick: the pick alone.
+    ({"permanence": 0.9, "Frequent": 0.3}, ("permanence",), "Frequent", 2),
+    # Not sure of the neighbour alone, but the pair reads better than the pick: the pair.
+    ({"permanence. Frequent": 0.95, "permanence": 0.9, "Frequent": 0.3},
+     ("permanence", "Frequent changes"), "foster", 2),
     # A sentence it is sure of in another paragraph is no neighbour.
-    ({"permanence": 0.9, "foster": 0.6}, ("permanence",), "foster"),
+    ({"permanence": 0.9, "foster": 0.6}, ("permanence",), "foster", 2),
 ])
 def test_the_reader_quotes_the_neighbour_it_is_sure_answers_too(
-        tmp_path, odds: dict[str, float], quoted: tuple[str, ...], left: str) -> None:  # type: ignore[no-untyped-def]
+        tmp_path, odds: dict[str, float], quoted: tuple[str, ...], left: str, calls: int) -> None:  # type: ignore[no-untyped-def]
     """The sentence the reader picks often names the topic while the sentence next to it in
     the paragraph holds the answer; the reader reads both neighbours of its pick and the
-    one it gives at least ``neighbour_p`` is quoted with it, as one exact passage. On one
-    page every sentence is a candidate the reader has already read: it is not asked again."""
+    one it gives at least ``neighbour_p`` is quoted with it, as one exact passage; else the
+    pick and a neighbour that the reader reads as a better pair than the pick alone. On one
+    page every sentence is a candidate the reader has already read: only the pairs are new."""
     eng = one_page_engine(tmp_path, _DELAYS)
     reader = WordReader(odds)
     ask = ExtractiveAnswerer(0.5, 75, 0.2, reader, (0.5, 0.2))
     c = _one_exact_citation(eng, ask, "what is holding up permanence for fenwick children in care")
     assert all(q in c.quote for q in quoted) and left not in c.quote, c.quote
-    assert reader.calls == 1
+    assert reader.calls == calls
