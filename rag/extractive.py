@@ -176,6 +176,8 @@ class ExtractiveAnswerer:
                           engine)[0]
         # The marking words count towards the answer's length too.
         room = self.max_words - len(MAY_ANSWER.split()) - 1  # and the full stop after "[1]"
+        # Quoted as it would be as an answer: with a neighbour the reader reads it better with.
+        best = self._with_neighbour(u, [best], [best], engine, room + 1)[0]
         if len(best.text.split()) > room:
             best = trim_to(best, room)
         text = MAY_ANSWER + with_marker(clean_quote(best.text), 1)
@@ -208,7 +210,8 @@ class ExtractiveAnswerer:
                 *cands[1:]]
 
     def _with_neighbour(self, u: Understanding, picked: list[Candidate],
-                        read: list[Candidate], engine: Engine) -> list[Candidate]:
+                        read: list[Candidate], engine: Engine,
+                        max_words: int | None = None) -> list[Candidate]:
         """The reader's pick often names the topic while the sentence before or after it in
         the paragraph holds the answer ("... have experienced drift and delay." then the
         reason). A neighbour the reader is sure answers alone is quoted with the pick
@@ -220,7 +223,7 @@ class ExtractiveAnswerer:
         best = picked[0] if len(picked) == 1 else None
         if self.reader is None or best is None:
             return picked
-        room = self.max_words - 1 - len(best.text.split())  # the full stop after "[1]"
+        room = (max_words or self.max_words) - 1 - len(best.text.split())  # the "[1]" full stop
         sides = [c for c in neighbours(best, engine) if c is not None and len(c.text.split()) <= room]
         if not sides:
             return picked

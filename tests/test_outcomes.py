@@ -450,3 +450,15 @@ def test_the_reader_quotes_the_neighbour_it_is_sure_answers_too(
     c = _one_exact_citation(eng, ask, "what is holding up permanence for fenwick children in care")
     assert all(q in c.quote for q in quoted) and left not in c.quote, c.quote
     assert reader.calls == calls
+
+
+def test_an_uncertain_answer_quotes_the_pair_the_reader_reads_better(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Too unsure to answer, the closest sentence is quoted as possibly answering, and with
+    the neighbour it reads better with, as an answer would be."""
+    eng = one_page_engine(tmp_path, _DELAYS)
+    reader = WordReader({"permanence. Frequent": 0.45, "permanence": 0.3, "Frequent": 0.1})
+    ask = ExtractiveAnswerer(0.9, 75, 0.2, reader, (0.5, 0.2))
+    a = answer("what is holding up permanence for fenwick children in care", eng.settings,
+               engine=eng, answerer=ask)
+    assert a.outcome == "uncertain", a.text
+    assert "permanence" in a.text and "Frequent changes" in a.text and "foster" not in a.text
