@@ -25,7 +25,6 @@ from rag.evidence import (
     distinct_spans,
     rank_sentences,
     states_asked_figure,
-    with_marker,
 )
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for, needs_figure
 from rag.followup import (
@@ -175,8 +174,8 @@ def _beyond_the_quote(reading: Reading, prev: Turn, settings: Settings,
                       k: int | None, t0: float) -> Answer | None:
     """A new follow-up whose best answer would only repeat the last quote ("what are they doing
     about it?" after the problem was quoted): the next best passage of the report quoted, if
-    the sentence reader judges it the better answer. Not when the message restates the question before:
-    the quote was its answer."""
+    the sentence reader judges it the better answer. Not when the message restates the
+    question before: the quote was its answer."""
     if _restates(reading, prev, eng):
         return None
     near = _in_the_report_quoted(reading, prev, settings, filters, eng, answerer, k, t0)
@@ -232,8 +231,7 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
     query = reason_query(reading)
     after = reason_after_quote(reading, eng)
     if after is not None:
-        body = with_marker(" ".join(after.quote.split()), 1)
-        return _timed(Answer(reading.question, body, False, (after,)), t0, t0)
+        return _timed(after, t0, t0)
     reports = _cited_reports(prev)
     u = structured.understand(query or reading.read_as, eng.derived().councils)
     u = replace(u, question=reading.question, content=query or u.content, asks_reason=True,

@@ -175,9 +175,10 @@ class ExtractiveAnswerer:
         best = self._pick(self._elaborated(u, self._reasoned(u, [best], engine), engine),
                           engine)[0]
         # The marking words count towards the answer's length too.
-        room = self.max_words - len(MAY_ANSWER.split()) - 1  # and the full stop after "[1]"
+        words = self.max_words - len(MAY_ANSWER.split())
         # Quoted as it would be as an answer: with a neighbour the reader reads it better with.
-        best = self._with_neighbour(u, [best], [best], engine, room + 1)[0]
+        best = self._with_neighbour(u, [best], [best], engine, words)[0]
+        room = words - 1  # and the full stop after "[1]"
         if len(best.text.split()) > room:
             best = trim_to(best, room)
         text = MAY_ANSWER + with_marker(clean_quote(best.text), 1)
@@ -228,14 +229,16 @@ class ExtractiveAnswerer:
         if not sides:
             return picked
         known = {c.span: c.read_p for c in read if c.read_p >= 0}
-        sure = [c for c in sides if known.get(c.span, 0.0) >= W.neighbour_p]
-        unread = [] if sure else [c for c in sides if c.span not in known]
-        pairs = [] if sure or best.read_p < 0 else [joined(best, c, engine) for c in sides
-                                                    if _FULL_STOP.search(c.text)]
-        probs = self.reader.score(u.content or u.question,
-                                  [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
-                                   for c in unread + pairs]) if unread or pairs else []
-        known.update((c.span, p) for c, p in zip(unread, probs, strict=False))
+        unread = [c for c in sides if c.span not in known]
+        pairs: list[Candidate] = []
+        probs: list[float] = []
+        if not any(known.get(c.span, 0.0) >= W.neighbour_p for c in sides):
+            pairs = [joined(best, c, engine) for c in sides
+                     if _FULL_STOP.search(c.text)] if best.read_p >= 0 else []
+            texts = [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
+                     for c in unread + pairs]
+            probs = self.reader.score(u.content or u.question, texts) if texts else []
+            known.update((c.span, p) for c, p in zip(unread, probs[:len(unread)], strict=True))
         sure = [c for c in sides if known.get(c.span, 0.0) >= W.neighbour_p]
         if sure:
             return [joined(best, max(sure, key=lambda c: known[c.span]), engine)]

@@ -18,7 +18,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from rag.engine import Engine
-from rag.evidence import cite_span, leaning, may_explain_the_one_before, with_marker
+from rag.evidence import (
+    cite_span,
+    clean_quote,
+    leaning,
+    may_explain_the_one_before,
+    with_marker,
+)
 from rag.lexicon import pattern, vocab, words
 from rag.query import Council, Mention, Understanding, asks_grade, org_mentions
 from rag.retrieve import tokenize
@@ -268,7 +274,7 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
     cites = _previous_citations(reading, eng)
     if not cites:
         return None
-    last = max((c for c in cites if c.report_id == cites[0].report_id), key=lambda c: c.end)
+    last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
     spans: list[tuple[int, int]] = []
     words = 0
@@ -289,22 +295,29 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
                   read_as=reading.read_as)
 
 
-def reason_after_quote(reading: Reading, eng: Engine) -> Citation | None:
+def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     """"Why?" after a quoted sentence: the sentence right after the last passage quoted, when
     it may explain it ("This meant ...", "... due to ..."): reports state a finding and then
     why. None when the next sentence starts something else."""
-    quoted = _previous_citations(reading, eng)
-    if not quoted:
+    cites = _previous_citations(reading, eng)
+    if not cites:
         return None
-    last = max((c for c in quoted if c.report_id == quoted[0].report_id), key=lambda c: c.end)
+    last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
     nxt = sentence_spans(text, last.end, min(len(text), last.end + _NEAR_CHARS))[:1]
     if not nxt or not may_explain_the_one_before(text[nxt[0][0]:nxt[0][1]]):
         return None
-    return cite_span(1, last.report_id, eng, *nxt[0], council=last.council)
+    reason = cite_span(1, last.report_id, eng, *nxt[0], council=last.council)
+    return Answer(reading.question, with_marker(clean_quote(reason.quote), 1), False, (reason,),
+                  answerer="extractive", read_as=reading.read_as)
 
 
 _NEAR_CHARS = 600  # longer than nearly every report sentence
+
+
+def _last_passage(cites: tuple[Citation, ...]) -> Citation:
+    """The passage quoted last in the report quoted first: where "more" and "why" go on from."""
+    return max((c for c in cites if c.report_id == cites[0].report_id), key=lambda c: c.end)
 
 
 def _previous_citations(reading: Reading, eng: Engine) -> tuple[Citation, ...]:
