@@ -176,12 +176,13 @@ def _beyond_the_quote(reading: Reading, prev: Turn, settings: Settings,
     about it?" after the problem was quoted): the next best passage of the report quoted, if
     the sentence reader judges it the better answer. Not when the message restates the
     question before: the quote was its answer."""
-    if _restates(reading, prev, eng):
+    # Without a reader to judge (the LLM answerer, the tests' lexical setup) the quote stands,
+    # so the report is not searched again: with the LLM answerer that search is a generation.
+    reader: SentenceReader | None = getattr(answerer or _answerer_for(settings), "reader", None)
+    if reader is None or _restates(reading, prev, eng):
         return None
     near = _in_the_report_quoted(reading, prev, settings, filters, eng, answerer, k, t0)
-    # Without a reader to judge (the LLM answerer, the tests' lexical setup) the quote stands.
-    reader: SentenceReader | None = getattr(answerer or _answerer_for(settings), "reader", None)
-    if near is None or reader is None:
+    if near is None:
         return None
     question = followup_question(reading)
     return near if _best_p(reader, question, near) > _best_p(reader, question, prev) else None
