@@ -145,6 +145,21 @@ def test_which_judgement_had_a_named_grade(eng: Engine) -> None:
     assert "care leavers" not in a.text  # graded Good
 
 
+@pytest.mark.parametrize("question, judgement, grade", [
+    ("Which area of Cumberland's children's services did Ofsted not rate as good?",
+     "children who need help and protection", "Requires improvement to be good"),
+    ("Which part of Brighton and Hove's children's services wasn't graded outstanding?",
+     "children who need help and protection", "Good"),
+])
+def test_which_judgement_had_another_grade_than_the_one_named(
+        eng: Engine, question: str, judgement: str, grade: str) -> None:
+    """"Which area was not rated good?" lists the judgements with any other grade, the
+    overall one aside: not those with the grade named."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table" and len(a.citations) == 1, a.text
+    assert judgement in a.text and f"{grade}”" in a.text and a.citations[0].page == 1
+
+
 def test_why_questions_are_not_answered_with_a_list(eng: Engine) -> None:
     """A 'why' question using the word 'improve' is searched, not given the report's list."""
     a = answer("Why did Doncaster's services improve so much since the last inspection?",
