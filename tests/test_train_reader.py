@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from evals import train_reader
-from rag.reader import is_trained
+from rag.reader import TRAINED_LAYERS, is_trained
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,11 @@ ROWS = [
 ]
 
 
-def test_only_the_shipped_layers_and_the_top_candidates_train(monkeypatch: Any) -> None:
+@pytest.mark.parametrize("layers", [TRAINED_LAYERS, (0, 1, 2, 3, 4, 5)])
+def test_only_the_shipped_layers_and_the_top_candidates_train(
+        monkeypatch: Any, layers: tuple[int, ...]) -> None:
+    """Only the layers asked for move (the default, 3-5, leaves the lower ones as the wheel
+    has them); the word embeddings never do."""
     import torch
 
     read: list[int] = []
@@ -41,12 +45,27 @@ def test_only_the_shipped_layers_and_the_top_candidates_train(monkeypatch: Any) 
     monkeypatch.setattr(train_reader, "encode_pairs", counting)
     _, before = train_reader.load_base()
     start = {n: p.detach().clone() for n, p in before.named_parameters()}
-    _, model = train_reader.train(ROWS, epochs=1, top=2, precision="auto")
+    _, model = train_reader.train(ROWS, epochs=1, top=2, precision="auto", layers=layers)
     assert read == [2, 2]
     moved = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), start[n])
              and not n.startswith("classifier")}  # the head starts from random weights
-    assert moved, "no shipped layer changed"
-    assert all(is_trained(n) for n in moved), sorted(n for n in moved if not is_trained(n))
+    assert any(f"layer.{min(layers)}." in n for n in moved), "the lowest trained layer did not change"
+    assert all(is_trained(n, layers) for n in moved), sorted(
+        n for n in moved if not is_trained(n, layers))
+
+
+@pytest.mark.parametrize(("text", "layers"), [("0-5", (0, 1, 2, 3, 4, 5)), ("3-5", (3, 4, 5)),
+                                              ("5", (5,))])
+def test_layers_are_given_as_a_range(text: str, layers: tuple[int, ...]) -> None:
+    assert train_reader.layer_range(text) == layers
+
+
+@pytest.mark.parametrize("text", ["2-9", "top", "4-2"])
+def test_a_range_that_is_not_minilms_layers_is_refused(text: str) -> None:
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match="layers"):
+        train_reader.layer_range(text)
 
 
 def test_a_soup_is_the_mean_of_its_weights_and_names_them(tmp_path: Any) -> None:
@@ -90,7 +109,7 @@ def test_weights_of_different_layers_are_not_averaged(tmp_path: Any) -> None:
                            "--out", str(tmp_path / "soup")])
 
 
-def test_left_out_rounds_and_the_seed_are_used_and_recorded(tmp_path: Any, monkeypatch: Any) -> None:
+def test_left_out_rounds_the_seed_and_the_layers_are_used_and_recorded(tmp_path: Any, monkeypatch: Any) -> None:
     import json
 
     rows = [{"id": i, "set": "train", "file": "f.txt", "answerable": True, "question": "q",
@@ -103,14 +122,18 @@ def test_left_out_rounds_and_the_seed_are_used_and_recorded(tmp_path: Any, monke
     def fake_train(rs: list[dict[str, Any]], *a: Any, **k: Any) -> tuple[None, None]:
         trained.extend(r["id"] for r in rs)
         seeds.append(k["seed"])
+        saved["trained_layers"] = k["layers"]
         return None, None
 
     monkeypatch.setattr(train_reader, "train", fake_train)
-    monkeypatch.setattr(train_reader, "save_top", lambda model, meta, *a: saved.update(meta))
-    train_reader.main(["train", "--out", str(tmp_path), "--leave-out", "trK,trQ", "--seed", "7"])
+    monkeypatch.setattr(train_reader, "save_top",
+                        lambda model, meta, *a, **k: saved.update(meta, saved_layers=k["layers"]))
+    train_reader.main(["train", "--out", str(tmp_path), "--leave-out", "trK,trQ", "--seed", "7",
+                       "--layers", "4-5"])
     assert trained == ["trA-001"]
     assert saved["left_out"] == ["trK", "trQ"] and saved["questions"] == 1
     assert seeds == [7] and saved["seed"] == 7
+    assert saved["trained_layers"] == saved["saved_layers"] == (4, 5)
 
 
 def test_a_document_cap_samples_long_documents_only() -> None:
