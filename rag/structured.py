@@ -537,16 +537,21 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
 
 
 def _which_rated(u: Understanding, eng: Engine) -> Answer:
+    """The councils rated as asked, one citation each; "which councils were not rated good?":
+    those rated anything else."""
     seen: dict[str, RatingRow] = {}
     for r in eng.derived().ratings:
         seen.setdefault(r.council_key, r)
-    match = [r for r in seen.values() if r.rating == u.rating_value]
+    negated = asks("grade_negated", u.question)
+    rated = f"{'not ' if negated else ''}rated {u.rating_value}"
+    match = [r for r in seen.values() if (r.rating == u.rating_value) != negated]
     if not match:
-        return _no(u, f"No indexed council is rated {u.rating_value} ({len(seen)} ratings indexed).")
+        return _no(u, f"No indexed council is {rated} ({len(seen)} ratings indexed).")
     cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(match)]
-    body = "; ".join(f"{r.council}{' (indicative)' if r.indicative else ''} [{i + 1}]"
+    body = "; ".join(f"{r.council}{' (indicative)' if r.indicative else ''}"
+                     f"{f': {r.rating}' if negated else ''} [{i + 1}]"
                      for i, r in enumerate(match))
-    return Answer(u.question, f"Indexed councils rated {u.rating_value}: {body}.",
+    return Answer(u.question, f"Indexed councils {rated}: {body}.",
                   False, tuple(cites), answerer="table")
 
 

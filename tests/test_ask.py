@@ -167,6 +167,20 @@ def test_every_answer_sentence_ends_with_a_marker_and_offsets_are_exact(eng: Eng
             assert {int(n) for n in re.findall(r"\[(\d+)\]", a.text)} <= {c.n for c in a.citations}
 
 
+def test_which_councils_were_not_rated_a_grade_lists_the_others(eng: Engine) -> None:
+    """"Which councils were not rated Good?" is every rated council the "rated Good" list
+    leaves out, each with its own rating and citation."""
+    good = ask(eng, "Which councils were rated Good?")
+    other = ask(eng, "Which councils weren't rated Good?")
+    assert other.answerer == "table" and other.text.startswith("Indexed councils not rated Good")
+    rated = {r.council for r in eng.derived().ratings}
+    named = {c.council for c in other.citations} | {c.council for c in good.citations}
+    assert named == rated and not {c.council for c in other.citations} & {
+        c.council for c in good.citations}
+    assert ": Good [" not in other.text and len(other.citations) >= 1
+    assert_offsets_exact(eng, other)
+
+
 def test_filters_always_apply(eng: Engine) -> None:
     a = ask(eng, "What do carers say about support?", filters=Filters(councils=("Stockton",)))
     assert all(c.council and "Stockton" in c.council for c in a.citations)
