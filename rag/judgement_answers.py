@@ -21,7 +21,7 @@ from ingest.structure import council_key
 from rag.engine import Engine
 from rag.evidence import BOILERPLATE, W, cite_span, is_finding, leaning, with_marker
 from rag.lexicon import pattern, words
-from rag.query import Understanding, asks
+from rag.query import Understanding
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
@@ -229,8 +229,7 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
         if asked and u.asks_which:
             # "Which area was graded requires improvement?": the judgements with that grade;
             # "which area was not judged outstanding?": those with another.
-            negated = asks("grade_negated", u.question)
-            scored = [(1.0 if (j.grade == asked) != negated and j.judgement not in _OVERALL
+            scored = [(1.0 if (j.grade == asked) != u.negated and j.judgement not in _OVERALL
                        else 0.0, j) for j in rows]
         best = max((s for s, _ in scored), default=0.0)
         if best >= W.judgement_match:

@@ -62,6 +62,7 @@ class Understanding:
     asks_quantity: bool = False  # a count, share, rate or length: the answer states a figure
     compares: bool = False  # "how does X compare to the national rate": words can answer
     asks_name: bool = False  # "what is X called", "who is ...": the answer names something
+    negated: bool = False  # "not", "n't", "never": "which area was not rated good?"
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Passages the conversation already quoted: "why?" wants a new one.
     avoid: tuple[Span, ...] = ()
@@ -114,6 +115,7 @@ def parse_question(question: str, councils: list[Council]) -> Understanding:
         asks_quantity=asks_quantity(q),
         compares=asks("compare", q),
         asks_name=asks("asks_name", q),
+        negated=asks("grade_negated", question),
         question=question, content=strip_frames(question), normalised=q, councils=found,
         unknown_councils=unknown, statements=stmts,
         wants_figure=asks("wants_figure", q),

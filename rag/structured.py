@@ -542,14 +542,13 @@ def _which_rated(u: Understanding, eng: Engine) -> Answer:
     seen: dict[str, RatingRow] = {}
     for r in eng.derived().ratings:
         seen.setdefault(r.council_key, r)
-    negated = asks("grade_negated", u.question)
-    rated = f"{'not ' if negated else ''}rated {u.rating_value}"
-    match = [r for r in seen.values() if (r.rating == u.rating_value) != negated]
+    rated = f"{'not ' if u.negated else ''}rated {u.rating_value}"
+    match = [r for r in seen.values() if (r.rating == u.rating_value) != u.negated]
     if not match:
         return _no(u, f"No indexed council is {rated} ({len(seen)} ratings indexed).")
     cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(match)]
     body = "; ".join(f"{r.council}{' (indicative)' if r.indicative else ''}"
-                     f"{f': {r.rating}' if negated else ''} [{i + 1}]"
+                     f"{f': {r.rating}' if u.negated else ''} [{i + 1}]"
                      for i, r in enumerate(match))
     return Answer(u.question, f"Indexed councils {rated}: {body}.",
                   False, tuple(cites), answerer="table")
