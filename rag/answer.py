@@ -29,6 +29,8 @@ from rag.evidence import (
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for, needs_figure
 from rag.followup import (
     Reading,
+    action_after_quote,
+    asks_action,
     asks_only_why,
     followup_question,
     lean_of,
@@ -103,6 +105,10 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
         ans = found or abstained(q, NOT_IN_REPORTS + " There is no earlier passage to continue "
                                  "from: ask the question in full.")
         return _timed(replace(ans, read_as=reading.read_as), t0, t0)
+    if reading.kind in ("carry", "carry_topic") and asks_action(reading):
+        found = action_after_quote(reading, eng)
+        if found is not None:
+            return _timed(found, t0, t0)
     if reading.kind == "why" and reading.previous is not None:
         ans = _why(reading, reading.previous, settings, eng, answerer, k, on_delta, t0)
     elif reading.kind == "carry_topic":

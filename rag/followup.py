@@ -313,6 +313,48 @@ def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
 
 
 _NEAR_CHARS = 600  # longer than nearly every report sentence
+_ASKS_ACTION = pattern("followups", "asks_action")
+_ACTION = pattern("cues", "action_taken")
+_EXAMPLES_FOLLOW = pattern("sentences", "examples_follow")
+ACTION_SENTENCES = 3  # how far past a quoted problem its response is looked for
+
+
+def asks_action(reading: Reading) -> bool:
+    """Does the message ask what is being done about what was just quoted ("what are they
+    doing about it?", "have they done anything about it")? Not when it asks for a figure
+    ("how much are they putting in to fix it?") or names a topic the last turn did not."""
+    q = reading.question
+    if reading.previous is None or not _ASKS_ACTION.search(q) or _OPENER.match(q):
+        return False
+    said = " ".join([topic_of(reading.previous)] + [c.quote for c in reading.previous.citations])
+    own = set(tokenize(_ASKS_ACTION.sub(" ", q))) - set(tokenize(said)) - _FILLER
+    return not own - set(tokenize(" ".join(_FILLER | {"what", "whats", "anything", "they"})))
+
+
+def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
+    """"What are they doing about it?" after a quoted problem: the first of the next few
+    sentences of the same paragraph that says what is being done ("Leaders have started to
+    work with ..."), with its example if the next sentence gives one. None when the paragraph
+    says nothing of the kind (the question is then searched as any other)."""
+    cites = _previous_citations(reading, eng)
+    if not cites:
+        return None
+    last = _last_passage(cites)
+    text = eng.retriever.report_text(last.report_id)
+    end = text.find("\n", last.end)
+    spans = [sp for sp in sentence_spans(text, last.end, len(text) if end < 0 else end)
+             if sp[0] >= last.end][:ACTION_SENTENCES]
+    for i, (s, e) in enumerate(spans):
+        sentence = text[s:e]
+        if sentence[:1].isupper() and _ACTION.search(sentence):
+            more = spans[i + 1:i + 2]
+            if more and _EXAMPLES_FOLLOW.match(text[more[0][0]:more[0][1]]) \
+                    and len(text[s:more[0][1]].split()) <= MORE_WORDS:
+                e = more[0][1]
+            action = cite_span(1, last.report_id, eng, s, e, council=last.council)
+            return Answer(reading.question, with_marker(clean_quote(action.quote), 1), False,
+                          (action,), answerer="extractive", read_as=reading.read_as)
+    return None
 
 
 def _last_passage(cites: tuple[Citation, ...]) -> Citation:

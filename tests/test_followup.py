@@ -655,3 +655,64 @@ def test_why_after_a_quoted_sentence_quotes_the_next_if_it_may_explain_it(
     assert why.outcome == "answer" or not quoted_as_reason, why.text
     reason = [" ".join(c.quote.split()) for c in why.citations if not c.see_also]
     assert (reason == [after]) is quoted_as_reason, why.text
+
+
+_PROBLEM = "Children in Fenwick wait up to 40 weeks for speech and language therapy."
+_ACTION = "Leaders have commissioned a second therapy provider to shorten the wait."
+
+
+@pytest.mark.parametrize(("page", "answered"), [
+    # The response two sentences on, in the same paragraph, is the answer.
+    (f"{_PROBLEM} Families said the wait left them without help. {_ACTION}\n", True),
+    # Said only in the next paragraph: it may answer another finding, so it is not taken.
+    (f"{_PROBLEM} Families said the wait left them without help.\n{_ACTION}\n", False),
+    # Four sentences on is past the finding's own account.
+    (f"{_PROBLEM} Families said the wait was long. Some went private. Others gave up. "
+     f"{_ACTION}\n", False),
+])
+def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
+        tmp_path: Path, page: str, answered: bool) -> None:
+    """"What are they doing about it?" after a quoted problem: the first sentence of the same
+    paragraph, within three, that says what is being done. Otherwise the follow-up is searched
+    as any other question, so the action sentence is not quoted by this rule."""
+    from rag.evidence import cite_span
+    from rag.followup import Reading, action_after_quote
+    from rag.retrieve import Filters
+
+    text = f"Fenwick Borough Council: local authority assessment\nAbout Fenwick\n{page}"
+    eng = one_page_engine(tmp_path, text)
+    report_id = eng.retriever.retrieve(_PROBLEM, Filters(), 1)[0].chunk.report_id
+    full = eng.retriever.report_text(report_id)
+    start = full.index(_PROBLEM)
+    quoted = cite_span(1, report_id, eng, start, start + len(_PROBLEM), council="Fenwick")
+    first = "Do children in Fenwick wait long for speech therapy?"
+    prev = Turn(first, first, (quoted,))
+    reading = Reading("what are they doing about it?", "what are they doing about it in Fenwick",
+                      "carry_topic", prev)
+    found = action_after_quote(reading, eng)
+    assert (found is not None) is answered
+    if found is not None:
+        assert [" ".join(c.quote.split()) for c in found.citations] == [_ACTION]
+        c = found.citations[0]
+        assert full[c.start:c.end] == c.quote and found.outcome == "answer"
+        chat = answer_in_chat("what are they doing about it?", [prev], eng.settings, engine=eng)
+        assert chat.text == found.text and chat.read_as != chat.question
+
+
+@pytest.mark.parametrize(("message", "asks"), [
+    ("what are they doing about it?", True),
+    ("whats the council doin about it", True),
+    ("have they done anything to fix it", True),
+    ("are they doing anything about the wait?", True),  # the wait was in the quote
+    ("what are they doing about recruitment?", False),  # a topic the last turn never named
+    ("how much are they spending to fix it?", False),  # asks for a figure
+    ("why?", False),
+])
+def test_asking_what_is_done_about_the_last_quote(message: str, asks: bool) -> None:
+    from rag.followup import Reading, asks_action
+
+    cite = Citation(1, "fenwick__about", "Fenwick", None, None, None, None, _PROBLEM, _PROBLEM,
+                    0, len(_PROBLEM), "fenwick__about.txt")
+    prev = Turn("Do children in Fenwick wait long for speech therapy?",
+                "Do children in Fenwick wait long for speech therapy?", (cite,))
+    assert asks_action(Reading(message, message, "carry", prev)) is asks
