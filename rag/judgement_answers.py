@@ -175,6 +175,15 @@ def _covers(topic: set[str], judgement_words: set[str]) -> bool:
     return len(topic & judgement_words) / max(1, len(topic)) >= W.judgement_cover
 
 
+def _named_share(q: set[str], topic: set[str], j: JudgementRow) -> float:
+    """How much of a judgement's name, or of a name its family profile says people ask it
+    by ("leadership"), the question uses; 0 when none covers what is asked."""
+    prof = profile_named(j.family)
+    names = (j.judgement, *(prof.asked_as.get(j.judgement, ()) if prof else ()))
+    return max((_share(q, jw) for jw in map(_judgement_words, names) if _covers(topic, jw)),
+               default=0.0)
+
+
 def _family_title(family: str) -> str:
     prof = profile_named(family)
     return prof.title if prof else ""
@@ -219,8 +228,7 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
         # ("the front door for help and protection" is more than "help and protection");
         # a question about nothing narrower than the council gets the overall judgement.
         if topic:
-            scored = [(_share(q, jw) if _covers(topic, jw) else 0.0, j)
-                      for j in rows for jw in [_judgement_words(j.judgement)]]
+            scored = [(_named_share(q, topic, j), j) for j in rows]
         else:
             scored = [(1.0 if j.judgement in _OVERALL else 0.0, j) for j in rows]
         if u.asks_overall:  # "overall" names the overall judgement

@@ -100,6 +100,13 @@ def test_which_councils_were_judged_inadequate_is_exact_and_cited(eng: Engine) -
     ("What overall grade did Cumberland get?", "ofsted-ilacs-cumberland-2024", "Good"),
     ("What was the outcome of Rotherham's SEND inspection?", "ofsted-send-rotherham-2024",
      "Typically positive experiences and outcomes"),
+    # "leadership" is how people name the leaders judgement (the ILACS profile's asked_as).
+    ("what grade did havering get for leadership", "ofsted-ilacs-havering-2024", "Inadequate"),
+    ("What grade did Doncaster get for leadership?", "ofsted-ilacs-doncaster-2025", "Good"),
+    # "how did X do for ..." asks the judgement (questions.toml asks_grade).
+    ("how did knowsley do for care leavers", "ofsted-ilacs-knowsley-2025", "Inadequate"),
+    ("how did cambridgeshire do for care leavers in the 2024 inspection",
+     "ofsted-ilacs-cambridgeshire-2024", "Requires improvement to be good"),
 ])
 def test_judgement_questions_are_answered_from_page_one(eng: Engine, question: str, report: str,
                                                         grade: str) -> None:

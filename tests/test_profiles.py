@@ -117,6 +117,19 @@ def test_detect_leaves_cqc_pages_to_the_cqc_reader() -> None:
         assert detect(f.read_text(encoding="utf-8")) is None, f.name
 
 
+def test_asked_as_names_judgements_of_its_family_by_words_their_names_lack() -> None:
+    """A profile's ``asked_as`` row adds words people ask a judgement by: the key must be one
+    of the family's judgements, and a word it adds must not already be in the name (as the
+    retriever stems them), or the row does nothing."""
+    from rag.retrieve import tokenize
+
+    rows = [(p, j, w) for p in profiles() for j, ws in p.asked_as.items() for w in ws]
+    assert rows
+    for p, judgement, word in rows:
+        assert judgement in p.judgements, (p.name, judgement)
+        assert not set(tokenize(word)) <= set(tokenize(judgement)), (p.name, word)
+
+
 def test_organisations_resolve_to_the_gazetteer() -> None:
     assert resolve_organisation("Kingston upon Hull City Council") == "Kingston upon Hull"
     assert resolve_organisation("Medway Local Area Partnership") == "Medway"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,6 +41,8 @@ class Profile:
     closing: tuple[re.Pattern[str], ...]
     lists: dict[str, tuple[str, ...]]  # kind of list ("improve", "strengths") -> its headings
     findings: tuple[str, ...] = ()  # headings the summary of findings opens under
+    # judgement -> the words people ask it by that its name lacks ("leadership")
+    asked_as: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def profiles() -> tuple[Profile, ...]:
             closing=_compile([p.replace(" ", r"\s+") for p in d.get("closing", [])]),
             lists={k: tuple(v) for k, v in d.get("lists", {}).items()},
             findings=tuple(d.get("findings", [])),
+            asked_as={k: tuple(v) for k, v in d.get("asked_as", {}).items()},
         ))
     return tuple(out)
 
