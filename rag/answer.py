@@ -22,9 +22,12 @@ from rag.evidence import (
     Candidate,
     W,
     abstained,
+    cite_span,
+    clean_quote,
     distinct_spans,
     rank_sentences,
     states_asked_figure,
+    with_marker,
 )
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for, needs_figure
 from rag.followup import (
@@ -38,7 +41,9 @@ from rag.followup import (
     page_answer,
     read_in_context,
     reason_after_quote,
+    reason_in_quote,
     reason_query,
+    topic_of,
     topic_query,
 )
 from rag.judgement_answers import findings_behind
@@ -52,7 +57,7 @@ from rag.verify import verify_figures
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Hit, Turn, overlap
 from reportqa.settings import Settings
-from reportqa.text import answer_sentences
+from reportqa.text import answer_sentences, sentence_spans
 
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
@@ -118,8 +123,10 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
                      on_delta=on_delta)
     if reading.kind in _NEW_QUESTION and reading.previous is not None:
         if _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
-            ans = _beyond_the_quote(reading, reading.previous, settings, filters, eng,
-                                    answerer, k, t0) or _nothing_new(ans)
+            ans = (_beyond_the_quote(reading, reading.previous, settings, filters, eng,
+                                     answerer, k, t0)
+                   or _another_fact_of_the_quote(reading, ans, settings, eng, answerer)
+                   or _nothing_new(ans))
         elif ans.abstained:
             ans = _in_the_report_quoted(reading, reading.previous, settings, filters, eng,
                                         answerer, k, t0) or ans
@@ -194,6 +201,35 @@ def _beyond_the_quote(reading: Reading, prev: Turn, settings: Settings,
     return near if _best_p(reader, question, near) > _best_p(reader, question, prev) else None
 
 
+def _another_fact_of_the_quote(reading: Reading, ans: Answer, settings: Settings, eng: Engine,
+                               answerer: Answerer | None) -> Answer | None:
+    """A new follow-up that the passage just quoted answers with another of its sentences
+    ("when was the council set up?" after a passage on its green belt that also says when
+    it was created): when the reader is sure of the sentence that best answers the new
+    question, and it is not the sentence that best answered the question before, that
+    sentence is quoted as the answer."""
+    reader: SentenceReader | None = getattr(answerer or _answerer_for(settings), "reader", None)
+    prev = reading.previous
+    if reader is None or prev is None:
+        return None
+    sentences = [(c, s, e) for c in ans.citations if not c.see_also
+                 for s, e in sentence_spans(eng.retriever.report_text(c.report_id),
+                                            c.start, c.end)]
+    if len(sentences) < 2:
+        return None
+    texts = [pair_text(c.council, c.section, eng.retriever.report_text(c.report_id)[s:e])
+             for c, s, e in sentences]
+    new = reader.score(followup_question(reading), texts)
+    old = reader.score(topic_of(prev), texts)
+    best = max(range(len(texts)), key=new.__getitem__)
+    if new[best] < settings.reader_threshold or best == max(range(len(texts)), key=old.__getitem__):
+        return None
+    c, s, e = sentences[best]
+    cite = cite_span(1, c.report_id, eng, s, e, council=c.council)
+    return replace(Answer(ans.question, with_marker(clean_quote(cite.quote), 1), False, (cite,),
+                          answerer="extractive"), timings_ms=ans.timings_ms)
+
+
 def _best_p(reader: SentenceReader, question: str, quoted: Answer | Turn) -> float:
     """The reader's probability that the best of these quotes answers the question."""
     texts = [pair_text(c.council, c.section, c.quote) for c in quoted.citations if not c.see_also]
@@ -236,7 +272,7 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
         if found is not None:
             return _timed(found, t0, t0)
     query = reason_query(reading)
-    after = reason_after_quote(reading, eng)
+    after = reason_in_quote(reading, eng) or reason_after_quote(reading, eng)
     if after is not None:
         return _timed(after, t0, t0)
     reports = _cited_reports(prev)

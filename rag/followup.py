@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 from rag.engine import Engine
@@ -312,6 +313,29 @@ def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
                   answerer="extractive", read_as=reading.read_as)
 
 
+def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
+    """"Why?" after an answer that quoted a finding with the sentence next to it, when that
+    pair already gives the reason: "As such, too many pupils leave without ..." follows its
+    cause; "This dramatic rise has been ... attributed to ..." explains the one before. The
+    reason is quoted again rather than searched for elsewhere."""
+    for c in _previous_citations(reading, eng):
+        text = eng.retriever.report_text(c.report_id)
+        spans = sentence_spans(text, c.start, c.end)
+        for (a, b), (s, e) in pairwise(spans):
+            second = text[s:e]
+            if _CONSEQUENCE.match(second):
+                reason = (a, b)
+            elif may_explain_the_one_before(second):
+                reason = (s, e)
+            else:
+                continue
+            cite = cite_span(1, c.report_id, eng, *reason, council=c.council)
+            return Answer(reading.question, with_marker(clean_quote(cite.quote), 1), False,
+                          (cite,), answerer="extractive", read_as=reading.read_as)
+    return None
+
+
+_CONSEQUENCE = pattern("sentences", "consequence")
 _NEAR_CHARS = 600  # longer than nearly every report sentence
 _ASKS_ACTION = pattern("followups", "asks_action")
 _ACTION = pattern("cues", "action_taken")

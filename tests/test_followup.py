@@ -716,3 +716,86 @@ def test_asking_what_is_done_about_the_last_quote(message: str, asks: bool) -> N
     prev = Turn("Do children in Fenwick wait long for speech therapy?",
                 "Do children in Fenwick wait long for speech therapy?", (cite,))
     assert asks_action(Reading(message, message, "carry", prev)) is asks
+
+
+class _ByQuestion:
+    """A fake sentence reader sure of the sentence holding ``sure[key]`` for a question that
+    contains ``key``, and of nothing else."""
+
+    def __init__(self, sure: dict[str, str]) -> None:
+        self.sure = sure
+
+    def score(self, question: str, candidates: list[str]) -> list[float]:
+        words = next((w for key, w in self.sure.items() if key in question), None)
+        return [0.9 if words and words in c else 0.1 for c in candidates]
+
+
+@pytest.mark.parametrize(("sure", "quoted_sentence"), [
+    # Another sentence of the passage answers the new question: it is the answer.
+    ({"process": "robust quality", "themes": "to the board"}, "to the board"),
+    # The sentence that answered the question before is the reader's pick again: nothing new.
+    ({"process": "robust quality", "themes": "robust quality"}, None),
+    # The reader is sure of no sentence for the new question.
+    ({"process": "robust quality"}, None),
+])
+def test_a_follow_up_answered_by_another_sentence_of_the_passage_just_quoted(
+        tmp_path: Path, sure: dict[str, str], quoted_sentence: str | None) -> None:
+    """"Who do they report the themes to?" after a quoted passage that says so beside the
+    fact asked before: the sentence the reader is sure answers it is quoted as the answer, not
+    "the reports don't say more", unless it is the sentence that answered the question before."""
+    from rag.evidence import cite_span
+    from rag.retrieve import Filters
+
+    eng = _two_pages(tmp_path)
+    report_id = eng.retriever.retrieve("robust quality assurance process auditors", Filters(),
+                                       1)[0].chunk.report_id
+    text = eng.retriever.report_text(report_id)
+    start = text.index("Leaders had a robust")
+    end = text.index("to the board.") + len("to the board.")
+    passage = cite_span(1, report_id, eng, start, end, council="Fenwick")
+    first = "Does Fenwick have a quality assurance process?"
+    fake = _WithinOneReport(requote=passage, answers=False, reader=_ByQuestion(sure))
+    then = answer_in_chat("who do they report the themes to?", [Turn(first, first, (passage,))],
+                          eng.settings, engine=eng, answerer=fake)
+    if quoted_sentence is None:
+        assert then.abstained and "don't say more" in then.text, then.text
+    else:
+        assert then.outcome == "answer" and len(then.citations) == 1, then.text
+        c = then.citations[0]
+        assert quoted_sentence in c.quote and "27 files" not in c.quote
+        assert text[c.start:c.end] == c.quote
+
+
+@pytest.mark.parametrize(("pair", "reason"), [
+    # A sentence opening with a consequence follows its cause.
+    ("Too few pupils in care have a plan for their education. As such, too many leave school "
+     "without any qualifications.", "Too few pupils in care have a plan for their education."),
+    # A sentence that points back may say why the one before is so.
+    ("Child protection plans have risen by 71% since June 2017. This rise was attributed to "
+     "better recognition of risk.", "This rise was attributed to better recognition of risk."),
+    # Neither: the reason is looked for elsewhere, not in the passage quoted.
+    ("Child protection plans have risen by 71% since June 2017. Leaders meet partners every "
+     "month.", None),
+])
+def test_why_after_a_quoted_pair_that_gives_the_reason_quotes_it(
+        tmp_path: Path, pair: str, reason: str | None) -> None:
+    """"Why?" after an answer that quoted a finding with the sentence next to it: when that
+    pair holds a cause and its consequence, or a sentence explaining the one before, the
+    reason is quoted again."""
+    from rag.evidence import cite_span
+    from rag.followup import Reading, reason_in_quote
+    from rag.retrieve import Filters
+
+    text = f"Fenwick Borough Council: local authority assessment\nAbout Fenwick\n{pair}\n"
+    eng = one_page_engine(tmp_path, text)
+    report_id = eng.retriever.retrieve(pair, Filters(), 1)[0].chunk.report_id
+    full = eng.retriever.report_text(report_id)
+    start = full.index(pair)
+    quoted = cite_span(1, report_id, eng, start, start + len(pair), council="Fenwick")
+    first = "Do pupils in care in Fenwick leave school with qualifications?"
+    found = reason_in_quote(Reading("why?", f"why? (following: {first})", "why",
+                                    Turn(first, first, (quoted,))), eng)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and [c.quote for c in found.citations] == [reason]
