@@ -8,7 +8,8 @@ pronoun | unanswerable), "answers", "evidence", "answerable", "page" (see evals/
 Metric: follow-up accuracy = follow-up turns (all but the first) answered right, where right
 is what `reportqa eval` counts right (gold in a non-abstained answer of at most 75 words; an
 unanswerable turn abstained), and a "page" turn is right when a citation of the answer is on
-the gold page. History carries what the app carries: the question as typed, how it was
+the gold page. A wrong follow-up whose gold was already in the answer before it is still
+wrong; the summary counts those apart (`wrong_given_before`). History carries what the app carries: the question as typed, how it was
 read and its citations, whatever the answer was.
 """
 
@@ -90,9 +91,12 @@ def run_conversation(conv: Conversation, settings: Settings, engine: Any) -> lis
             history.append(Turn(t.question))
             rows.append(row)
             continue
+        correct = turn_correct(t, a)
         row.update(read_as=a.read_as, answer=a.text, outcome=a.outcome,
                    pages=[c.page for c in a.citations if not c.see_also],
-                   correct=turn_correct(t, a), error=None)
+                   correct=correct, error=None,
+                   given_before=bool(not correct and i and t.answerable and t.answers
+                                     and M.contains_gold(rows[-1]["answer"], t.answers)))
         history.append(Turn.of(a))
         rows.append(row)
     return rows
@@ -108,6 +112,9 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"first_turns": acc([r for r in rows if r["turn"] == 1]),
             "follow_ups": acc(follow),
             "by_kind": {k: acc([r for r in follow if r["kind"] == k]) for k in kinds},
+            # Wrong follow-ups whose gold was already in the answer before (often one that
+            # quoted the sentence next to its pick): counted wrong, shown apart.
+            "wrong_given_before": sum(1 for r in follow if r.get("given_before")),
             "errors": sum(1 for r in rows if r["error"])}
 
 

@@ -279,6 +279,28 @@ def test_eval_chat_scores_follow_up_turns_and_draws_them(eng: Engine, tmp_path: 
     assert (tmp_path / "out" / "by_kind.png").stat().st_size > 1000
     rows = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     assert _json.loads(rows[1])["read_as"] == "What score did Staffordshire get for safeguarding?"
+    assert summary["wrong_given_before"] == 0
+
+
+def test_a_wrong_follow_up_whose_gold_the_answer_before_held_is_counted_apart(
+        eng: Engine, tmp_path: Path) -> None:
+    """Still wrong (the metric is unchanged), but counted apart: the user had the fact a turn
+    earlier. Here the gold of "tell me more" is Darlington's score line, quoted by the first
+    answer and not by the continuation."""
+    import json as _json
+
+    from evals.conversations import evaluate_conversations
+
+    conv = {"id": "c2", "split": "test", "turns": [
+        {"question": "What score did Darlington get for safeguarding?", "kind": "first",
+         "answers": ["Evidence shows a good standard"], "answerable": True},
+        {"question": "tell me more", "kind": "more",
+         "answers": ["Evidence shows a good standard"], "answerable": True}]}
+    path = tmp_path / "conv.jsonl"
+    path.write_text(_json.dumps(conv) + "\n", encoding="utf-8")
+    summary = evaluate_conversations(path, eng.settings, engine=eng)
+    assert summary["by_kind"]["more"]["accuracy"] == 0.0
+    assert summary["wrong_given_before"] == 1
 
 
 def test_a_malformed_conversation_line_names_the_file_and_line(tmp_path: Path) -> None:

@@ -244,6 +244,7 @@ def _eval_chat(args: argparse.Namespace, settings: Settings) -> int:
     print(f"follow-up accuracy   {f['accuracy']}  ({f['n']} turns in "
           f"{summary['n_conversations']} conversations)")
     print(f"first-turn accuracy  {summary['first_turns']['accuracy']}")
+    print(f"wrong, but the answer before already held the gold: {summary['wrong_given_before']}")
     for kind, v in summary["by_kind"].items():
         print(f"  {kind:14} {v['accuracy']}  (n={v['n']})")
     print(f"wrote {args.out}/results.jsonl and {args.out}/by_kind.png")
