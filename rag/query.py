@@ -351,7 +351,8 @@ def _gazetteer_spans(q: str) -> list[tuple[int, int, str]]:
 def _gazetteer_matcher() -> tuple[re.Pattern[str], dict[str, str]]:
     name_of = {normalise(n): n for n in _gazetteer()}
     body = "|".join(re.escape(a) for a in sorted(name_of, key=len, reverse=True))
-    return re.compile(rf"(?<![a-z])({body})(?:'s)?(?![a-z])"), name_of
+    # "NHS Greater Manchester" names a city region, not Manchester City Council.
+    return re.compile(rf"(?<![a-z])(?<!greater )({body})(?:'s)?(?![a-z])"), name_of
 
 
 def resolve_council(name: str, councils: list[Council]) -> str:

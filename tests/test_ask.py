@@ -146,6 +146,18 @@ def test_unindexed_council_abstains(eng: Engine) -> None:
         assert a.abstained and "don't cover" in a.text
 
 
+def test_a_city_region_is_not_the_council_of_that_name() -> None:
+    """"NHS Greater Manchester" names a city region: the question is about Bury, not an
+    unindexed Manchester City Council (it was refused as "the reports don't cover Manchester")."""
+    from rag.query import org_mentions
+
+    named = [m.typed for m in org_mentions("Who is the place lead for NHS Greater Manchester in "
+                                           "Bury?", [])]
+    assert named == ["Bury"]
+    assert [m.typed for m in org_mentions("what did ofsted say about manchester", [])] == [
+        "manchester"]
+
+
 def test_score_not_stated_abstains_naming_what_is_missing(eng: Engine) -> None:
     a = ask(eng, "What did Gateshead score for safeguarding?")
     assert a.abstained
