@@ -679,6 +679,19 @@ def test_why_after_a_quoted_sentence_quotes_the_next_if_it_may_explain_it(
     assert (reason == [after]) is quoted_as_reason, why.text
 
 
+def _page_quoting(tmp_path: Path, body: str, quote: str) -> tuple[Engine, Citation]:
+    """An engine over one made-up Fenwick page holding ``body``, and a citation of ``quote``
+    in it (what an earlier answer quoted)."""
+    from rag.evidence import cite_span
+    from rag.retrieve import Filters
+
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                          f"About Fenwick\n{body}")
+    report_id = eng.retriever.retrieve(quote, Filters(), 1)[0].chunk.report_id
+    start = eng.retriever.report_text(report_id).index(quote)
+    return eng, cite_span(1, report_id, eng, start, start + len(quote), council="Fenwick")
+
+
 _PROBLEM = "Children in Fenwick wait up to 40 weeks for speech and language therapy."
 _ACTION = "Leaders have commissioned a second therapy provider to shorten the wait."
 
@@ -697,16 +710,10 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     """"What are they doing about it?" after a quoted problem: the first sentence of the same
     paragraph, within three, that says what is being done. Otherwise the follow-up is searched
     as any other question, so the action sentence is not quoted by this rule."""
-    from rag.evidence import cite_span
     from rag.followup import Reading, action_after_quote
-    from rag.retrieve import Filters
 
-    text = f"Fenwick Borough Council: local authority assessment\nAbout Fenwick\n{page}"
-    eng = one_page_engine(tmp_path, text)
-    report_id = eng.retriever.retrieve(_PROBLEM, Filters(), 1)[0].chunk.report_id
-    full = eng.retriever.report_text(report_id)
-    start = full.index(_PROBLEM)
-    quoted = cite_span(1, report_id, eng, start, start + len(_PROBLEM), council="Fenwick")
+    eng, quoted = _page_quoting(tmp_path, page, _PROBLEM)
+    full = eng.retriever.report_text(quoted.report_id)
     first = "Do children in Fenwick wait long for speech therapy?"
     prev = Turn(first, first, (quoted,))
     reading = Reading("what are they doing about it?", "what are they doing about it in Fenwick",
@@ -804,16 +811,9 @@ def test_why_after_a_quoted_pair_that_gives_the_reason_quotes_it(
     """"Why?" after an answer that quoted a finding with the sentence next to it: when that
     pair holds a cause and its consequence, or a sentence explaining the one before, the
     reason is quoted again."""
-    from rag.evidence import cite_span
     from rag.followup import Reading, reason_in_quote
-    from rag.retrieve import Filters
 
-    text = f"Fenwick Borough Council: local authority assessment\nAbout Fenwick\n{pair}\n"
-    eng = one_page_engine(tmp_path, text)
-    report_id = eng.retriever.retrieve(pair, Filters(), 1)[0].chunk.report_id
-    full = eng.retriever.report_text(report_id)
-    start = full.index(pair)
-    quoted = cite_span(1, report_id, eng, start, start + len(pair), council="Fenwick")
+    eng, quoted = _page_quoting(tmp_path, f"{pair}\n", pair)
     first = "Do pupils in care in Fenwick leave school with qualifications?"
     found = reason_in_quote(Reading("why?", f"why? (following: {first})", "why",
                                     Turn(first, first, (quoted,))), eng)
