@@ -153,7 +153,8 @@ def _detect_publication_date(p: Parsed) -> Slots | None:
 def _detect_inspection_date(p: Parsed) -> Slots | None:
     # Only a question that opens by asking when: "how many children ... when Ofsted visited"
     # asks a count, not a date.
-    if (asks("asks_when", p.q) and asks("inspection_word", p.q)) or asks("inspection_dates", p.q):
+    if asks("inspection_dates", p.q) or (asks("asks_when", p.q) and asks("inspection_word", p.q)
+                                         and not asks("next_inspection", p.q)):
         return {}
     return None
 

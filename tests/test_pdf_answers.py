@@ -172,3 +172,14 @@ def test_why_questions_are_not_answered_with_a_list(eng: Engine) -> None:
     a = answer("Why did Doncaster's services improve so much since the last inspection?",
                eng.settings, engine=eng)
     assert not a.text.startswith("Doncaster: What needs to improve?")
+
+
+def test_when_will_they_inspect_again_is_not_answered_with_this_inspections_dates(
+        eng: Engine) -> None:
+    """Area SEND reports say when the next inspection will be; "when will ... again" is
+    searched for that, while "when was ... inspected" keeps the dates of the one reported."""
+    a = answer("When will Bury's SEND services get a full reinspection after the February 2024 "
+               "visit?", eng.settings, engine=eng)
+    assert "within approximately three years" in a.text and a.answerer != "table", a.text
+    dates = answer("When was Bury's SEND inspection?", eng.settings, engine=eng)
+    assert "12 to 16 February 2024" in dates.text, dates.text
