@@ -281,7 +281,8 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
     words = 0
     for s, e in sentence_spans(text, last.end, min(len(text), last.end + 2000)):
         n = len(text[s:e].split())
-        if s < last.end or (spans and words + n > MORE_WORDS):
+        # A heading or label line ("Financial facts") is not more of what the report says.
+        if s < last.end or not _ENDS_SENTENCE.search(text[s:e]) or (spans and words + n > MORE_WORDS):
             continue
         spans.append((s, e))
         words += n
@@ -294,6 +295,9 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
     body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in new)
     return Answer(reading.question, body, False, new, answerer="extractive",
                   read_as=reading.read_as)
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?;][\"”’')]*\s*$")
 
 
 def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:

@@ -821,3 +821,17 @@ def test_why_after_a_quoted_pair_that_gives_the_reason_quotes_it(
         assert found is None
     else:
         assert found is not None and [c.quote for c in found.citations] == [reason]
+
+
+def test_tell_me_more_skips_a_heading_after_the_quote(tmp_path: Path) -> None:
+    """The next sentences of the report, not a heading or label line between them."""
+    from rag.followup import Reading, more_answer
+
+    body = ("Carers said the assessment was quick and kind.\nFinancial facts\n"
+            "Most carers had a review within a year.\n")
+    eng, quoted = _page_quoting(tmp_path, body, "Carers said the assessment was quick and kind.")
+    first = "What did carers in Fenwick say about assessments?"
+    more = more_answer(Reading("tell me more", f"tell me more (following: {first})", "more",
+                               Turn(first, first, (quoted,))), eng)
+    assert more is not None
+    assert [c.quote for c in more.citations] == ["Most carers had a review within a year."]
