@@ -55,7 +55,7 @@ from rag.spelling import respell
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from rag.verify import verify_figures
 from reportqa.errors import QuestionError
-from reportqa.records import Answer, Hit, Turn, overlap
+from reportqa.records import Answer, Citation, Hit, Turn, overlap
 from reportqa.settings import Settings
 from reportqa.text import answer_sentences, sentence_spans
 
@@ -191,7 +191,7 @@ def _beyond_the_quote(reading: Reading, prev: Turn, settings: Settings,
     question before: the quote was its answer."""
     # Without a reader to judge (the LLM answerer, the tests' lexical setup) the quote stands,
     # so the report is not searched again: with the LLM answerer that search is a generation.
-    reader: SentenceReader | None = getattr(answerer or _answerer_for(settings), "reader", None)
+    reader = _reader_of(settings, answerer)
     if reader is None or _restates(reading, prev, eng):
         return None
     near = _in_the_report_quoted(reading, prev, settings, filters, eng, answerer, k, t0)
@@ -208,26 +208,30 @@ def _another_fact_of_the_quote(reading: Reading, ans: Answer, settings: Settings
     it was created): when the reader is sure of the sentence that best answers the new
     question, and it is not the sentence that best answered the question before, that
     sentence is quoted as the answer."""
-    reader: SentenceReader | None = getattr(answerer or _answerer_for(settings), "reader", None)
-    prev = reading.previous
-    if reader is None or prev is None:
+    reader = _reader_of(settings, answerer)
+    sentences = _quoted_sentences(ans, eng)
+    if reader is None or reading.previous is None or len(sentences) < 2:
         return None
-    sentences = [(c, s, e) for c in ans.citations if not c.see_also
-                 for s, e in sentence_spans(eng.retriever.report_text(c.report_id),
-                                            c.start, c.end)]
-    if len(sentences) < 2:
-        return None
-    texts = [pair_text(c.council, c.section, eng.retriever.report_text(c.report_id)[s:e])
-             for c, s, e in sentences]
+    texts = [pair_text(c.council, c.section, c.quote) for c in sentences]
     new = reader.score(followup_question(reading), texts)
-    old = reader.score(topic_of(prev), texts)
+    old = reader.score(topic_of(reading.previous), texts)
     best = max(range(len(texts)), key=new.__getitem__)
     if new[best] < settings.reader_threshold or best == max(range(len(texts)), key=old.__getitem__):
         return None
-    c, s, e = sentences[best]
-    cite = cite_span(1, c.report_id, eng, s, e, council=c.council)
-    return replace(Answer(ans.question, with_marker(clean_quote(cite.quote), 1), False, (cite,),
-                          answerer="extractive"), timings_ms=ans.timings_ms)
+    return replace(Answer(ans.question, with_marker(clean_quote(sentences[best].quote), 1), False,
+                          (sentences[best],), answerer="extractive"), timings_ms=ans.timings_ms)
+
+
+def _quoted_sentences(ans: Answer, eng: Engine) -> list[Citation]:
+    """Each sentence of an answer's quotes, cited on its own."""
+    return [cite_span(1, c.report_id, eng, s, e, council=c.council)
+            for c in ans.citations if not c.see_also
+            for s, e in sentence_spans(eng.retriever.report_text(c.report_id), c.start, c.end)]
+
+
+def _reader_of(settings: Settings, answerer: Answerer | None) -> SentenceReader | None:
+    """The sentence reader the answerer ranks with, if it has one (not the LLM answerer)."""
+    return getattr(answerer or _answerer_for(settings), "reader", None)
 
 
 def _best_p(reader: SentenceReader, question: str, quoted: Answer | Turn) -> float:
