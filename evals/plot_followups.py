@@ -45,12 +45,10 @@ def main(argv: list[str]) -> int:
     ax.set_xticks([j + width * (len(data) - 1) / 2 for j in range(len(kinds))])
     ax.set_xticklabels([f"{k}\n(n={max(d.get(k, (0, 0))[1] for d in data.values())})"
                         for k in kinds], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("answered right")
+    ax.set(ylim=(0, 1), ylabel="answered right", title="Follow-up turns by kind")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
-    plt.close(fig)
     print(f"wrote {out}")
     return 0
 
