@@ -75,3 +75,19 @@ def test_open_conversations_stay_on_open_documents(name: str) -> None:
     assert all(where.get(f) == "open" for f in files), sorted(f for f in files if where.get(f) != "open")
     kinds = {t.kind for c in convs for t in c.turns[1:]}
     assert {"why", "pronoun", "page", "unanswerable"} <= kinds
+
+
+def test_locked_conversations_stay_on_locked_documents() -> None:
+    """The locked conversations (aggregates only, once per session) are on locked documents
+    only, with unique ids and every kind of follow-up the brief asks for. Checked here so
+    that nobody needs to open the file."""
+    from evals.conversations import load_conversations
+
+    where = _split_of()
+    convs = load_conversations(BLIND / "conversations-locked.jsonl")
+    assert len({c.id for c in convs}) == len(convs), "duplicate ids"
+    assert all(c.split == "locked" for c in convs)
+    files = {t["file"] for c in _rows("conversations-locked.jsonl") for t in c["turns"] if t["file"]}
+    assert files and all(where.get(f) == "locked" for f in files)
+    kinds = {t.kind for c in convs for t in c.turns[1:]}
+    assert {"why", "pronoun", "page", "unanswerable", "more", "other_org"} <= kinds
