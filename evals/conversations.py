@@ -112,10 +112,18 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"first_turns": acc([r for r in rows if r["turn"] == 1]),
             "follow_ups": acc(follow),
             "by_kind": {k: acc([r for r in follow if r["kind"] == k]) for k in kinds},
+            # Follow-ups per batch of conversations (the id's prefix, "cvl" / "cvlc"): a set
+            # that grew is still compared with its older figures, as aggregates.
+            "by_set": {b: acc([r for r in follow if _batch(r) == b])
+                       for b in sorted({_batch(r) for r in follow})},
             # Wrong follow-ups whose gold was already in the answer before (often one that
             # quoted the sentence next to its pick): counted wrong, shown apart.
             "wrong_given_before": sum(1 for r in follow if r.get("given_before")),
             "errors": sum(1 for r in rows if r["error"])}
+
+
+def _batch(row: dict[str, Any]) -> str:
+    return str(row["conversation"]).split("-")[0]
 
 
 def evaluate_conversations(path: str | Path, settings: Settings, *, engine: Any = None,

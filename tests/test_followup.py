@@ -280,6 +280,7 @@ def test_eval_chat_scores_follow_up_turns_and_draws_them(eng: Engine, tmp_path: 
     rows = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
     assert _json.loads(rows[1])["read_as"] == "What score did Staffordshire get for safeguarding?"
     assert summary["wrong_given_before"] == 0
+    assert summary["by_set"] == {"c1": {"n": 2, "accuracy": 1.0}}
 
 
 def test_a_wrong_follow_up_whose_gold_the_answer_before_held_is_counted_apart(

@@ -247,6 +247,8 @@ def _eval_chat(args: argparse.Namespace, settings: Settings) -> int:
     print(f"wrong, but the answer before already held the gold: {summary['wrong_given_before']}")
     for kind, v in summary["by_kind"].items():
         print(f"  {kind:14} {v['accuracy']}  (n={v['n']})")
+    for batch, v in summary["by_set"].items():
+        print(f"  set {batch:10} {v['accuracy']}  (n={v['n']})")
     print(f"wrote {args.out}/results.jsonl and {args.out}/by_kind.png")
     return 0
 
