@@ -9,8 +9,8 @@ Metric: follow-up accuracy = follow-up turns (all but the first) answered right,
 is what `reportqa eval` counts right (gold in a non-abstained answer of at most 75 words; an
 unanswerable turn abstained), and a "page" turn is right when a citation of the answer is on
 the gold page. A wrong follow-up whose gold was already in the answer before it is still
-wrong; the summary counts those apart (`wrong_given_before`). History carries what the app carries: the question as typed, how it was
-read and its citations, whatever the answer was.
+wrong; the summary counts those apart (`wrong_given_before`). History carries what the app
+carries: the question as typed, how it was read and its citations, whatever the answer was.
 """
 
 from __future__ import annotations

@@ -23,11 +23,9 @@ from rag.evidence import (
     W,
     abstained,
     cite_span,
-    clean_quote,
     distinct_spans,
     rank_sentences,
     states_asked_figure,
-    with_marker,
 )
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for, needs_figure
 from rag.followup import (
@@ -39,6 +37,7 @@ from rag.followup import (
     lean_of,
     more_answer,
     page_answer,
+    quoting,
     read_in_context,
     reason_after_quote,
     reason_in_quote,
@@ -218,8 +217,7 @@ def _another_fact_of_the_quote(reading: Reading, ans: Answer, settings: Settings
     best = max(range(len(texts)), key=new.__getitem__)
     if new[best] < settings.reader_threshold or best == max(range(len(texts)), key=old.__getitem__):
         return None
-    return replace(Answer(ans.question, with_marker(clean_quote(sentences[best].quote), 1), False,
-                          (sentences[best],), answerer="extractive"), timings_ms=ans.timings_ms)
+    return replace(quoting(reading, sentences[best]), timings_ms=ans.timings_ms)
 
 
 def _quoted_sentences(ans: Answer, eng: Engine) -> list[Citation]:

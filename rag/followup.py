@@ -300,6 +300,12 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
 _ENDS_SENTENCE = re.compile(r"[.!?;][\"”’')]*\s*$")
 
 
+def quoting(reading: Reading, cite: Citation) -> Answer:
+    """A follow-up's answer that is one quoted passage, as the extractive answerer words it."""
+    return Answer(reading.question, with_marker(clean_quote(cite.quote), 1), False, (cite,),
+                  answerer="extractive", read_as=reading.read_as)
+
+
 def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     """"Why?" after a quoted sentence: the sentence right after the last passage quoted, when
     it may explain it ("This meant ...", "... due to ..."): reports state a finding and then
@@ -312,9 +318,7 @@ def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     nxt = sentence_spans(text, last.end, min(len(text), last.end + _NEAR_CHARS))[:1]
     if not nxt or not may_explain_the_one_before(text[nxt[0][0]:nxt[0][1]]):
         return None
-    reason = cite_span(1, last.report_id, eng, *nxt[0], council=last.council)
-    return Answer(reading.question, with_marker(clean_quote(reason.quote), 1), False, (reason,),
-                  answerer="extractive", read_as=reading.read_as)
+    return quoting(reading, cite_span(1, last.report_id, eng, *nxt[0], council=last.council))
 
 
 def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
@@ -333,9 +337,7 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
                 reason = (s, e)
             else:
                 continue
-            cite = cite_span(1, c.report_id, eng, *reason, council=c.council)
-            return Answer(reading.question, with_marker(clean_quote(cite.quote), 1), False,
-                          (cite,), answerer="extractive", read_as=reading.read_as)
+            return quoting(reading, cite_span(1, c.report_id, eng, *reason, council=c.council))
     return None
 
 
@@ -345,6 +347,8 @@ _ASKS_ACTION = pattern("followups", "asks_action")
 _ACTION = pattern("cues", "action_taken")
 _EXAMPLES_FOLLOW = pattern("sentences", "examples_follow")
 ACTION_SENTENCES = 3  # how far past a quoted problem its response is looked for
+# Words of "whats the council doin about it" that name no topic, as typed and as stemmed.
+_NOT_A_TOPIC = _FILLER | set(tokenize(" ".join(_FILLER | {"what", "whats", "anything", "they"})))
 
 
 def asks_action(reading: Reading) -> bool:
@@ -355,8 +359,7 @@ def asks_action(reading: Reading) -> bool:
     if reading.previous is None or not _ASKS_ACTION.search(q) or _OPENER.match(q):
         return False
     said = " ".join([topic_of(reading.previous)] + [c.quote for c in reading.previous.citations])
-    own = set(tokenize(_ASKS_ACTION.sub(" ", q))) - set(tokenize(said)) - _FILLER
-    return not own - set(tokenize(" ".join(_FILLER | {"what", "whats", "anything", "they"})))
+    return not set(tokenize(_ASKS_ACTION.sub(" ", q))) - set(tokenize(said)) - _NOT_A_TOPIC
 
 
 def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
@@ -379,9 +382,7 @@ def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
             if more and _EXAMPLES_FOLLOW.match(text[more[0][0]:more[0][1]]) \
                     and len(text[s:more[0][1]].split()) <= MORE_WORDS:
                 e = more[0][1]
-            action = cite_span(1, last.report_id, eng, s, e, council=last.council)
-            return Answer(reading.question, with_marker(clean_quote(action.quote), 1), False,
-                          (action,), answerer="extractive", read_as=reading.read_as)
+            return quoting(reading, cite_span(1, last.report_id, eng, s, e, council=last.council))
     return None
 
 
