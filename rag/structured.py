@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from ingest.structure import RATINGS
 from rag.engine import Engine
 from rag.evidence import (
     W,
@@ -25,6 +24,7 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
+from rag.grades import asked_grade, grades_match, named_families, scope_of
 from rag.judgement_answers import (
     inspected_in,
     inspection_dates,
@@ -141,8 +141,7 @@ def route(u: Understanding, f: Filters, eng: Engine) -> Answer | None:
 
 _WHICH = pattern("questions", "which_group")
 _SCORE_VALUE = pattern("questions", "score_value")
-_RATED = re.compile(rf"\b{pattern('questions', 'rated_as').pattern} "
-                    rf"({'|'.join(r.lower() for r in RATINGS)})\b")
+_LIST_GROUP = pattern("questions", "list_group")
 _WHOLE_SERVICE = pattern("questions", "whole_service")
 
 
@@ -217,9 +216,9 @@ def _detect_superlative(p: Parsed) -> Slots | None:
 
 
 def _detect_which_rated(p: Parsed) -> Slots | None:
-    m_rated = _RATED.search(p.q)
-    if _WHICH.search(p.q) and m_rated:
-        return {"rating_value": next(r for r in RATINGS if r.lower() == m_rated.group(1))}
+    if _WHICH.search(p.q) or _LIST_GROUP.search(p.q):
+        grade = asked_grade(p.q)
+        return {"rating_value": grade} if grade else None
     return None
 
 
@@ -538,21 +537,62 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
 
 
 def _which_rated(u: Understanding, eng: Engine) -> Answer:
-    """The councils rated as asked, one citation each; "which councils were not rated good?":
-    those rated anything else."""
-    seen: dict[str, RatingRow] = {}
+    """The councils whose overall grade is the one asked, one citation each, one grade per
+    council and report family (a council may have a CQC rating and an Ofsted grade); only the
+    families the question names ("rated good by Ofsted"); grouped by family when the list
+    mixes them. "Which councils were not rated good?": those whose family grades on a scale
+    with that grade and gave another."""
+    asked = u.rating_value or ""
+    named = named_families(u.normalised)
+    hidden = set(eng.derived().hidden())
+    rows: dict[tuple[str, str], RatingRow] = {}
     for r in eng.derived().ratings:
-        seen.setdefault(r.council_key, r)
-    rated = f"{'not ' if u.negated else ''}rated {u.rating_value}"
-    match = [r for r in seen.values() if (r.rating == u.rating_value) != u.negated]
+        if r.report_id not in hidden and (not named or r.family in named):
+            rows.setdefault((r.council_key, r.family), r)
+    on_scale = [r for r in rows.values() if _scale_has(r.family, asked)]
+    match = [r for r in (on_scale if u.negated else rows.values())
+             if grades_match(r.rating, asked) != u.negated]
+    rated = f"{'not ' if u.negated else ''}rated {asked}"
+    where = "" if not named else " for " + " and ".join(sorted(
+        {_service(r) for r in rows.values() if _scale_has(r.family, asked)}
+        or {s.service for f in named if (s := scope_of(f)) and _scale_has(f, asked)}))
     if not match:
-        return _no(u, f"No indexed council is {rated} ({len(seen)} ratings indexed).")
-    cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(match)]
-    body = "; ".join(f"{r.council}{' (indicative)' if r.indicative else ''}"
-                     f"{f': {r.rating}' if u.negated else ''} [{i + 1}]"
-                     for i, r in enumerate(match))
-    return Answer(u.question, f"Indexed councils {rated}: {body}.",
+        return _no(u, f"No indexed council is {rated}{where} ({len(rows)} ratings indexed).")
+    cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(_by_service(match))]
+    # "How many ...?" gets the list too: its markers count it, and a count the table derives
+    # is no figure a quote states (check_figures would drop it).
+    body = _rated_list(_by_service(match), u.negated, bool(named))
+    return Answer(u.question, f"Indexed councils {rated}{where}{body}.",
                   False, tuple(cites), answerer="table")
+
+
+def _scale_has(family: str, grade: str) -> bool:
+    """Does the family grade on a scale with this grade (area SEND has no "Good")?"""
+    s = scope_of(family)
+    return s is not None and any(grades_match(g, grade) for g in s.grades)
+
+
+def _service(r: RatingRow) -> str:
+    s = scope_of(r.family)
+    return s.service if s else r.family
+
+
+def _by_service(rows: list[RatingRow]) -> list[RatingRow]:
+    """Rows of one family together, the families in the order they first appear."""
+    order = list(dict.fromkeys(_service(r) for r in rows))
+    return sorted(rows, key=lambda r: order.index(_service(r)))
+
+
+def _rated_list(rows: list[RatingRow], negated: bool, scoped: bool) -> str:
+    """": A [1]; B [2]" or, when the rows mix families the question did not name, " - adult
+    social care (CQC): A [1], B [2]; children's services (Ofsted): C [3]"."""
+    items = [f"{r.council}{' (indicative)' if r.indicative else ''}"
+             f"{f': {r.rating}' if negated else ''} [{i + 1}]" for i, r in enumerate(rows)]
+    services = [_service(r) for r in rows]
+    if scoped or len(set(services)) == 1:
+        return ": " + "; ".join(items)
+    groups = {s: [it for it, s2 in zip(items, services, strict=True) if s2 == s] for s in services}
+    return " - " + "; ".join(f"{s}: {', '.join(its)}" for s, its in groups.items())
 
 
 # --- helpers -------------------------------------------------------------------------------

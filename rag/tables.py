@@ -44,6 +44,9 @@ class RatingRow:
     source: str
     published: str | None
     indicative: bool
+    # The report family the rating is of (ingest/profiles/*.toml; CQC's local authority
+    # assessments "cqc-la-assessment"): a council may hold a CQC rating and an Ofsted grade.
+    family: str = "cqc-la-assessment"
 
 
 def score_table(reports: list[ReportRow]) -> list[ScoreRow]:
@@ -82,6 +85,7 @@ def rating_table(reports: list[ReportRow]) -> list[RatingRow]:
                 report_id=r.report_id, page_kind=m.get("page_kind") or "", start=s, end=e,
                 source=r.source, published=m.get("published"),
                 indicative=bool(m.get("indicative")),
+                family=m.get("family") or "cqc-la-assessment",
             ))
     rows.sort(key=lambda x: (x.council_key, x.page_kind != "overall_summary", x.report_id))
     return rows

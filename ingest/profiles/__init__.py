@@ -43,6 +43,8 @@ class Profile:
     findings: tuple[str, ...] = ()  # headings the summary of findings opens under
     # judgement -> the words people ask it by that its name lacks ("leadership")
     asked_as: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    service: str = ""  # how a list across councils labels this family ("children's services (Ofsted)")
+    asked_by: tuple[str, ...] = ()  # words a question names the family by ("ofsted", "send")
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,33 @@ def profiles() -> tuple[Profile, ...]:
             lists={k: tuple(v) for k, v in d.get("lists", {}).items()},
             findings=tuple(d.get("findings", [])),
             asked_as={k: tuple(v) for k, v in d.get("asked_as", {}).items()},
+            service=d.get("service", ""), asked_by=tuple(d.get("asked_by", [])),
         ))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A report family as a list across councils names it: its label and the words that ask
+    for it alone, with its grade scale (the overall grades its reports state)."""
+
+    family: str
+    inspectorate: str
+    service: str
+    asked_by: tuple[str, ...]
+    grades: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def scopes() -> tuple[Scope, ...]:
+    """Every family's scope: the profiles here, then CQC's local authority assessments, whose
+    names live with their own reader (ingest/vocab/cqc-la-assessment.toml)."""
+    cqc = tomllib.loads((HERE.parent / "vocab" / "cqc-la-assessment.toml").read_text("utf-8"))
+    fam = cqc["family"]
+    return (*(Scope(p.name, p.inspectorate, p.service, p.asked_by, (*p.grades, *p.outcomes))
+              for p in profiles()),
+            Scope(fam["name"], fam["inspectorate"], fam["service"], tuple(fam["asked_by"]),
+                  tuple(cqc["ratings"]["names"])))
 
 
 def profile_named(name: str | None) -> Profile | None:

@@ -1,0 +1,100 @@
+"""Grades named in a question, across report families. Public: `asked_grade`,
+`grades_match`, `named_families`.
+
+"Which councils were rated requires improvement?" must find CQC's "Requires improvement" and
+Ofsted's "Requires improvement to be good"; "which areas had widespread or systemic failings?"
+an area SEND outcome printed as "Widespread and/or systemic failings"; "rated good by Ofsted"
+only Ofsted's families. The grade scales and the words that name a family are data
+(ingest/profiles/*.toml, ingest/vocab/cqc-la-assessment.toml: `ingest.profiles.scopes`);
+the wording that asks for a grade is rag/vocab/questions.toml (`rated_as`, `rated_with`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from ingest.profiles import Scope, scopes
+from rag.lexicon import pattern
+
+# Words a grade's name joins its words with; a question may leave them out or say them
+# another way ("widespread or systemic failings" for "Widespread and/or systemic failings").
+_JOINING = frozenset({"and", "or", "to", "be", "of"})
+# After "got", "with", "have" ... a grade asks for a grade only when one of these, or nothing,
+# follows it ("councils with an outstanding rating"; not "councils that got good feedback").
+_GRADE_NOUNS = frozenset({"rating", "ratings", "grade", "grades", "judgement", "judgements",
+                          "judgment", "overall", "from", "by", "for", "in"})
+
+
+def _content(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z]+", text.lower()) if w not in _JOINING]
+
+
+@cache
+def _all_grades() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(g for s in scopes() for g in s.grades))
+
+
+@cache
+def _verbs() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    strong, weak = pattern("questions", "rated_as"), pattern("questions", "rated_with")
+    return (re.compile(rf"\b{strong.pattern}\s+", re.I), re.compile(rf"\b{weak.pattern}\s+", re.I))
+
+
+def _consumed(grade: str, words: list[str]) -> int:
+    """How many of ``words`` (from the start) name ``grade``: all its words, or its first two
+    when it has more ("requires improvement" names "Requires improvement to be good"); 0: none."""
+    g = _content(grade)
+    if words[:len(g)] == g:
+        return len(g)
+    return 2 if len(g) > 2 and words[:2] == g[:2] else 0
+
+
+def _grade_at(after: str, weak: bool) -> str | None:
+    """The grade the words right after a rating verb name: the one naming most of them, the
+    shortest name on a tie (CQC's "Requires improvement" over Ofsted's longer name)."""
+    words = _content(after)
+    named = [(n, g) for g in _all_grades() if (n := _consumed(g, words))]
+    if not named:
+        return None
+    n, grade = max(named, key=lambda x: (x[0], -len(x[1])))
+    if weak and words[n:] and words[n] not in _GRADE_NOUNS:
+        return None
+    return grade
+
+
+def asked_grade(question: str) -> str | None:
+    """The grade a question asks about after "rated", "judged" ... or, followed by nothing
+    but a grade word, after "got", "with", "have" ...; None when it names none."""
+    strong, weak = _verbs()
+    for verb, is_weak in ((strong, False), (weak, True)):
+        for m in verb.finditer(question):
+            grade = _grade_at(question[m.end():], is_weak)
+            if grade:
+                return grade
+    return None
+
+
+def grades_match(a: str, b: str) -> bool:
+    """Are these the same grade, perhaps as two families name it ("Requires improvement",
+    "Requires improvement to be good")? One-word grades only when equal ("Good")."""
+    x, y = _content(a), _content(b)
+    n = min(len(x), len(y))
+    return x == y or (n >= 2 and x[:n] == y[:n])
+
+
+def named_families(question: str) -> frozenset[str]:
+    """The report families the question names ("by Ofsted", "adult social care"); empty
+    when it names none (then every family counts)."""
+    q = f" {_plain(question)} "
+    return frozenset(s.family for s in scopes() if any(f" {_plain(w)} " in q for w in s.asked_by))
+
+
+def _plain(text: str) -> str:
+    """Lower case, apostrophes dropped ("children's" as "childrens"), anything else that is
+    not a letter a space."""
+    return " ".join(re.sub(r"[^a-z]+", " ", re.sub(r"['’]", "", text.lower())).split())
+
+
+def scope_of(family: str) -> Scope | None:
+    return next((s for s in scopes() if s.family == family), None)

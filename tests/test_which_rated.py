@@ -1,0 +1,117 @@
+""""Which councils were rated X?" across report families: CQC's adult social care ratings and
+Ofsted's grades in one index, asked in several wordings, scoped by the family the question
+names, each grade matched as each family names it (rag/grades.py, `_which_rated`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import ingest
+from ingest.profiles import scopes
+from rag.answer import answer
+from rag.engine import Engine
+from rag.grades import asked_grade, grades_match, named_families
+from rag.structured import understand
+from reportqa.records import Answer
+from reportqa.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CQC_PAGES = ["birmingham__overview.txt", "ealing__overview.txt",
+             "staffordshire__overview.txt", "westminster__overview.txt"]
+PDFS = ["ofsted-ilacs-cumberland-2024.pdf", "ofsted-ilacs-cambridgeshire-2024.pdf",
+        "ofsted-ilacs-short-harrow-2025.pdf", "ofsted-ilacs-leicestershire-2024.pdf",
+        "ofsted-sif-hull-2015.pdf", "ofsted-send-bury-2024.pdf", "ofsted-send-dorset-2024.pdf"]
+
+
+@pytest.fixture(scope="module")
+def eng(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    settings = Settings(index_dir=tmp_path_factory.mktemp("rated-index"), embedder="hash")
+    files = [ROOT / "corpus" / f for f in CQC_PAGES] + [ROOT / "corpus" / "ofsted" / f for f in PDFS]
+    assert ingest(files, settings).reports_total == len(files)
+    return Engine.load(settings)
+
+
+def ask(eng: Engine, q: str) -> Answer:
+    a = answer(q, eng.settings, engine=eng)
+    assert a.answerer == "table" and not a.abstained, (q, a.text)
+    return a
+
+
+def councils(a: Answer) -> set[str]:
+    return {c.council or "" for c in a.citations}
+
+
+def test_a_list_that_mixes_families_groups_them_and_cites_each_grade(eng: Engine) -> None:
+    a = ask(eng, "Which councils were rated good?")
+    assert councils(a) == {"Birmingham City Council", "Staffordshire County Council",
+                           "Westminster City Council", "Cumberland"}
+    assert "adult social care (CQC): Birmingham" in a.text
+    assert "children's services (Ofsted): Cumberland" in a.text
+    assert all("Good" in c.quote for c in a.citations)
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("which councils were rated good by ofsted?", {"Cumberland"}),
+    ("Which councils were rated Good by CQC for adult social care?",
+     {"Birmingham City Council", "Staffordshire County Council", "Westminster City Council"}),
+    ("which councils' children's services were judged inadequate", {"Harrow"}),
+])
+def test_the_family_a_question_names_is_the_only_one_listed(
+        eng: Engine, question: str, expected: set[str]) -> None:
+    a = ask(eng, question)
+    assert councils(a) == expected, a.text
+    assert " for " in a.text.split(":")[0]  # the lead says which service it listed
+
+
+@pytest.mark.parametrize("question, expected", [
+    # CQC and the older Ofsted framework say "Requires improvement", the current one "...
+    # to be good": the same grade.
+    ("which councils got requires improvement?",
+     {"London Borough of Ealing", "Cambridgeshire", "Kingston upon Hull"}),
+    ("list the councils with an outstanding rating", {"Leicestershire"}),
+    ("which local authorities got inadequate", {"Harrow"}),
+    ("which councils were rated as good?", {"Birmingham City Council", "Cumberland",
+                                            "Staffordshire County Council",
+                                            "Westminster City Council"}),
+    ("which councils did CQC rate requires improvement?", {"London Borough of Ealing"}),
+    ("which areas had widespread or systemic failings?", {"Bury"}),
+])
+def test_a_grade_asked_in_other_words_lists_the_same_councils(
+        eng: Engine, question: str, expected: set[str]) -> None:
+    assert councils(ask(eng, question)) == expected
+
+
+def test_not_rated_good_leaves_out_families_whose_scale_has_no_good(eng: Engine) -> None:
+    """Area SEND states one of three outcomes, not grades: "not rated good" is not true of
+    an outcome, so it lists the councils a graded family gave another grade."""
+    a = ask(eng, "Which councils were not rated good?")
+    assert "Bury" not in councils(a) and "Dorset" not in councils(a)
+    assert {"London Borough of Ealing", "Harrow", "Leicestershire"} <= councils(a)
+
+
+def test_a_grade_with_other_words_after_got_is_no_grade(eng: Engine) -> None:
+    assert understand("which councils got good feedback from carers?",
+                      eng.derived().councils).intent != "which_rated"
+    assert asked_grade("which councils received good feedback") is None
+    assert asked_grade("which councils received a good rating from ofsted") == "Good"
+
+
+def test_grades_match_across_family_names_and_one_word_grades_only_when_equal() -> None:
+    assert grades_match("Requires improvement", "Requires improvement to be good")
+    assert grades_match("Widespread and/or systemic failings", "widespread or systemic failings")
+    assert not grades_match("Good", "Requires improvement to be good")
+    assert not grades_match("Inconsistent experiences and outcomes",
+                            "Typically positive experiences and outcomes")
+
+
+def test_every_family_has_a_label_and_words_that_name_it() -> None:
+    """Each scope row (a profile file, or CQC's assessment vocabulary) labels its family in
+    a mixed list and names it by words no other inspectorate's family uses."""
+    for s in scopes():
+        assert s.service and s.asked_by, s.family
+        assert s.family in named_families(f"which councils did {s.asked_by[-1]} rate good")
+        others = {o.family for o in scopes() if o.inspectorate not in s.inspectorate
+                  and s.inspectorate not in o.inspectorate}
+        assert not named_families(s.asked_by[-1]) & others, s.family
