@@ -84,16 +84,19 @@ def grades_match(a: str, b: str) -> bool:
 
 
 def named_families(question: str) -> frozenset[str]:
-    """The report families the question names ("by Ofsted", "adult social care"); empty
-    when it names none (then every family counts)."""
-    q = f" {_plain(question)} "
-    return frozenset(s.family for s in scopes() if any(f" {_plain(w)} " in q for w in s.asked_by))
+    """The report families the question names ("by Ofsted", "adult social care", "CQC's");
+    empty when it names none (then every family counts)."""
+    asked = _plain(question)
+    return frozenset(s.family for s in scopes()
+                     if any(w in q for p in s.asked_by for w in _plain(p) for q in asked))
 
 
-def _plain(text: str) -> str:
-    """Lower case, apostrophes dropped ("children's" as "childrens"), anything else that is
-    not a letter a space."""
-    return " ".join(re.sub(r"[^a-z]+", " ", re.sub(r"['’]", "", text.lower())).split())
+def _plain(text: str) -> tuple[str, ...]:
+    """Lower case, anything not a letter a space, with the apostrophes read two ways: dropped
+    ("children's" as "childrens") and, with a possessive s, as the name ("CQC's" as "cqc")."""
+    low = text.lower().replace("’", "'")
+    return tuple(" " + " ".join(re.sub(r"[^a-z]+", " ", x).split()) + " "
+                 for x in (low.replace("'", ""), re.sub(r"'s\b", "", low)))
 
 
 def scope_of(family: str) -> Scope | None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any, TypeVar
 
+from ingest.profiles import scopes
 from rag.engine import Engine
 from rag.evidence import (
     W,
@@ -46,6 +48,7 @@ from rag.retrieve import Filters, tokenize
 from rag.stat_answers import superlative, versus_england
 from rag.tables import RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
+from reportqa.text import years_in
 
 # --- question types: one ordered table ----------------------------------------------------
 
@@ -206,6 +209,14 @@ def _detect_top_rating(p: Parsed) -> Slots | None:
     return {} if not p.stmts and asks("top_rating", p.q) else None
 
 
+def _detect_statement_top(p: Parsed) -> Slots | None:
+    """"Which council has the lowest score for safeguarding?": a quality statement named, no
+    council, and a top or bottom score asked across councils."""
+    if p.stmts and not p.councils and asks("top_rating", p.q) and asks("across_councils", p.q):
+        return {"direction": "min" if asks("statement_low", p.q) else "max"}
+    return None
+
+
 def _detect_superlative(p: Parsed) -> Slots | None:
     m_sup = pattern("questions", "superlative").search(p.q)
     across = len(p.councils) >= 2 or (not p.councils and asks("across_councils", p.q))
@@ -219,6 +230,16 @@ def _detect_which_rated(p: Parsed) -> Slots | None:
     if _WHICH.search(p.q) or _LIST_GROUP.search(p.q):
         grade = asked_grade(p.q)
         return {"rating_value": grade} if grade else None
+    return None
+
+
+def _detect_which_inspected(p: Parsed) -> Slots | None:
+    """"Which councils were inspected by Ofsted in 2024?": a list across councils of when
+    they were inspected, for a year or a family named."""
+    listed = _WHICH.search(p.q) or _LIST_GROUP.search(p.q)
+    if listed and not p.councils and asks("inspection_word", p.q) and (
+            p.u.years or named_families(p.q)):
+        return {}
     return None
 
 
@@ -289,10 +310,17 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                  _one(lambda u, c, e: judgement_extreme(u, c, e)), this_inspection=True),
     # "Which council has the highest overall score?"
     QuestionType("top_rating", _detect_top_rating, lambda u, c, s, e: _top_rating(u, e)),
+    # "Which council has the lowest score for safeguarding?": each statement's bottom (top)
+    # score across councils, ties listed.
+    QuestionType("statement_top", _detect_statement_top,
+                 lambda u, c, s, e: _statement_top(u, s, e)),
     # "Which council has the largest population?": one figure per council, ranked.
     QuestionType("superlative", _detect_superlative, lambda u, c, s, e: superlative(u, c, e)),
     # "Which councils were rated good?"
     QuestionType("which_rated", _detect_which_rated, lambda u, c, s, e: _which_rated(u, e)),
+    # "Which councils were inspected by Ofsted in 2024?": the dates each report states.
+    QuestionType("which_inspected", _detect_which_inspected,
+                 lambda u, c, s, e: _which_inspected(u, e), falls_through=True),
     # "List Bury's scores for every quality statement"
     QuestionType("all_scores", _detect_all_scores, lambda u, c, s, e: _scores(u, c, (), e),
                  this_inspection=True),
@@ -331,6 +359,109 @@ def _top_rating(u: Understanding, eng: Engine) -> Answer:
                   f"{marks}{tie} {names}.", False, tuple(cites), answerer="table")
 
 
+def _which_inspected(u: Understanding, eng: Engine) -> Answer | None:
+    """The councils whose current reports state inspection dates in the year asked (any year
+    when none is), of the families the question names, each cited on its dates, grouped by
+    family. Reports that state no inspection dates (CQC's assessments state when they were
+    published) are not listed: None when no report fits, so search answers."""
+    named = named_families(u.normalised)
+    hidden = set(eng.derived().hidden())
+    found: list[tuple[str, str, str, int]] = []  # service, council, report, where the dates are
+    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
+        m = row.metadata
+        dates = m.get("inspection_dates") or ""
+        scope = scope_of(m.get("family") or "")
+        if (not dates or row.report_id in hidden or not eng.derived().in_scope(row.report_id)
+                or (named and m.get("family") not in named)
+                or (u.years and not set(u.years) & set(years_in(dates)))):
+            continue
+        at = eng.retriever.report_text(row.report_id).find(dates)
+        if at >= 0:
+            found.append((scope.service if scope else m.get("family") or "", m.get("council") or "",
+                          row.report_id, at))
+    if not found:
+        return None
+    services = list(dict.fromkeys(f[0] for f in found))
+    found.sort(key=lambda f: (services.index(f[0]), f[1]))
+    cites: list[Citation] = []
+    groups: dict[str, list[str]] = {}
+    for service, council, rid, at in found:
+        dates = report_metadata(rid, eng).get("inspection_dates") or ""
+        cites.append(cite_span(len(cites) + 1, rid, eng, at, at + len(dates), council=council))
+        groups.setdefault(service, []).append(f"{council} ({dates}) [{len(cites)}]")
+    when = f" in {' or '.join(u.years)}" if u.years else ""
+    body = "; ".join(f"{s}: {', '.join(items)}" for s, items in groups.items())
+    return Answer(u.question, f"Indexed councils inspected{when} - {body}.", False, tuple(cites),
+                  answerer="table")
+
+
+@cache
+def _not_a_topic() -> frozenset[str]:
+    """Words a comparison may use without asking about anything but the grades."""
+    text = " ".join([*words("questions", "compare_only"), *words("questions", "grade_asking"),
+                     *(w for s in scopes() for w in (*s.asked_by, *s.grades))])
+    return frozenset(tokenize(text))
+
+
+def _names_a_topic(u: Understanding, names: dict[str, str]) -> bool:
+    """Does a comparison ask about something besides the councils and their grades
+    ("compare cumberland and havering" does not; "... on care leavers" does)?"""
+    known = {t for k, n in names.items() for t in tokenize(f"{n} {k.replace('-', ' ')}")}
+    return bool(set(u.terms) - known - _not_a_topic())
+
+
+def _grades_side_by_side(u: Understanding, councils: tuple[str, ...],
+                         eng: Engine) -> Answer | None:
+    """Each council's overall grade from every family indexed for it (only the families the
+    question names, if any), in the order asked; None when no council has one."""
+    named = named_families(u.normalised)
+    hidden = set(eng.derived().hidden())
+    parts: list[str] = []
+    cites: list[Citation] = []
+    for key in councils:
+        rows: dict[str, RatingRow] = {}
+        for r in eng.derived().ratings:
+            if r.council_key == key and r.report_id not in hidden and (not named or r.family in named):
+                rows.setdefault(r.family, r)
+        for r in rows.values():
+            cites.append(_cite(len(cites) + 1, r, eng, r.start, r.end))
+            parts.append(f"{r.council}, {_service(r)}: {r.rating}"
+                         f"{' (indicative)' if r.indicative else ''} [{len(cites)}].")
+        if not rows:
+            name = eng.derived().council_names((key,))[0]
+            parts.append(f"No overall grade of {name} is indexed.")
+    if not cites:
+        return None
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _statement_top(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> Answer:
+    """The councils with the lowest (highest) stated score for each statement asked, every
+    council that shares it listed, one citation each."""
+    hidden = set(eng.derived().hidden())
+    groups = best_per_key([r for r in eng.derived().scores if r.report_id not in hidden])
+    word = "lowest" if u.direction == "min" else "highest"
+    parts: list[str] = []
+    cites: list[Citation] = []
+    for stmt in stmts:
+        rows = [g[0] for (_c, s), g in groups.items() if s == stmt]
+        if not rows:
+            continue
+        best = (min if u.direction == "min" else max)(r.score for r in rows)
+        names = []
+        for r in (r for r in rows if r.score == best):
+            cites.append(_cite_score(len(cites) + 1, r, eng))
+            names.append(f"{r.council} [{len(cites)}]")
+        label = next(r.label for r in rows if r.score == best)
+        # No count of the councils compared: it is no figure a quote states (check_figures).
+        parts.append(f"the {word} score for {stmt} among indexed councils is {best} ({label}): "
+                     + "; ".join(names))
+    if not parts:
+        return _no(u, f"No indexed council states a score for {' or '.join(stmts)}.")
+    text = ". ".join(p[0].upper() + p[1:] for p in parts) + "."
+    return Answer(u.question, text, False, tuple(cites), answerer="table")
+
+
 def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> Answer | None:
     """"Which councils ..." over free text: each council gets its own retrieval (a quota), and
     councils whose best sentence clears the abstention threshold are listed."""
@@ -360,6 +491,10 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
     one council's pages cannot fill every slot."""
 
     names = dict(zip(councils, eng.derived().council_names(councils), strict=True))
+    if not stmts and not _names_a_topic(u, names):
+        graded = _grades_side_by_side(u, councils, eng)
+        if graded is not None:
+            return graded
     score_rows = best_per_key(eng.derived().scores) if stmts else {}
     n_scores = sum(1 for k in councils for st in stmts if score_rows.get((k, st)))
     budget = max(W.compare_min_words,

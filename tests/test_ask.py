@@ -193,6 +193,23 @@ def test_which_councils_were_not_rated_a_grade_lists_the_others(eng: Engine) -> 
     assert_offsets_exact(eng, other)
 
 
+@pytest.mark.parametrize("question, statement, low", [
+    ("Which council has the lowest score for safeguarding?", "Safeguarding", True),
+    ("which council scored highest on assessing needs", "Assessing needs", False),
+])
+def test_the_councils_at_the_bottom_or_top_of_one_statements_scores(
+        eng: Engine, question: str, statement: str, low: bool) -> None:
+    """Every council sharing the lowest (highest) stated score of the statement is listed,
+    each cited on its score line; no other council is."""
+    a = ask(eng, question)
+    rows = [r for r in eng.derived().scores if r.statement == statement]
+    end = (min if low else max)(r.score for r in rows)
+    assert a.answerer == "table" and f"is {end} (" in a.text, a.text
+    assert {c.council for c in a.citations} == {r.council for r in rows if r.score == end}
+    assert all(str(end) in c.quote for c in a.citations)
+    assert_offsets_exact(eng, a)
+
+
 def test_filters_always_apply(eng: Engine) -> None:
     a = ask(eng, "What do carers say about support?", filters=Filters(councils=("Stockton",)))
     assert all(c.council and "Stockton" in c.council for c in a.citations)

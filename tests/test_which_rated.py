@@ -115,3 +115,33 @@ def test_every_family_has_a_label_and_words_that_name_it() -> None:
         others = {o.family for o in scopes() if o.inspectorate not in s.inspectorate
                   and s.inspectorate not in o.inspectorate}
         assert not named_families(s.asked_by[-1]) & others, s.family
+
+
+def test_comparing_councils_by_name_alone_sets_their_overall_grades_side_by_side(
+        eng: Engine) -> None:
+    a = ask(eng, "compare cumberland and harrow")
+    assert [c.council for c in a.citations] == ["Cumberland", "Harrow"]
+    assert "Cumberland, children's services (Ofsted): Good [1]" in a.text
+    assert "Harrow, children's services (Ofsted): Inadequate [2]" in a.text
+    mixed = ask(eng, "how does westminster compare with cumberland?")
+    assert "adult social care (CQC): Good [1]" in mixed.text
+    assert "children's services (Ofsted): Good [2]" in mixed.text
+
+
+def test_a_comparison_that_names_a_topic_is_still_searched(eng: Engine) -> None:
+    a = answer("compare cumberland and harrow on care leavers", eng.settings, engine=eng)
+    assert "children's services (Ofsted):" not in a.text
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("Which councils were inspected by Ofsted in 2024?",
+     {"Cumberland", "Cambridgeshire", "Leicestershire", "Bury", "Dorset"}),
+    ("which councils had a SEND inspection in 2024", {"Bury", "Dorset"}),
+    ("which local authorities were visited by ofsted in 2025?", {"Harrow"}),
+])
+def test_which_councils_were_inspected_in_a_year_lists_the_dates_each_report_states(
+        eng: Engine, question: str, expected: set[str]) -> None:
+    a = ask(eng, question)
+    assert councils(a) == expected, a.text
+    year = question.rstrip("?")[-4:]
+    assert all(year in c.quote and c.page == 1 for c in a.citations)
