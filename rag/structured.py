@@ -233,6 +233,10 @@ def _detect_which_rated(p: Parsed) -> Slots | None:
     return None
 
 
+def _detect_indexed_reports(p: Parsed) -> Slots | None:
+    return {} if not p.councils and asks("index_contents", p.q) else None
+
+
 def _detect_which_inspected(p: Parsed) -> Slots | None:
     """"Which councils were inspected by Ofsted in 2024?": a list across councils of when
     they were inspected, for a year or a family named."""
@@ -284,6 +288,9 @@ def _some(handler: Callable[[Understanding, tuple[str, ...], Engine], Answer | N
 # ("compare" before "superlative": "which is larger, Bury or Kent?"; "which_scored" before
 # "score"). tests/data/intents.jsonl pins which question reads as which type.
 QUESTION_TYPES: tuple[QuestionType, ...] = (
+    # "What reports do you have?": the index's own list, by family (no report text claims it).
+    QuestionType("indexed_reports", _detect_indexed_reports,
+                 lambda u, c, s, e: _indexed_reports(u, e)),
     # "When was Bury's CQC assessment published?": the date each report says it was published.
     QuestionType("publication_date", _detect_publication_date,
                  _some(lambda u, c, e: publication_dates(u, c, e)), falls_through=True,
@@ -357,6 +364,37 @@ def _top_rating(u: Understanding, eng: Engine) -> Answer:
     marks = "".join(f"[{i + 1}]" for i in range(len(top)))
     return Answer(u.question, f"The {word} overall score among indexed councils is {best} "
                   f"{marks}{tie} {names}.", False, tuple(cites), answerer="table")
+
+
+def _indexed_reports(u: Understanding, eng: Engine) -> Answer:
+    """What the index holds: its current reports by family (only the families the question
+    names, if any), each family's councils in order. About the index, not the reports' text,
+    so nothing is quoted."""
+    named = named_families(u.normalised)
+    hidden = set(eng.derived().hidden())
+    groups: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for row in eng.retriever.state().reports.values():
+        m = row.metadata
+        family = m.get("family") or ("cqc-la-assessment" if m.get("page_kind") else "")
+        if row.report_id in hidden or not eng.derived().in_scope(row.report_id) or (
+                named and family not in named):
+            continue
+        scope = scope_of(family)
+        service = scope.service if scope else "other reports"
+        counts[service] = counts.get(service, 0) + 1
+        groups.setdefault(service, []).append(m.get("council") or m.get("title") or row.path)
+    if not groups:
+        return _no(u, "No report of that kind is indexed.")
+    lines = [f"{s} ({_reports_on(counts[s], len(set(names)))}): {', '.join(sorted(set(names)))}"
+             for s, names in sorted(groups.items(), key=lambda g: g[0].lower())]
+    return Answer(u.question, "The index holds " + "; ".join(lines) + ".", False, (),
+                  answerer="table")
+
+
+def _reports_on(reports: int, councils: int) -> str:
+    said = f"{reports} report{'s' if reports != 1 else ''}"
+    return said if councils == reports else f"{said} on {councils} councils"
 
 
 def _which_inspected(u: Understanding, eng: Engine) -> Answer | None:

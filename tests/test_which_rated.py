@@ -145,3 +145,16 @@ def test_which_councils_were_inspected_in_a_year_lists_the_dates_each_report_sta
     assert councils(a) == expected, a.text
     year = question.rstrip("?")[-4:]
     assert all(year in c.quote and c.page == 1 for c in a.citations)
+
+
+def test_what_the_index_holds_is_listed_by_family(eng: Engine) -> None:
+    """"What reports do you have?" lists every indexed report's council under its family;
+    "which Ofsted reports ..." only Ofsted's; nothing is quoted (it is about the index)."""
+    a = answer("what reports do you have?", eng.settings, engine=eng)
+    assert a.answerer == "table" and not a.abstained and not a.citations
+    assert "adult social care (CQC) (4 reports): Birmingham City Council" in a.text, a.text
+    assert "SEND (Ofsted and CQC) (2 reports): Bury, Dorset" in a.text
+    ofsted = answer("Which Ofsted reports are in the index?", eng.settings, engine=eng)
+    assert "Cumberland" in ofsted.text and "Westminster" not in ofsted.text
+    assert understand("which councils are covered by the local offer?",
+                      eng.derived().councils).intent != "indexed_reports"
