@@ -91,6 +91,16 @@ def named_families(question: str) -> frozenset[str]:
                      if any(w in q for p in s.asked_by for w in _plain(p) for q in asked))
 
 
+def without_families(text: str) -> str:
+    """The text, lower case and plain, less every phrase that names a report family ("by
+    Ofsted", "children's social care"): what is left names a topic, if anything."""
+    low = _plain(text)[1]
+    for phrase in sorted({w for s in scopes() for p in s.asked_by for w in _plain(p)}, key=len,
+                         reverse=True):
+        low = low.replace(phrase, " ")
+    return " ".join(low.split())
+
+
 def _plain(text: str) -> tuple[str, ...]:
     """Lower case, anything not a letter a space, with the apostrophes read two ways: dropped
     ("children's" as "childrens") and, with a possessive s, as the name ("CQC's" as "cqc")."""

@@ -16,7 +16,7 @@ from itertools import islice
 from typing import Any
 
 from ingest.index import ReportRow
-from ingest.profiles import Profile, all_grades, listed_under, profile_named, profiles
+from ingest.profiles import Profile, all_grades, listed_under, profile_named, profiles, scopes
 from ingest.structure import council_key
 from rag.engine import Engine
 from rag.evidence import BOILERPLATE, W, cite_span, is_finding, leaning, with_marker
@@ -191,6 +191,10 @@ def _family_title(family: str) -> str:
 
 _GRADE_ASKING = {t for w in words("questions", "grade_asking") for t in tokenize(w)}
 _GRADE_NAMES = {t for g in all_grades() for t in tokenize(g)}
+# Words a list across councils asks with ("which councils", "what areas"): not a topic.
+_ACROSS_WORDS = set(tokenize("council councils local authority authorities area areas"))
+# Every family's grade and outcome words ("widespread", "systemic"): not a topic.
+_ALL_GRADE_WORDS = {t for s in scopes() for g in s.grades for t in tokenize(g)}
 
 
 def _topic(question_words: set[str], rows: list[JudgementRow]) -> set[str]:
@@ -251,6 +255,31 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
         cites.append(cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
         parts.append(_judged(j, cites[-1].quote, n))
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def judgements_named_across(u: Understanding, eng: Engine) -> list[JudgementRow] | None:
+    """Across every council: the judgement the question's topic names ("which councils got
+    good for care leavers?" -> each council's care leavers judgement). None when the question
+    names no topic besides grades and councils (the overall grades answer it; the families
+    it names are out of ``u.topic_terms`` already);
+    empty when it names one that no judgement covers."""
+    q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
+    hidden = set(eng.derived().hidden())
+    rows = [j for j in eng.derived().judgements if j.family != "cqc-la-assessment"
+            and eng.derived().in_scope(j.report_id) and j.report_id not in hidden]
+    # Not `_topic`: across councils, the families' titles ("children's services") would take
+    # "children" and "care" from "children in care".
+    topic = {w for w in q - _ALL_GRADE_WORDS - _GRADE_ASKING - _ACROSS_WORDS
+             if not w[0].isdigit()}
+    if not topic:
+        return None
+    picked = []
+    for key in dict.fromkeys(j.council_key for j in rows):
+        scored = [(_named_share(q, topic, j), j) for j in rows if j.council_key == key]
+        best = max((s for s, _ in scored), default=0.0)
+        if best >= W.judgement_match:
+            picked += [j for s, j in scored if s == best]
+    return picked
 
 
 def _judged(j: JudgementRow, quote: str, n: int) -> str:

@@ -26,12 +26,13 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
-from rag.grades import asked_grade, grades_match, named_families, scope_of
+from rag.grades import asked_grade, grades_match, named_families, scope_of, without_families
 from rag.judgement_answers import (
     inspected_in,
     inspection_dates,
     judgement_extreme,
     judgements,
+    judgements_named_across,
     publication_dates,
     report_list,
     report_metadata,
@@ -46,7 +47,7 @@ from rag.query import (
 )
 from rag.retrieve import Filters, tokenize
 from rag.stat_answers import superlative, versus_england
-from rag.tables import RatingRow, ScoreRow, best_per_key
+from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
 from reportqa.text import years_in
 
@@ -229,7 +230,8 @@ def _detect_superlative(p: Parsed) -> Slots | None:
 def _detect_which_rated(p: Parsed) -> Slots | None:
     if _WHICH.search(p.q) or _LIST_GROUP.search(p.q):
         grade = asked_grade(p.q)
-        return {"rating_value": grade} if grade else None
+        topic = tuple(tokenize(without_families(_WHOLE_SERVICE.sub(" ", p.q))))
+        return {"rating_value": grade, "topic_terms": topic} if grade else None
     return None
 
 
@@ -716,6 +718,11 @@ def _which_rated(u: Understanding, eng: Engine) -> Answer:
     mixes them. "Which councils were not rated good?": those whose family grades on a scale
     with that grade and gave another."""
     asked = u.rating_value or ""
+    # A topic some judgement covers ("for care leavers"): that judgement's grades. Any other
+    # topic ("rated good for safeguarding", a CQC statement) keeps the overall grades.
+    across = judgements_named_across(u, eng)
+    if across:
+        return _which_judged(u, asked, across, eng)
     named = named_families(u.normalised)
     hidden = set(eng.derived().hidden())
     rows: dict[tuple[str, str], RatingRow] = {}
@@ -737,6 +744,24 @@ def _which_rated(u: Understanding, eng: Engine) -> Answer:
     body = _rated_list(_by_service(match), u.negated, bool(named))
     return Answer(u.question, f"Indexed councils {rated}{where}{body}.",
                   False, tuple(cites), answerer="table")
+
+
+def _which_judged(u: Understanding, asked: str, rows: list[JudgementRow],
+                  eng: Engine) -> Answer:
+    """The councils whose judgement the question names has the grade asked (or, negated,
+    another), one citation each."""
+    names = " or ".join(dict.fromkeys(f"“{j.judgement}”" for j in rows))
+    match = [j for j in rows if grades_match(j.grade, asked) != u.negated]
+    rated = f"{'not ' if u.negated else ''}graded {asked}"
+    if not match:
+        return _no(u, f"No indexed council is {rated} for {names} "
+                   f"({len(rows)} judgements checked).")
+    cites = [cite_span(i + 1, j.report_id, eng, j.start, j.end, council=j.council)
+             for i, j in enumerate(match)]
+    body = "; ".join(f"{j.council}{f': {j.grade}' if u.negated else ''} [{i + 1}]"
+                     for i, j in enumerate(match))
+    return Answer(u.question, f"Indexed councils {rated} for {names}: {body}.", False,
+                  tuple(cites), answerer="table")
 
 
 def _scale_has(family: str, grade: str) -> bool:

@@ -158,3 +158,21 @@ def test_what_the_index_holds_is_listed_by_family(eng: Engine) -> None:
     assert "Cumberland" in ofsted.text and "Westminster" not in ofsted.text
     assert understand("which councils are covered by the local offer?",
                       eng.derived().councils).intent != "indexed_reports"
+
+
+@pytest.mark.parametrize("question, judgement, expected", [
+    ("Which councils got good for care leavers?", "care leavers", {"Cumberland"}),
+    ("which councils got inadequate for their care leavers", "care leavers", {"Harrow"}),
+    # The older framework names children in care "children looked after" (its profile's
+    # asked_as row).
+    ("which councils were not rated good by ofsted for children in care", "children in care",
+     {"Cambridgeshire", "Leicestershire", "Kingston upon Hull"}),
+])
+def test_a_grade_for_a_topic_lists_the_councils_whose_judgement_of_it_has_that_grade(
+        eng: Engine, question: str, judgement: str, expected: set[str]) -> None:
+    """Not the overall grades: the judgement that covers what the question names, per
+    council, each cited on its own row of the judgement table."""
+    a = ask(eng, question)
+    assert councils(a) == expected, a.text
+    assert all(judgement in c.quote.lower() or "children looked after" in c.quote.lower()
+               for c in a.citations), [c.quote for c in a.citations]
