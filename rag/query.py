@@ -300,7 +300,7 @@ def _find_statements(q: str) -> tuple[str, ...]:
 
 def asks_rating(q: str) -> bool:
     """Overall rating questions, not "what proportion of care homes were rated good"."""
-    return not asks("share_not_rating", q) and asks("asks_rating", q)
+    return not asks("share_not_rating", q) and (asks("asks_rating", q) or asks("how_did_it_do", q))
 
 
 # "What did Ofsted grade Doncaster's services for care leavers?", "how was X judged for ...".
@@ -309,7 +309,8 @@ _ASKS_GRADE = pattern("questions", "asks_grade")
 
 def asks_grade(q: str) -> bool:
     """A question about a judgement or grade (answered from the judgement table)."""
-    return _ASKS_GRADE.search(q) is not None or asks("names_grade", q)
+    return (_ASKS_GRADE.search(q) is not None or asks("names_grade", q)
+            or asks("how_did_it_do", q))
 
 
 def asks_percentage(q: str) -> bool:

@@ -176,3 +176,14 @@ def test_a_grade_for_a_topic_lists_the_councils_whose_judgement_of_it_has_that_g
     assert councils(a) == expected, a.text
     assert all(judgement in c.quote.lower() or "children looked after" in c.quote.lower()
                for c in a.citations), [c.quote for c in a.citations]
+
+
+@pytest.mark.parametrize("question, quoted", [
+    ("How did Cumberland do?", "Good"),
+    ("how has harrow done overall", "Inadequate"),
+    ("how did bury get on in its inspection?", "widespread and/or systemic failings"),
+    ("How did Ealing do?", "Requires improvement"),
+])
+def test_how_did_a_council_do_is_its_overall_grade(eng: Engine, question: str, quoted: str) -> None:
+    a = ask(eng, question)
+    assert len(a.citations) == 1 and quoted in a.citations[0].quote, a.text
