@@ -355,6 +355,36 @@ def findings_behind(question: str, cited: tuple[Citation, ...], eng: Engine) -> 
 Graded = JudgementRow | ScoreRow | RatingRow
 
 
+def report_summary(u: Understanding, council: str, eng: Engine) -> Answer | None:
+    """"Summarise Plymouth's report": each current report's overall grade, then the sentences
+    that open its summary of findings (as "why?" after that grade reads them), within
+    ``W.reason_words`` each; None when no report of the council has an overall grade."""
+    d = eng.derived()
+    hidden = set(d.hidden())
+    overall: list[Graded] = [
+        *(j for j in d.judgements if j.judgement in _OVERALL or j.family == "ofsted-area-send"),
+        *d.ratings]
+    seen: set[str] = set()
+    cites: list[Citation] = []
+    parts: list[str] = []
+    for row in overall:
+        if (row.council_key != council or row.report_id in seen or row.report_id in hidden
+                or not d.in_scope(row.report_id)):
+            continue
+        seen.add(row.report_id)
+        text = eng.retriever.report_text(row.report_id)
+        cites.append(cite_span(len(cites) + 1, row.report_id, eng, row.start, row.end,
+                               council=row.council))
+        said = [with_marker(" ".join(cites[-1].quote.split()), len(cites))]
+        for s, e in _fit(text, _reason_spans(row, text, eng, "")):
+            cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e, council=row.council))
+            said.append(with_marker(" ".join(cites[-1].quote.split()), len(cites)))
+        parts.append(f"{row.council}: " + " ".join(said))
+    if not cites:
+        return None
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
 def _graded_row(cited: tuple[Citation, ...], eng: Engine) -> Graded | None:
     d = eng.derived()
     rows: list[Graded] = [*d.judgements, *d.scores, *d.ratings]

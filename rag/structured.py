@@ -36,6 +36,7 @@ from rag.judgement_answers import (
     publication_dates,
     report_list,
     report_metadata,
+    report_summary,
 )
 from rag.lexicon import pattern, words
 from rag.query import (
@@ -239,6 +240,21 @@ def _detect_indexed_reports(p: Parsed) -> Slots | None:
     return {} if not p.councils and asks("index_contents", p.q) else None
 
 
+def _detect_summary(p: Parsed) -> Slots | None:
+    """"Summarise Plymouth's report": one council, a summary word, and no topic of its own."""
+    if len(p.councils) != 1 or not asks("asks_summary", p.q):
+        return None
+    rest = set(tokenize(without_families(p.q))) - _summary_words() - set(
+        tokenize(p.councils[0].replace("-", " ")))
+    return None if rest else {}
+
+
+@cache
+def _summary_words() -> frozenset[str]:
+    return frozenset(tokenize(" ".join([*words("questions", "summary_only"),
+                                        *words("questions", "grade_asking")])))
+
+
 def _detect_which_inspected(p: Parsed) -> Slots | None:
     """"Which councils were inspected by Ofsted in 2024?": a list across councils of when
     they were inspected, for a year or a family named."""
@@ -327,6 +343,9 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("superlative", _detect_superlative, lambda u, c, s, e: superlative(u, c, e)),
     # "Which councils were rated good?"
     QuestionType("which_rated", _detect_which_rated, lambda u, c, s, e: _which_rated(u, e)),
+    # "Summarise Plymouth's report": its overall grade and the opening of its findings.
+    QuestionType("summary", _detect_summary, _one(lambda u, c, e: report_summary(u, c, e)),
+                 this_inspection=True),
     # "Which councils were inspected by Ofsted in 2024?": the dates each report states.
     QuestionType("which_inspected", _detect_which_inspected,
                  lambda u, c, s, e: _which_inspected(u, e), falls_through=True),

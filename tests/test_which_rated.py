@@ -187,3 +187,18 @@ def test_a_grade_for_a_topic_lists_the_councils_whose_judgement_of_it_has_that_g
 def test_how_did_a_council_do_is_its_overall_grade(eng: Engine, question: str, quoted: str) -> None:
     a = ask(eng, question)
     assert len(a.citations) == 1 and quoted in a.citations[0].quote, a.text
+
+
+@pytest.mark.parametrize("question, grade", [
+    ("Summarise Cumberland's report", "Overall effectiveness Good"),
+    ("give me an overview of the Bury SEND inspection", "widespread and/or systemic failings"),
+    ("what were the key findings for Ealing?", "Requires improvement"),
+])
+def test_a_summary_is_the_overall_grade_then_the_opening_of_the_findings(
+        eng: Engine, question: str, grade: str) -> None:
+    a = ask(eng, question)
+    assert grade in a.citations[0].quote and len(a.citations) >= 3, a.text
+    assert len({c.report_id for c in a.citations}) == 1
+    # Findings follow the grade in the report's order, and the answer stays short.
+    assert [c.start for c in a.citations[1:]] == sorted(c.start for c in a.citations[1:])
+    assert len(a.text.split()) <= 120
