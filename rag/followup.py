@@ -26,6 +26,7 @@ from rag.evidence import (
     may_explain_the_one_before,
     with_marker,
 )
+from rag.grades import asked_grade, named_families, without_families
 from rag.lexicon import pattern, vocab, words
 from rag.query import Council, Mention, Understanding, asks_grade, org_mentions
 from rag.retrieve import tokenize
@@ -53,7 +54,7 @@ PAGE_QUOTE_WORDS = 12  # enough of the quote to recognise it
 @dataclass(frozen=True)
 class Reading:
     """How a chat message was read: ``read_as`` is the question answered; ``kind`` says why
-    (alone | other_org | other_topic | carry | carry_topic | why | more | page)."""
+    (alone | other_org | other_slot | other_topic | carry | carry_topic | why | more | page)."""
 
     question: str
     read_as: str
@@ -98,6 +99,10 @@ def read_in_context(question: str, history: Sequence[Turn],
         if _only_names(q, named):
             return Reading(q, _swap_org(prev, prev_named, named[0], councils), "other_org", prev)
         return Reading(q, q)
+    if kind == "other" and rest and not named:
+        swapped = swap_slot(rest, prev.read_as)
+        if swapped:
+            return Reading(q, swapped, "other_slot", prev)
     # "which area did they do worst in" is about the organisation, not across organisations.
     if not prev_named or (_ACROSS.search(q) and not _PRONOUN.search(q)):
         return Reading(q, q)
@@ -114,6 +119,48 @@ def read_in_context(question: str, history: Sequence[Turn],
         # "how long are they waiting?": "they" are whoever the question before was about.
         return Reading(q, f"{_carry(body, org)} (following: {prev.read_as})", "carry_topic", prev)
     return Reading(q, _carry(body, org), "carry", prev)
+
+
+_SLOT_FILLER = words("followups", "slot_filler") | _FILLER
+_SCALE_END = words("followups", "scale_end")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def swap_slot(rest: str, before: str) -> str | None:
+    """The question before with one of its slots changed, when ``rest`` (a follow-up less its
+    cue) names nothing but a new value for it: a grade ("and inadequate?"), a year ("and
+    2025?"), the other end of a scale ("and the highest?") or a report family ("what about
+    by ofsted?", added to the question). None when it names anything else, or the question
+    before has no such slot to change."""
+    own = [w for w in re.findall(r"[\w']+", rest.lower()) if w not in _SLOT_FILLER]
+    body = before.rstrip(" ?.!")
+    if not own:
+        return None
+    if all(_YEAR.fullmatch(w) for w in own) and len(own) == 1 and _YEAR.search(body):
+        return _YEAR.sub(own[0], body, count=1) + "?"
+    if len(own) == 1 and own[0] in _SCALE_END:
+        m = re.search(rf"\b(?:{'|'.join(_SCALE_END)})\b", body, re.I)
+        return body[:m.start()] + own[0] + body[m.end():] + "?" if m else None
+    grade = asked_grade(f"rated {' '.join(own)}")
+    old = asked_grade(body)
+    if grade and old and _grade_words_only(own, grade):
+        at = re.search(_grade_text(old), body, re.I)
+        return body[:at.start()] + grade.lower() + body[at.end():] + "?" if at else None
+    families = named_families(" ".join(own))
+    if families and not named_families(body) and not without_families(" ".join(own)):
+        return f"{body} {rest.strip(' ?.!')}?"
+    return None
+
+
+def _grade_words_only(own: list[str], grade: str) -> bool:
+    words_of = set(re.findall(r"[a-z]+", grade.lower())) | {"and", "or", "to", "be"}
+    return set(own) <= words_of
+
+
+def _grade_text(grade: str) -> str:
+    """A pattern for a grade as a question may type it: its words, whatever joins them."""
+    return r"\b" + r"\W+(?:(?:and|or|to|be)\W+)*".join(
+        re.escape(w) for w in re.findall(r"[a-z]+", grade.lower()) if w not in ("and", "or", "to", "be")) + r"\b"
 
 
 def _following(q: str, prev: Turn) -> str:

@@ -101,6 +101,37 @@ def test_a_follow_up_is_read_against_the_question_before(before: str, message: s
     assert _read(message, before) == (kind, read_as)
 
 
+@pytest.mark.parametrize(("before", "message", "read_as"), [
+    ("which councils were rated good?", "and inadequate?", "which councils were rated inadequate?"),
+    ("which councils got requires improvement?", "what about outstanding",
+     "which councils got outstanding?"),
+    ("which councils were rated inadequate?", "what about by ofsted?",
+     "which councils were rated inadequate by ofsted?"),
+    ("Which council has the lowest score for safeguarding?", "and the highest?",
+     "Which council has the highest score for safeguarding?"),
+    ("which councils were inspected by ofsted in 2024?", "and 2025?",
+     "which councils were inspected by ofsted in 2025?"),
+    ("which areas had widespread or systemic failings?", "and typically positive experiences "
+     "and outcomes?", "which areas had typically positive experiences and outcomes?"),
+])
+def test_a_follow_up_naming_only_a_new_grade_year_end_or_family_changes_that_slot(
+        before: str, message: str, read_as: str) -> None:
+    assert _read(message, before) == ("other_slot", read_as)
+
+
+@pytest.mark.parametrize(("before", "message"), [
+    # no grade, year or end of the scale in the question before to change
+    ("How long do children in Bury wait for speech therapy?", "and 2020?"),
+    ("What is Bury's population?", "and the highest?"),
+    # a grade with words of its own is a question of its own
+    ("which councils were rated good?", "and inadequate for care leavers?"),
+    # the family is named already
+    ("which councils were rated good by CQC?", "what about by ofsted?"),
+])
+def test_a_slot_the_question_before_lacks_is_not_swapped(before: str, message: str) -> None:
+    assert _read(message, before)[0] != "other_slot"
+
+
 @pytest.mark.parametrize("message", [
     "How many people live in Staffordshire?",  # names its organisation and asks in full
     "Which councils scored 1 for safeguarding?",  # across organisations
