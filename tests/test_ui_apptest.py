@@ -178,6 +178,15 @@ def test_question_shows_answer_with_citation(app) -> None:
     assert "25.19%" in answers(app)[0]
 
 
+def test_an_answer_about_the_index_itself_shows_without_sources(app) -> None:
+    """"What reports do you have?" is answered from the index, quoting nothing: the chat
+    shows it as an answer (not an abstention) and offers no passage."""
+    ask(app, "what reports do you have?")
+    [ans] = answers(app)
+    assert "adult social care (CQC)" in ans and 'data-abstained="false"' in ans
+    assert not passages(app) and not app.exception
+
+
 def test_engine_loads_once_per_process_not_per_question(ui_env: Settings,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest

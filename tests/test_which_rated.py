@@ -202,3 +202,17 @@ def test_a_summary_is_the_overall_grade_then_the_opening_of_the_findings(
     # Findings follow the grade in the report's order, and the answer stays short.
     assert [c.start for c in a.citations[1:]] == sorted(c.start for c in a.citations[1:])
     assert len(a.text.split()) <= 120
+
+
+def test_the_cross_council_score_wants_exactly_the_councils_expected(eng: Engine) -> None:
+    """evals/cross_councils.py: a list naming one council too many, or one too few, is
+    wrong; a one-council answer must hold every expected word; an abstention names none."""
+    from evals.cross_councils import judge
+
+    a = ask(eng, "which councils were rated good by ofsted?")  # Cumberland only
+    assert judge({"expected_councils": ["Cumberland"]}, a, eng)["right"]
+    assert not judge({"expected_councils": ["Cumberland", "Harrow"]}, a, eng)["right"]
+    assert judge({"expected_councils": []}, a, eng)["extra"] == ["cumberland"]
+    assert judge({"expected_text": ["good"]}, a, eng)["right"]
+    none = answer("which councils did cqc rate outstanding", eng.settings, engine=eng)
+    assert none.abstained and judge({"expected_councils": []}, none, eng)["right"]
