@@ -266,7 +266,8 @@ def _detect_which_inspected(p: Parsed) -> Slots | None:
 
 
 def _detect_all_scores(p: Parsed) -> Slots | None:
-    return {} if p.councils and asks("all_statements", p.q) else None
+    asked = asks("all_statements", p.q) or (not p.stmts and asks("scores_plural", p.q))
+    return {} if p.councils and asked else None
 
 
 def _detect_rating(p: Parsed) -> Slots | None:
