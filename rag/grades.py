@@ -11,6 +11,7 @@ the wording that asks for a grade is rag/vocab/questions.toml (`rated_as`, `rate
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import cache
 
@@ -19,7 +20,9 @@ from rag.lexicon import pattern
 
 # Words a grade's name joins its words with; a question may leave them out or say them
 # another way ("widespread or systemic failings" for "Widespread and/or systemic failings").
-_JOINING = frozenset({"and", "or", "to", "be", "of"})
+# Area SEND reports print their best outcome as "arrangements typically lead to positive
+# experiences and outcomes", and people ask it so.
+_JOINING = frozenset({"and", "or", "to", "be", "of", "lead", "leads"})
 # After "got", "with", "have" ... a grade asks for a grade only when one of these, or nothing,
 # follows it ("councils with an outstanding rating"; not "councils that got good feedback").
 _GRADE_NOUNS = frozenset({"rating", "ratings", "grade", "grades", "judgement", "judgements",
@@ -67,12 +70,95 @@ def asked_grade(question: str) -> str | None:
     """The grade a question asks about after "rated", "judged" ... or, followed by nothing
     but a grade word, after "got", "with", "have" ...; None when it names none."""
     strong, weak = _verbs()
+    question = _unshorten(question)
     for verb, is_weak in ((strong, False), (weak, True)):
         for m in verb.finditer(question):
             grade = _grade_at(question[m.end():], is_weak)
             if grade:
                 return grade
     return None
+
+
+def listed_grades(question: str) -> tuple[tuple[str, ...], str]:
+    """The grades a question across councils asks about, and which side of them: "" (those
+    grades), "below" ("graded below good") or "at_least" ("good or better"). After a rating
+    verb as `asked_grade` reads them, and, as such a question has no other use for them, any
+    grade but a bare "good" anywhere ("help & protection inadequate: which councils?", "RI or
+    inadequate"), a misspelt grade word too ("outstandng")."""
+    q = _unshorten(question)
+    sided = _sided_good(q)
+    if sided:  # "below good (RI or inadequate)": the grades in brackets explain it
+        return ("Good",), sided
+    first = asked_grade(q)
+    found = [first] if first else []
+    words = [(_respelt(m.group()), m.start(), m.end()) for m in re.finditer(r"[a-z]+", q.lower())
+             if m.group() not in _JOINING]
+    i = 0
+    while i < len(words):
+        named = [(n, g) for g in _all_grades() if g.lower() != "good"
+                 and (n := _consumed(g, [w for w, _, _ in words[i:]]))]
+        if named:
+            n, grade = max(named, key=lambda x: (x[0], -len(x[1])))
+            found.append(grade)
+            i += n
+        else:
+            i += 1
+    grades = tuple(dict.fromkeys(g for g in found if g))
+    return grades, _side(q, grades[0]) if grades else ""
+
+
+def _sided_good(q: str) -> str:
+    """"Below good", "at least good", "good or better": the side asked of "good", which
+    `listed_grades` otherwise reads only after a rating verb."""
+    for m in re.finditer(r"\bgood\b", q, re.I):
+        if pattern("questions", "grade_below").search(q[:m.start()]):
+            return "below"
+        at_least = pattern("questions", "grade_at_least")
+        if at_least.search(q[:m.start()]) or at_least.search(q[m.end():]):
+            return "at_least"
+    return ""
+
+
+def _side(q: str, grade: str) -> str:
+    at = re.search(r"\b" + r"\W+".join(_content(grade)[:1]) + r"\b", q, re.I)
+    if at is None:
+        return ""
+    if pattern("questions", "grade_below").search(q[:at.start()]):
+        return "below"
+    at_least = pattern("questions", "grade_at_least")
+    return "at_least" if at_least.search(q[:at.start()]) or at_least.search(q[at.end():]) else ""
+
+
+def _unshorten(question: str) -> str:
+    """"RI" as the words it stands for (questions.toml grade_short)."""
+    return pattern("questions", "grade_short").sub("requires improvement", question)
+
+
+@cache
+def _grade_vocabulary() -> tuple[str, ...]:
+    return tuple({w for g in _all_grades() for w in _content(g) if len(w) >= 7})
+
+
+def _respelt(word: str) -> str:
+    """A long word one slip from a grade's word ("outstandng", "inadequte") as that word."""
+    if len(word) < 6 or word in _grade_vocabulary():
+        return word
+    close = difflib.get_close_matches(word, _grade_vocabulary(), n=1, cutoff=0.88)
+    return close[0] if close else word
+
+
+def rank(family: str, grade: str) -> int | None:
+    """Where a grade sits on its family's scale, best first (grades the families name
+    differently, "Requires improvement" and "... to be good", share a place); None when the
+    family's scale does not have it."""
+    s = scope_of(family)
+    if s is None:
+        return None
+    places: list[str] = []
+    for g in s.grades:
+        if not any(grades_match(g, p) for p in places):
+            places.append(g)
+    return next((i for i, p in enumerate(places) if grades_match(grade, p)), None)
 
 
 def grades_match(a: str, b: str) -> bool:
@@ -85,10 +171,17 @@ def grades_match(a: str, b: str) -> bool:
 
 def named_families(question: str) -> frozenset[str]:
     """The report families the question names ("by Ofsted", "adult social care", "CQC's");
-    empty when it names none (then every family counts)."""
+    empty when it names none (then every family counts). Where several phrases name families,
+    those every phrase names ("an Ofsted focused visit": the visit letters, not every Ofsted
+    family), or all of them when no family is named by every phrase ("CQC and Ofsted")."""
     asked = _plain(question)
-    return frozenset(s.family for s in scopes()
-                     if any(w in q for p in s.asked_by for w in _plain(p) for q in asked))
+    sets = [frozenset(s.family for s in scopes() if phrase in s.asked_by)
+            for phrase in dict.fromkeys(p for s in scopes() for p in s.asked_by)
+            if any(w in q for w in _plain(phrase) for q in asked)]
+    if not sets:
+        return frozenset()
+    common = frozenset.intersection(*sets)
+    return common or frozenset.union(*sets)
 
 
 def without_families(text: str) -> str:

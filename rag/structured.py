@@ -26,7 +26,7 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
-from rag.grades import asked_grade, grades_match, named_families, scope_of, without_families
+from rag.grades import grades_match, listed_grades, named_families, rank, scope_of, without_families
 from rag.judgement_answers import (
     inspected_in,
     inspection_dates,
@@ -214,7 +214,9 @@ def _detect_top_rating(p: Parsed) -> Slots | None:
 def _detect_statement_top(p: Parsed) -> Slots | None:
     """"Which council has the lowest score for safeguarding?": a quality statement named, no
     council, and a top or bottom score asked across councils."""
-    if p.stmts and not p.councils and asks("top_rating", p.q) and asks("across_councils", p.q):
+    # With a statement named and no council, a top or bottom score is across councils
+    # whatever the wording ("lowest scoring council for ...", "highest score for ... - who?").
+    if p.stmts and not p.councils and asks("top_rating", p.q):
         return {"direction": "min" if asks("statement_low", p.q) else "max"}
     return None
 
@@ -229,11 +231,17 @@ def _detect_superlative(p: Parsed) -> Slots | None:
 
 
 def _detect_which_rated(p: Parsed) -> Slots | None:
-    if _WHICH.search(p.q) or _LIST_GROUP.search(p.q):
-        grade = asked_grade(p.q)
-        topic = tuple(tokenize(without_families(_WHOLE_SERVICE.sub(" ", p.q))))
-        return {"rating_value": grade, "topic_terms": topic} if grade else None
-    return None
+    """"Which councils were rated good?", "help & protection inadequate: which councils?",
+    "graded below good (RI or inadequate)": a list across councils and the grades it asks
+    (" or " between several), with the side of them asked (``direction``: "below" or
+    "at_least"), and the words left for a judgement to cover."""
+    if p.councils or not (_WHICH.search(p.q) or _LIST_GROUP.search(p.q)):
+        return None
+    grades, side = listed_grades(p.q)
+    if not grades:
+        return None
+    topic = tuple(tokenize(without_families(_WHOLE_SERVICE.sub(" ", p.q))))
+    return {"rating_value": " or ".join(grades), "topic_terms": topic, "direction": side or None}
 
 
 def _detect_indexed_reports(p: Parsed) -> Slots | None:
@@ -423,24 +431,29 @@ def _which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     """The councils whose current reports state inspection dates in the year asked (any year
     when none is), of the families the question names, each cited on its dates, grouped by
     family. Reports that state no inspection dates (CQC's assessments state when they were
-    published) are not listed: None when no report fits, so search answers."""
+    published) are not listed: None when no report of the families asked states dates, so
+    search answers; when some do but none in the year asked, no council was."""
     named = named_families(u.normalised)
     hidden = set(eng.derived().hidden())
     found: list[tuple[str, str, str, int]] = []  # service, council, report, where the dates are
+    dated = 0
     for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
         m = row.metadata
         dates = m.get("inspection_dates") or ""
         scope = scope_of(m.get("family") or "")
         if (not dates or row.report_id in hidden or not eng.derived().in_scope(row.report_id)
-                or (named and m.get("family") not in named)
-                or (u.years and not set(u.years) & set(years_in(dates)))):
+                or (named and m.get("family") not in named)):
+            continue
+        dated += 1
+        if u.years and not set(u.years) & set(years_in(dates)):
             continue
         at = eng.retriever.report_text(row.report_id).find(dates)
         if at >= 0:
             found.append((scope.service if scope else m.get("family") or "", m.get("council") or "",
                           row.report_id, at))
     if not found:
-        return None
+        return _no(u, f"No indexed report of that kind states an inspection in "
+                   f"{' or '.join(u.years)} ({dated} reports' dates checked).") if dated else None
     services = list(dict.fromkeys(f[0] for f in found))
     found.sort(key=lambda f: (services.index(f[0]), f[1]))
     cites: list[Citation] = []
@@ -732,62 +745,94 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
 
 
 def _which_rated(u: Understanding, eng: Engine) -> Answer:
-    """The councils whose overall grade is the one asked, one citation each, one grade per
+    """The councils whose overall grade is one asked, one citation each, one grade per
     council and report family (a council may have a CQC rating and an Ofsted grade); only the
     families the question names ("rated good by Ofsted"); grouped by family when the list
-    mixes them. "Which councils were not rated good?": those whose family grades on a scale
-    with that grade and gave another."""
-    asked = u.rating_value or ""
+    mixes them. "Not rated good", "below good", "good or better": the councils whose family
+    grades on a scale with that grade, graded otherwise, lower, or as high or higher."""
+    wanted = _Wanted.of(u)
     # A topic some judgement covers ("for care leavers"): that judgement's grades. Any other
     # topic ("rated good for safeguarding", a CQC statement) keeps the overall grades.
-    across = judgements_named_across(u, eng)
+    across = [j for j in judgements_named_across(u, eng) or [] if wanted.on_scale(j.family)]
     if across:
-        return _which_judged(u, asked, across, eng)
+        return _which_judged(u, wanted, across, eng)
     named = named_families(u.normalised)
     hidden = set(eng.derived().hidden())
     rows: dict[tuple[str, str], RatingRow] = {}
     for r in eng.derived().ratings:
         if r.report_id not in hidden and (not named or r.family in named):
             rows.setdefault((r.council_key, r.family), r)
-    on_scale = [r for r in rows.values() if _scale_has(r.family, asked)]
-    match = [r for r in (on_scale if u.negated else rows.values())
-             if grades_match(r.rating, asked) != u.negated]
-    rated = f"{'not ' if u.negated else ''}rated {asked}"
+    match = [r for r in rows.values() if wanted(r.family, r.rating)]
     where = "" if not named else " for " + " and ".join(sorted(
-        {_service(r) for r in rows.values() if _scale_has(r.family, asked)}
-        or {s.service for f in named if (s := scope_of(f)) and _scale_has(f, asked)}))
+        {_service(r) for r in rows.values() if wanted.on_scale(r.family)}
+        or {s.service for f in named if (s := scope_of(f)) and wanted.on_scale(f)}))
     if not match:
-        return _no(u, f"No indexed council is {rated}{where} ({len(rows)} ratings indexed).")
+        return _no(u, f"No indexed council is {wanted.said('rated')}{where} "
+                      f"({len(rows)} ratings indexed).")
     cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(_by_service(match))]
     # "How many ...?" gets the list too: its markers count it, and a count the table derives
     # is no figure a quote states (check_figures would drop it).
-    body = _rated_list(_by_service(match), u.negated, bool(named))
-    return Answer(u.question, f"Indexed councils {rated}{where}{body}.",
+    body = _rated_list(_by_service(match), wanted.shows_grade, bool(named))
+    return Answer(u.question, f"Indexed councils {wanted.said('rated')}{where}{body}.",
                   False, tuple(cites), answerer="table")
 
 
-def _which_judged(u: Understanding, asked: str, rows: list[JudgementRow],
+@dataclass(frozen=True)
+class _Wanted:
+    """Which grades a list question wants: those named, or (``side``) every other grade, the
+    grades below the first named, or it and those above, on each family's scale."""
+
+    grades: tuple[str, ...]
+    side: str  # "" | "not" | "below" | "at_least"
+
+    @classmethod
+    def of(cls, u: Understanding) -> _Wanted:
+        side = "not" if u.negated else (u.direction if u.direction in ("below", "at_least") else "")
+        return cls(tuple((u.rating_value or "").split(" or ")), side)
+
+    def on_scale(self, family: str) -> bool:
+        """Is some grade asked on the family's scale (area SEND has no "Good")?"""
+        return any(rank(family, g) is not None for g in self.grades)
+
+    def __call__(self, family: str, grade: str) -> bool:
+        named = any(grades_match(grade, g) for g in self.grades)
+        if not self.side:
+            return named
+        if not self.on_scale(family):
+            return False
+        if self.side == "not":
+            return not named
+        at, first = rank(family, grade), rank(family, self.grades[0])
+        if at is None or first is None:
+            return False
+        return at > first if self.side == "below" else at <= first
+
+    @property
+    def shows_grade(self) -> bool:
+        """Each council's own grade is said when the list holds more than the grades named."""
+        return bool(self.side) or len(self.grades) > 1
+
+    def said(self, verb: str) -> str:
+        grades = " or ".join(self.grades)
+        return {"": f"{verb} {grades}", "not": f"not {verb} {grades}",
+                "below": f"{verb} below {grades}",
+                "at_least": f"{verb} {grades} or better"}[self.side]
+
+
+def _which_judged(u: Understanding, wanted: _Wanted, rows: list[JudgementRow],
                   eng: Engine) -> Answer:
-    """The councils whose judgement the question names has the grade asked (or, negated,
-    another), one citation each."""
-    names = " or ".join(dict.fromkeys(f"“{j.judgement}”" for j in rows))
-    match = [j for j in rows if grades_match(j.grade, asked) != u.negated]
-    rated = f"{'not ' if u.negated else ''}graded {asked}"
+    """The councils whose judgement the question names has a grade asked, one citation each."""
+    match = [j for j in rows if wanted(j.family, j.grade)]
+    names = " or ".join(dict.fromkeys(f"\u201c{j.judgement}\u201d" for j in match or rows))
     if not match:
-        return _no(u, f"No indexed council is {rated} for {names} "
+        return _no(u, f"No indexed council is {wanted.said('graded')} for {names} "
                    f"({len(rows)} judgements checked).")
     cites = [cite_span(i + 1, j.report_id, eng, j.start, j.end, council=j.council)
              for i, j in enumerate(match)]
-    body = "; ".join(f"{j.council}{f': {j.grade}' if u.negated else ''} [{i + 1}]"
+    body = "; ".join(f"{j.council}{f': {j.grade}' if wanted.shows_grade else ''} [{i + 1}]"
                      for i, j in enumerate(match))
-    return Answer(u.question, f"Indexed councils {rated} for {names}: {body}.", False,
-                  tuple(cites), answerer="table")
-
-
-def _scale_has(family: str, grade: str) -> bool:
-    """Does the family grade on a scale with this grade (area SEND has no "Good")?"""
-    s = scope_of(family)
-    return s is not None and any(grades_match(g, grade) for g in s.grades)
+    return Answer(u.question, f"Indexed councils {wanted.said('graded')} for {names}: {body}.",
+                  False, tuple(cites), answerer="table")
 
 
 def _service(r: RatingRow) -> str:

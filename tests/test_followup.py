@@ -113,6 +113,11 @@ def test_a_follow_up_is_read_against_the_question_before(before: str, message: s
      "which councils were inspected by ofsted in 2025?"),
     ("which areas had widespread or systemic failings?", "and typically positive experiences "
      "and outcomes?", "which areas had typically positive experiences and outcomes?"),
+    # another family in place of the one named, with the word that led in to it
+    ("which places got good for adult social care from cqc", "what about by ofsted?",
+     "which places got good by ofsted?"),
+    ("which councils scored 2 for safe pathways, systems and transitions?",
+     "what about safeguarding?", "which councils scored 2 for safeguarding?"),
 ])
 def test_a_follow_up_naming_only_a_new_grade_year_end_or_family_changes_that_slot(
         before: str, message: str, read_as: str) -> None:
@@ -125,8 +130,8 @@ def test_a_follow_up_naming_only_a_new_grade_year_end_or_family_changes_that_slo
     ("What is Bury's population?", "and the highest?"),
     # a grade with words of its own is a question of its own
     ("which councils were rated good?", "and inadequate for care leavers?"),
-    # the family is named already
-    ("which councils were rated good by CQC?", "what about by ofsted?"),
+    # a question about one council keeps its own follow-ups ("and for assessing needs?")
+    ("What score did Darlington get for safeguarding?", "and 2024?"),
 ])
 def test_a_slot_the_question_before_lacks_is_not_swapped(before: str, message: str) -> None:
     assert _read(message, before)[0] != "other_slot"
