@@ -28,7 +28,7 @@ from rag.evidence import (
     may_explain_the_one_before,
     with_marker,
 )
-from rag.grades import asked_grade, listed_grades, named_families, without_families
+from rag.grades import asked_grade, listed_grades, named_families, unshorten, without_families
 from rag.lexicon import pattern, vocab, words
 from rag.query import Council, Mention, Understanding, asks_grade, org_mentions
 from rag.retrieve import tokenize
@@ -134,6 +134,7 @@ def swap_slot(rest: str, before: str) -> str | None:
     2025?"), the other end of a scale ("and the highest?") or a report family ("what about
     by ofsted?", added to the question). None when it names anything else, or the question
     before has no such slot to change."""
+    rest = unshorten(rest)  # "and RI?"
     own = [w for w in re.findall(r"[\w']+", rest.lower()) if w not in _SLOT_FILLER]
     body = before.rstrip(" ?.!")
     if not own:

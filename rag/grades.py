@@ -70,7 +70,7 @@ def asked_grade(question: str) -> str | None:
     """The grade a question asks about after "rated", "judged" ... or, followed by nothing
     but a grade word, after "got", "with", "have" ...; None when it names none."""
     strong, weak = _verbs()
-    question = _unshorten(question)
+    question = unshorten(question)
     for verb, is_weak in ((strong, False), (weak, True)):
         for m in verb.finditer(question):
             grade = _grade_at(question[m.end():], is_weak)
@@ -85,12 +85,12 @@ def listed_grades(question: str) -> tuple[tuple[str, ...], str]:
     verb as `asked_grade` reads them, and, as such a question has no other use for them, any
     grade but a bare "good" anywhere ("help & protection inadequate: which councils?", "RI or
     inadequate"), a misspelt grade word too ("outstandng")."""
-    q = _unshorten(question)
+    q = unshorten(question)
     sided = _sided_good(q)
     if sided:  # "below good (RI or inadequate)": the grades in brackets explain it
         return ("Good",), sided
     first = asked_grade(q)
-    found = [first] if first else []
+    found = [(first, _where(q, first))] if first else []
     words = [(_respelt(m.group()), m.start(), m.end()) for m in re.finditer(r"[a-z]+", q.lower())
              if m.group() not in _JOINING]
     i = 0
@@ -99,12 +99,30 @@ def listed_grades(question: str) -> tuple[tuple[str, ...], str]:
                  and (n := _consumed(g, [w for w, _, _ in words[i:]]))]
         if named:
             n, grade = max(named, key=lambda x: (x[0], -len(x[1])))
-            found.append(grade)
+            found.append((grade, words[i][1]))
             i += n
         else:
             i += 1
-    grades = tuple(dict.fromkeys(g for g in found if g))
-    return grades, _side(q, grades[0]) if grades else ""
+    # "good, not outstanding": a grade right after a negation is one the question leaves out
+    kept = [(g, at) for g, at in found if not _LEFT_OUT.search(q[:at])]
+    grades = tuple(dict.fromkeys(g for g, _ in kept))
+    if not grades:
+        return (), ""
+    first_at = min(at for _, at in kept)
+    if _NEGATION.search(" ".join(q[:first_at].split()[-4:])):
+        return grades, "not"  # "which councils were not rated good", "did NOT get ..."
+    return grades, _side(q, grades[0])
+
+
+# A negation within the four words before a list question's first grade negates it; one
+# right before a grade leaves that grade out.
+_NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b", re.I)
+_LEFT_OUT = re.compile(r"(?:\b(?:not|never|no)|n't)\s*$", re.I)
+
+
+def _where(q: str, grade: str) -> int:
+    at = re.search(r"\b" + re.escape(_content(grade)[0]) + r"\b", q, re.I) if _content(grade) else None
+    return at.start() if at else 0
 
 
 def _sided_good(q: str) -> str:
@@ -129,7 +147,7 @@ def _side(q: str, grade: str) -> str:
     return "at_least" if at_least.search(q[:at.start()]) or at_least.search(q[at.end():]) else ""
 
 
-def _unshorten(question: str) -> str:
+def unshorten(question: str) -> str:
     """"RI" as the words it stands for (questions.toml grade_short)."""
     return pattern("questions", "grade_short").sub("requires improvement", question)
 
@@ -177,11 +195,17 @@ def named_families(question: str) -> frozenset[str]:
     asked = _plain(question)
     sets = [frozenset(s.family for s in scopes() if phrase in s.asked_by)
             for phrase in dict.fromkeys(p for s in scopes() for p in s.asked_by)
-            if any(w in q for w in _plain(phrase) for q in asked)]
+            if any(_named_in(q, w) for w in _plain(phrase) for q in asked)]
     if not sets:
         return frozenset()
     common = frozenset.intersection(*sets)
     return common or frozenset.union(*sets)
+
+
+def _named_in(plain: str, phrase: str) -> bool:
+    """Is the phrase in the plain text, other than left out ("not the old SIF ones")?"""
+    return any(not re.search(r"\b(?:not|no|never|except|excluding)(?: \w+){0,2} $", plain[:m.start() + 1])
+               for m in re.finditer(re.escape(phrase), plain))
 
 
 def without_families(text: str) -> str:

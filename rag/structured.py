@@ -26,7 +26,15 @@ from rag.evidence import (
     trim_to,
     with_marker,
 )
-from rag.grades import grades_match, listed_grades, named_families, rank, scope_of, without_families
+from rag.grades import (
+    grades_match,
+    listed_grades,
+    named_families,
+    rank,
+    scope_of,
+    unshorten,
+    without_families,
+)
 from rag.judgement_answers import (
     inspected_in,
     inspection_dates,
@@ -44,6 +52,7 @@ from rag.query import (
     Understanding,
     asks,
     asks_rating,
+    normalise,
     parse_question,
 )
 from rag.retrieve import Filters, tokenize
@@ -237,11 +246,12 @@ def _detect_which_rated(p: Parsed) -> Slots | None:
     "at_least"), and the words left for a judgement to cover."""
     if p.councils or not (_WHICH.search(p.q) or _LIST_GROUP.search(p.q)):
         return None
-    grades, side = listed_grades(p.q)
+    grades, side = listed_grades(normalise(unshorten(p.u.question)))  # "RI" is upper case
     if not grades:
         return None
     topic = tuple(tokenize(without_families(_WHOLE_SERVICE.sub(" ", p.q))))
-    return {"rating_value": " or ".join(grades), "topic_terms": topic, "direction": side or None}
+    return {"rating_value": " or ".join(grades), "topic_terms": topic, "direction": side or None,
+            "negated": side == "not"}
 
 
 def _detect_indexed_reports(p: Parsed) -> Slots | None:
@@ -753,14 +763,16 @@ def _which_rated(u: Understanding, eng: Engine) -> Answer:
     wanted = _Wanted.of(u)
     # A topic some judgement covers ("for care leavers"): that judgement's grades. Any other
     # topic ("rated good for safeguarding", a CQC statement) keeps the overall grades.
-    across = [j for j in judgements_named_across(u, eng) or [] if wanted.on_scale(j.family)]
+    named = named_families(u.normalised)
+    across = [j for j in judgements_named_across(u, eng) or [] if wanted.on_scale(j.family)
+              and (not named or j.family in named) and _of_year(u, j.report_id, eng)]
     if across:
         return _which_judged(u, wanted, across, eng)
-    named = named_families(u.normalised)
     hidden = set(eng.derived().hidden())
     rows: dict[tuple[str, str], RatingRow] = {}
     for r in eng.derived().ratings:
-        if r.report_id not in hidden and (not named or r.family in named):
+        if (r.report_id not in hidden and (not named or r.family in named)
+                and _of_year(u, r.report_id, eng)):
             rows.setdefault((r.council_key, r.family), r)
     match = [r for r in rows.values() if wanted(r.family, r.rating)]
     where = "" if not named else " for " + " and ".join(sorted(
@@ -775,6 +787,11 @@ def _which_rated(u: Understanding, eng: Engine) -> Answer:
     body = _rated_list(_by_service(match), wanted.shows_grade, bool(named))
     return Answer(u.question, f"Indexed councils {wanted.said('rated')}{where}{body}.",
                   False, tuple(cites), answerer="table")
+
+
+def _of_year(u: Understanding, report_id: str, eng: Engine) -> bool:
+    """Is the report of the year the question names ("inspected by ofsted in 2024"), if any?"""
+    return not u.years or inspected_in(u, report_metadata(report_id, eng))
 
 
 @dataclass(frozen=True)
