@@ -192,7 +192,8 @@ def _family_title(family: str) -> str:
 _GRADE_ASKING = {t for w in words("questions", "grade_asking") for t in tokenize(w)}
 _GRADE_NAMES = {t for g in all_grades() for t in tokenize(g)}
 # Words a list across councils asks with ("which councils", "what areas"): not a topic.
-_ACROSS_WORDS = set(tokenize("council councils local authority authorities area areas"))
+_ACROSS_WORDS = set(tokenize("council councils local authority authorities area areas better "
+                              "worse below above least higher lower done carried during"))
 # Every family's grade and outcome words ("widespread", "systemic"): not a topic.
 _ALL_GRADE_WORDS = {t for s in scopes() for g in s.grades for t in tokenize(g)}
 

@@ -59,7 +59,7 @@ from rag.retrieve import Filters, tokenize
 from rag.stat_answers import superlative, versus_england
 from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
-from reportqa.text import years_in
+from reportqa.text import MONTHS, months_in, years_in
 
 # --- question types: one ordered table ----------------------------------------------------
 
@@ -445,6 +445,7 @@ def _which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     search answers; when some do but none in the year asked, no council was."""
     named = named_families(u.normalised)
     hidden = set(eng.derived().hidden())
+    months = months_in(u.question, loose=True) if u.years else ()  # "in october 2024"
     found: list[tuple[str, str, str, int]] = []  # service, council, report, where the dates are
     dated = 0
     for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
@@ -455,7 +456,8 @@ def _which_inspected(u: Understanding, eng: Engine) -> Answer | None:
                 or (named and m.get("family") not in named)):
             continue
         dated += 1
-        if u.years and not set(u.years) & set(years_in(dates)):
+        if (u.years and not set(u.years) & set(years_in(dates))) or (
+                months and not set(months) & set(months_in(dates))):
             continue
         at = eng.retriever.report_text(row.report_id).find(dates)
         if at >= 0:
@@ -463,7 +465,8 @@ def _which_inspected(u: Understanding, eng: Engine) -> Answer | None:
                           row.report_id, at))
     if not found:
         return _no(u, f"No indexed report of that kind states an inspection in "
-                   f"{' or '.join(u.years)} ({dated} reports' dates checked).") if dated else None
+                   f"{' or '.join(u.years)}{' in the month asked' if months else ''} "
+                   f"({dated} reports' dates checked).") if dated else None
     services = list(dict.fromkeys(f[0] for f in found))
     found.sort(key=lambda f: (services.index(f[0]), f[1]))
     cites: list[Citation] = []
@@ -472,7 +475,9 @@ def _which_inspected(u: Understanding, eng: Engine) -> Answer | None:
         dates = report_metadata(rid, eng).get("inspection_dates") or ""
         cites.append(cite_span(len(cites) + 1, rid, eng, at, at + len(dates), council=council))
         groups.setdefault(service, []).append(f"{council} ({dates}) [{len(cites)}]")
-    when = f" in {' or '.join(u.years)}" if u.years else ""
+    when = " in " + " or ".join(
+        [f"{MONTHS[m - 1].title()} {' or '.join(u.years)}" for m in months]
+        or list(u.years)) if u.years else ""
     body = "; ".join(f"{s}: {', '.join(items)}" for s, items in groups.items())
     return Answer(u.question, f"Indexed councils inspected{when} - {body}.", False, tuple(cites),
                   answerer="table")
@@ -790,8 +795,14 @@ def _which_rated(u: Understanding, eng: Engine) -> Answer:
 
 
 def _of_year(u: Understanding, report_id: str, eng: Engine) -> bool:
-    """Is the report of the year the question names ("inspected by ofsted in 2024"), if any?"""
-    return not u.years or inspected_in(u, report_metadata(report_id, eng))
+    """Is the report of the year the question names ("inspected by ofsted in 2024"), if any?
+    Its inspection dates' years when it prints them, else its publication's: in a list,
+    "inspected in 2025" is not a November 2024 inspection published in January."""
+    if not u.years:
+        return True
+    m = report_metadata(report_id, eng)
+    stated = m.get("inspection_dates") or m.get("published") or ""
+    return not stated or bool(set(u.years) & set(years_in(str(stated))))
 
 
 @dataclass(frozen=True)

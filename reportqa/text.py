@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import lru_cache
 
@@ -14,6 +15,32 @@ _ABBREV = re.compile(r"\b(e\.g|i\.e|etc|Dr|Mr|Mrs|Ms|St|No|vs|approx|inc|Ltd|Co)
 def years_in(text: str) -> tuple[str, ...]:
     """The years (1900-2099) a text names, in order, each once ("the 2016 inspection")."""
     return tuple(dict.fromkeys(re.findall(r"\b((?:19|20)\d\d)\b", text)))
+
+
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december")
+
+
+def months_in(text: str, loose: bool = False) -> tuple[int, ...]:
+    """The months (1-12) a text names, in order, each once: "22 January to 2 February 2024"
+    -> (1, 2). ``loose`` (a typed question): also "feb", "sept" and a month one slip away
+    ("novemeber"); "may" counts only before a year ("in may 2024"), as it is a verb too."""
+    out: list[int] = []
+    low = text.lower()
+    for m in re.finditer(r"[a-z]+", low):
+        w = m.group()
+        hit = MONTHS.index(w) + 1 if w in MONTHS else None
+        if hit is None and loose and len(w) >= 3:
+            if len(w) <= 4 and any(n.startswith(w) for n in MONTHS) and w not in ("mar", "jun"):
+                hit = next(i + 1 for i, n in enumerate(MONTHS) if n.startswith(w))
+            elif len(w) >= 6:
+                close = difflib.get_close_matches(w, MONTHS, n=1, cutoff=0.85)
+                hit = MONTHS.index(close[0]) + 1 if close else None
+        if hit == 5 and not re.match(r"\s+(?:19|20)\d\d\b", low[m.end():]):
+            hit = None
+        if hit and hit not in out:
+            out.append(hit)
+    return tuple(out)
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -216,3 +216,37 @@ def test_the_cross_council_score_wants_exactly_the_councils_expected(eng: Engine
     assert judge({"expected_text": ["good"]}, a, eng)["right"]
     none = answer("which councils did cqc rate outstanding", eng.settings, engine=eng)
     assert none.abstained and judge({"expected_councils": []}, none, eng)["right"]
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("which councils did ofsted inspect in march 2024?", {"Cambridgeshire", "Dorset"}),
+    ("ofsted inspections in octobr 2024 - which councils", {"Cumberland"}),
+    ("which councils were rated inadequate by ofsted in inspections carried out in 2025?",
+     {"Harrow"}),
+])
+def test_a_month_or_a_year_keeps_to_the_inspections_whose_dates_name_it(
+        eng: Engine, question: str, expected: set[str]) -> None:
+    """The dates the report prints decide, not its publication a year later."""
+    assert councils(ask(eng, question)) == expected
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("help & protection inadequate: which councils?", set()),
+    ("which councils childrens services were graded below good by ofsted (RI or inadequate)?",
+     {"Cambridgeshire", "Harrow", "Kingston upon Hull"}),
+    ("which councils got good or better for care leavers", {"Cumberland", "Leicestershire"}),
+    ("children in care judged outstandng - which LAs?", {"Leicestershire"}),
+    ("which councils got good overall from ofsted (good, not outstanding)?", {"Cumberland"}),
+    ("Under the current ILACS framework (not the old SIF ones), which councils were judged "
+     "requires improvement overall?", {"Cambridgeshire"}),
+])
+def test_list_questions_in_analysts_words(eng: Engine, question: str, expected: set[str]) -> None:
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table", a.text
+    assert councils(a) == expected, a.text
+
+
+def test_a_comparison_asked_as_which_did_better(eng: Engine) -> None:
+    a = ask(eng, "cumberland or harrow - which did better with ofsted?")
+    assert "Cumberland, children's services (Ofsted): Good" in a.text
+    assert "Harrow, children's services (Ofsted): Inadequate" in a.text
