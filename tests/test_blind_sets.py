@@ -91,3 +91,21 @@ def test_locked_conversations_stay_on_locked_documents() -> None:
     assert files and all(where.get(f) == "locked" for f in files)
     kinds = {t.kind for c in convs for t in c.turns[1:]}
     assert {"why", "pronoun", "page", "unanswerable", "more", "other_org"} <= kinds
+
+
+@pytest.mark.parametrize("name", ["cross-dev.jsonl", "cross-locked.jsonl"])
+def test_cross_council_sets_keep_their_shape(name: str) -> None:
+    """The analyst-style sets (evals/cross_councils.py scores them): unique ids, every kind
+    of CROSS_BRIEF.md, a list or words to expect on every turn, evidence for every answer.
+    (The locked file is only counted, never printed.)"""
+    rows = _rows(name)
+    assert len(rows) >= 50 and len({r["id"] for r in rows}) == len(rows)
+    kinds = {r["kind"] for r in rows}
+    assert kinds == {"grade_list", "judgement_list", "score_extreme", "inspected", "compare",
+                     "how_did", "none", "followup"}
+    for r in rows:
+        turns = [r] + ([r["followup"]] if r["kind"] == "followup" else [])
+        for t in turns:
+            assert isinstance(t["expected_councils"], list) and isinstance(t["expected_text"], list)
+        if r["kind"] == "none":  # no council fits: nothing to expect
+            assert not r["expected_councils"] and not r["expected_text"]
