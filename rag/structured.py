@@ -15,23 +15,20 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, TypeVar
 
-from ingest.profiles import scopes
+from rag import across
+from rag.cite_rows import cite_row, cite_score, refused
 from rag.engine import Engine
 from rag.evidence import (
     W,
     cite,
-    cite_span,
     rank_sentences,
     rerank_dense,
     trim_to,
     with_marker,
 )
 from rag.grades import (
-    grades_match,
     listed_grades,
     named_families,
-    rank,
-    scope_of,
     unshorten,
     without_families,
 )
@@ -40,7 +37,6 @@ from rag.judgement_answers import (
     inspection_dates,
     judgement_extreme,
     judgements,
-    judgements_named_across,
     publication_dates,
     report_list,
     report_metadata,
@@ -57,9 +53,8 @@ from rag.query import (
 )
 from rag.retrieve import Filters, tokenize
 from rag.stat_answers import superlative, versus_england
-from rag.tables import JudgementRow, RatingRow, ScoreRow, best_per_key
+from rag.tables import RatingRow, ScoreRow, best_per_key
 from reportqa.records import Answer, Citation
-from reportqa.text import MONTHS, months_in, years_in
 
 # --- question types: one ordered table ----------------------------------------------------
 
@@ -327,7 +322,7 @@ def _some(handler: Callable[[Understanding, tuple[str, ...], Engine], Answer | N
 QUESTION_TYPES: tuple[QuestionType, ...] = (
     # "What reports do you have?": the index's own list, by family (no report text claims it).
     QuestionType("indexed_reports", _detect_indexed_reports,
-                 lambda u, c, s, e: _indexed_reports(u, e)),
+                 lambda u, c, s, e: across.indexed_reports(u, e)),
     # "When was Bury's CQC assessment published?": the date each report says it was published.
     QuestionType("publication_date", _detect_publication_date,
                  _some(lambda u, c, e: publication_dates(u, c, e)), falls_through=True,
@@ -357,17 +352,17 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     # "Which council has the lowest score for safeguarding?": each statement's bottom (top)
     # score across councils, ties listed.
     QuestionType("statement_top", _detect_statement_top,
-                 lambda u, c, s, e: _statement_top(u, s, e)),
+                 lambda u, c, s, e: across.statement_top(u, s, e)),
     # "Which council has the largest population?": one figure per council, ranked.
     QuestionType("superlative", _detect_superlative, lambda u, c, s, e: superlative(u, c, e)),
     # "Which councils were rated good?"
-    QuestionType("which_rated", _detect_which_rated, lambda u, c, s, e: _which_rated(u, e)),
+    QuestionType("which_rated", _detect_which_rated, lambda u, c, s, e: across.which_rated(u, e)),
     # "Summarise Plymouth's report": its overall grade and the opening of its findings.
     QuestionType("summary", _detect_summary, _one(lambda u, c, e: report_summary(u, c, e)),
                  this_inspection=True),
     # "Which councils were inspected by Ofsted in 2024?": the dates each report states.
     QuestionType("which_inspected", _detect_which_inspected,
-                 lambda u, c, s, e: _which_inspected(u, e), falls_through=True),
+                 lambda u, c, s, e: across.which_inspected(u, e), falls_through=True),
     # "List Bury's scores for every quality statement"
     QuestionType("all_scores", _detect_all_scores, lambda u, c, s, e: _scores(u, c, (), e),
                  this_inspection=True),
@@ -392,11 +387,11 @@ def _top_rating(u: Understanding, eng: Engine) -> Answer:
         if r.percentage is not None:
             rows.setdefault(r.council_key, r)
     if not rows:
-        return _no(u, "No indexed report states an overall percentage score.")
+        return refused(u, "No indexed report states an overall percentage score.")
     low = u.asks_lowest
     best = (min if low else max)(r.percentage for r in rows.values() if r.percentage is not None)
     top = [r for r in rows.values() if r.percentage == best]
-    cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(top)]
+    cites = [cite_row(i + 1, r, eng, r.start, r.end) for i, r in enumerate(top)]
     names = " and ".join(f"{r.council} ({r.rating}, {r.percentage}) [{i + 1}]"
                          for i, r in enumerate(top))
     tie = ", a tie between" if len(top) > 1 else ":"
@@ -404,150 +399,6 @@ def _top_rating(u: Understanding, eng: Engine) -> Answer:
     marks = "".join(f"[{i + 1}]" for i in range(len(top)))
     return Answer(u.question, f"The {word} overall score among indexed councils is {best} "
                   f"{marks}{tie} {names}.", False, tuple(cites), answerer="table")
-
-
-def _indexed_reports(u: Understanding, eng: Engine) -> Answer:
-    """What the index holds: its current reports by family (only the families the question
-    names, if any), each family's councils in order. About the index, not the reports' text,
-    so nothing is quoted."""
-    named = named_families(u.normalised)
-    hidden = set(eng.derived().hidden())
-    groups: dict[str, list[str]] = {}
-    counts: dict[str, int] = {}
-    for row in eng.retriever.state().reports.values():
-        m = row.metadata
-        family = m.get("family") or ("cqc-la-assessment" if m.get("page_kind") else "")
-        if row.report_id in hidden or not eng.derived().in_scope(row.report_id) or (
-                named and family not in named):
-            continue
-        scope = scope_of(family)
-        service = scope.service if scope else "other reports"
-        counts[service] = counts.get(service, 0) + 1
-        groups.setdefault(service, []).append(m.get("council") or m.get("title") or row.path)
-    if not groups:
-        return _no(u, "No report of that kind is indexed.")
-    lines = [f"{s} ({_reports_on(counts[s], len(set(names)))}): {', '.join(sorted(set(names)))}"
-             for s, names in sorted(groups.items(), key=lambda g: g[0].lower())]
-    return Answer(u.question, "The index holds " + "; ".join(lines) + ".", False, (),
-                  answerer="table")
-
-
-def _reports_on(reports: int, councils: int) -> str:
-    said = f"{reports} report{'s' if reports != 1 else ''}"
-    return said if councils == reports else f"{said} on {councils} councils"
-
-
-def _which_inspected(u: Understanding, eng: Engine) -> Answer | None:
-    """The councils whose current reports state inspection dates in the year asked (any year
-    when none is), of the families the question names, each cited on its dates, grouped by
-    family. Reports that state no inspection dates (CQC's assessments state when they were
-    published) are not listed: None when no report of the families asked states dates, so
-    search answers; when some do but none in the year asked, no council was."""
-    named = named_families(u.normalised)
-    hidden = set(eng.derived().hidden())
-    months = months_in(u.question, loose=True) if u.years else ()  # "in october 2024"
-    found: list[tuple[str, str, str, int]] = []  # service, council, report, where the dates are
-    dated = 0
-    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
-        m = row.metadata
-        dates = m.get("inspection_dates") or ""
-        scope = scope_of(m.get("family") or "")
-        if (not dates or row.report_id in hidden or not eng.derived().in_scope(row.report_id)
-                or (named and m.get("family") not in named)):
-            continue
-        dated += 1
-        if (u.years and not set(u.years) & set(years_in(dates))) or (
-                months and not set(months) & set(months_in(dates))):
-            continue
-        at = eng.retriever.report_text(row.report_id).find(dates)
-        if at >= 0:
-            found.append((scope.service if scope else m.get("family") or "", m.get("council") or "",
-                          row.report_id, at))
-    if not found:
-        return _no(u, f"No indexed report of that kind states an inspection in "
-                   f"{' or '.join(u.years)}{' in the month asked' if months else ''} "
-                   f"({dated} reports' dates checked).") if dated else None
-    services = list(dict.fromkeys(f[0] for f in found))
-    found.sort(key=lambda f: (services.index(f[0]), f[1]))
-    cites: list[Citation] = []
-    groups: dict[str, list[str]] = {}
-    for service, council, rid, at in found:
-        dates = report_metadata(rid, eng).get("inspection_dates") or ""
-        cites.append(cite_span(len(cites) + 1, rid, eng, at, at + len(dates), council=council))
-        groups.setdefault(service, []).append(f"{council} ({dates}) [{len(cites)}]")
-    when = " in " + " or ".join(
-        [f"{MONTHS[m - 1].title()} {' or '.join(u.years)}" for m in months]
-        or list(u.years)) if u.years else ""
-    body = "; ".join(f"{s}: {', '.join(items)}" for s, items in groups.items())
-    return Answer(u.question, f"Indexed councils inspected{when} - {body}.", False, tuple(cites),
-                  answerer="table")
-
-
-@cache
-def _not_a_topic() -> frozenset[str]:
-    """Words a comparison may use without asking about anything but the grades."""
-    text = " ".join([*words("questions", "compare_only"), *words("questions", "grade_asking"),
-                     *(w for s in scopes() for w in (*s.asked_by, *s.grades))])
-    return frozenset(tokenize(text))
-
-
-def _names_a_topic(u: Understanding, names: dict[str, str]) -> bool:
-    """Does a comparison ask about something besides the councils and their grades
-    ("compare cumberland and havering" does not; "... on care leavers" does)?"""
-    known = {t for k, n in names.items() for t in tokenize(f"{n} {k.replace('-', ' ')}")}
-    return bool(set(u.terms) - known - _not_a_topic())
-
-
-def _grades_side_by_side(u: Understanding, councils: tuple[str, ...],
-                         eng: Engine) -> Answer | None:
-    """Each council's overall grade from every family indexed for it (only the families the
-    question names, if any), in the order asked; None when no council has one."""
-    named = named_families(u.normalised)
-    hidden = set(eng.derived().hidden())
-    parts: list[str] = []
-    cites: list[Citation] = []
-    for key in councils:
-        rows: dict[str, RatingRow] = {}
-        for r in eng.derived().ratings:
-            if r.council_key == key and r.report_id not in hidden and (not named or r.family in named):
-                rows.setdefault(r.family, r)
-        for r in rows.values():
-            cites.append(_cite(len(cites) + 1, r, eng, r.start, r.end))
-            parts.append(f"{r.council}, {_service(r)}: {r.rating}"
-                         f"{' (indicative)' if r.indicative else ''} [{len(cites)}].")
-        if not rows:
-            name = eng.derived().council_names((key,))[0]
-            parts.append(f"No overall grade of {name} is indexed.")
-    if not cites:
-        return None
-    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
-
-
-def _statement_top(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> Answer:
-    """The councils with the lowest (highest) stated score for each statement asked, every
-    council that shares it listed, one citation each."""
-    hidden = set(eng.derived().hidden())
-    groups = best_per_key([r for r in eng.derived().scores if r.report_id not in hidden])
-    word = "lowest" if u.direction == "min" else "highest"
-    parts: list[str] = []
-    cites: list[Citation] = []
-    for stmt in stmts:
-        rows = [g[0] for (_c, s), g in groups.items() if s == stmt]
-        if not rows:
-            continue
-        best = (min if u.direction == "min" else max)(r.score for r in rows)
-        names = []
-        for r in (r for r in rows if r.score == best):
-            cites.append(_cite_score(len(cites) + 1, r, eng))
-            names.append(f"{r.council} [{len(cites)}]")
-        label = next(r.label for r in rows if r.score == best)
-        # No count of the councils compared: it is no figure a quote states (check_figures).
-        parts.append(f"the {word} score for {stmt} among indexed councils is {best} ({label}): "
-                     + "; ".join(names))
-    if not parts:
-        return _no(u, f"No indexed council states a score for {' or '.join(stmts)}.")
-    text = ". ".join(p[0].upper() + p[1:] for p in parts) + "."
-    return Answer(u.question, text, False, tuple(cites), answerer="table")
 
 
 def _which_councils(u: Understanding, stmts: tuple[str, ...], eng: Engine) -> Answer | None:
@@ -579,8 +430,8 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
     one council's pages cannot fill every slot."""
 
     names = dict(zip(councils, eng.derived().council_names(councils), strict=True))
-    if not stmts and not _names_a_topic(u, names):
-        graded = _grades_side_by_side(u, councils, eng)
+    if not stmts and not across.names_a_topic(u, names):
+        graded = across.grades_side_by_side(u, councils, eng)
         if graded is not None:
             return graded
     score_rows = best_per_key(eng.derived().scores) if stmts else {}
@@ -597,7 +448,7 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
             grp = score_rows.get((key, st))
             if grp:
                 r = grp[0]
-                cites.append(_cite_score(len(cites) + 1, r, eng))
+                cites.append(cite_score(len(cites) + 1, r, eng))
                 score_ns.append(len(cites))
                 parts.append(f"{r.council} scored {r.score} - {r.label} for {r.statement} "
                              f"[{len(cites)}].")
@@ -617,7 +468,7 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
         if not said:
             missing.append(names[key])
     if len(missing) == len(councils):
-        return _no(u, "The indexed reports don't give evidence on this for "
+        return refused(u, "The indexed reports don't give evidence on this for "
                    + " or ".join(missing) + ".")
     scores = {r.score for k in councils for st in stmts for r in score_rows.get((k, st), [])[:1]}
     if stmts and len(scores) == 1 and all(score_rows.get((k, st)) for k in councils for st in stmts):
@@ -641,19 +492,19 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
     if not groups:
         what = " and ".join(stmts) if stmts else "any quality statement"
         who = " or ".join(names) if names else "any council"
-        return _no(u, f"The indexed reports don't state a score for {who} on {what}.")
+        return refused(u, f"The indexed reports don't state a score for {who} on {what}.")
     parts: list[str] = []
     cites: list[Citation] = []
     for (_, _), grp in groups.items():
         r = grp[0]
         n = len(cites) + 1
-        cites.append(_cite_score(n, r, eng))
+        cites.append(cite_score(n, r, eng))
         kind = "indicative score" if r.indicative else "score"
         note = ""
         others = {x.score for x in grp[1:]}
         if others - {r.score}:
             alt = grp[next(i for i, x in enumerate(grp) if x.score != r.score)]
-            cites.append(_cite_score(n + 1, alt, eng))
+            cites.append(cite_score(n + 1, alt, eng))
             note = (f" (the {alt.page_kind.replace('_', ' ')} page says {alt.score} instead"
                     f" [{n + 1}])")
         parts.append(f"{r.council}'s {kind} for {r.statement} is {r.score} - {r.label}"
@@ -678,7 +529,7 @@ def _statement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | 
     # No count of our own ("of 9 statements"): every figure in an answer is in what it cites.
     parts = [f"{rows[0].council}'s {which} quality statement score is {extreme} - "
              f"{rows[0].label}:"]
-    cites = [_cite_score(i + 1, r, eng) for i, r in enumerate(rows)]
+    cites = [cite_score(i + 1, r, eng) for i, r in enumerate(rows)]
     parts += [f"{r.statement} [{i + 1}]." for i, r in enumerate(rows)]
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
@@ -690,10 +541,10 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
     if u.asks_percentage:
         rows = [r for r in rows if r.percentage is not None]
         if not rows:
-            return _no(u, "The indexed reports don't state an overall percentage score for "
+            return refused(u, "The indexed reports don't state an overall percentage score for "
                        + " or ".join(eng.derived().council_names(councils)) + ".")
     if not rows:
-        return _no(u, "The indexed reports don't state an overall rating for "
+        return refused(u, "The indexed reports don't state an overall rating for "
                    + " or ".join(eng.derived().council_names(councils)) + ".")
     parts: list[str] = []
     cites: list[Citation] = []
@@ -703,7 +554,7 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
             continue
         seen.add(r.council_key)
         n = len(cites) + 1
-        cites.append(_cite(n, r, eng, r.start, r.end))
+        cites.append(cite_row(n, r, eng, r.start, r.end))
         kind = "indicative overall rating" if r.indicative else "overall rating"
         quote = eng.retriever.report_text(r.report_id)[r.start : r.end]
         unit = "%" if f"{r.percentage}%" in quote else ""
@@ -726,7 +577,7 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
         match = [r for r in match if r.council_key in full]
         what = "every one of the nine quality statements"
         if not match:
-            return _no(u, f"No indexed council has all nine quality statements stated at "
+            return refused(u, f"No indexed council has all nine quality statements stated at "
                        f"{u.score_value}.")
         cites: list[Citation] = []
         names = []
@@ -735,13 +586,13 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
             r = mine[0]
             same_page = [x for x in mine if x.report_id == r.report_id]
             # Cite the whole list of nine lines on the page, not just its first row.
-            cites.append(_cite(len(cites) + 1, r, eng, min(x.start for x in same_page),
+            cites.append(cite_row(len(cites) + 1, r, eng, min(x.start for x in same_page),
                                max(x.end for x in same_page), score=u.score_value))
             names.append(f"{r.council} [{len(cites)}]")
         return Answer(u.question, f"Indexed councils that scored {u.score_value} on {what}: "
                       + "; ".join(names) + ".", False, tuple(cites), answerer="table")
     if not match:
-        return _no(u, f"No indexed council scored {u.score_value} on {what} "
+        return refused(u, f"No indexed council scored {u.score_value} on {what} "
                    f"({len(rows)} stated scores checked).")
     cites = []
     lines: list[str] = []
@@ -751,139 +602,12 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
     for council, rs in sorted(by_council.items()):
         refs = []
         for r in rs:
-            cites.append(_cite_score(len(cites) + 1, r, eng))
+            cites.append(cite_score(len(cites) + 1, r, eng))
             refs.append(f"{r.statement} [{len(cites)}]")
         lines.append(f"{council}: " + "; ".join(refs) + ".")
     body = "; ".join(line.rstrip(".") for line in lines)
     return Answer(u.question, f"Indexed councils that scored {u.score_value} on {what}: {body}.",
                   False, tuple(cites), answerer="table")
-
-
-def _which_rated(u: Understanding, eng: Engine) -> Answer:
-    """The councils whose overall grade is one asked, one citation each, one grade per
-    council and report family (a council may have a CQC rating and an Ofsted grade); only the
-    families the question names ("rated good by Ofsted"); grouped by family when the list
-    mixes them. "Not rated good", "below good", "good or better": the councils whose family
-    grades on a scale with that grade, graded otherwise, lower, or as high or higher."""
-    wanted = _Wanted.of(u)
-    # A topic some judgement covers ("for care leavers"): that judgement's grades. Any other
-    # topic ("rated good for safeguarding", a CQC statement) keeps the overall grades.
-    named = named_families(u.normalised)
-    across = [j for j in judgements_named_across(u, eng) or [] if wanted.on_scale(j.family)
-              and (not named or j.family in named) and _of_year(u, j.report_id, eng)]
-    if across:
-        return _which_judged(u, wanted, across, eng)
-    hidden = set(eng.derived().hidden())
-    rows: dict[tuple[str, str], RatingRow] = {}
-    for r in eng.derived().ratings:
-        if (r.report_id not in hidden and (not named or r.family in named)
-                and _of_year(u, r.report_id, eng)):
-            rows.setdefault((r.council_key, r.family), r)
-    match = [r for r in rows.values() if wanted(r.family, r.rating)]
-    where = "" if not named else " for " + " and ".join(sorted(
-        {_service(r) for r in rows.values() if wanted.on_scale(r.family)}
-        or {s.service for f in named if (s := scope_of(f)) and wanted.on_scale(f)}))
-    if not match:
-        return _no(u, f"No indexed council is {wanted.said('rated')}{where} "
-                      f"({len(rows)} ratings indexed).")
-    cites = [_cite(i + 1, r, eng, r.start, r.end) for i, r in enumerate(_by_service(match))]
-    # "How many ...?" gets the list too: its markers count it, and a count the table derives
-    # is no figure a quote states (check_figures would drop it).
-    body = _rated_list(_by_service(match), wanted.shows_grade, bool(named))
-    return Answer(u.question, f"Indexed councils {wanted.said('rated')}{where}{body}.",
-                  False, tuple(cites), answerer="table")
-
-
-def _of_year(u: Understanding, report_id: str, eng: Engine) -> bool:
-    """Is the report of the year the question names ("inspected by ofsted in 2024"), if any?
-    Its inspection dates' years when it prints them, else its publication's: in a list,
-    "inspected in 2025" is not a November 2024 inspection published in January."""
-    if not u.years:
-        return True
-    m = report_metadata(report_id, eng)
-    stated = m.get("inspection_dates") or m.get("published") or ""
-    return not stated or bool(set(u.years) & set(years_in(str(stated))))
-
-
-@dataclass(frozen=True)
-class _Wanted:
-    """Which grades a list question wants: those named, or (``side``) every other grade, the
-    grades below the first named, or it and those above, on each family's scale."""
-
-    grades: tuple[str, ...]
-    side: str  # "" | "not" | "below" | "at_least"
-
-    @classmethod
-    def of(cls, u: Understanding) -> _Wanted:
-        side = "not" if u.negated else (u.direction if u.direction in ("below", "at_least") else "")
-        return cls(tuple((u.rating_value or "").split(" or ")), side)
-
-    def on_scale(self, family: str) -> bool:
-        """Is some grade asked on the family's scale (area SEND has no "Good")?"""
-        return any(rank(family, g) is not None for g in self.grades)
-
-    def __call__(self, family: str, grade: str) -> bool:
-        named = any(grades_match(grade, g) for g in self.grades)
-        if not self.side:
-            return named
-        if not self.on_scale(family):
-            return False
-        if self.side == "not":
-            return not named
-        at, first = rank(family, grade), rank(family, self.grades[0])
-        if at is None or first is None:
-            return False
-        return at > first if self.side == "below" else at <= first
-
-    @property
-    def shows_grade(self) -> bool:
-        """Each council's own grade is said when the list holds more than the grades named."""
-        return bool(self.side) or len(self.grades) > 1
-
-    def said(self, verb: str) -> str:
-        grades = " or ".join(self.grades)
-        return {"": f"{verb} {grades}", "not": f"not {verb} {grades}",
-                "below": f"{verb} below {grades}",
-                "at_least": f"{verb} {grades} or better"}[self.side]
-
-
-def _which_judged(u: Understanding, wanted: _Wanted, rows: list[JudgementRow],
-                  eng: Engine) -> Answer:
-    """The councils whose judgement the question names has a grade asked, one citation each."""
-    match = [j for j in rows if wanted(j.family, j.grade)]
-    names = " or ".join(dict.fromkeys(f"\u201c{j.judgement}\u201d" for j in match or rows))
-    if not match:
-        return _no(u, f"No indexed council is {wanted.said('graded')} for {names} "
-                   f"({len(rows)} judgements checked).")
-    cites = [cite_span(i + 1, j.report_id, eng, j.start, j.end, council=j.council)
-             for i, j in enumerate(match)]
-    body = "; ".join(f"{j.council}{f': {j.grade}' if wanted.shows_grade else ''} [{i + 1}]"
-                     for i, j in enumerate(match))
-    return Answer(u.question, f"Indexed councils {wanted.said('graded')} for {names}: {body}.",
-                  False, tuple(cites), answerer="table")
-
-
-def _service(r: RatingRow) -> str:
-    s = scope_of(r.family)
-    return s.service if s else r.family
-
-
-def _by_service(rows: list[RatingRow]) -> list[RatingRow]:
-    """Rows of one family together, the families in the order they first appear."""
-    order = list(dict.fromkeys(_service(r) for r in rows))
-    return sorted(rows, key=lambda r: order.index(_service(r)))
-
-
-def _rated_list(rows: list[RatingRow], negated: bool, scoped: bool) -> str:
-    """": A [1]; B [2]" or, when the rows mix families the question did not name, " - adult
-    social care (CQC): A [1], B [2]; children's services (Ofsted): C [3]"."""
-    items = [f"{r.council}{' (indicative)' if r.indicative else ''}"
-             f"{f': {r.rating}' if negated else ''} [{i + 1}]" for i, r in enumerate(rows)]
-    services = [_service(r) for r in rows]
-    if scoped or len(set(services)) == 1:
-        return ": " + "; ".join(items)
-    groups = {s: [it for it, s2 in zip(items, services, strict=True) if s2 == s] for s in services}
-    return " - " + "; ".join(f"{s}: {', '.join(its)}" for s, its in groups.items())
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -898,15 +622,6 @@ def _of_the_year(u: Understanding, rows: list[Row], eng: Engine) -> list[Row] | 
     return kept or None
 
 
-def _no(u: Understanding, text: str) -> Answer:
-    return Answer(u.question, text, True, (), answerer="table")
 
 
-def _cite_score(n: int, r: ScoreRow, eng: Engine) -> Citation:
-    return _cite(n, r, eng, r.start, r.end, statement=r.statement, score=r.score)
 
-
-def _cite(n: int, r: ScoreRow | RatingRow, eng: Engine, start: int, end: int,
-          statement: str | None = None, score: int | None = None) -> Citation:
-    return cite_span(n, r.report_id, eng, start, end, council=r.council, statement=statement,
-                      score=score)
