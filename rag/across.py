@@ -41,7 +41,10 @@ def indexed_reports(u: Understanding, eng: Engine) -> Answer:
     counts: dict[str, int] = {}
     for row in eng.retriever.state().reports.values():
         m = row.metadata
-        family = m.get("family") or ("cqc-la-assessment" if m.get("page_kind") else "")
+        # A page no profile recognised is a CQC assessment page when the CQC reader gave it
+        # one of its page kinds; anything else is listed apart, by its council or title.
+        family = m.get("family") or (
+            "cqc-la-assessment" if m.get("page_kind") not in (None, "", "other") else "")
         if row.report_id in hidden or not eng.derived().in_scope(row.report_id) or (
                 named and family not in named):
             continue

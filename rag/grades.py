@@ -1,5 +1,6 @@
 """Grades named in a question, across report families. Public: `asked_grade`,
-`grades_match`, `named_families`.
+`listed_grades`, `grades_match`, `rank`, `named_families`, `without_families`, `scope_of`,
+`unshorten`.
 
 "Which councils were rated requires improvement?" must find CQC's "Requires improvement" and
 Ofsted's "Requires improvement to be good"; "which areas had widespread or systemic failings?"
@@ -79,9 +80,16 @@ def asked_grade(question: str) -> str | None:
     return None
 
 
+# A negation within the four words before a list question's first grade negates it; one
+# right before a grade leaves that grade out.
+_NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b", re.I)
+_LEFT_OUT = re.compile(r"(?:\b(?:not|never|no)|n't)\s*$", re.I)
+
+
 def listed_grades(question: str) -> tuple[tuple[str, ...], str]:
     """The grades a question across councils asks about, and which side of them: "" (those
-    grades), "below" ("graded below good") or "at_least" ("good or better"). After a rating
+    grades), "not" ("which councils were not rated good"), "below" ("graded below good") or
+    "at_least" ("good or better"). After a rating
     verb as `asked_grade` reads them, and, as such a question has no other use for them, any
     grade but a bare "good" anywhere ("help & protection inadequate: which councils?", "RI or
     inadequate"), a misspelt grade word too ("outstandng")."""
@@ -112,12 +120,6 @@ def listed_grades(question: str) -> tuple[tuple[str, ...], str]:
     if _NEGATION.search(" ".join(q[:first_at].split()[-4:])):
         return grades, "not"  # "which councils were not rated good", "did NOT get ..."
     return grades, _side(q, grades[0])
-
-
-# A negation within the four words before a list question's first grade negates it; one
-# right before a grade leaves that grade out.
-_NEGATION = re.compile(r"\b(?:not|never|no)\b|n't\b", re.I)
-_LEFT_OUT = re.compile(r"(?:\b(?:not|never|no)|n't)\s*$", re.I)
 
 
 def _where(q: str, grade: str) -> int:
