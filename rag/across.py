@@ -66,8 +66,8 @@ def _reports_on(reports: int, councils: int) -> str:
 
 
 def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
-    """The councils whose current reports state inspection dates in the year asked (any year
-    when none is), of the families the question names, each cited on its dates, grouped by
+    """The councils whose current reports state inspection dates in the year (and month, "in
+    october 2024") asked, any when none is, of the families the question names, each cited on its dates, grouped by
     family. Reports that state no inspection dates (CQC's assessments state when they were
     published) are not listed: None when no report of the families asked states dates, so
     search answers; when some do but none in the year asked, no council was."""
@@ -93,8 +93,8 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
                           row.report_id, at))
     if not found:
         return refused(u, f"No indexed report of that kind states an inspection in "
-                   f"{' or '.join(u.years)}{' in the month asked' if months else ''} "
-                   f"({dated} reports' dates checked).") if dated else None
+                       f"{' or '.join(u.years)}{' in the month asked' if months else ''} "
+                       f"({dated} reports' dates checked).") if dated else None
     services = list(dict.fromkeys(f[0] for f in found))
     found.sort(key=lambda f: (services.index(f[0]), f[1]))
     cites: list[Citation] = []
@@ -204,7 +204,7 @@ def which_rated(u: Understanding, eng: Engine) -> Answer:
         or {s.service for f in named if (s := scope_of(f)) and wanted.on_scale(f)}))
     if not match:
         return refused(u, f"No indexed council is {wanted.said('rated')}{where} "
-                      f"({len(rows)} ratings indexed).")
+                       f"({len(rows)} ratings indexed).")
     cites = [cite_row(i + 1, r, eng, r.start, r.end) for i, r in enumerate(_by_service(match))]
     # "How many ...?" gets the list too: its markers count it, and a count the table derives
     # is no figure a quote states (check_figures would drop it).
@@ -273,7 +273,7 @@ def _which_judged(u: Understanding, wanted: _Wanted, rows: list[JudgementRow],
     names = " or ".join(dict.fromkeys(f"\u201c{j.judgement}\u201d" for j in match or rows))
     if not match:
         return refused(u, f"No indexed council is {wanted.said('graded')} for {names} "
-                   f"({len(rows)} judgements checked).")
+                       f"({len(rows)} judgements checked).")
     cites = [cite_span(i + 1, j.report_id, eng, j.start, j.end, council=j.council)
              for i, j in enumerate(match)]
     body = "; ".join(f"{j.council}{f': {j.grade}' if wanted.shows_grade else ''} [{i + 1}]"

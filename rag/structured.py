@@ -469,7 +469,7 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
             missing.append(names[key])
     if len(missing) == len(councils):
         return refused(u, "The indexed reports don't give evidence on this for "
-                   + " or ".join(missing) + ".")
+                       + " or ".join(missing) + ".")
     scores = {r.score for k in councils for st in stmts for r in score_rows.get((k, st), [])[:1]}
     if stmts and len(scores) == 1 and all(score_rows.get((k, st)) for k in councils for st in stmts):
         marks = "".join(f"[{n}]" for n in score_ns)
@@ -542,10 +542,10 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
         rows = [r for r in rows if r.percentage is not None]
         if not rows:
             return refused(u, "The indexed reports don't state an overall percentage score for "
-                       + " or ".join(eng.derived().council_names(councils)) + ".")
+                           + " or ".join(eng.derived().council_names(councils)) + ".")
     if not rows:
         return refused(u, "The indexed reports don't state an overall rating for "
-                   + " or ".join(eng.derived().council_names(councils)) + ".")
+                       + " or ".join(eng.derived().council_names(councils)) + ".")
     parts: list[str] = []
     cites: list[Citation] = []
     seen: set[str] = set()
@@ -578,7 +578,7 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
         what = "every one of the nine quality statements"
         if not match:
             return refused(u, f"No indexed council has all nine quality statements stated at "
-                       f"{u.score_value}.")
+                           f"{u.score_value}.")
         cites: list[Citation] = []
         names = []
         for c in sorted(full):
@@ -587,13 +587,13 @@ def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str,
             same_page = [x for x in mine if x.report_id == r.report_id]
             # Cite the whole list of nine lines on the page, not just its first row.
             cites.append(cite_row(len(cites) + 1, r, eng, min(x.start for x in same_page),
-                               max(x.end for x in same_page), score=u.score_value))
+                                  max(x.end for x in same_page), score=u.score_value))
             names.append(f"{r.council} [{len(cites)}]")
         return Answer(u.question, f"Indexed councils that scored {u.score_value} on {what}: "
                       + "; ".join(names) + ".", False, tuple(cites), answerer="table")
     if not match:
         return refused(u, f"No indexed council scored {u.score_value} on {what} "
-                   f"({len(rows)} stated scores checked).")
+                       f"({len(rows)} stated scores checked).")
     cites = []
     lines: list[str] = []
     by_council: dict[str, list[ScoreRow]] = {}
