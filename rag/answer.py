@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, Protocol
 
 from rag import structured
@@ -47,7 +48,7 @@ from rag.followup import (
 )
 from rag.judgement_answers import findings_behind
 from rag.llm import LLMAnswerer
-from rag.query import Understanding, resolve_council
+from rag.query import Council, Understanding, resolve_council
 from rag.reader import SentenceReader, pair_text
 from rag.retrieve import Filters
 from rag.spelling import respell
@@ -406,9 +407,21 @@ def _version_exclusions(u: Understanding, d: Any) -> tuple[str, ...]:
 
 
 def _understood(question: str, eng: Engine) -> Understanding:
-    """The question read, its searched words respelt to the index's own ("assesment")."""
-    u = structured.understand(question, eng.derived().councils)
-    return replace(u, content=respell(u.content, eng.derived().words))
+    """The question read with its misspelt words read as the index's own ("assesment"; a
+    council typed one slip away, "sandwel", "stafordshire", is that council, so its filter and
+    its tables apply), the question itself kept as typed."""
+    d = eng.derived()
+    # Only toward council names: respelling every word before the question is typed would
+    # read a word the reports lack but the question means ("overspend") as another.
+    u = structured.understand(respell(question, _council_words(tuple(d.councils))), d.councils)
+    return replace(u, question=question, content=respell(u.content, d.words))
+
+
+@lru_cache(maxsize=4)
+def _council_words(councils: tuple[Council, ...]) -> frozenset[str]:
+    """The words of the indexed councils' names and aliases, as a misspelling may near them."""
+    return frozenset(w for c in councils for n in (c.name, *c.aliases)
+                     for w in re.findall(r"[a-z]+", n.lower()))
 
 
 def _timed(a: Answer, t0: float, t_ret: float) -> Answer:

@@ -210,6 +210,19 @@ def test_the_councils_at_the_bottom_or_top_of_one_statements_scores(
     assert_offsets_exact(eng, a)
 
 
+@pytest.mark.parametrize("typed, council", [
+    ("What did Stafordshire score for safeguarding?", "Staffordshire County Council"),
+    ("what did darlinton score for safeguarding", "Darlington Borough Council"),
+])
+def test_a_council_typed_one_slip_away_is_that_council(eng: Engine, typed: str,
+                                                         council: str) -> None:
+    """A council name the index lacks as typed, one edit from a word it has, is read as that
+    council: its score comes from the tables, and the answer keeps the question as typed."""
+    a = ask(eng, typed)
+    assert a.answerer == "table" and [c.council for c in a.citations] == [council], a.text
+    assert a.question == typed
+
+
 def test_filters_always_apply(eng: Engine) -> None:
     a = ask(eng, "What do carers say about support?", filters=Filters(councils=("Stockton",)))
     assert all(c.council and "Stockton" in c.council for c in a.citations)
