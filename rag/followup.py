@@ -18,8 +18,6 @@ from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
-from ingest.profiles import scopes
-from ingest.structure import STATEMENT_KEYS
 from rag.engine import Engine
 from rag.evidence import (
     cite_span,
@@ -28,9 +26,23 @@ from rag.evidence import (
     may_explain_the_one_before,
     with_marker,
 )
-from rag.grades import asked_grade, listed_grades, named_families, unshorten, without_families
+from rag.grades import (
+    asked_grade,
+    drop_families,
+    listed_grades,
+    named_families,
+    unshorten,
+    without_families,
+)
 from rag.lexicon import pattern, vocab, words
-from rag.query import Council, Mention, Understanding, asks_grade, org_mentions
+from rag.query import (
+    Council,
+    Mention,
+    Understanding,
+    asks_grade,
+    org_mentions,
+    statement_spans,
+)
 from rag.retrieve import tokenize
 from rag.structured import understand
 from reportqa.records import Answer, Citation, Turn
@@ -152,48 +164,25 @@ def swap_slot(rest: str, before: str) -> str | None:
     families = named_families(" ".join(own))
     if families and not without_families(" ".join(own)):
         # "what about by ofsted?" after "... from cqc": the family asked instead
-        return f"{_without_family_words(body)} {rest.strip(' ?.!')}?"
+        return f"{drop_families(body)} {rest.strip(' ?.!')}?"
     return _swap_statement(rest, body)
-
-
-def _without_family_words(text: str) -> str:
-    """The text less the phrases that name a report family, with the word that led in to
-    each ("for adult social care", "from cqc")."""
-    for phrase in sorted({p for s in scopes() for p in s.asked_by}, key=len, reverse=True):
-        words = r"\W+".join(re.escape(w) for w in re.findall(r"[a-z]+", phrase.replace("'", "")))
-        text = re.sub(rf"(?:\b(?:by|from|for|in|at|of|with)\s+)?(?:the\s+)?\b{words}(?:'?s)?\b",
-                      " ", text, flags=re.I)
-    return " ".join(text.split())
 
 
 def _swap_statement(rest: str, body: str) -> str | None:
     """"What about safeguarding?" after a question about another quality statement: that
     question about this statement, when the message names nothing else."""
-    named = _statement_spans(rest)
+    named = statement_spans(rest)
     if len(named) != 1:
         return None
     s, e, new = named[0]
     if [w for w in re.findall(r"[\w']+", (rest[:s] + " " + rest[e:]).lower())
             if w not in _SLOT_FILLER]:
         return None
-    old = [x for x in _statement_spans(body) if x[2] != new]
+    old = [x for x in statement_spans(body) if x[2] != new]
     if not old:
         return None
     at, end, _ = old[0]
     return body[:at] + new.lower() + body[end:] + "?"
-
-
-def _statement_spans(text: str) -> list[tuple[int, int, str]]:
-    """Where the text names a CQC quality statement, by its name or a key word of it."""
-    low = text.lower().replace("’", "'")
-    out = []
-    for canon, keys in STATEMENT_KEYS.items():
-        for k in (canon.lower(), *keys):
-            i = low.find(k)
-            if i >= 0:
-                out.append((i, i + len(k), canon))
-                break
-    return sorted(out)
 
 
 def _grade_words_only(own: list[str], grade: str) -> bool:

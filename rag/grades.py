@@ -1,6 +1,6 @@
 """Grades named in a question, across report families. Public: `asked_grade`,
-`listed_grades`, `grades_match`, `rank`, `named_families`, `without_families`, `scope_of`,
-`unshorten`.
+`listed_grades`, `grades_match`, `rank`, `named_families`, `without_families`,
+`drop_families`, `scope_of`, `unshorten`.
 
 "Which councils were rated requires improvement?" must find CQC's "Requires improvement" and
 Ofsted's "Requires improvement to be good"; "which areas had widespread or systemic failings?"
@@ -202,6 +202,16 @@ def named_families(question: str) -> frozenset[str]:
         return frozenset()
     common = frozenset.intersection(*sets)
     return common or frozenset.union(*sets)
+
+
+def drop_families(text: str) -> str:
+    """The text as typed less the phrases that name a report family, with the word that led
+    in to each ("for adult social care", "from cqc"): a question ready for another family."""
+    for phrase in sorted({p for s in scopes() for p in s.asked_by}, key=len, reverse=True):
+        words = r"\W+".join(re.escape(w) for w in re.findall(r"[a-z]+", phrase.replace("'", "")))
+        text = re.sub(rf"(?:\b(?:by|from|for|in|at|of|with)\s+)?(?:the\s+)?\b{words}(?:'?s)?\b",
+                      " ", text, flags=re.I)
+    return " ".join(text.split())
 
 
 def _named_in(plain: str, phrase: str) -> bool:

@@ -287,15 +287,22 @@ def org_mentions(text: str, councils: list[Council]) -> list[Mention]:
 
 
 def _find_statements(q: str) -> tuple[str, ...]:
-    found: list[tuple[int, str]] = []
+    # "safe pathways" also contains "safe": prefer the longest statement match per position.
+    return tuple(dict.fromkeys(c for _, _, c in statement_spans(q)))
+
+
+def statement_spans(text: str) -> list[tuple[int, int, str]]:
+    """Where a text names each CQC quality statement, by its name or a key word of it (the
+    first place, as (start, end, name), in order); offsets are into ``text`` itself."""
+    low = _fold(text)
+    found: list[tuple[int, int, str]] = []
     for canon, keys in STATEMENT_KEYS.items():
         for k in (canon.lower(), *keys):
-            i = q.find(k.replace("-", " "))
+            i = low.find(k.replace("-", " "))
             if i >= 0:
-                found.append((i, canon))
+                found.append((i, i + len(k), canon))
                 break
-    # "safe pathways" also contains "safe": prefer the longest statement match per position.
-    return tuple(dict.fromkeys(c for _, c in sorted(found)))
+    return sorted(found)
 
 
 def asks_rating(q: str) -> bool:
