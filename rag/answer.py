@@ -34,6 +34,7 @@ from rag.followup import (
     action_after_quote,
     asks_action,
     asks_only_why,
+    cause_in_quote,
     followup_question,
     lean_of,
     more_answer,
@@ -57,7 +58,7 @@ from rag.verify import verify_figures
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Hit, Turn, overlap
 from reportqa.settings import Settings
-from reportqa.text import answer_sentences, sentence_spans
+from reportqa.text import answer_sentences, quotable_spans
 
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
@@ -203,20 +204,24 @@ def _beyond_the_quote(reading: Reading, prev: Turn, settings: Settings,
 
 def _another_fact_of_the_quote(reading: Reading, ans: Answer, settings: Settings, eng: Engine,
                                answerer: Answerer | None) -> Answer | None:
-    """A new follow-up that the passage just quoted answers with another of its sentences
+    """A new follow-up that the passage just quoted answers with one of its sentences
     ("when was the council set up?" after a passage on its green belt that also says when
     it was created): when the reader is sure of the sentence that best answers the new
-    question, and it is not the sentence that best answered the question before, that
-    sentence is quoted as the answer."""
+    question, that sentence is quoted as the answer. If it is the sentence that best answered
+    the question before, the reader must be surer (``requote_sure``): "where are they mostly
+    from?" after a sentence giving both the share of ethnic minority groups and their
+    heritage asks another fact of it; "who leads the council?" after a sentence on when it
+    was set up is rather a question the reports do not answer."""
     reader = _reader_of(settings, answerer)
     sentences = _quoted_sentences(ans, eng)
-    if reader is None or reading.previous is None or len(sentences) < 2:
+    if reader is None or reading.previous is None or not sentences:
         return None
     texts = [pair_text(c.council, c.section, c.quote) for c in sentences]
     new = reader.score(followup_question(reading), texts)
     old = reader.score(topic_of(reading.previous), texts)
     best = max(range(len(texts)), key=new.__getitem__)
-    if new[best] < settings.reader_threshold or best == max(range(len(texts)), key=old.__getitem__):
+    same = best == max(range(len(texts)), key=old.__getitem__)
+    if new[best] < (W.requote_sure if same else settings.reader_threshold):
         return None
     return replace(quoting(reading, sentences[best]), timings_ms=ans.timings_ms)
 
@@ -225,7 +230,7 @@ def _quoted_sentences(ans: Answer, eng: Engine) -> list[Citation]:
     """Each sentence of an answer's quotes, cited on its own."""
     return [cite_span(1, c.report_id, eng, s, e, council=c.council)
             for c in ans.citations if not c.see_also
-            for s, e in sentence_spans(eng.retriever.report_text(c.report_id), c.start, c.end)]
+            for s, e in quotable_spans(eng.retriever.report_text(c.report_id), c.start, c.end)]
 
 
 def _reader_of(settings: Settings, answerer: Answerer | None) -> SentenceReader | None:
@@ -275,7 +280,8 @@ def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,
         if found is not None:
             return _timed(found, t0, t0)
     query = reason_query(reading)
-    after = reason_in_quote(reading, eng) or reason_after_quote(reading, eng)
+    after = (reason_in_quote(reading, eng) or reason_after_quote(reading, eng)
+             or cause_in_quote(reading, eng))
     if after is not None:
         return _timed(after, t0, t0)
     reports = _cited_reports(prev)

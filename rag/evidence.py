@@ -22,7 +22,7 @@ from rag.query import Understanding, asks, asks_count, asks_percentage
 from rag.retrieve import tokenize
 from rag.verify import looks_like_instruction
 from reportqa.records import Answer, Chunk, Citation, Hit, Span, overlap
-from reportqa.text import sentence_key, sentence_spans
+from reportqa.text import quotable_spans, sentence_key, sentence_spans
 
 NOT_IN_REPORTS = "The indexed reports don't say."
 
@@ -115,6 +115,7 @@ class Weights:
     second_sentence_pool: int
     why_hits: int
     restated_similarity: float
+    requote_sure: float
 
     @classmethod
     def load(cls) -> Weights:
@@ -412,19 +413,9 @@ def overlaps(c: Candidate, picked: list[Candidate]) -> bool:
     return any(overlap(c.span, p.span) for p in picked)
 
 
-# A numbered paragraph's number on its own ("48." before "The local offer ..."): the sentence
-# splitter leaves it as a span, but it is a paragraph break, not a sentence to quote.
-_PARAGRAPH_NUMBER = re.compile(r"\(?\d{1,3}[.)]")
-
-
-def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    return [(s, e) for s, e in sentence_spans(text, start, end)
-            if not _PARAGRAPH_NUMBER.fullmatch(text, s, e)]
-
-
 def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:
     text = engine.retriever.report_text(c.hit.chunk.report_id)
-    for s, e in _sentences(text, c.end, min(len(text), c.end + 600)):
+    for s, e in quotable_spans(text, c.end, min(len(text), c.end + 600)):
         if s >= c.end:
             return Candidate(c.hit, s, e, text[s:e], c.score, c.coverage)
     return None
@@ -451,7 +442,7 @@ def joined(c: Candidate, neighbour: Candidate, engine: Engine) -> Candidate:
 
 def _sentence_before(text: str, start: int) -> tuple[int, int] | None:
     """The sentence right before ``start`` in the same paragraph, if there is one."""
-    before = [(s, e) for s, e in _sentences(text, max(0, start - 600), start)
+    before = [(s, e) for s, e in quotable_spans(text, max(0, start - 600), start)
               if _next_to(e, start)]
     return before[-1] if before else None
 

@@ -46,7 +46,7 @@ from rag.query import (
 from rag.retrieve import tokenize
 from rag.structured import understand
 from reportqa.records import Answer, Citation, Turn
-from reportqa.text import sentence_spans
+from reportqa.text import quotable_spans
 
 # Words a short follow-up may carry besides a cue and an organisation and still mean "the
 # same question, about this organisation" ("and what about Hull then, please?").
@@ -359,7 +359,7 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
     text = eng.retriever.report_text(last.report_id)
     spans: list[tuple[int, int]] = []
     words = 0
-    for s, e in sentence_spans(text, last.end, min(len(text), last.end + 2000)):
+    for s, e in quotable_spans(text, last.end, min(len(text), last.end + 2000)):
         n = len(text[s:e].split())
         # A heading or label line ("Financial facts") is not more of what the report says.
         if s < last.end or not _ENDS_SENTENCE.search(text[s:e]) or (spans and words + n > MORE_WORDS):
@@ -395,7 +395,7 @@ def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
         return None
     last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
-    nxt = sentence_spans(text, last.end, min(len(text), last.end + _NEAR_CHARS))[:1]
+    nxt = quotable_spans(text, last.end, min(len(text), last.end + _NEAR_CHARS))[:1]
     if not nxt or not may_explain_the_one_before(text[nxt[0][0]:nxt[0][1]]):
         return None
     return quoting(reading, cite_span(1, last.report_id, eng, *nxt[0], council=last.council))
@@ -408,8 +408,7 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     reason is quoted again rather than searched for elsewhere."""
     for c in _previous_citations(reading, eng):
         text = eng.retriever.report_text(c.report_id)
-        spans = sentence_spans(text, c.start, c.end)
-        for (a, b), (s, e) in pairwise(spans):
+        for (a, b), (s, e) in pairwise(quotable_spans(text, c.start, c.end)):
             second = text[s:e]
             if _CONSEQUENCE.match(second):
                 reason = (a, b)
@@ -421,7 +420,21 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     return None
 
 
+def cause_in_quote(reading: Reading, eng: Engine) -> Answer | None:
+    """"Why?" after a quoted sentence that gives its finding's cause itself ("... living in
+    children's homes because of a lack of suitable foster placements", "... has deteriorated
+    since the police ceased to be co-located"): that sentence is quoted again, rather than a
+    sentence not yet quoted that the search would find (some other finding)."""
+    for c in _previous_citations(reading, eng):
+        text = eng.retriever.report_text(c.report_id)
+        for s, e in quotable_spans(text, c.start, c.end):
+            if _CAUSE_WITHIN.search(text, s, e):
+                return quoting(reading, cite_span(1, c.report_id, eng, s, e, council=c.council))
+    return None
+
+
 _CONSEQUENCE = pattern("sentences", "consequence")
+_CAUSE_WITHIN = pattern("followups", "cause_within")
 _NEAR_CHARS = 600  # longer than nearly every report sentence
 _ASKS_ACTION = pattern("followups", "asks_action")
 _ACTION = pattern("cues", "action_taken")
@@ -453,7 +466,7 @@ def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
     end = text.find("\n", last.end)
-    spans = [sp for sp in sentence_spans(text, last.end, len(text) if end < 0 else end)
+    spans = [sp for sp in quotable_spans(text, last.end, len(text) if end < 0 else end)
              if sp[0] >= last.end][:ACTION_SENTENCES]
     for i, (s, e) in enumerate(spans):
         sentence = text[s:e]

@@ -64,6 +64,19 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return [t for t in (_trim(text, s, e) for s, e in spans) if t[1] > t[0]]
 
 
+# A numbered paragraph's number on its own ("40." before "The corporate parenting board ..."):
+# the splitter leaves it as a span, but it is a paragraph break, not a sentence to quote.
+_PARAGRAPH_NUMBER = re.compile(r"\(?\d{1,3}[.)]")
+
+
+def quotable_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """The sentences of ``text[start:end]`` that an answer may quote: ``sentence_spans``
+    without Ofsted's paragraph numbers standing alone. (Chunking keeps the plain spans, so
+    chunk ids do not move.)"""
+    return [(s, e) for s, e in sentence_spans(text, start, end)
+            if not _PARAGRAPH_NUMBER.fullmatch(text, s, e)]
+
+
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     while s < e and text[s] in " \t•":
         s += 1

@@ -634,13 +634,14 @@ def test_a_follow_up_the_quoted_report_does_not_answer_either_stays_not_found(
 
 
 class _Sure:
-    """A fake sentence reader: sure of a candidate that contains ``words``, else not."""
+    """A fake sentence reader: sure of a candidate that contains ``words`` (above the answer
+    threshold, below the surer ``requote_sure`` of weights.toml), else not."""
 
     def __init__(self, words: str) -> None:
         self.words = words
 
     def score(self, question: str, candidates: list[str]) -> list[float]:
-        return [0.9 if self.words in c else 0.1 for c in candidates]
+        return [0.7 if self.words in c else 0.1 for c in candidates]
 
 
 @pytest.mark.parametrize(("reader_sure_of", "new_passage"),
@@ -785,30 +786,35 @@ def test_asking_what_is_done_about_the_last_quote(message: str, asks: bool) -> N
 
 
 class _ByQuestion:
-    """A fake sentence reader sure of the sentence holding ``sure[key]`` for a question that
-    contains ``key``, and of nothing else."""
+    """A fake sentence reader giving probability ``p`` to the sentence holding ``sure[key]``
+    for a question that contains ``key``, and 0.1 to everything else."""
 
-    def __init__(self, sure: dict[str, str]) -> None:
+    def __init__(self, sure: dict[str, str], p: float = 0.7) -> None:
         self.sure = sure
+        self.p = p
 
     def score(self, question: str, candidates: list[str]) -> list[float]:
         words = next((w for key, w in self.sure.items() if key in question), None)
-        return [0.9 if words and words in c else 0.1 for c in candidates]
+        return [self.p if words and words in c else 0.1 for c in candidates]
 
 
-@pytest.mark.parametrize(("sure", "quoted_sentence"), [
+@pytest.mark.parametrize(("sure", "p", "quoted_sentence"), [
     # Another sentence of the passage answers the new question: it is the answer.
-    ({"process": "robust quality", "themes": "to the board"}, "to the board"),
-    # The sentence that answered the question before is the reader's pick again: nothing new.
-    ({"process": "robust quality", "themes": "robust quality"}, None),
+    ({"process": "robust quality", "themes": "to the board"}, 0.7, "to the board"),
+    # The sentence that answered the question before is the reader's pick again, and the
+    # reader is only fairly sure: nothing new.
+    ({"process": "robust quality", "themes": "robust quality"}, 0.7, None),
+    # ... very sure (requote_sure): the new question asks another fact of that sentence.
+    ({"process": "robust quality", "themes": "robust quality"}, 0.95, "robust quality"),
     # The reader is sure of no sentence for the new question.
-    ({"process": "robust quality"}, None),
+    ({"process": "robust quality"}, 0.95, None),
 ])
 def test_a_follow_up_answered_by_another_sentence_of_the_passage_just_quoted(
-        tmp_path: Path, sure: dict[str, str], quoted_sentence: str | None) -> None:
+        tmp_path: Path, sure: dict[str, str], p: float, quoted_sentence: str | None) -> None:
     """"Who do they report the themes to?" after a quoted passage that says so beside the
     fact asked before: the sentence the reader is sure answers it is quoted as the answer, not
-    "the reports don't say more", unless it is the sentence that answered the question before."""
+    "the reports don't say more". If it is the sentence that answered the question before,
+    only when the reader is very sure of it."""
     from rag.evidence import cite_span
     from rag.retrieve import Filters
 
@@ -820,7 +826,7 @@ def test_a_follow_up_answered_by_another_sentence_of_the_passage_just_quoted(
     end = text.index("to the board.") + len("to the board.")
     passage = cite_span(1, report_id, eng, start, end, council="Fenwick")
     first = "Does Fenwick have a quality assurance process?"
-    fake = _WithinOneReport(requote=passage, answers=False, reader=_ByQuestion(sure))
+    fake = _WithinOneReport(requote=passage, answers=False, reader=_ByQuestion(sure, p))
     then = answer_in_chat("who do they report the themes to?", [Turn(first, first, (passage,))],
                           eng.settings, engine=eng, answerer=fake)
     if quoted_sentence is None:
@@ -858,6 +864,50 @@ def test_why_after_a_quoted_pair_that_gives_the_reason_quotes_it(
         assert found is None
     else:
         assert found is not None and [c.quote for c in found.citations] == [reason]
+
+
+@pytest.mark.parametrize(("quote", "reason"), [
+    # The finding and its cause in one sentence.
+    ("Some young children live in children's homes because of a lack of foster placements.",
+     "Some young children live in children's homes because of a lack of foster placements."),
+    ("Sharing has got worse since the police ceased to be co-located. Leaders meet monthly.",
+     "Sharing has got worse since the police ceased to be co-located."),
+    ("Sharing arrangements were in place, so concerns were raised quickly.",
+     "Sharing arrangements were in place, so concerns were raised quickly."),
+    # "Since" the last inspection is when, not why.
+    ("Plans have improved since the last inspection.", None),
+    ("Leaders meet partners every month.", None),
+])
+def test_why_after_a_quoted_sentence_holding_its_own_cause_quotes_it(
+        tmp_path: Path, quote: str, reason: str | None) -> None:
+    """"How come?" after a quote whose sentence gives the finding's cause ("... because of a
+    lack of foster placements"): that sentence is the reason, quoted again."""
+    from rag.followup import Reading, cause_in_quote
+
+    eng, quoted = _page_quoting(tmp_path, f"{quote}\n", quote)
+    first = "Are young children in Fenwick placed in children's homes?"
+    found = cause_in_quote(Reading("how come?", f"how come? (following: {first})", "why",
+                                   Turn(first, first, (quoted,))), eng)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and [c.quote for c in found.citations] == [reason]
+
+
+def test_tell_me_more_skips_a_paragraph_number(tmp_path: Path) -> None:
+    """Ofsted numbers its paragraphs ("40. The board ..."): "tell me more" quotes the next
+    sentences, never the number standing alone as if it were one."""
+    from rag.followup import Reading, more_answer
+
+    body = ("Care leavers value the Cocoon.\n40. The board consults care leavers.\n"
+            "41. Most care leavers know their rights.\n")
+    eng, quoted = _page_quoting(tmp_path, body, "Care leavers value the Cocoon.")
+    first = "What is the Cocoon in Fenwick?"
+    more = more_answer(Reading("tell me more", f"tell me more (following: {first})", "more",
+                               Turn(first, first, (quoted,))), eng)
+    assert more is not None
+    assert [c.quote for c in more.citations] == ["The board consults care leavers.",
+                                                 "Most care leavers know their rights."]
 
 
 def test_tell_me_more_skips_a_heading_after_the_quote(tmp_path: Path) -> None:
