@@ -351,7 +351,9 @@ def page_answer(reading: Reading, eng: Engine) -> Answer | None:
 
 
 def more_answer(reading: Reading, eng: Engine) -> Answer | None:
-    """"Tell me more": the report's next sentences after the last passage cited."""
+    """"Tell me more": the sentences the last answer skipped between two passages it quoted
+    from one stretch of a report (it picked the best sentences of a paragraph, not all of
+    them), then the report's next sentences after the last passage cited."""
     cites = _previous_citations(reading, eng)
     if not cites:
         return None
@@ -359,10 +361,11 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
     text = eng.retriever.report_text(last.report_id)
     spans: list[tuple[int, int]] = []
     words = 0
-    for s, e in quotable_spans(text, last.end, min(len(text), last.end + 2000)):
+    after = quotable_spans(text, last.end, min(len(text), last.end + 2000))
+    for s, e in _skipped(cites, text) + [sp for sp in after if sp[0] >= last.end]:
         n = len(text[s:e].split())
         # A heading or label line ("Financial facts") is not more of what the report says.
-        if s < last.end or not _ENDS_SENTENCE.search(text[s:e]) or (spans and words + n > MORE_WORDS):
+        if not _ENDS_SENTENCE.search(text[s:e]) or (spans and words + n > MORE_WORDS):
             continue
         spans.append((s, e))
         words += n
@@ -378,6 +381,14 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
 
 
 _ENDS_SENTENCE = re.compile(r"[.!?;][\"”’')]*\s*$")
+
+
+def _skipped(cites: tuple[Citation, ...], text: str) -> list[tuple[int, int]]:
+    """Sentences lying between two passages quoted from the report quoted first, when the
+    passages are near each other (one stretch of the report), in reading order."""
+    quoted = sorted((c for c in cites if c.report_id == cites[0].report_id), key=lambda c: c.start)
+    return [(s, e) for a, b in pairwise(quoted) if 0 < b.start - a.end <= _NEAR_CHARS
+            for s, e in quotable_spans(text, a.end, b.start) if s >= a.end and e <= b.start]
 
 
 def quoting(reading: Reading, cite: Citation) -> Answer:

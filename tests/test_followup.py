@@ -894,6 +894,28 @@ def test_why_after_a_quoted_sentence_holding_its_own_cause_quotes_it(
         assert found is not None and [c.quote for c in found.citations] == [reason]
 
 
+def test_tell_me_more_first_gives_what_the_answer_skipped_between_its_quotes(
+        tmp_path: Path) -> None:
+    """An answer that quoted two sentences of one paragraph with one between them: "tell me
+    more" gives the skipped sentence first, then goes on after the last quote."""
+    from dataclasses import replace
+
+    from rag.evidence import cite_span
+    from rag.followup import Reading, more_answer
+
+    first_q, skipped = "Leaders set up a belonging strategy.", "It is run by a behaviour team."
+    second_q, after = "As a result, exclusions fell.", "Absence is also tracked."
+    eng, one = _page_quoting(tmp_path, f"{first_q} {skipped} {second_q} {after}\n", first_q)
+    text = eng.retriever.report_text(one.report_id)
+    start = text.index(second_q)
+    two = replace(cite_span(2, one.report_id, eng, start, start + len(second_q)), n=2)
+    asked = "What is the belonging strategy in Fenwick?"
+    more = more_answer(Reading("tell me more", f"tell me more (following: {asked})", "more",
+                               Turn(asked, asked, (two, one))), eng)
+    assert more is not None
+    assert [c.quote for c in more.citations] == [skipped, after]
+
+
 def test_tell_me_more_skips_a_paragraph_number(tmp_path: Path) -> None:
     """Ofsted numbers its paragraphs ("40. The board ..."): "tell me more" quotes the next
     sentences, never the number standing alone as if it were one."""
