@@ -116,6 +116,8 @@ class Weights:
     why_hits: int
     restated_similarity: float
     requote_sure: float
+    # Read by rag/retrieve.py itself (it sits below this module): here so every row is a field.
+    ranker_best: int
 
     @classmethod
     def load(cls) -> Weights:

@@ -24,10 +24,13 @@ import numpy as np
 
 from ingest.index import IndexStore, ReportRow
 from ingest.structure import council_key
+from rag.lexicon import vocab
 from reportqa.embed import Embedder
 from reportqa.records import Chunk, Hit
 
 RRF_K = 60
+# Each ranker's own top chunks kept among the fused top k (rag/vocab/weights.toml).
+RANKER_BEST = int(vocab("weights")["ranker_best"]["value"])
 _TOKEN = re.compile(r"£?\d+(?:[.,]\d+)*%?|[a-z][a-z']*[a-z]|[a-z]")
 
 
@@ -63,6 +66,21 @@ def rrf_fuse(rankings: Mapping[str, Sequence[str]], k: int = RRF_K,
             ranks.setdefault(doc, {})[name] = r
     order = sorted(scores, key=lambda d: (-scores[d], min(ranks[d].values()), d))
     return [(d, scores[d], ranks[d]) for d in order]
+
+
+def with_each_best(fused: list[tuple[str, float, dict[str, int]]], rankers: Sequence[str],
+                   k: int, best: int) -> list[tuple[str, float, dict[str, int]]]:
+    """The fused top ``k``, with each ranker's own top ``best`` kept in it (in place of the
+    lowest fused ones), in fused order. Fusion ranks a chunk that one ranker puts first and
+    the other far down below chunks both rank middling: the only chunk with the question's
+    rare word ("caseloads") lost to chunks about "managers" of the same council."""
+    def own_best(f: tuple[str, float, dict[str, int]]) -> bool:
+        return any(f[2].get(r, best + 1) <= best for r in rankers)
+
+    must = [f for f in fused if own_best(f)]
+    others = [f for f in fused if not own_best(f)][: max(0, k - len(must))]
+    keep = {f[0] for f in must + others}
+    return [f for f in fused if f[0] in keep][:k]
 
 
 def tokenize(text: str) -> list[str]:
@@ -132,8 +150,9 @@ class HybridRetriever:
                      if st.chunks[st.by_id[cid]].quality_statement in boost_statements]
             rankings["statement"] = boost
         fused = rrf_fuse(rankings, weights={"bm25": 1.0, "dense": 1.0, "statement": 0.5})
+        kept = with_each_best(fused, ("bm25", "dense"), k, RANKER_BEST)
         return [Hit(st.chunks[st.by_id[cid]], score, i + 1, ranks)
-                for i, (cid, score, ranks) in enumerate(fused[:k])]
+                for i, (cid, score, ranks) in enumerate(kept)]
 
     def embed_query(self, question: str) -> np.ndarray:
         """The question's vector, computed once per question (retrieval and answering share it)."""

@@ -16,7 +16,7 @@ from ingest.pipeline import ingest
 from rag.answer import answer, check_figures
 from rag.engine import Engine
 from rag.query import council_catalogue
-from rag.retrieve import Filters, rrf_fuse, tokenize
+from rag.retrieve import Filters, rrf_fuse, tokenize, with_each_best
 from rag.structured import understand
 from reportqa.errors import IndexNotReadyError, QuestionError
 from reportqa.records import Answer, Citation
@@ -45,6 +45,22 @@ def assert_offsets_exact(eng: Engine, a: Answer) -> None:
 
 
 # --- fusion and recognition ---------------------------------------------------------------
+
+def test_each_rankers_best_chunk_is_kept_among_the_fused_top_k() -> None:
+    """A chunk BM25 ranks first and the meaning ranker far down falls below chunks both rank
+    middling; it is kept among the top k in place of the lowest fused one, in fused order."""
+    bm25 = ["rare", "m1", "m2", "m3", "m4"]
+    dense = ["m2", "m1", "m4", "m3", "d5", "d6", "d7", "d8", "d9", "rare"]
+    fused = rrf_fuse({"bm25": bm25, "dense": dense}, k=60)
+    plain = [f[0] for f in fused[:4]]
+    assert "rare" not in plain
+    kept = [f[0] for f in with_each_best(fused, ("bm25", "dense"), 4, 1)]
+    assert kept == plain[:3] + ["rare"]
+    # Nothing to add when every ranker's best is already in the top k.
+    assert with_each_best(fused, ("bm25", "dense"), 10, 1) == fused[:10]
+    # More bests than room: the fused order decides.
+    assert [f[0] for f in with_each_best(fused, ("bm25", "dense"), 1, 2)] == [fused[0][0]]
+
 
 def test_rrf_fuse_is_a_pure_rank_fusion() -> None:
     fused = rrf_fuse({"bm25": ["a", "b", "c"], "dense": ["c", "a", "d"]}, k=60)
