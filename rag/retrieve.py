@@ -68,19 +68,28 @@ def rrf_fuse(rankings: Mapping[str, Sequence[str]], k: int = RRF_K,
     return [(d, scores[d], ranks[d]) for d in order]
 
 
-def with_each_best(fused: list[tuple[str, float, dict[str, int]]], rankers: Sequence[str],
-                   k: int, best: int) -> list[tuple[str, float, dict[str, int]]]:
-    """The fused top ``k``, with each ranker's own top ``best`` kept in it (in place of the
+def with_each_best(fused: list[tuple[str, float, dict[str, int]]],
+                   rankings: Mapping[str, Sequence[str]], k: int,
+                   best: int) -> list[tuple[str, float, dict[str, int]]]:
+    """The fused top ``k``, with each ranking's own top ``best`` kept in it (in place of the
     lowest fused ones), in fused order. Fusion ranks a chunk that one ranker puts first and
     the other far down below chunks both rank middling: the only chunk with the question's
     rare word ("caseloads") lost to chunks about "managers" of the same council."""
-    def own_best(f: tuple[str, float, dict[str, int]]) -> bool:
-        return any(f[2].get(r, best + 1) <= best for r in rankers)
-
-    must = [f for f in fused if own_best(f)]
-    others = [f for f in fused if not own_best(f)][: max(0, k - len(must))]
-    keep = {f[0] for f in must + others}
-    return [f for f in fused if f[0] in keep][:k]
+    must = {cid for ids in rankings.values() for cid in ids[:best]}
+    top = fused[:k]
+    missing = must - {f[0] for f in top}
+    if not missing:
+        return top
+    found = []
+    for f in fused[k:]:  # usually a few places below the top k
+        if f[0] in missing:
+            found.append(f)
+            if len(found) == len(missing):
+                break
+    pool = top + found  # in fused order
+    ranked = [f for f in pool if f[0] in must] + [f for f in pool if f[0] not in must]
+    keep = {f[0] for f in ranked[:k]}
+    return [f for f in pool if f[0] in keep]
 
 
 def tokenize(text: str) -> list[str]:
@@ -150,7 +159,7 @@ class HybridRetriever:
                      if st.chunks[st.by_id[cid]].quality_statement in boost_statements]
             rankings["statement"] = boost
         fused = rrf_fuse(rankings, weights={"bm25": 1.0, "dense": 1.0, "statement": 0.5})
-        kept = with_each_best(fused, ("bm25", "dense"), k, RANKER_BEST)
+        kept = with_each_best(fused, {r: rankings[r] for r in ("bm25", "dense")}, k, RANKER_BEST)
         return [Hit(st.chunks[st.by_id[cid]], score, i + 1, ranks)
                 for i, (cid, score, ranks) in enumerate(kept)]
 

@@ -51,15 +51,16 @@ def test_each_rankers_best_chunk_is_kept_among_the_fused_top_k() -> None:
     middling; it is kept among the top k in place of the lowest fused one, in fused order."""
     bm25 = ["rare", "m1", "m2", "m3", "m4"]
     dense = ["m2", "m1", "m4", "m3", "d5", "d6", "d7", "d8", "d9", "rare"]
-    fused = rrf_fuse({"bm25": bm25, "dense": dense}, k=60)
+    rankings = {"bm25": bm25, "dense": dense}
+    fused = rrf_fuse(rankings, k=60)
     plain = [f[0] for f in fused[:4]]
     assert "rare" not in plain
-    kept = [f[0] for f in with_each_best(fused, ("bm25", "dense"), 4, 1)]
+    kept = [f[0] for f in with_each_best(fused, rankings, 4, 1)]
     assert kept == plain[:3] + ["rare"]
     # Nothing to add when every ranker's best is already in the top k.
-    assert with_each_best(fused, ("bm25", "dense"), 10, 1) == fused[:10]
+    assert with_each_best(fused, rankings, 10, 1) == fused[:10]
     # More bests than room: the fused order decides.
-    assert [f[0] for f in with_each_best(fused, ("bm25", "dense"), 1, 2)] == [fused[0][0]]
+    assert [f[0] for f in with_each_best(fused, rankings, 1, 2)] == [fused[0][0]]
 
 
 def test_rrf_fuse_is_a_pure_rank_fusion() -> None:
