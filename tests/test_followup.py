@@ -838,56 +838,43 @@ def test_a_follow_up_answered_by_another_sentence_of_the_passage_just_quoted(
         assert text[c.start:c.end] == c.quote
 
 
-@pytest.mark.parametrize(("pair", "reason"), [
+@pytest.mark.parametrize(("finder", "quote", "reason"), [
     # A sentence opening with a consequence follows its cause.
-    ("Too few pupils in care have a plan for their education. As such, too many leave school "
-     "without any qualifications.", "Too few pupils in care have a plan for their education."),
+    ("reason_in_quote", "Too few pupils in care have a plan for their education. As such, too "
+     "many leave school without any qualifications.",
+     "Too few pupils in care have a plan for their education."),
     # A sentence that points back may say why the one before is so.
-    ("Child protection plans have risen by 71% since June 2017. This rise was attributed to "
-     "better recognition of risk.", "This rise was attributed to better recognition of risk."),
+    ("reason_in_quote", "Child protection plans have risen by 71% since June 2017. This rise "
+     "was attributed to better recognition of risk.",
+     "This rise was attributed to better recognition of risk."),
     # Neither: the reason is looked for elsewhere, not in the passage quoted.
-    ("Child protection plans have risen by 71% since June 2017. Leaders meet partners every "
-     "month.", None),
-])
-def test_why_after_a_quoted_pair_that_gives_the_reason_quotes_it(
-        tmp_path: Path, pair: str, reason: str | None) -> None:
-    """"Why?" after an answer that quoted a finding with the sentence next to it: when that
-    pair holds a cause and its consequence, or a sentence explaining the one before, the
-    reason is quoted again."""
-    from rag.followup import Reading, reason_in_quote
-
-    eng, quoted = _page_quoting(tmp_path, f"{pair}\n", pair)
-    first = "Do pupils in care in Fenwick leave school with qualifications?"
-    found = reason_in_quote(Reading("why?", f"why? (following: {first})", "why",
-                                    Turn(first, first, (quoted,))), eng)
-    if reason is None:
-        assert found is None
-    else:
-        assert found is not None and [c.quote for c in found.citations] == [reason]
-
-
-@pytest.mark.parametrize(("quote", "reason"), [
+    ("reason_in_quote", "Child protection plans have risen by 71% since June 2017. Leaders meet "
+     "partners every month.", None),
     # The finding and its cause in one sentence.
-    ("Some young children live in children's homes because of a lack of foster placements.",
-     "Some young children live in children's homes because of a lack of foster placements."),
-    ("Sharing has got worse since the police ceased to be co-located. Leaders meet monthly.",
-     "Sharing has got worse since the police ceased to be co-located."),
-    ("Sharing arrangements were in place, so concerns were raised quickly.",
+    ("cause_in_quote", "Some young children live in children's homes because of a lack of "
+     "foster placements.", "Some young children live in children's homes because of a lack "
+     "of foster placements."),
+    ("cause_in_quote", "Sharing has got worse since the police ceased to be co-located. Leaders "
+     "meet monthly.", "Sharing has got worse since the police ceased to be co-located."),
+    ("cause_in_quote", "Sharing arrangements were in place, so concerns were raised quickly.",
      "Sharing arrangements were in place, so concerns were raised quickly."),
     # "Since" the last inspection is when, not why.
-    ("Plans have improved since the last inspection.", None),
-    ("Leaders meet partners every month.", None),
+    ("cause_in_quote", "Plans have improved since the last inspection.", None),
+    ("cause_in_quote", "Leaders meet partners every month.", None),
 ])
-def test_why_after_a_quoted_sentence_holding_its_own_cause_quotes_it(
-        tmp_path: Path, quote: str, reason: str | None) -> None:
-    """"How come?" after a quote whose sentence gives the finding's cause ("... because of a
-    lack of foster placements"): that sentence is the reason, quoted again."""
-    from rag.followup import Reading, cause_in_quote
+def test_why_after_a_quote_that_holds_the_reason_quotes_it(
+        tmp_path: Path, finder: str, quote: str, reason: str | None) -> None:
+    """"Why?" after an answer whose quote already gives the reason: a pair holding a cause
+    and its consequence, or a sentence explaining the one before (``reason_in_quote``); a
+    sentence that states the finding's cause itself, "... because of ...", "... since the
+    police ceased ..." (``cause_in_quote``). The reason is quoted again."""
+    import rag.followup
 
     eng, quoted = _page_quoting(tmp_path, f"{quote}\n", quote)
-    first = "Are young children in Fenwick placed in children's homes?"
-    found = cause_in_quote(Reading("how come?", f"how come? (following: {first})", "why",
-                                   Turn(first, first, (quoted,))), eng)
+    first = "Do pupils in care in Fenwick leave school with qualifications?"
+    found = getattr(rag.followup, finder)(
+        rag.followup.Reading("why?", f"why? (following: {first})", "why",
+                             Turn(first, first, (quoted,))), eng)
     if reason is None:
         assert found is None
     else:
@@ -916,31 +903,24 @@ def test_tell_me_more_first_gives_what_the_answer_skipped_between_its_quotes(
     assert [c.quote for c in more.citations] == [skipped, after]
 
 
-def test_tell_me_more_skips_a_paragraph_number(tmp_path: Path) -> None:
-    """Ofsted numbers its paragraphs ("40. The board ..."): "tell me more" quotes the next
-    sentences, never the number standing alone as if it were one."""
+@pytest.mark.parametrize(("body", "more_quotes"), [
+    # A heading or label line between the quote and the next sentence.
+    ("Financial facts\nMost carers had a review within a year.\n",
+     ["Most carers had a review within a year."]),
+    # Ofsted numbers its paragraphs ("40. The board ..."): not a sentence of its own.
+    ("40. The board consults carers.\n41. Most carers know their rights.\n",
+     ["The board consults carers.", "Most carers know their rights."]),
+])
+def test_tell_me_more_skips_what_is_not_a_sentence(tmp_path: Path, body: str,
+                                                   more_quotes: list[str]) -> None:
+    """The next sentences of the report, not a heading, label line or paragraph number
+    between them."""
     from rag.followup import Reading, more_answer
 
-    body = ("Care leavers value the Cocoon.\n40. The board consults care leavers.\n"
-            "41. Most care leavers know their rights.\n")
-    eng, quoted = _page_quoting(tmp_path, body, "Care leavers value the Cocoon.")
-    first = "What is the Cocoon in Fenwick?"
-    more = more_answer(Reading("tell me more", f"tell me more (following: {first})", "more",
-                               Turn(first, first, (quoted,))), eng)
-    assert more is not None
-    assert [c.quote for c in more.citations] == ["The board consults care leavers.",
-                                                 "Most care leavers know their rights."]
-
-
-def test_tell_me_more_skips_a_heading_after_the_quote(tmp_path: Path) -> None:
-    """The next sentences of the report, not a heading or label line between them."""
-    from rag.followup import Reading, more_answer
-
-    body = ("Carers said the assessment was quick and kind.\nFinancial facts\n"
-            "Most carers had a review within a year.\n")
-    eng, quoted = _page_quoting(tmp_path, body, "Carers said the assessment was quick and kind.")
+    said = "Carers said the assessment was quick and kind."
+    eng, quoted = _page_quoting(tmp_path, f"{said}\n{body}", said)
     first = "What did carers in Fenwick say about assessments?"
     more = more_answer(Reading("tell me more", f"tell me more (following: {first})", "more",
                                Turn(first, first, (quoted,))), eng)
     assert more is not None
-    assert [c.quote for c in more.citations] == ["Most carers had a review within a year."]
+    assert [c.quote for c in more.citations] == more_quotes
