@@ -362,7 +362,7 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
     spans: list[tuple[int, int]] = []
     words = 0
     after = quotable_spans(text, last.end, min(len(text), last.end + 2000))
-    for s, e in _skipped(cites, text) + [sp for sp in after if sp[0] >= last.end]:
+    for s, e in _skipped(cites, text) + after:
         n = len(text[s:e].split())
         # A heading or label line ("Financial facts") is not more of what the report says.
         if not _ENDS_SENTENCE.search(text[s:e]) or (spans and words + n > MORE_WORDS):
@@ -387,8 +387,8 @@ def _skipped(cites: tuple[Citation, ...], text: str) -> list[tuple[int, int]]:
     """Sentences lying between two passages quoted from the report quoted first, when the
     passages are near each other (one stretch of the report), in reading order."""
     quoted = sorted((c for c in cites if c.report_id == cites[0].report_id), key=lambda c: c.start)
-    return [(s, e) for a, b in pairwise(quoted) if 0 < b.start - a.end <= _NEAR_CHARS
-            for s, e in quotable_spans(text, a.end, b.start) if s >= a.end and e <= b.start]
+    return [span for a, b in pairwise(quoted) if 0 < b.start - a.end <= _NEAR_CHARS
+            for span in quotable_spans(text, a.end, b.start)]
 
 
 def quoting(reading: Reading, cite: Citation) -> Answer:
