@@ -74,12 +74,11 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     named = named_families(u.normalised)
     hidden = set(eng.derived().hidden())
     months = months_in(u.question, loose=True) if u.years else ()  # "in october 2024"
-    found: list[tuple[str, str, str, int]] = []  # service, council, report, where the dates are
+    found: list[tuple[str, str, str, str, int]] = []  # service, council, report, dates, where
     dated = 0
     for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
         m = row.metadata
         dates = m.get("inspection_dates") or ""
-        scope = scope_of(m.get("family") or "")
         if (not dates or row.report_id in hidden or not eng.derived().in_scope(row.report_id)
                 or (named and m.get("family") not in named)):
             continue
@@ -89,8 +88,8 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
             continue
         at = eng.retriever.report_text(row.report_id).find(dates)
         if at >= 0:
-            found.append((scope.service if scope else m.get("family") or "", m.get("council") or "",
-                          row.report_id, at))
+            found.append((_service(m.get("family") or ""), m.get("council") or "", row.report_id,
+                          dates, at))
     if not found:
         return refused(u, f"No indexed report of that kind states an inspection in "
                        f"{' or '.join(u.years)}{' in the month asked' if months else ''} "
@@ -99,8 +98,7 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     found.sort(key=lambda f: (services.index(f[0]), f[1]))
     cites: list[Citation] = []
     groups: dict[str, list[str]] = {}
-    for service, council, rid, at in found:
-        dates = report_metadata(rid, eng).get("inspection_dates") or ""
+    for service, council, rid, dates, at in found:
         cites.append(cite_span(len(cites) + 1, rid, eng, at, at + len(dates), council=council))
         groups.setdefault(service, []).append(f"{council} ({dates}) [{len(cites)}]")
     when = " in " + " or ".join(
@@ -168,7 +166,7 @@ def grades_side_by_side(u: Understanding, councils: tuple[str, ...],
                 rows.setdefault(r.family, r)
         for r in rows.values():
             cites.append(cite_row(len(cites) + 1, r, eng, r.start, r.end))
-            parts.append(f"{r.council}, {_service(r)}: {r.rating}"
+            parts.append(f"{r.council}, {_service(r.family)}: {r.rating}"
                          f"{' (indicative)' if r.indicative else ''} [{len(cites)}].")
         if not rows:
             name = eng.derived().council_names((key,))[0]
@@ -200,15 +198,16 @@ def which_rated(u: Understanding, eng: Engine) -> Answer:
             rows.setdefault((r.council_key, r.family), r)
     match = [r for r in rows.values() if wanted(r.family, r.rating)]
     where = "" if not named else " for " + " and ".join(sorted(
-        {_service(r) for r in rows.values() if wanted.on_scale(r.family)}
+        {_service(r.family) for r in rows.values() if wanted.on_scale(r.family)}
         or {s.service for f in named if (s := scope_of(f)) and wanted.on_scale(f)}))
     if not match:
         return refused(u, f"No indexed council is {wanted.said('rated')}{where} "
                        f"({len(rows)} ratings indexed).")
-    cites = [cite_row(i + 1, r, eng, r.start, r.end) for i, r in enumerate(_by_service(match))]
+    listed = _by_service(match)
+    cites = [cite_row(i + 1, r, eng, r.start, r.end) for i, r in enumerate(listed)]
     # "How many ...?" gets the list too: its markers count it, and a count the table derives
     # is no figure a quote states (check_figures would drop it).
-    body = _rated_list(_by_service(match), wanted.shows_grade, bool(named))
+    body = _rated_list(listed, wanted.shows_grade, bool(named))
     return Answer(u.question, f"Indexed councils {wanted.said('rated')}{where}{body}.",
                   False, tuple(cites), answerer="table")
 
@@ -282,23 +281,24 @@ def _which_judged(u: Understanding, wanted: _Wanted, rows: list[JudgementRow],
                   False, tuple(cites), answerer="table")
 
 
-def _service(r: RatingRow) -> str:
-    s = scope_of(r.family)
-    return s.service if s else r.family
+def _service(family: str) -> str:
+    """What a report family is about ("children's services (Ofsted)"), or its id if unknown."""
+    s = scope_of(family)
+    return s.service if s else family
 
 
 def _by_service(rows: list[RatingRow]) -> list[RatingRow]:
     """Rows of one family together, the families in the order they first appear."""
-    order = list(dict.fromkeys(_service(r) for r in rows))
-    return sorted(rows, key=lambda r: order.index(_service(r)))
+    order = list(dict.fromkeys(_service(r.family) for r in rows))
+    return sorted(rows, key=lambda r: order.index(_service(r.family)))
 
 
-def _rated_list(rows: list[RatingRow], negated: bool, scoped: bool) -> str:
+def _rated_list(rows: list[RatingRow], with_grade: bool, scoped: bool) -> str:
     """": A [1]; B [2]" or, when the rows mix families the question did not name, " - adult
     social care (CQC): A [1], B [2]; children's services (Ofsted): C [3]"."""
     items = [f"{r.council}{' (indicative)' if r.indicative else ''}"
-             f"{f': {r.rating}' if negated else ''} [{i + 1}]" for i, r in enumerate(rows)]
-    services = [_service(r) for r in rows]
+             f"{f': {r.rating}' if with_grade else ''} [{i + 1}]" for i, r in enumerate(rows)]
+    services = [_service(r.family) for r in rows]
     if scoped or len(set(services)) == 1:
         return ": " + "; ".join(items)
     groups = {s: [it for it, s2 in zip(items, services, strict=True) if s2 == s] for s in services}
