@@ -3,8 +3,10 @@
 Users type "assesment", "childrn", "strenghts". A word the reports never use cannot match
 anything by words; the nearest word they do use, one edit away (two for long words; a swap
 of two letters is one edit) and with the same first letter, is what the user meant. Only
-words that are neither in the reports nor whole words of the embedder's English vocabulary
-change ("looks", "bother" stay), so a question spelt right is searched exactly as typed.
+words that are neither in the reports nor English words change ("looks", "bother" stay), so a
+question spelt right is searched exactly as typed. English is the embedder's whole words and a
+spelling dictionary's: the embedder's 30k pieces lack many inflections, and "overspend" was
+read as "overseen", "overloaded" as "overlooked", "underspend" as "understand".
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ def english() -> frozenset[str]:
     return frozenset(w for w in lines if w.isalpha() and w.islower())
 
 
+@cache
+def dictionary() -> frozenset[str]:
+    """The words of pyspellchecker's English dictionary (160k words counted from subtitles,
+    common misspellings filtered out: "assesment", "recieve" and "childrn" are not in it).
+    Not used for possessives (rag/query.py): it lists "surreys" and "hulls" as words."""
+    from spellchecker import SpellChecker
+
+    return frozenset(SpellChecker(language="en").word_frequency.keys())
+
+
 @lru_cache(maxsize=4)
 def _by_initial(vocabulary: frozenset[str]) -> dict[str, tuple[str, ...]]:
     """The vocabulary by first letter, built once per vocabulary (an index's word set):
@@ -49,7 +61,7 @@ def respell(text: str, vocabulary: frozenset[str]) -> str:
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         low = word.lower()
-        if len(low) < MIN_LETTERS or low in vocabulary or low in english():
+        if len(low) < MIN_LETTERS or low in vocabulary or low in english() or low in dictionary():
             return word
         limit = 2 if len(low) >= LONG_WORD else 1
         near = [(d, v) for v in _by_initial(vocabulary).get(low[:1], ())

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rag.spelling import respell
 
 REPORT_WORDS = frozenset(
-    ["children", "assessment", "assessments", "strengths", "waiting", "average", "there", "these", "themes", "cambridgeshire", "looked", "after", "speech", "therapy"])
+    ["children", "assessment", "assessments", "strengths", "waiting", "average", "there", "these", "themes", "cambridgeshire", "looked", "after", "speech", "therapy", "overseen",
+     "overlooked", "understand", "former"])
 
 
 def test_a_word_the_reports_lack_is_read_as_its_one_nearest_report_word() -> None:
@@ -24,3 +25,12 @@ def test_real_words_short_words_and_guesses_stay_as_typed() -> None:
     assert respell("because theres nothing", REPORT_WORDS) == "because theres nothing"
     # nothing near enough
     assert respell("zzyzzyva", REPORT_WORDS) == "zzyzzyva"
+
+
+def test_english_words_the_embedder_splits_into_pieces_stay_as_typed() -> None:
+    # Not whole words of MiniLM's vocabulary, one or two edits from a report word: before the
+    # spelling dictionary they were read as "overseen", "overlooked", "understand", "former".
+    typed = "did they overspend, are staff overloaded, was there an underspend, a firmer plan"
+    assert respell(typed, REPORT_WORDS) == typed
+    # misspellings are not in the dictionary, so they are still read as the reports' words
+    assert respell("overlokked", REPORT_WORDS) == "overlooked"
