@@ -362,6 +362,10 @@ def test_a_paragraph_number_is_not_a_figure_and_one_is_only_before_a_unit(
      "The number of children looked after has risen slightly in the last 12 months.", False),
     ("How many children does Fenwick look after?",
      "Fenwick looked after 235 children in the last 12 months.", True),
+    # A school year is no length of time: "40 Year 11 places" counts places.
+    ("How many Year 11 places will the Fenwick academy provide?",
+     "A local academy will provide 40 Year 11 places.", True),
+    ("How long do Fenwick children wait?", "Most wait 1 year 6 months.", True),
 ])
 def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, states: bool) -> None:
     """A share is a percentage or fraction, a length a length of time, money is in pounds,
