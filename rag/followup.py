@@ -112,7 +112,7 @@ def read_in_context(question: str, history: Sequence[Turn],
     if named:
         if _only_names(q, named):
             return Reading(q, _swap_org(prev, prev_named, named[0], councils), "other_org", prev)
-        return Reading(q, q)
+        return _elsewhere(q, kind, rest, prev, prev_named, named[0])
     if kind == "other" and rest and not named and not prev_named:
         swapped = swap_slot(rest, prev.read_as)
         if swapped:
@@ -133,6 +133,21 @@ def read_in_context(question: str, history: Sequence[Turn],
         # "how long are they waiting?": "they" are whoever the question before was about.
         return Reading(q, f"{_carry(body, org)} (following: {prev.read_as})", "carry_topic", prev)
     return Reading(q, _carry(body, org), "carry", prev)
+
+
+def _elsewhere(q: str, kind: str | None, rest: str, prev: Turn, prev_named: list[Mention],
+               new: Mention) -> Reading:
+    """A message naming another organisation with words of its own: read as typed, unless it
+    points back ("what did Bradford budget for it?", "is Southend any better at getting them
+    legal help?"): then "it" and "them" are what the question before was about, asked of the
+    organisation named, so it is searched with that question's words put to it. Its previous
+    turn carries no citations: the reports quoted before are another organisation's."""
+    body = rest if kind == "other" and rest and _OWN_QUESTION.match(rest) else q
+    if not _ANAPHOR.search(body):
+        return Reading(q, q)
+    m = prev_named[0] if prev_named else None
+    there = prev.read_as if m is None else prev.read_as[:m.start] + _display(new) + prev.read_as[m.end:]
+    return Reading(q, f"{body} (following: {there})", "carry_topic", Turn(there, there))
 
 
 _SLOT_FILLER = words("followups", "slot_filler") | _FILLER

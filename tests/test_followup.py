@@ -146,6 +146,37 @@ def test_a_full_question_stands_alone(message: str) -> None:
     assert _read(message, "What score did Darlington get for safeguarding?") == ("alone", message)
 
 
+@pytest.mark.parametrize(("before", "message", "read_as"), [
+    ("How much did Darlington spend on adult social care?", "what did bury budget for it",
+     "what did bury budget for it (following: How much did Bury spend on adult social care?)"),
+    ("Do children in Doncaster get legal advice quickly?",
+     "is staffordshire any better at getting them legal help?",
+     "is staffordshire any better at getting them legal help? "
+     "(following: Do children in Staffordshire get legal advice quickly?)"),
+    # the question before named no organisation: its words as they were
+    ("What is the population?", "and what about bury, how big is it",
+     "and what about bury, how big is it (following: What is the population?)"),
+])
+def test_another_organisation_with_a_word_pointing_back_is_asked_the_question_before(
+        before: str, message: str, read_as: str) -> None:
+    quote = "Darlington spent £44,677,000."
+    cite = Citation(1, "darlington__about", "Darlington", None, None, None, None, quote, quote,
+                    0, len(quote), "darlington__about.txt")
+    r = read_in_context(message, [Turn(before, before, (cite,))], COUNCILS)
+    assert (r.kind, r.read_as) == ("carry_topic", read_as)
+    # the reports quoted before are another organisation's: not searched again for it
+    assert r.previous is not None and r.previous.citations == ()
+
+
+@pytest.mark.parametrize("message", [
+    "what did bury spend on adult social care",  # names its organisation and asks in full
+    "and what about bury's care leavers",
+])
+def test_another_organisation_with_words_of_its_own_stands_alone(message: str) -> None:
+    assert _read(message, "How much did Darlington spend on adult social care?") == (
+        "alone", message)
+
+
 def test_without_history_nothing_is_read_in() -> None:
     r = read_in_context("and Staffordshire?", [], COUNCILS)
     assert (r.kind, r.read_as, r.changed) == ("alone", "and Staffordshire?", False)
