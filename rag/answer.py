@@ -417,17 +417,21 @@ def _understood(question: str, eng: Engine) -> Understanding:
     council typed one slip away, "sandwel", "stafordshire", is that council, so its filter and
     its tables apply), the question itself kept as typed."""
     d = eng.derived()
-    # Only toward council names: respelling every word before the question is typed would
-    # read a word the reports lack but the question means ("overspend") as another.
-    u = structured.understand(respell(question, _council_words(tuple(d.councils))), d.councils)
+    # Only toward council names, and only where no report word is nearer: "comunity" is
+    # "community", not the council word "county".
+    names, near = _council_words(tuple(d.councils), d.words)
+    u = structured.understand(respell(question, near, only=names), d.councils)
     return replace(u, question=question, content=respell(u.content, d.words))
 
 
 @lru_cache(maxsize=4)
-def _council_words(councils: tuple[Council, ...]) -> frozenset[str]:
-    """The words of the indexed councils' names and aliases, as a misspelling may near them."""
-    return frozenset(w for c in councils for n in (c.name, *c.aliases)
-                     for w in re.findall(r"[a-z]+", n.lower()))
+def _council_words(councils: tuple[Council, ...],
+                   words: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """The words of the indexed councils' names and aliases, as a misspelling may near them,
+    and those with the index's words (which a misspelling may be nearer)."""
+    names = frozenset(w for c in councils for n in (c.name, *c.aliases)
+                      for w in re.findall(r"[a-z]+", n.lower()))
+    return names, names | words
 
 
 def _timed(a: Answer, t0: float, t_ret: float) -> Answer:

@@ -54,9 +54,10 @@ def _by_initial(vocabulary: frozenset[str]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(vs) for k, vs in out.items()}
 
 
-def respell(text: str, vocabulary: frozenset[str]) -> str:
+def respell(text: str, vocabulary: frozenset[str], only: frozenset[str] | None = None) -> str:
     """``text`` with each word of ``MIN_LETTERS`` or more that ``vocabulary`` lacks replaced
-    by its nearest word there, when exactly one word is nearest."""
+    by its nearest word there, when exactly one word is nearest (and, given ``only``, that
+    word is one of ``only``: the others are there to be nearer)."""
 
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
@@ -73,6 +74,7 @@ def respell(text: str, vocabulary: frozenset[str]) -> str:
         found = [v for d, v in near if d == best]
         # Two words as near ("theres": "there", "themes") is a guess: leave it as typed. A
         # stop word ("whats" -> "what") carries nothing to search for.
-        return found[0] if len(found) == 1 and tokenize(found[0]) else word
+        return found[0] if len(found) == 1 and tokenize(found[0]) \
+            and (only is None or found[0] in only) else word
 
     return re.sub(r"[A-Za-z]+", fix, text)

@@ -240,6 +240,15 @@ def test_a_council_typed_one_slip_away_is_that_council(eng: Engine, typed: str,
     assert a.question == typed
 
 
+def test_a_misspelling_nearer_a_report_word_is_not_read_as_a_council_word(eng: Engine) -> None:
+    """"comunity" is one edit from the reports' "community", two from "county" (of
+    Staffordshire County Council): it is the report word, and no council filter follows."""
+    from rag.answer import understand_and_filter
+
+    u, _ = understand_and_filter("how do darlington support their comunity groups", eng)
+    assert "community groups" in u.content and "county" not in u.content
+
+
 def test_filters_always_apply(eng: Engine) -> None:
     a = ask(eng, "What do carers say about support?", filters=Filters(councils=("Stockton",)))
     assert all(c.council and "Stockton" in c.council for c in a.citations)

@@ -34,3 +34,12 @@ def test_english_words_the_embedder_splits_into_pieces_stay_as_typed() -> None:
     assert respell(typed, REPORT_WORDS) == typed
     # misspellings are not in the dictionary, so they are still read as the reports' words
     assert respell("overlokked", REPORT_WORDS) == "overlooked"
+
+
+def test_respelt_only_toward_the_words_asked_for_when_no_other_word_is_nearer() -> None:
+    councils = frozenset(["county", "sandwell"])
+    near = councils | frozenset(["community", "paediatrician"])
+    # "comunity" is one edit from "community", two from the council word "county"
+    assert respell("a comunity paediatrician in sandwel", near, only=councils) == (
+        "a comunity paediatrician in sandwell")
+    assert respell("a comunity paediatrician", councils) == "a county paediatrician"
