@@ -145,8 +145,7 @@ def _elsewhere(q: str, kind: str | None, rest: str, prev: Turn, prev_named: list
     body = rest if kind == "other" and rest and _OWN_QUESTION.match(rest) else q
     if not _ANAPHOR.search(body):
         return Reading(q, q)
-    m = prev_named[0] if prev_named else None
-    there = prev.read_as if m is None else prev.read_as[:m.start] + _display(new) + prev.read_as[m.end:]
+    there = _renamed(prev.read_as, prev_named[0], new) if prev_named else prev.read_as
     return Reading(q, f"{body} (following: {there})", "carry_topic", Turn(there, there))
 
 
@@ -229,6 +228,11 @@ def _display(m: Mention) -> str:
     return m.typed.title() if m.typed.islower() else m.typed
 
 
+def _renamed(text: str, old: Mention, new: Mention) -> str:
+    """``text`` with the organisation ``new`` named where it named ``old``."""
+    return text[:old.start] + _display(new) + text[old.end:]
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z]+", text.lower())
 
@@ -244,11 +248,9 @@ def _only_names(q: str, named: list[Mention]) -> bool:
 def _swap_org(prev: Turn, prev_named: list[Mention], new: Mention,
               councils: list[Council]) -> str:
     """The previous question put to another organisation."""
-    name = _display(new)
     if prev_named:
-        m = prev_named[0]
-        swapped = prev.read_as[:m.start] + name + prev.read_as[m.end:]
-        return pattern("followups", "year").sub("", swapped)
+        return pattern("followups", "year").sub("", _renamed(prev.read_as, prev_named[0], new))
+    name = _display(new)
     pu = understand(prev.read_as, councils)
     # Ofsted judges and grades, CQC rates: "judged inadequate" asks for a grade.
     graded = asks_grade(prev.read_as) and not pattern("followups", "cqc_rated").search(prev.read_as)
