@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from rag.extractive import extractive_for
-from rag.reader import MODEL_DIR, Reader, available, cpu_flags, use_bf16, weights_sha256
+from rag.reader import (
+    MODEL_DIR,
+    Reader,
+    available,
+    cpu_flags,
+    length_groups,
+    use_bf16,
+    weights_sha256,
+)
 from reportqa.errors import ReportQAError
 from reportqa.settings import Settings
 
@@ -70,6 +78,24 @@ def test_bf16_reads_as_fp32_does() -> None:
         a, b = fp32.score(question, cands), bf16.score(question, cands)
         assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 0.05, (a, b)
         assert a.index(max(a)) == b.index(max(b))
+
+
+def test_pairs_read_in_length_groups_score_as_each_pair_read_alone() -> None:
+    """Candidates are read in batches of similar length (less padding); each probability is
+    the one the pair gets read on its own, with no padding at all, within float rounding."""
+    reader = Reader(precision="fp32")
+    question, right, others = CASES[0]
+    cands = [f"Testshire | Findings: {s}" for s in [*others, right, right + " " + others[0] * 3]]
+    assert len(length_groups([len(c) for c in cands])) > 1  # the case groups
+    alone = [reader.score(question, [c])[0] for c in cands]
+    grouped = reader.score(question, cands)
+    assert max(abs(a - b) for a, b in zip(grouped, alone, strict=True)) < 1e-4
+
+
+def test_length_groups_keep_similar_lengths_together_and_every_index_once() -> None:
+    groups = length_groups([80, 20, 22, 150, 85, 21], spread=1.4)
+    assert groups == [[1, 5, 2], [0, 4], [3]]
+    assert length_groups([]) == []
 
 
 def test_cpu_flags_come_from_the_kernels_list(tmp_path: Path) -> None:
