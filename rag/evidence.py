@@ -305,11 +305,12 @@ _NUMBER_WORD = pattern("cues", "number_word")
 _QUANTITY_PHRASE = pattern("cues", "quantity_phrase")
 _SHARE_FIGURE, _MONEY_FIGURE = pattern("cues", "share_figure"), pattern("cues", "money_figure")
 _DURATION_FIGURE = pattern("cues", "duration_figure")
-_AGE_FIGURE = pattern("cues", "age_figure")
-# A sum of money, an age or a length of time is no count of anything ("how many children
-# ...?" is not answered by "£2m", "aged 16" or "in the last 12 months").
+_AGE_FIGURE, _ORDINAL_FIGURE = pattern("cues", "age_figure"), pattern("cues", "ordinal_figure")
+# A sum of money, an age, a length of time or an ordinal is no count of anything ("how many
+# children ...?" is not answered by "£2m", "aged 16", "in the last 12 months" or "their 25th
+# birthday").
 _NOT_A_COUNT = re.compile("|".join(p.pattern for p in (_MONEY_FIGURE, _AGE_FIGURE,
-                                                        _DURATION_FIGURE)), re.I)
+                                                        _DURATION_FIGURE, _ORDINAL_FIGURE)), re.I)
 _GRADE_STATED = pattern("cues", "grade_stated")
 # "Good" alone is in too many sentences to tell; the longer grades name themselves.
 _FAMILY_GRADES = tuple(g.lower() for g in all_grades() if len(g.split()) > 1)

@@ -366,6 +366,12 @@ def test_a_paragraph_number_is_not_a_figure_and_one_is_only_before_a_unit(
     ("How many Year 11 places will the Fenwick academy provide?",
      "A local academy will provide 40 Year 11 places.", True),
     ("How long do Fenwick children wait?", "Most wait 1 year 6 months.", True),
+    # Nor is an ordinal: a birthday, a date or a place in a ranking counts nothing.
+    ("How many care leavers does Fenwick support?",
+     "The offer extends beyond their 25th birthday.", False),
+    ("How many care leavers does Fenwick support?",
+     "Fenwick supports 173 care leavers, up to their 25th birthday.", True),
+    ("How many councils are there in the region?", "Fenwick ranked 43rd out of 153.", True),
 ])
 def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, states: bool) -> None:
     """A share is a percentage or fraction, a length a length of time, money is in pounds,
