@@ -113,6 +113,8 @@ class Weights:
     neighbour_join_margin: float
     second_sentence_ratio: float
     second_sentence_pool: int
+    second_read_p: float
+    second_read_gap: float
     why_hits: int
     restated_similarity: float
     requote_sure: float

@@ -92,6 +92,17 @@ def _another_inspection(u: Understanding, c: Candidate, engine: Engine) -> bool:
     return u.other_inspection or not inspected_in(u, report_metadata(c.hit.chunk.report_id, engine))
 
 
+def fitting(first: Candidate, rest: list[Candidate], max_words: int) -> list[Candidate]:
+    """``first``, then those of ``rest`` that neither overlap it nor take the quote past
+    ``max_words``."""
+    out, words = [first], len(first.text.split())
+    for c in rest:
+        if not overlaps(c, out) and words + len(c.text.split()) <= max_words:
+            out.append(c)
+            words += len(c.text.split())
+    return out
+
+
 # A neighbour that ends as a sentence does; a heading or label line is not quoted as context.
 _FULL_STOP = re.compile(r"[.!?][\"”’')]*\s*$")
 
@@ -221,10 +232,11 @@ class ExtractiveAnswerer:
         pick alone ("... they were able to negotiate reduced costs" answers only after "...
         trained to be Young Commissioners"; neighbour_join_margin). Only when the pair fits.
         At most one reader call: the neighbours it has not ``read`` yet and the two pairs."""
-        best = picked[0] if len(picked) == 1 else None
-        if self.reader is None or best is None:
+        best, rest = picked[0], picked[1:]
+        if self.reader is None:
             return picked
-        room = (max_words or self.max_words) - 1 - len(best.text.split())  # the "[1]" full stop
+        limit = max_words or self.max_words
+        room = limit - 1 - len(best.text.split())  # the "[1]" full stop
         sides = [c for c in neighbours(best, engine) if c is not None and len(c.text.split()) <= room]
         if not sides:
             return picked
@@ -241,13 +253,22 @@ class ExtractiveAnswerer:
             known.update((c.span, p) for c, p in zip(unread, probs[:len(unread)], strict=True))
         sure = [c for c in sides if known.get(c.span, 0.0) >= W.neighbour_p]
         if sure:
-            return [joined(best, max(sure, key=lambda c: known[c.span]), engine)]
+            return fitting(joined(best, max(sure, key=lambda c: known[c.span]), engine), rest, limit)
         read_pairs = list(zip(probs[len(unread):], pairs, strict=True))
         if read_pairs:
             p, pair = max(read_pairs, key=lambda x: x[0])
             if p > best.read_p + W.neighbour_join_margin:
-                return [pair]
+                return fitting(pair, rest, limit)
         return picked
+
+    @staticmethod
+    def _nearly_as_good(c: Candidate, best: Candidate) -> bool:
+        """Does ``c`` answer nearly as well as the pick? Where the reader read both: it reads
+        ``c`` as answering too and orders it close behind (weights.toml: second_read_p,
+        second_read_gap); else by the ratio of their lexical scores."""
+        if c.read_p >= 0 and best.read_p >= 0:
+            return c.read_p >= W.second_read_p and best.score - c.score <= W.second_read_gap
+        return c.score >= W.second_sentence_ratio * best.score
 
     def _pick(self, cands: list[Candidate], engine: Engine) -> list[Candidate]:
         best = cands[0]
@@ -268,7 +289,7 @@ class ExtractiveAnswerer:
         # A second sentence from the same report joins the answer when it scores nearly as
         # well (weights.toml: second_sentence_*).
         for c in cands[1 : 1 + W.second_sentence_pool]:
-            if (c.score >= W.second_sentence_ratio * best.score and c.confidence >= self.threshold
+            if (self._nearly_as_good(c, best) and c.confidence >= self.threshold
                     and c.hit.chunk.report_id == best.hit.chunk.report_id
                     and not overlaps(c, picked)
                     and words + len(c.text.split()) <= self.max_words):

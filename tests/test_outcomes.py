@@ -112,7 +112,8 @@ def test_a_reader_reranks_candidates(eng: Engine) -> None:
                                         for c in cands)
     # The reader, not word overlap, chooses: one that prefers another sentence is followed.
     other = next(c.split(": ", 1)[1] for c in cands if "560,194" not in c)
-    word = max(other.split(), key=len)
+    figure = next(c for c in cands if "560,194" in c)
+    word = max((w for w in other.split() if w not in figure), key=len)  # not in both
     b = answer(Q, eng.settings, engine=eng,
                answerer=ExtractiveAnswerer(0.5, 75, 0.2, KeywordReader(word), (0.5, 0.2)))
     assert word in b.citations[0].quote and "560,194" not in b.citations[0].quote
@@ -472,3 +473,24 @@ def test_an_uncertain_answer_quotes_the_pair_the_reader_reads_better(tmp_path) -
                engine=eng, answerer=ask)
     assert a.outcome == "uncertain", a.text
     assert "permanence" in a.text and "Frequent changes" in a.text and "foster" not in a.text
+
+
+@pytest.mark.parametrize("odds, quoted, left", [
+    # The reader is nearly as sure of a sentence in another paragraph: both are quoted.
+    ({"permanence": 0.9, "foster": 0.88}, ("permanence", "foster"), "three locality"),
+    # Far less sure of it (its log-odds over second_read_gap behind): the pick alone.
+    ({"permanence": 0.9, "foster": 0.6}, ("permanence",), "foster"),
+    # Sure of it but below second_read_p, however close: the pick alone.
+    ({"permanence": 0.55, "foster": 0.45}, ("permanence",), "foster"),
+])
+def test_a_second_sentence_the_reader_reads_nearly_as_well_joins_the_answer(
+        tmp_path, odds: dict[str, float], quoted: tuple[str, ...], left: str) -> None:  # type: ignore[no-untyped-def]
+    """Where the reader reads two sentences of the report as answering, close in its order
+    (weights.toml: second_read_p, second_read_gap), both are quoted, each cited."""
+    eng = one_page_engine(tmp_path, _DELAYS)
+    ask = ExtractiveAnswerer(0.5, 75, 0.2, WordReader(odds), (0.5, 0.2))
+    a = answer("what is holding up permanence for fenwick children in care", eng.settings,
+               engine=eng, answerer=ask)
+    cited = " ".join(c.quote for c in a.citations if not c.see_also)
+    assert a.outcome == "answer" and all(q in cited for q in quoted), a.text
+    assert left not in cited, a.text
