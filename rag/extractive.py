@@ -230,7 +230,8 @@ class ExtractiveAnswerer:
         (weights.toml: neighbour_p); else the pick with the neighbouring sentence (not a
         heading) the reader reads as the better pair, when that pair reads better than the
         pick alone ("... they were able to negotiate reduced costs" answers only after "...
-        trained to be Young Commissioners"; neighbour_join_margin). Only when the pair fits.
+        trained to be Young Commissioners"; neighbour_join_margin). Only when the pair fits;
+        a second sentence already picked follows it when it still fits (``fitting``).
         At most one reader call: the neighbours it has not ``read`` yet and the two pairs."""
         best, rest = picked[0], picked[1:]
         if self.reader is None:
