@@ -85,10 +85,12 @@ def shipped_layers(folder: Path = MODEL_DIR) -> tuple[int, ...]:
     return tuple(meta.get("layers") or TRAINED_LAYERS)
 
 
-def encode_pairs(tok: Any, question: str, candidates: list[str]) -> Any:
-    """The question paired with each candidate, as the model reads them in training and use."""
+def encode_pairs(tok: Any, question: str, candidates: list[str], padded: bool = True) -> Any:
+    """The question paired with each candidate, as the model reads them in training and use:
+    one padded tensor batch, or (``padded=False``) token lists to batch later with ``tok.pad``."""
+    batch: dict[str, Any] = {"padding": True, "return_tensors": "pt"} if padded else {}
     return tok([question] * len(candidates), candidates, truncation=True,
-               max_length=MAX_TOKENS, padding=True, return_tensors="pt")
+               max_length=MAX_TOKENS, **batch)
 
 
 def probabilities(tok: Any, model: Any, question: str, candidates: list[str]) -> list[float]:
@@ -100,7 +102,7 @@ def probabilities(tok: Any, model: Any, question: str, candidates: list[str]) ->
         return []
     import torch
 
-    enc = tok([question] * len(candidates), candidates, truncation=True, max_length=MAX_TOKENS)
+    enc = encode_pairs(tok, question, candidates, padded=False)
     out = [0.0] * len(candidates)
     with torch.inference_mode():
         for group in length_groups([len(ids) for ids in enc["input_ids"]]):
