@@ -115,6 +115,7 @@ class Weights:
     second_sentence_pool: int
     second_read_p: float
     second_read_gap: float
+    unsure_pick_p: float
     why_hits: int
     restated_similarity: float
     requote_sure: float

@@ -52,6 +52,7 @@ from reportqa.records import Answer, Hit
 from reportqa.settings import Settings
 
 MAY_ANSWER = "Not certain, but the closest passage may answer this: "
+MAY_ANSWER_TWO = "Not certain, but the closest passages may answer this: "
 
 
 READERS = ("auto", "cross", "lexical")
@@ -134,12 +135,12 @@ class ExtractiveAnswerer:
         figureless = bool(cands) and needs_figure(u) and not states_asked_figure(u, cands[0].text)
         if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold \
                 and not figureless:
-            return self._uncertain(u, cands[0], hits, engine)
+            return self._uncertain(u, cands, hits, engine)
         if cands and u.reason_for is not None and u.avoid and cands[0].confidence < self.threshold:
             # "Why?" after a quoted answer (``avoid`` holds its quotes) is asked of that report,
             # which does discuss it: the closest finding is worth quoting as uncertain, never
             # "the reports don't say".
-            return self._uncertain(u, cands[0], hits, engine)
+            return self._uncertain(u, cands, hits, engine)
         if not cands or cands[0].confidence < self.threshold:
             return self._not_found(u, cands, hits, engine)
         picked = self._pick(self._elaborated(u, self._reasoned(u, cands, engine), engine), engine)
@@ -150,7 +151,7 @@ class ExtractiveAnswerer:
             # ... higher?", "how does it compare to national?"), words can answer: quote the
             # passage as one that may.
             if not needs_figure(u):
-                return self._uncertain(u, cands[0], hits, engine)
+                return self._uncertain(u, cands, hits, engine)
             return self._not_found(u, cands, hits, engine)
         if u.asks_grade and not (u.asks_reason or u.asks_effect) \
                 and _another_inspection(u, picked[0], engine) \
@@ -162,7 +163,10 @@ class ExtractiveAnswerer:
             # "What is the app called?" answered by a sentence that names nothing ("they
             # produced a care leaver app"): the reports don't say.
             return self._not_found(u, cands, hits, engine)
-        # Only now: the neighbour changes what is quoted, never whether the question is answered.
+        # Only now: the neighbour and a runner-up change what is quoted, never whether the
+        # question is answered.
+        if len(picked) == 1 and 0 <= picked[0].read_p < W.unsure_pick_p:
+            picked = self._runner_up(picked, cands, self.max_words, self.threshold)
         picked = self._with_neighbour(u, picked, cands, engine)
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
@@ -179,11 +183,12 @@ class ExtractiveAnswerer:
                         "answers this question.", see, tuple(hits))
         return replace(ans, confidence=cands[0].confidence if cands else 0.0)
 
-    def _uncertain(self, u: Understanding, best: Candidate, hits: list[Hit],
+    def _uncertain(self, u: Understanding, cands: list[Candidate], hits: list[Hit],
                    engine: Engine) -> Answer:
         """Too weak a match to state as the answer, too close to say "not in the reports":
-        quote the best sentence, marked as possibly answering."""
-        best = self._pick(self._elaborated(u, self._reasoned(u, [best], engine), engine),
+        quote the best sentence, marked as possibly answering, and the next best of the same
+        report when it fits (an unsure pick is as often second as first)."""
+        best = self._pick(self._elaborated(u, self._reasoned(u, cands[:1], engine), engine),
                           engine)[0]
         # The marking words count towards the answer's length too.
         words = self.max_words - len(MAY_ANSWER.split())
@@ -192,9 +197,26 @@ class ExtractiveAnswerer:
         room = words - 1  # and the full stop after "[1]"
         if len(best.text.split()) > room:
             best = trim_to(best, room)
-        text = MAY_ANSWER + with_marker(clean_quote(best.text), 1)
-        return Answer(u.question, text, False, (cite(1, best, engine),), tuple(hits),
-                      answerer=self.name, confidence=best.confidence, uncertain=True)
+        # The runner-up's "[2]." full stop counts too.
+        picked = self._runner_up([best], cands, room - 1, 0.0)
+        quoted = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
+        text = (MAY_ANSWER if len(picked) == 1 else MAY_ANSWER_TWO) + quoted
+        return Answer(u.question, text, False, tuple(cite(i + 1, c, engine)
+                                                    for i, c in enumerate(picked)),
+                      tuple(hits), answerer=self.name, confidence=best.confidence, uncertain=True)
+
+    @staticmethod
+    def _runner_up(picked: list[Candidate], cands: list[Candidate], limit: int,
+                   bar: float) -> list[Candidate]:
+        """The pick followed by the first of the next-best candidates (weights.toml:
+        second_sentence_pool) from the same report, not overlapping it, with confidence at
+        least ``bar``, when the texts fit in ``limit`` words; else the pick alone."""
+        words = sum(len(c.text.split()) for c in picked)
+        for c in cands[1 : 1 + W.second_sentence_pool]:
+            if (c.confidence >= bar and c.hit.chunk.report_id == picked[0].hit.chunk.report_id
+                    and not overlaps(c, picked) and words + len(c.text.split()) <= limit):
+                return [*picked, c]
+        return picked
 
     def _reasoned(self, u: Understanding, cands: list[Candidate],
                   engine: Engine) -> list[Candidate]:
