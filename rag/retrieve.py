@@ -92,6 +92,18 @@ def with_each_best(fused: list[tuple[str, float, dict[str, int]]],
     return [f for f in pool if f[0] in keep]
 
 
+@lru_cache(maxsize=1)
+def _phrases() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    return tuple((re.compile(r["question"], re.I), tuple(tokenize(r["report"])))
+                 for r in vocab("cues").get("phrase", []))
+
+
+def report_words(question: str) -> list[str]:
+    """The reports' own words for a phrase the question uses in its everyday form
+    (rag/vocab/cues.toml [[phrase]]: "children in care" -> "looked after"), searched too."""
+    return [w for rx, words in _phrases() if rx.search(question) for w in words]
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case words (stemmed, stopwords dropped) and whole figures ("25.19%", "£1.2m")."""
     stem = _stemmer()
@@ -190,7 +202,7 @@ class HybridRetriever:
     # --- rankers ---------------------------------------------------------------------------
 
     def _bm25(self, st: _State, question: str, mask: np.ndarray | None) -> list[str]:
-        q = tokenize(question)
+        q = tokenize(question) + report_words(question)
         if not q or st.bm25 is None:
             return []
         n = len(st.chunks)

@@ -83,6 +83,28 @@ def test_every_cue_row_is_backed_by_two_reports_it_matches() -> None:
         assert len(files) >= 2, row
 
 
+def test_every_phrase_row_matches_its_questions_and_two_reports_use_its_words() -> None:
+    """A question phrase searched with the reports' term: its pattern matches the questions it
+    gives, and sentences of two bundled reports, word for word, use the term."""
+    from rag.retrieve import report_words, tokenize
+
+    data = tomllib.loads((VOCAB / "cues.toml").read_text(encoding="utf-8"))
+    corpus = _corpus_sentences()
+    for row in data["phrase"]:
+        assert len(row["why"]) > 20 and len(row["questions"]) >= 2, row
+        for q in row["questions"]:
+            assert re.search(row["question"], q, re.I), (row["report"], q)
+            assert set(tokenize(row["report"])) <= set(report_words(q)), q
+        files = set()
+        for ex in row["examples"]:
+            name, sentence = ex.split(": ", 1)
+            assert " ".join(sentence.split()) in corpus[name], ex
+            assert set(tokenize(row["report"])) <= set(tokenize(sentence)), ex
+            files.add(name)
+        assert len(files) >= 2, row
+    assert report_words("how many adults are in care homes?") == []
+
+
 def test_every_ranker_weight_is_a_row_that_says_why() -> None:
     from dataclasses import fields
 
