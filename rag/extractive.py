@@ -187,7 +187,8 @@ class ExtractiveAnswerer:
                    engine: Engine) -> Answer:
         """Too weak a match to state as the answer, too close to say "not in the reports":
         quote the best sentence, marked as possibly answering, and the next best of the same
-        report when it fits (an unsure pick is as often second as first)."""
+        report when it fits (unsure, the reader's second choice holds the answer about one time
+        in four that its first does)."""
         best = self._pick(self._elaborated(u, self._reasoned(u, cands[:1], engine), engine),
                           engine)[0]
         # The marking words count towards the answer's length too.
