@@ -207,14 +207,16 @@ class ExtractiveAnswerer:
                       tuple(hits), answerer=self.name, confidence=best.confidence, uncertain=True)
 
     @staticmethod
-    def _runner_up(picked: list[Candidate], cands: list[Candidate], limit: int,
-                   bar: float) -> list[Candidate]:
+    def _runner_up(picked: list[Candidate], cands: list[Candidate], limit: int, bar: float,
+                   good: Callable[[Candidate], bool] = lambda c: True) -> list[Candidate]:
         """The pick followed by the first of the next-best candidates (weights.toml:
-        second_sentence_pool) from the same report, not overlapping it, with confidence at
-        least ``bar``, when the texts fit in ``limit`` words; else the pick alone."""
+        second_sentence_pool) that is ``good``, from the same report, not overlapping it, with
+        confidence at least ``bar``, when the texts fit in ``limit`` words; else the pick
+        alone. ``_pick``'s second sentence and the unsure pick's runner-up both come here."""
         words = sum(len(c.text.split()) for c in picked)
         for c in cands[1 : 1 + W.second_sentence_pool]:
-            if (c.confidence >= bar and c.hit.chunk.report_id == picked[0].hit.chunk.report_id
+            if (good(c) and c.confidence >= bar
+                    and c.hit.chunk.report_id == picked[0].hit.chunk.report_id
                     and not overlaps(c, picked) and words + len(c.text.split()) <= limit):
                 return [*picked, c]
         return picked
@@ -312,15 +314,8 @@ class ExtractiveAnswerer:
                 return [best, nxt]
         # A second sentence from the same report joins the answer when it scores nearly as
         # well (weights.toml: second_sentence_*).
-        for c in cands[1 : 1 + W.second_sentence_pool]:
-            if (self._nearly_as_good(c, best) and c.confidence >= self.threshold
-                    and c.hit.chunk.report_id == best.hit.chunk.report_id
-                    and not overlaps(c, picked)
-                    and words + len(c.text.split()) <= self.max_words):
-                picked.append(c)
-                words += len(c.text.split())
-                break
-        return picked
+        return self._runner_up(picked, cands, self.max_words, self.threshold,
+                               lambda c: self._nearly_as_good(c, best))
 
 
 def extractive_for(settings: Settings) -> ExtractiveAnswerer:
