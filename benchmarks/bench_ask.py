@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_ask.py [--embedder minilm|hash] [--sizes bundled,10k,50k]
                                              [--calls 100] [--no-baseline] [--profile]
-                                             [--reader auto/fp32,auto,lexical]
+                                             [--reader auto@torch,auto,lexical]
 
 Corpora: ``bundled`` is corpus/ (36 pages); ``10k`` / ``50k`` are synthetic corpora of about
 that many chunks made by benchmarks/synth.py from corpus/ text (fictional councils, varied
@@ -169,13 +169,16 @@ def _rss_mb() -> float:
 
 
 def _settings(label: str, embedder: str, seed: int, reader: str = "auto"):  # type: ignore[no-untyped-def]
-    """``reader`` is a reader, optionally with a precision after a slash ("auto/fp32")."""
+    """``reader`` is a reader, optionally with a precision after a slash and a runtime after
+    an at sign ("auto/fp32", "auto@torch")."""
     from reportqa.settings import Settings
 
     os.environ.pop("REPORTQA_CHROMA_URL", None)
+    reader, _, runtime = reader.partition("@")
     kind, _, precision = reader.partition("/")
     return Settings.from_env(index_dir=corpus_root(label, embedder, seed) / "index",
-                             embedder=embedder, reader=kind, reader_precision=precision or None)
+                             embedder=embedder, reader=kind, reader_precision=precision or None,
+                             reader_runtime=runtime or None)
 
 
 def child_ours(label: str, embedder: str, seed: int, calls: int, profile: bool,
@@ -317,8 +320,8 @@ def main() -> None:
     ap.add_argument("--reader", default="auto",
                     help="sentence reader(s) of ours, comma-separated, each timed in its own "
                     "child one after another: auto, cross or lexical, optionally /fp32 or /bf16 "
-                    "(\"auto/fp32,auto\" puts the reader in fp32 beside today's default; "
-                    "children ignore REPORTQA_* from the shell)")
+                    "and @torch or @onnx (\"auto@torch,auto\" puts the torch runtime beside "
+                    "today's default; children ignore REPORTQA_* from the shell)")
     ap.add_argument("--child", choices=["ours", "baseline", "build"], help=argparse.SUPPRESS)
     ap.add_argument("--label", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -331,7 +331,8 @@ def extractive_for(settings: Settings) -> ExtractiveAnswerer:
     if wanted and reader_available(folder):
         return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words,
                                   settings.uncertain_threshold,
-                                  shared_reader(folder, settings.reader_precision),
+                                  shared_reader(folder, settings.reader_precision,
+                                                settings.reader_runtime),
                                   (settings.reader_threshold, settings.reader_uncertain_threshold))
     return ExtractiveAnswerer(settings.abstain_threshold, settings.max_answer_words,
                               settings.uncertain_threshold)

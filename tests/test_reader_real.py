@@ -20,8 +20,10 @@ from rag.reader import (
     Reader,
     available,
     cpu_flags,
+    graph_path,
     length_groups,
     use_bf16,
+    use_onnx,
     weights_sha256,
 )
 from reportqa.errors import ReportQAError
@@ -48,6 +50,8 @@ CASES = [
       "The council has increased the number of foster carers it recruits.",
       "Pathway plans are reviewed regularly with care leavers."]),
 ]
+
+_ONE = ("how long is the wait?", ["Testshire | Findings: 18 weeks."])
 
 
 def test_shipped_weights_are_whole_and_never_saw_a_locked_document() -> None:
@@ -142,3 +146,51 @@ def test_weights_load_the_layers_their_meta_names(tmp_path: Path) -> None:
                                         encoding="utf-8")
     probs = Reader(tmp_path).score("how long is the wait?", ["Testshire | Findings: 18 weeks."])
     assert len(probs) == 1 and 0.0 <= probs[0] <= 1.0
+
+
+def test_the_onnx_graph_reads_as_torch_does(tmp_path: Path) -> None:
+    """In fp32 the reader runs under ONNX Runtime by default: its graph is exported once into
+    the cache and reads every pair as the torch model does (within float rounding), batched
+    by length groups or not."""
+    graph = Reader(precision="fp32", runtime="onnx", cache=tmp_path)
+    torch_ = Reader(precision="fp32", runtime="torch")
+    assert graph.onnx and not torch_.onnx
+    for question, right, others in CASES:
+        cands = [f"Testshire | Findings: {s}" for s in [*others, right, right + " " + others[0]]]
+        a, b = torch_.score(question, cands), graph.score(question, cands)
+        assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-4, (a, b)
+    assert [p.name for p in tmp_path.iterdir()] == [graph_path(MODEL_DIR, tmp_path).name]
+
+
+def test_a_damaged_cached_graph_is_rebuilt_not_read(tmp_path: Path) -> None:
+    """A cached graph that does not load (a disk filled mid-copy, a stray file) is exported
+    again rather than failing every question."""
+    path = graph_path(MODEL_DIR, tmp_path)
+    path.write_bytes(b"not an onnx graph")
+    probs = Reader(precision="fp32", runtime="onnx", cache=tmp_path).score(*_ONE)
+    assert len(probs) == 1 and 0.0 <= probs[0] <= 1.0
+    assert path.stat().st_size > 1_000_000
+
+
+def test_an_export_that_fails_or_reads_differently_leaves_nothing_cached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph is written beside its final name and moved there only after it reads the
+    probe pairs as torch does; a graph that does not is refused, naming the setting to fall
+    back with, and no file is left to be trusted next time."""
+    import rag.reader as reader_module
+
+    monkeypatch.setattr(reader_module, "_EXPORT_TOLERANCE", -1.0)
+    with pytest.raises(RuntimeError, match="REPORTQA_READER_RUNTIME=torch"):
+        Reader(precision="fp32", runtime="onnx", cache=tmp_path).score(*_ONE)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runtimes_are_chosen_by_precision_and_unknown_ones_refused() -> None:
+    """bf16 reads under torch (ONNX Runtime's CPU kernels have none); fp32 under ONNX Runtime
+    unless torch is asked for; a runtime that is not one, or onnx with bf16, names the fix."""
+    assert use_onnx("auto", bf16=False) and not use_onnx("auto", bf16=True)
+    assert not use_onnx("torch", bf16=False)
+    with pytest.raises(ReportQAError, match="REPORTQA_READER_RUNTIME"):
+        use_onnx("tensorrt", bf16=False)
+    with pytest.raises(ReportQAError, match="REPORTQA_READER_PRECISION=fp32"):
+        use_onnx("onnx", bf16=True)
