@@ -331,12 +331,31 @@ _FIG = re.compile(r"\d+(?:[.,]\d+)*")
 _COUNT = re.compile(r"\b\d{1,3}(?:,\d{3})+\b(?!%)|\b\d+(?:\.\d+)? (?:million|thousand)\b")
 
 
+# A figure with its unit: "the 12 months before the inspection".
+_FIG_WITH_UNIT = re.compile(r"\b(\d+(?:[.,]\d+)*)(\s*(?:%|per ?cent\b|(?:day|week|month|year|hour)s?\b))",
+                            re.I)
+
+
+def _asked_figures(question: str, text: str) -> tuple[set[str], str]:
+    """The figures the question states, and ``text`` without the ones it states in their unit.
+    A figure the question gives with a unit is that measure, not any use of the number: asked
+    "how many children ... in the 12 months before?", "12 children" is a new figure, "12
+    months" is not."""
+    bare = set(_FIG.findall(_FIG_WITH_UNIT.sub(" ", question)))
+    for fig, unit in _FIG_WITH_UNIT.findall(question):
+        word = unit.strip().lower()
+        form = (r"\s*(?:%|per ?cent\b)" if word[:1] in ("%", "p")
+                else rf"\s*{re.escape(word.removesuffix('s'))}s?\b")
+        text = re.sub(rf"\b{re.escape(fig)}{form}", " ", text, flags=re.I)
+    return bare, text
+
+
 def states_asked_figure(u: Understanding, text: str) -> bool:
     """Does ``text`` state a figure the question did not, in the unit it asks for (a share
     as a share, a length as a length, a count as other than money, money in pounds)? Only
     asked of questions that want a count, share, rate or length ("how many", "what
     percentage", "how long")."""
-    asked = set(_FIG.findall(u.question))
+    asked, text = _asked_figures(u.question, text)
     # A share or a length is often stated without a digit ("half of", "a few weeks"); a
     # count is not ("a handful of hours" is no number of children).
     if u.unit == "%" or asks("asks_length", u.question):

@@ -304,6 +304,21 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     assert not states_a_name(forum, "“I feel the parent carer forum listens to us.”")
 
 
+def test_who_does_something_is_answered_by_a_role_who_holds_a_post_by_a_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"Who carried out the review?" is answered by the body the report names in lower case
+    ("a sector-led improvement partnership"); "who is the independent chair?" is not answered
+    by a sentence that only mentions the chair."""
+    eng = one_page_engine(tmp_path,
+                   "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                   "The whole-system review of children's services in Fenwick was carried out by "
+                   "a sector-led improvement partnership. "
+                   "The independent chair of the Fenwick improvement board meets leaders monthly.\n")
+    did = _loosely(eng, "Who carried out the whole-system review of Fenwick's children's services?")
+    assert did.outcome == "answer" and "sector-led improvement partnership" in did.text, did.text
+    chair = _loosely(eng, "Who is the independent chair of the Fenwick improvement board?")
+    assert chair.outcome == "not_found", chair.text
+
+
 def test_an_uncertain_answer_keeps_to_the_word_limit_with_its_marking(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """"Not certain, but the closest passage may answer this:" counts towards the answer's
     words: a long closest sentence is cut (a verbatim prefix) so the whole answer fits."""
@@ -378,6 +393,15 @@ def test_a_paragraph_number_is_not_a_figure_and_one_is_only_before_a_unit(
     ("How many care leavers does Fenwick support?",
      "Fenwick supports 173 care leavers, up to their 25th birthday.", True),
     ("How many councils are there in the region?", "Fenwick ranked 43rd out of 153.", True),
+    # A figure the question states in its unit is that measure only: "the 12 months before"
+    # leaves "12 children" a new figure, and "12 months" (or "10 percent" after "10%") none.
+    ("How many children got orders in the 12 months before the inspection?",
+     "12 children became subject of special guardianship orders.", True),
+    ("How many children got orders in the 12 months before the inspection?",
+     "Orders were made for some children in the 12 months before.", False),
+    ("What share of the 10% most deprived areas are in Fenwick?",
+     "Fenwick is among the 10 per cent most deprived areas.", False),
+    ("How many children waited more than 12 weeks?", "Children waited up to 12 weeks.", False),
 ])
 def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, states: bool) -> None:
     """A share is a percentage or fraction, a length a length of time, money is in pounds,

@@ -188,6 +188,8 @@ def test_every_named_pattern_and_word_row_explains_itself_and_matches_its_exampl
             else:
                 assert set(tokenize(row["words"])) & set(tokenize(text)), (where, ex)
         assert not reports or len(reports) >= 2, (where, "examples from one report only")
+        for ex in row.get("unlike", []):  # questions a pattern row must leave alone
+            assert rx is not None and not rx.search(ex), (where, ex)
 
 
 def test_every_named_row_is_read_by_the_code_and_names_are_unique() -> None:
