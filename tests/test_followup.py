@@ -770,6 +770,8 @@ _ACTION = "Leaders have commissioned a second therapy provider to shorten the wa
     (f"{_PROBLEM} Families said the wait left them without help. {_ACTION}\n", True),
     # Said only in the next paragraph: it may answer another finding, so it is not taken.
     (f"{_PROBLEM} Families said the wait left them without help.\n{_ACTION}\n", False),
+    # "Have strengthened", "have set up": responses too.
+    (f"{_PROBLEM} Leaders have strengthened how referrals are triaged.\n", True),
     # Four sentences on is past the finding's own account.
     (f"{_PROBLEM} Families said the wait was long. Some went private. Others gave up. "
      f"{_ACTION}\n", False),
@@ -790,7 +792,8 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     found = action_after_quote(reading, eng)
     assert (found is not None) is answered
     if found is not None:
-        assert [" ".join(c.quote.split()) for c in found.citations] == [_ACTION]
+        response = _ACTION if _ACTION in page else "Leaders have strengthened how referrals are triaged."
+        assert [" ".join(c.quote.split()) for c in found.citations] == [response]
         c = found.citations[0]
         assert full[c.start:c.end] == c.quote and found.outcome == "answer"
         chat = answer_in_chat("what are they doing about it?", [prev], eng.settings, engine=eng)
@@ -801,6 +804,7 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     ("what are they doing about it?", True),
     ("whats the council doin about it", True),
     ("have they done anything to fix it", True),
+    ("have they done anythng about it?", True),  # any one word, as typed
     ("are they doing anything about the wait?", True),  # the wait was in the quote
     ("what are they doing about recruitment?", False),  # a topic the last turn never named
     ("how much are they spending to fix it?", False),  # asks for a figure
