@@ -148,7 +148,12 @@ class OnnxGraph:
         import onnxruntime as ort
 
         self.path = path
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        # Its threads sleep when a batch is done rather than spin: the embedder (torch) runs
+        # next on the same two cores, and spinning threads starve it.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options,
+                                            providers=["CPUExecutionProvider"])
 
     def probabilities(self, batch: Any) -> list[float]:
         import numpy as np
