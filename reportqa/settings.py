@@ -47,7 +47,7 @@ class Settings:
     # does it natively (faster, same choices), else fp32; "fp32" / "bf16" force one
     # (rag/reader.py, rag/engine.py). Vectors stored in an index are always fp32.
     reader_precision: str = "auto"
-    # "auto": in fp32 the reader runs under ONNX Runtime (same probabilities, about 1.8x
+    # "auto": in fp32 the reader runs under ONNX Runtime (same probabilities, about 1.6x
     # faster here; the graph is exported once and cached in ~/.cache/reportqa/reader), in
     # bf16 under torch; "torch" / "onnx" force one (rag/reader.py).
     reader_runtime: str = "auto"

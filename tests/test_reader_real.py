@@ -129,7 +129,7 @@ def test_weights_missing_a_layer_their_meta_names_are_refused(tmp_path: Path) ->
     save_file(kept, str(tmp_path / "top.safetensors"))
     (tmp_path / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(RuntimeError, match=str(tmp_path)):
-        Reader(tmp_path).score("how long is the wait?", ["Testshire | Findings: 18 weeks."])
+        Reader(tmp_path, cache=tmp_path / "graphs").score(*_ONE)
 
 
 def test_weights_load_the_layers_their_meta_names(tmp_path: Path) -> None:
@@ -144,7 +144,8 @@ def test_weights_load_the_layers_their_meta_names(tmp_path: Path) -> None:
     save_file(kept, str(tmp_path / "top.safetensors"))
     (tmp_path / "meta.json").write_text(json.dumps({**meta, "layers": top_two}),
                                         encoding="utf-8")
-    probs = Reader(tmp_path).score("how long is the wait?", ["Testshire | Findings: 18 weeks."])
+    # Its graph goes to the test's own folder, not the user's cache.
+    probs = Reader(tmp_path, cache=tmp_path / "graphs").score(*_ONE)
     assert len(probs) == 1 and 0.0 <= probs[0] <= 1.0
 
 
