@@ -26,6 +26,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
+from reportqa.errors import ReportQAError
+
 MODEL_DIR = Path(__file__).with_name("reader_model")
 # Of MiniLM's layers 0-5, those training changes and the weights ship; the rest stay as the
 # embedder has them. Training all six (evals/train_reader.py --layers 0-5) read worse on
@@ -207,7 +209,9 @@ def export_graph(tok: Any, model: Any, path: Path) -> OnnxGraph:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return OnnxGraph(path)
+    # The checked session holds the whole graph in memory: it reads on under the final name.
+    graph.path = path
+    return graph
 
 
 def _logits_only(model: Any) -> Any:
@@ -249,8 +253,6 @@ def use_bf16(precision: str) -> bool:
     AMX), which measured 2x faster with probabilities within 0.012 of fp32 and the same top
     sentence (evals/README.md); elsewhere bf16 is emulated and slower, so fp32."""
     if precision not in PRECISIONS:
-        from reportqa.errors import ReportQAError
-
         raise ReportQAError(f"REPORTQA_READER_PRECISION={precision!r} is not a precision; use "
                             f"one of {', '.join(PRECISIONS)}")
     if precision != "auto":
@@ -262,15 +264,11 @@ def use_onnx(runtime: str, bf16: bool) -> bool:
     """Run the network under ONNX Runtime? "auto": when it reads in fp32 and onnxruntime and
     onnx (the exporter's) are installed; "onnx" insists; "torch" never."""
     if runtime not in RUNTIMES:
-        from reportqa.errors import ReportQAError
-
         raise ReportQAError(f"REPORTQA_READER_RUNTIME={runtime!r} is not a runtime; use one "
                             f"of {', '.join(RUNTIMES)}")
     if runtime == "torch" or (runtime == "auto" and bf16):
         return False
     if bf16:
-        from reportqa.errors import ReportQAError
-
         raise ReportQAError("REPORTQA_READER_RUNTIME=onnx reads in fp32 only; set "
                             "REPORTQA_READER_PRECISION=fp32 or REPORTQA_READER_RUNTIME=torch")
     if runtime == "onnx":
