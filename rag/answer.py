@@ -49,7 +49,7 @@ from rag.followup import (
 )
 from rag.judgement_answers import findings_behind
 from rag.llm import LLMAnswerer
-from rag.query import Council, Understanding, resolve_council
+from rag.query import Council, Understanding, expand_shorthand, resolve_council
 from rag.reader import SentenceReader, pair_text
 from rag.retrieve import Filters
 from rag.spelling import respell
@@ -416,6 +416,7 @@ def _understood(question: str, eng: Engine) -> Understanding:
     """The question read with its misspelt words read as the index's own ("assesment"; a
     council typed one slip away, "sandwel", "stafordshire", is that council, so its filter and
     its tables apply), the question itself kept as typed."""
+    question = expand_shorthand(question)
     d = eng.derived()
     # Only toward council names, and only where no report word is nearer: "comunity" is
     # "community", not the council word "county".

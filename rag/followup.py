@@ -40,6 +40,7 @@ from rag.query import (
     Mention,
     Understanding,
     asks_grade,
+    expand_shorthand,
     org_mentions,
     statement_spans,
 )
@@ -98,7 +99,7 @@ def cue_kind(message: str) -> tuple[str | None, str]:
 def read_in_context(question: str, history: Sequence[Turn],
                     councils: list[Council]) -> Reading:
     """``question`` as the conversation so far means it. Deterministic; no index access."""
-    q = " ".join(question.split())
+    q = expand_shorthand(" ".join(question.split()))
     if not history:
         return Reading(q, q)
     last = history[-1]

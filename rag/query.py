@@ -187,6 +187,22 @@ def asks_for_list(question: str) -> str | None:
     return next((kind for kind, p in _list_cues() if p.search(question)), None)
 
 
+@lru_cache(maxsize=1)
+def _shorthand() -> tuple[re.Pattern[str], dict[str, str]]:
+    rows = {r["typed"].lower(): r["means"] for r in vocab("frames").get("shorthand", [])}
+    # A whole word only: not a letter of "U.K.", "B&NES" or "ND" (neighbours that are word
+    # characters, dots, ampersands, hyphens or apostrophes keep it as typed).
+    alts = "|".join(sorted(map(re.escape, rows), key=len, reverse=True))
+    return re.compile(rf"(?<![\w.&'’-])(?:{alts})(?![\w.&'’-])", re.I), rows
+
+
+def expand_shorthand(text: str) -> str:
+    """The message with chat shorthand read as the word it stands for ("n bradford?" ->
+    "and bradford?", "r they" -> "are they"): rag/vocab/frames.toml [[shorthand]]."""
+    pat, rows = _shorthand()
+    return pat.sub(lambda m: rows[m.group(0).lower()], text) if rows else text
+
+
 def strip_frames(question: str) -> str:
     """The question without its source frames; the question itself if nothing would be left."""
     out = question

@@ -226,3 +226,23 @@ def test_improvement_as_a_topic_does_not_ask_for_the_improvement_list() -> None:
               "What was Ofsted's final word on the speed of improvement in Cambridgeshire?"):
         assert asks_for_list(q) is None, q
     assert asks_for_list("Which improvements did Ofsted say Doncaster needs?") == "improve"
+
+
+def test_every_shorthand_row_is_read_as_its_word_in_its_examples() -> None:
+    """Chat shorthand ("n bradford?", "r they ...") is read as the word it stands for, in
+    every message the row quotes; the same letters inside a name or abbreviation are not."""
+    from rag.query import expand_shorthand
+
+    rows = tomllib.loads((VOCAB / "frames.toml").read_text(encoding="utf-8"))["shorthand"]
+    assert len({r["typed"] for r in rows}) == len(rows)
+    for row in rows:
+        assert len(row["why"]) > 20 and len(row["examples"]) >= 2, row["typed"]
+        for ex in row["examples"]:
+            read = expand_shorthand(ex).split()
+            assert row["typed"] not in [w.strip("?.,!") for w in read], (row["typed"], ex)
+            assert row["means"].split()[0] in [w.strip("?.,!") for w in read], (row["typed"], ex)
+    assert expand_shorthand("n bradford?") == "and bradford?"
+    assert expand_shorthand("how long r kids waiting in the U.K.?") == (
+        "how long are kids waiting in the U.K.?")
+    for kept in ("B&NES", "ND assessments", "Hull's", "R.E. lessons", "n-gram"):
+        assert expand_shorthand(kept) == kept
