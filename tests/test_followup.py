@@ -92,6 +92,13 @@ def _read(question: str, before: str) -> tuple[str, str]:
      "What did Ofsted grade Bury?"),
     ("How long do children in Bury wait for speech therapy?", "why?", "why",
      "why? (following: How long do children in Bury wait for speech therapy?)"),
+    ("What plan did Bury make for its ageing population?", "whats the point of it", "why",
+     "whats the point of it (following: What plan did Bury make for its ageing population?)"),
+    # chat shorthand: "n" for "and", "pg" for "page"
+    ("What score did Darlington get for safeguarding?", "n staffordshire?", "other_org",
+     "What score did Staffordshire get for safeguarding?"),
+    ("How long do children in Bury wait for speech therapy?", "which pg?", "page",
+     "which page? (following: How long do children in Bury wait for speech therapy?)"),
     # after "and", a question of its own is read as one, not slotted in as a topic
     ("What score did Darlington get for safeguarding?", "and did their carers find the "
      "advice helpful?", "carry", "did Darlington's carers find the advice helpful"),
@@ -806,6 +813,8 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     ("have they done anything to fix it", True),
     ("have they done anythng about it?", True),  # any one word, as typed
     ("are they doing anything about the wait?", True),  # the wait was in the quote
+    ("are they planning to do anything about it?", True),
+    ("r they planning to do anything about it?", True),  # chat shorthand for "are"
     ("what are they doing about recruitment?", False),  # a topic the last turn never named
     ("how much are they spending to fix it?", False),  # asks for a figure
     ("why?", False),
@@ -893,6 +902,10 @@ def test_a_follow_up_answered_by_another_sentence_of_the_passage_just_quoted(
      "meet monthly.", "Sharing has got worse since the police ceased to be co-located."),
     ("cause_in_quote", "Sharing arrangements were in place, so concerns were raised quickly.",
      "Sharing arrangements were in place, so concerns were raised quickly."),
+    # The cause as the sentence's subject: "the lack of X has resulted in Y".
+    ("cause_in_quote", "Ten care leavers stay put. The lack of emergency beds has resulted in "
+     "three young people living in hotels.", "The lack of emergency beds has resulted in three "
+     "young people living in hotels."),
     # "Since" the last inspection is when, not why.
     ("cause_in_quote", "Plans have improved since the last inspection.", None),
     ("cause_in_quote", "Leaders meet partners every month.", None),
