@@ -63,7 +63,8 @@ def test_locked_split_is_documents_apart() -> None:
     assert all(r["file"] in locked_files or r["file"] is None for r in _rows("locked.jsonl"))
 
 
-@pytest.mark.parametrize("name", ["conversations-open.jsonl", "conversations-dev.jsonl"])
+@pytest.mark.parametrize("name", ["conversations-open.jsonl", "conversations-dev.jsonl",
+                                  "conversations-fresh.jsonl", "conversations-fresh-2.jsonl"])
 def test_open_conversations_stay_on_open_documents(name: str) -> None:
     """Conversations worked on (open, dev) never touch a locked document."""
     from evals.conversations import load_conversations
