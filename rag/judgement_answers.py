@@ -401,7 +401,7 @@ def _reason_spans(row: Graded, text: str, eng: Engine, lean: str) -> list[tuple[
     start = _summary_start(text, table_end, prof)
     several = sum(1 for r in d.judgements if r.report_id == row.report_id) > 1
     if not (isinstance(row, JudgementRow) and several) or row.judgement in _OVERALL:
-        return list(islice(_findings(text, start, d.templates, lean), _READ))
+        return _shortfalls_first(text, start, d.templates, lean)
     # One judgement of several: the first sentence after the grades that names it (the
     # headline's word on it) and the next one of its paragraph, then the opening of the
     # judgement's own section.
@@ -412,11 +412,23 @@ def _reason_spans(row: Graded, text: str, eng: Engine, lean: str) -> list[tuple[
     said = [mention, *islice((sp for sp in _findings(text, mention[1], d.templates, lean)
                               if "\n" not in text[mention[1]:sp[0]]), 1)] if mention else []
     at = _section_start(text, named, table_end)
-    own = list(islice(_findings(text, at, d.templates, lean), _READ)) if at is not None else []
+    own = _shortfalls_first(text, at, d.templates, lean) if at is not None else []
     return said + [sp for sp in own if sp not in said]
 
 
 _READ = 4  # sentences read at an opening: more never fit in the answer
+
+
+def _shortfalls_first(text: str, start: int, templates: frozenset[str],
+                      lean: str) -> list[tuple[int, int]]:
+    """The first ``_READ`` findings from ``start``; below a low grade, those of the opening's
+    first ``2 * _READ`` that state a shortfall come first, in order. A low grade's section
+    opens with what works ("The local authority is in touch with the vast majority of care
+    leavers") as often as with what does not, and what does not is why it is low."""
+    found = list(islice(_findings(text, start, templates, lean), 2 * _READ))
+    if lean == "shortfall":
+        found.sort(key=lambda sp: leaning(text[sp[0]:sp[1]]) != "shortfall")
+    return found[:_READ]
 _SUBJECT_WORDS = 10
 
 

@@ -578,6 +578,20 @@ def test_why_after_a_low_score_quotes_its_shortfalls_not_the_praise_in_75_words(
     assert len(why.text.split()) <= 75
 
 
+def test_why_after_a_low_score_puts_shortfalls_before_what_neither_praises_nor_faults(
+        tmp_path: Path) -> None:
+    """A low-graded summary that opens with a plain statement ("The local authority is in
+    touch with ...") before its shortfalls: asked why, the shortfalls come first."""
+    plain = "The local authority is in touch with the vast majority of people who use its services."
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                          "Safeguarding\nScore: 2\n2 - Evidence shows some shortfalls\n"
+                          "Key findings for this quality statement\n"
+                          f"{plain} {' '.join(_SHORTFALLS)}\n", "fenwick__safeguarding.txt")
+    _, why = _chat(eng, "What score did Fenwick get for safeguarding?", "why?")
+    quotes = [" ".join(c.quote.split()) for c in why.citations]
+    assert quotes[0] == _SHORTFALLS[0] and plain not in quotes[:2], why.text
+
+
 def test_why_after_a_good_score_keeps_the_summary_as_it_opens(tmp_path: Path) -> None:
     eng = _fenwick_safeguarding(tmp_path, "3 - Evidence shows a good standard")
     _, why = _chat(eng, "What score did Fenwick get for safeguarding?", "why?")
