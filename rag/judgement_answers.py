@@ -417,6 +417,7 @@ def _reason_spans(row: Graded, text: str, eng: Engine, lean: str) -> list[tuple[
 
 
 _READ = 4  # sentences read at an opening: more never fit in the answer
+_SUBJECT_WORDS = 10
 
 
 def _shortfalls_first(text: str, start: int, templates: frozenset[str],
@@ -429,7 +430,6 @@ def _shortfalls_first(text: str, start: int, templates: frozenset[str],
     if lean == "shortfall":
         found.sort(key=lambda sp: leaning(text[sp[0]:sp[1]]) != "shortfall")
     return found[:_READ]
-_SUBJECT_WORDS = 10
 
 
 def _about(sentence: str, named: set[str]) -> bool:

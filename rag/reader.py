@@ -23,6 +23,7 @@ import json
 import math
 import os
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Protocol
@@ -192,8 +193,6 @@ def _touch(path: Path) -> None:
 def prune_graphs(keep: Path, days: float = STALE_DAYS) -> list[Path]:
     """Delete the cached graphs beside ``keep`` that no reader has opened for ``days`` and
     any half-written export of that age (a process killed mid-export); returns what went."""
-    import time
-
     cutoff = time.time() - days * 86400
     gone = []
     for old in [*keep.parent.glob("reader-*.onnx"), *keep.parent.glob("reader-*.onnx.*.tmp")]:
