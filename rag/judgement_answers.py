@@ -412,7 +412,9 @@ def _reason_spans(row: Graded, text: str, eng: Engine, lean: str) -> list[tuple[
     said = [mention, *islice((sp for sp in _findings(text, mention[1], d.templates, lean)
                               if "\n" not in text[mention[1]:sp[0]]), 1)] if mention else []
     at = _section_start(text, named, table_end)
-    own = _shortfalls_first(text, at, d.templates, lean) if at is not None else []
+    # Its own section from its opening, in order: with shortfalls put first, a long one did
+    # not fit beside the headline's sentences and the section went unquoted.
+    own = list(islice(_findings(text, at, d.templates, lean), _READ)) if at is not None else []
     return said + [sp for sp in own if sp not in said]
 
 
@@ -422,8 +424,8 @@ _SUBJECT_WORDS = 10
 
 def _shortfalls_first(text: str, start: int, templates: frozenset[str],
                       lean: str) -> list[tuple[int, int]]:
-    """The first ``_READ`` findings from ``start``; below a low grade, those of the opening's
-    first ``2 * _READ`` that state a shortfall come first, in order. A low grade's section
+    """The first ``_READ`` findings of a summary from ``start``; below a low grade, those of
+    its first ``2 * _READ`` that state a shortfall come first, in order. A low-graded summary
     opens with what works ("The local authority is in touch with the vast majority of care
     leavers") as often as with what does not, and what does not is why it is low."""
     found = list(islice(_findings(text, start, templates, lean), 2 * _READ))
