@@ -88,8 +88,11 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
         return _timed(ans, t0, t0)
     routed = structured.route(u, filters, eng)
     if routed is not None:
-        return _timed(check_figures(routed), t0, time.perf_counter())
-    return _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
+        ans = _timed(check_figures(routed), t0, time.perf_counter())
+    else:
+        ans = _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
+    # Understood with its shorthand read ("r" -> "are"), answered as typed.
+    return replace(ans, question=q)
 
 
 def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
@@ -415,7 +418,8 @@ def _version_exclusions(u: Understanding, d: Any) -> tuple[str, ...]:
 def _understood(question: str, eng: Engine) -> Understanding:
     """The question read with its misspelt words read as the index's own ("assesment"; a
     council typed one slip away, "sandwel", "stafordshire", is that council, so its filter and
-    its tables apply), the question itself kept as typed."""
+    its tables apply; chat shorthand, "r", "ppl", read as the word it stands for). The
+    question it carries is read so too: answer() gives the answer back the question as typed."""
     question = expand_shorthand(question)
     d = eng.derived()
     # Only toward council names, and only where no report word is nearer: "comunity" is

@@ -469,3 +469,11 @@ def test_counts_written_as_words_are_figures(tmp_path: Path) -> None:
         "looked at nine areas spread across four themes.")
     best = _best(eng, "Across how many areas did CQC assess Cartmel?")
     assert "nine areas" in best, best
+
+
+def test_shorthand_is_read_but_the_answer_keeps_the_question_as_typed(eng: Engine) -> None:
+    """"r" and "ppl" are read as "are" and "people" (rag/vocab/frames.toml), as a misspelt
+    council is read as the council; the answer still carries the question as typed."""
+    typed = "what did Staffordshire score for safeguarding, r ppl safe there"
+    a = ask(eng, typed)
+    assert a.question == typed, a.question
