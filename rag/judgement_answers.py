@@ -409,8 +409,8 @@ def _reason_spans(row: Graded, text: str, eng: Engine, lean: str) -> list[tuple[
     # The headline's word on the judgement is its verdict, whichever way it leans.
     mention = next((sp for sp in _findings(text, start, d.templates)
                     if _about(text[sp[0]:sp[1]], named)), None)
-    said = [mention, *islice((sp for sp in _findings(text, mention[1], d.templates, lean)
-                              if "\n" not in text[mention[1]:sp[0]]), 1)] if mention else []
+    said = [mention, *paragraph_after(text, mention[1], d.templates, lean)[:1]] \
+        if mention else []
     at = _section_start(text, named, table_end)
     # Its own section from its opening, in order: with shortfalls put first, a long one did
     # not fit beside the headline's sentences and the section went unquoted.
@@ -432,6 +432,20 @@ def _shortfalls_first(text: str, start: int, templates: frozenset[str],
     if lean == "shortfall":
         found.sort(key=lambda sp: leaning(text[sp[0]:sp[1]]) != "shortfall")
     return found[:_READ]
+
+
+def paragraph_after(text: str, end: int, templates: frozenset[str],
+                    lean: str) -> list[tuple[int, int]]:
+    """The findings after ``end`` in its paragraph; below a low grade, those that state a
+    shortfall first, in order. The headline's paragraph names what works before what does
+    not ("The local authority is in touch with the vast majority of care leavers. ... Support
+    from personal advisers is variable"), and asked why the grade is low, the reason is the
+    latter."""
+    rest = [sp for sp in islice(_findings(text, end, templates, lean), 2 * _READ)
+            if "\n" not in text[end:sp[0]]]
+    if lean == "shortfall":
+        rest.sort(key=lambda sp: leaning(text[sp[0]:sp[1]]) != "shortfall")
+    return rest
 
 
 def _about(sentence: str, named: set[str]) -> bool:

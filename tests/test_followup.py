@@ -492,6 +492,21 @@ def test_a_why_that_adds_a_topic_is_searched_not_read_from_the_summary(message: 
     assert asks_only_why(reading) is only_why
 
 
+def test_below_a_low_grade_the_headline_paragraph_gives_its_shortfall_first() -> None:
+    from rag.judgement_answers import paragraph_after
+
+    headline = "Services for care leavers have a number of strengths, but are not yet good."
+    text = (f"{headline} The local authority is in touch with most of its care leavers. "
+            "Support from personal advisers is variable across the service.\n"
+            "Plans are not written quickly enough for children.")
+    end = len(headline)
+    quoted = [text[s:e] for s, e in paragraph_after(text, end, frozenset(), "shortfall")]
+    assert quoted == ["Support from personal advisers is variable across the service.",
+                      "The local authority is in touch with most of its care leavers."]
+    in_order = [text[s:e] for s, e in paragraph_after(text, end, frozenset(), "")]
+    assert in_order == quoted[::-1]  # not below a low grade: as written
+
+
 def test_why_after_a_quoted_answer_quotes_the_closest_finding_not_not_found(pdf_eng: Engine) -> None:
     first, why = _chat(pdf_eng, "Is the front door in Doncaster effective?", "how come")
     assert first.outcome == "answer"
