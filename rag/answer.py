@@ -113,7 +113,7 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
             _last_quoted(reading, history), eng)
         ans = found or abstained(q, NOT_IN_REPORTS + " There is no earlier passage to continue "
                                  "from: ask the question in full.")
-        return _timed(replace(ans, read_as=reading.read_as), t0, t0)
+        return _timed(replace(ans, question=q, read_as=reading.read_as), t0, t0)
     if reading.kind in ("carry", "carry_topic") and asks_action(reading):
         found = action_after_quote(reading, eng)
         if found is not None:

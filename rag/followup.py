@@ -42,6 +42,7 @@ from rag.query import (
     asks_grade,
     expand_shorthand,
     org_mentions,
+    same_orgs,
     statement_spans,
 )
 from rag.retrieve import tokenize
@@ -108,7 +109,11 @@ def read_in_context(question: str, history: Sequence[Turn],
     kind, rest = cue_kind(q)
     named = org_mentions(q, councils)
     prev_named = org_mentions(prev.read_as, councils)
-    if kind in ("page", "more", "why") and not named:
+    # "why did staffs get that?" names the organisation the answer before was about, as it
+    # was named there, so the cue's words are read against that answer's words: still "why?".
+    if kind in ("page", "more", "why") and (not named or same_orgs(named, prev_named, councils)):
+        for m in reversed(named):
+            q = _renamed(q, m, prev_named[0])
         return Reading(q, _following(q, prev), kind, last)
     if named:
         if _only_names(q, named):

@@ -302,6 +302,16 @@ def org_mentions(text: str, councils: list[Council]) -> list[Mention]:
     return [Mention(s, e, text[s:e]) for s, e in sorted(spans)]
 
 
+def same_orgs(named: list[Mention], before: list[Mention], councils: list[Council]) -> bool:
+    """Do the organisations ``named`` all stand for ones named ``before``, by any of their
+    names ("staffs" for Staffordshire)?"""
+    def keys(ms: list[Mention]) -> set[str]:
+        return {k for m in ms for k in (_find_councils(normalise(m.typed), councils)
+                                        or (normalise(m.typed),))}
+
+    return bool(before) and keys(named) <= keys(before)
+
+
 def _find_statements(q: str) -> tuple[str, ...]:
     # "safe pathways" also contains "safe": prefer the longest statement match per position.
     return tuple(dict.fromkeys(c for _, _, c in statement_spans(q)))

@@ -492,6 +492,22 @@ def test_a_why_that_adds_a_topic_is_searched_not_read_from_the_summary(message: 
     assert asks_only_why(reading) is only_why
 
 
+@pytest.mark.parametrize("message", ["why did staffs get that", "why did Staffordshire get that?",
+                                     "what page is the staffs one on"])
+def test_naming_the_organisation_of_the_answer_before_still_asks_about_that_answer(
+        message: str) -> None:
+    """"Staffs" is Staffordshire: a "why?" or "which page?" that names the organisation the
+    answer before was about is still about that answer, and a bare "why" reads its summary."""
+    from rag.followup import asks_only_why
+
+    before = "What score did Staffordshire get for safeguarding?"
+    reading = read_in_context(message, [Turn(before, before)], COUNCILS)
+    assert reading.kind in ("why", "page") and reading.previous is not None
+    assert reading.kind == "page" or asks_only_why(reading)
+    other = read_in_context("why did darlington get that", [Turn(before, before)], COUNCILS)
+    assert other.kind != "why"  # another council's "why" is a question about that council
+
+
 def test_below_a_low_grade_the_headline_paragraph_gives_its_shortfall_first() -> None:
     from rag.judgement_answers import paragraph_after
 
