@@ -439,10 +439,17 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     """"Why?" after an answer that quoted a finding with the sentence next to it, when that
     pair already gives the reason: "As such, too many pupils leave without ..." follows its
     cause; "This dramatic rise has been ... attributed to ..." explains the one before. The
-    reason is quoted again rather than searched for elsewhere."""
+    reason is quoted again rather than searched for elsewhere. A quote that opens with its
+    consequence ("Consequently, most EHC plans are now completed on time") follows its cause:
+    the sentence before it in its paragraph."""
     for c in _previous_citations(reading, eng):
         text = eng.retriever.report_text(c.report_id)
-        for (a, b), (s, e) in pairwise(quotable_spans(text, c.start, c.end)):
+        spans = quotable_spans(text, c.start, c.end)
+        cause = _cause_before(text, spans[0][0]) if spans and _follows_its_cause(
+            text[spans[0][0]:spans[0][1]]) else None
+        if cause is not None:
+            return quoting(reading, cite_span(1, c.report_id, eng, *cause, council=c.council))
+        for (a, b), (s, e) in pairwise(spans):
             second = text[s:e]
             if _CONSEQUENCE.match(second):
                 reason = (a, b)
@@ -452,6 +459,28 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
                 continue
             return quoting(reading, cite_span(1, c.report_id, eng, *reason, council=c.council))
     return None
+
+
+def _follows_its_cause(sentence: str) -> bool:
+    """Does the sentence open with a consequence of what came before ("Consequently, ..."),
+    not naming its cause itself ("As a result of the huge delays, ...")?"""
+    return bool(_CONSEQUENCE.match(sentence.lstrip("◼• "))) and not _CAUSE_WITHIN.search(sentence)
+
+
+def _cause_before(text: str, at: int) -> tuple[int, int] | None:
+    """The sentence that ends right before ``at`` in the same paragraph, with the one before
+    it when it points back ("The partnership has increased the size of the SEND team. This
+    has improved the timeliness ..."); None when a paragraph starts at ``at``."""
+    first = _sentence_before(text, at)
+    if first is None:
+        return None
+    earlier = _sentence_before(text, first[0]) if _POINTS_BACK.match(text[first[0]:first[1]]) else None
+    return (earlier[0], first[1]) if earlier else first
+
+
+def _sentence_before(text: str, at: int) -> tuple[int, int] | None:
+    before = quotable_spans(text, max(0, at - _NEAR_CHARS), at)[-1:]
+    return before[0] if before and "\n" not in text[before[0][1]:at] else None
 
 
 def cause_in_quote(reading: Reading, eng: Engine) -> Answer | None:
@@ -468,6 +497,7 @@ def cause_in_quote(reading: Reading, eng: Engine) -> Answer | None:
 
 
 _CONSEQUENCE = pattern("sentences", "consequence")
+_POINTS_BACK = pattern("sentences", "anaphor")
 _CAUSE_WITHIN = pattern("followups", "cause_within")
 _NEAR_CHARS = 600  # longer than nearly every report sentence
 _ASKS_ACTION = pattern("followups", "asks_action")

@@ -974,6 +974,35 @@ def test_why_after_a_quote_that_holds_the_reason_quotes_it(
         assert found is not None and [c.quote for c in found.citations] == [reason]
 
 
+_HIRED = "Leaders hired twelve new therapists last year."
+
+
+@pytest.mark.parametrize(("body", "quote", "reason"), [
+    # A quote opening with its consequence: its cause is the sentence before, and the one
+    # before that when the cause points back to it.
+    ("The partnership has increased the size of the SEND team. This has improved the "
+     "timeliness of assessments. Consequently, most plans are now completed on time.\n",
+     "Consequently, most plans are now completed on time.",
+     "The partnership has increased the size of the SEND team. This has improved the "
+     "timeliness of assessments."),
+    (f"{_HIRED} As a result, waits have fallen.\n", "As a result, waits have fallen.", _HIRED),
+    # The sentence before is in another paragraph: it may be about something else.
+    (f"{_HIRED}\nAs a result, waits have fallen.\n", "As a result, waits have fallen.", None),
+    # "As a result of ..." names its cause itself.
+    (f"{_HIRED} As a result of the new posts, waits have fallen.\n",
+     "As a result of the new posts, waits have fallen.", None),
+])
+def test_why_after_a_quote_opening_with_its_consequence_quotes_the_cause_before_it(
+        tmp_path: Path, body: str, quote: str, reason: str | None) -> None:
+    from rag.followup import Reading, reason_in_quote
+
+    eng, quoted = _page_quoting(tmp_path, body, quote)
+    first = "Are waits for therapy in Fenwick falling?"
+    found = reason_in_quote(Reading("why?", f"why? (following: {first})", "why",
+                                    Turn(first, first, (quoted,))), eng)
+    assert (found and [c.quote for c in found.citations]) == ([reason] if reason else None)
+
+
 def test_tell_me_more_first_gives_what_the_answer_skipped_between_its_quotes(
         tmp_path: Path) -> None:
     """An answer that quoted two sentences of one paragraph with one between them: "tell me
