@@ -95,6 +95,7 @@ class Weights:
     judgement_match: float
     judgement_row_words: int
     list_words: int
+    judgement_answer_words: int
     reason_words: int
     ranked_shown: int
     measure_cover: float

@@ -18,6 +18,7 @@ from typing import Any
 from ingest.index import ReportRow
 from ingest.profiles import Profile, all_grades, listed_under, profile_named, profiles, scopes
 from ingest.structure import council_key
+from rag.cite_rows import in_its_words
 from rag.engine import Engine
 from rag.evidence import BOILERPLATE, W, cite_span, is_finding, leaning, with_marker
 from rag.lexicon import pattern, words
@@ -249,12 +250,11 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
             picked += [j for s, j in scored if s == best]
     if not picked:
         return None
-    cites: list[Citation] = []
-    parts: list[str] = []
-    for j in picked:
-        n = len(cites) + 1
-        cites.append(cite_span(n, j.report_id, eng, j.start, j.end, council=j.council))
-        parts.append(_judged(j, cites[-1].quote, n))
+    cites = [cite_span(i + 1, j.report_id, eng, j.start, j.end, council=j.council)
+             for i, j in enumerate(picked)]
+    parts = [_judged(j, c.quote, c.n, worded=True) for j, c in zip(picked, cites, strict=True)]
+    if sum(len(p.split()) for p in parts) > W.judgement_answer_words:
+        parts = [_judged(j, c.quote, c.n) for j, c in zip(picked, cites, strict=True)]
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
@@ -283,15 +283,16 @@ def judgements_named_across(u: Understanding, eng: Engine) -> list[JudgementRow]
     return picked
 
 
-def _judged(j: JudgementRow, quote: str, n: int) -> str:
+def _judged(j: JudgementRow, quote: str, n: int, worded: bool = False) -> str:
     """A judgement in the report's own words when its row is a table row ("Overall
     effectiveness Requires improvement to be good", "2.2 Experiences and progress of care
     leavers Requires improvement"), so the grade reads as printed; an outcome stated as a
-    sentence (area SEND) is named by its grade, the sentence being the citation."""
+    sentence (area SEND) is named by its grade, then, ``worded``, quoted as that sentence."""
     row = " ".join(quote.split())
     if len(row.split()) <= W.judgement_row_words and j.grade.lower() in row.lower():
         return f"{j.inspectorate} judged {j.council}: \u201c{row}\u201d [{n}]."
-    return f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade} [{n}]."
+    words = in_its_words(quote) if worded else ""
+    return f"{j.inspectorate} judged {j.council}'s \"{j.judgement}\": {j.grade}{words} [{n}]."
 
 
 def _graded(u: Understanding, councils: tuple[str, ...], eng: Engine) -> list[JudgementRow]:

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from rag import across
-from rag.cite_rows import cite_row, cite_score, refused
+from rag.cite_rows import cite_row, cite_score, in_its_words, refused
 from rag.engine import Engine
 from rag.evidence import (
     W,
@@ -559,7 +559,7 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
         quote = eng.retriever.report_text(r.report_id)[r.start : r.end]
         unit = "%" if f"{r.percentage}%" in quote else ""
         pct = f" with an overall score of {r.percentage}{unit}" if r.percentage is not None else ""
-        parts.append(f"{r.council}'s {kind} is {r.rating}{pct} [{n}].")
+        parts.append(f"{r.council}'s {kind} is {r.rating}{pct}{in_its_words(quote)} [{n}].")
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 

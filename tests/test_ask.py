@@ -137,6 +137,18 @@ def test_rating_question_cites_rating_and_percentage_line(eng: Engine) -> None:
     assert_offsets_exact(eng, a)
 
 
+def test_a_rating_stated_as_a_sentence_is_quoted_as_worded_after_the_rating(eng: Engine) -> None:
+    """Darlington's rating is a press release's sentence ("... has rated Darlington Borough
+    Council as good, ..."): named, then quoted; Staffordshire's is a table line, named only."""
+    a = ask(eng, "What was Darlington's overall rating?")
+    row = " ".join(a.citations[0].quote.split()).rstrip(".")
+    assert len(row.split()) > 20 and "rated Darlington Borough Council as good" in row
+    assert a.text.startswith("Darlington Borough Council's overall rating is Good, in the report")
+    assert f"\u201c{row}\u201d [1]." in a.text
+    assert "in the report" not in ask(eng, "What was Staffordshire's overall rating?").text
+    assert_offsets_exact(eng, a)
+
+
 def test_which_councils_scored_2_is_complete_with_one_citation_per_row(eng: Engine) -> None:
     a = ask(eng, "Which councils scored 2 for any quality statement?")
     for council in ("Birmingham City Council", "Darlington Borough Council", "London Borough of Ealing"):
