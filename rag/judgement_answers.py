@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import replace
 from itertools import islice
 from typing import Any
 
@@ -20,9 +21,17 @@ from ingest.profiles import Profile, all_grades, listed_under, profile_named, pr
 from ingest.structure import council_key
 from rag.cite_rows import in_its_words
 from rag.engine import Engine
-from rag.evidence import BOILERPLATE, W, cite_span, is_finding, leaning, with_marker
+from rag.evidence import (
+    BOILERPLATE,
+    W,
+    abstained,
+    cite_span,
+    is_finding,
+    leaning,
+    with_marker,
+)
 from rag.lexicon import pattern, words
-from rag.query import Understanding
+from rag.query import Understanding, asks
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
@@ -357,6 +366,73 @@ def findings_behind(question: str, cited: tuple[Citation, ...], eng: Engine) -> 
 Graded = JudgementRow | ScoreRow | RatingRow
 
 
+def visit_findings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """A grade asked, with no topic of its own, of councils whose only reports from the
+    inspection the question's year points to are ungraded visits (a focused visit letter:
+    its family's profile has a findings heading and no grades): there is no grade to give,
+    so the answer says so and quotes the opening of the visit's findings, as "why?" after a
+    grade reads a summary. None when a named council has a graded report, or no such visit."""
+    d = eng.derived()
+    rows: list[JudgementRow | RatingRow] = [*d.judgements, *d.ratings]
+    graded = {r.report_id for r in rows}
+    reports = [r for r in _council_reports(councils, eng) if inspected_in(u, r.metadata)]
+    visits = [(r, p) for r in reports if (p := profile_named(r.metadata.get("family")))
+              and p.findings and not p.grades and r.report_id not in graded]
+    if not visits or any(r.report_id in graded for r in reports) or _asks_a_topic(u, reports) \
+            or _asks_of_a_grade(u):
+        return None
+    cites: list[Citation] = []
+    parts: list[str] = []
+    names = " or ".join(dict.fromkeys(str(r.metadata.get("organisation") or r.metadata.get("council"))
+                                      for r, _ in visits))
+    for row, prof in visits:
+        m = row.metadata
+        # No dates here: every figure an answer states is in a passage it cites (verify.py).
+        opening = (f"{prof.inspectorate}'s visit to {m.get('organisation') or m.get('council')} "
+                   "was not graded; its findings open:")
+        text = eng.retriever.report_text(row.report_id)
+        start = _summary_start(text, 0, prof)
+        spans = _fit(text, list(islice(_findings(text, start, d.templates), _READ)),
+                     W.reason_words - len(opening.split())) if start else []
+        new = [cite_span(len(cites) + i + 1, row.report_id, eng, s, e, council=m.get("council"))
+               for i, (s, e) in enumerate(spans)]
+        if new:
+            cites += new
+            parts.append(" ".join([opening, *(with_marker(" ".join(c.quote.split()), c.n)
+                                              for c in new)]))
+    if not cites:
+        return None
+    if asks("grade_itself", u.question):
+        # "What overall grade did Blackpool get after its focused visit?": there is none.
+        see = tuple(replace(c, see_also=True) for c in cites)
+        return replace(abstained(u.question, f"The indexed reports give no grade for {names}: "
+                                 f"{visits[0][1].inspectorate} does not grade such a visit.",
+                                 see),
+                       answerer="table")
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _asks_of_a_grade(u: Understanding) -> bool:
+    """Does the question ask about a grade given some time ("when was Worcestershire judged
+    inadequate?", "what was it rated at its previous inspection?", "was it good?") rather
+    than for the grade of the visit? Then a visit's findings do not answer it."""
+    asked = set(tokenize(u.question))
+    return u.other_inspection or u.yes_no or asks("asks_when", u.question) \
+        or bool(asked & (_GRADE_NAMES - _GRADE_ASKING))
+
+
+def _asks_a_topic(u: Understanding, reports: list[ReportRow]) -> bool:
+    """Does a grade question name something narrower than the council's service ("how did
+    Ofsted rate Kent's front door?"), besides the council, its reports' family and the
+    words that ask for a grade?"""
+    named = {t for r in reports for t in tokenize(
+        " ".join(str(r.metadata.get(k) or "") for k in ("council", "organisation"))
+        + " " + " ".join(f"{p.title} {p.service} {' '.join(p.asked_by)}" for p in
+                         filter(None, [profile_named(r.metadata.get("family"))])))}
+    q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
+    return any(not t[0].isdigit() for t in q - named - _GRADE_NAMES - _GRADE_ASKING)
+
+
 def report_summary(u: Understanding, council: str, eng: Engine) -> Answer | None:
     """"Summarise Plymouth's report": each current report's overall grade, then the sentences
     that open its summary of findings (as "why?" after that grade reads them), within
@@ -513,16 +589,18 @@ def _heading(text: str, s: int, e: int) -> bool:
     return whole_line and not text[s:e].rstrip("”’\"')").endswith((".", "!"))
 
 
-def _fit(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The spans in order, as many as fit in ``W.reason_words`` (a first one too long for it
-    cut to its opening words)."""
+def _fit(text: str, spans: list[tuple[int, int]],
+         budget: int | None = None) -> list[tuple[int, int]]:
+    """The spans in order, as many as fit in ``budget`` words (``W.reason_words``; a first one
+    too long for it cut to its opening words)."""
+    budget = budget or W.reason_words
     out: list[tuple[int, int]] = []
     words = 0
     for s, e in spans:
         n = len(text[s:e].split()) + 1  # its citation marker ("[2].") is a word of the answer
-        if words + n > W.reason_words:
+        if words + n > budget:
             if not out:
-                out.append((s, s + len(" ".join(text[s:e].split(" ")[:W.reason_words - 1]))))
+                out.append((s, s + len(" ".join(text[s:e].split(" ")[:budget - 1]))))
             break
         out.append((s, e))
         words += n

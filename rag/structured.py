@@ -41,6 +41,7 @@ from rag.judgement_answers import (
     report_list,
     report_metadata,
     report_summary,
+    visit_findings,
 )
 from rag.lexicon import pattern, words
 from rag.query import (
@@ -331,7 +332,9 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     QuestionType("inspection_date", _detect_inspection_date, _some(lambda u, c, e: inspection_dates(u, c, e)),
                  falls_through=True, this_inspection=True),
     # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
-    QuestionType("judgement", _detect_judgement, _some(lambda u, c, e: judgements(u, c, e)),
+    # A council with only an ungraded visit: no grade, the visit's findings instead.
+    QuestionType("judgement", _detect_judgement,
+                 _some(lambda u, c, e: judgements(u, c, e) or visit_findings(u, c, e)),
                  falls_through=True, overlay=True, this_inspection=True),
     # "Compare Darlington and Bury on safeguarding": side by side, a quota per council.
     QuestionType("compare", _detect_compare,
@@ -544,8 +547,9 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
             return refused(u, "The indexed reports don't state an overall percentage score for "
                            + " or ".join(eng.derived().council_names(councils)) + ".")
     if not rows:
-        return refused(u, "The indexed reports don't state an overall rating for "
-                       + " or ".join(eng.derived().council_names(councils)) + ".")
+        return visit_findings(u, councils, eng) or refused(
+            u, "The indexed reports don't state an overall rating for "
+            + " or ".join(eng.derived().council_names(councils)) + ".")
     parts: list[str] = []
     cites: list[Citation] = []
     seen: set[str] = set()

@@ -129,6 +129,46 @@ def test_outcomes_of_several_councils_are_named_by_grade_when_their_sentences_do
     assert len(a.text.split()) <= 75
 
 
+@pytest.mark.parametrize("question, report", [
+    ("what was the outcome of kent's focused visit", "ofsted-fv-kent-2024"),
+    ("whats ofsteds overall verdict on dudley childrens services", "ofsted-fv-dudley-2020"),
+    ("how did wolverhampton do in its ofsted visit", "ofsted-fv-wolverhampton-2024"),
+])
+def test_a_grade_asked_of_an_ungraded_visit_says_so_and_quotes_its_findings(
+        eng: Engine, question: str, report: str) -> None:
+    """A focused visit gives no grade: the answer says so and quotes the sentences its
+    findings open with (under "Headline findings", or "Overview" in 2020's letters)."""
+    from rag.verify import word_count
+
+    a = answer(question, eng.settings, engine=eng)
+    assert a.outcome == "answer" and "was not graded; its findings open:" in a.text, a.text
+    assert {c.report_id for c in a.citations} == {report}
+    text = eng.retriever.report_text(report)
+    heading = next(text.index(h) for h in ("Headline findings", "Overview") if h in text)
+    assert heading < a.citations[0].start < heading + 40
+    assert all(text[c.start:c.end] == c.quote and c.page for c in a.citations)
+    assert word_count(a.text) <= 75
+
+
+def test_asked_for_an_ungraded_visits_grade_the_answer_is_that_there_is_none(eng: Engine) -> None:
+    a = answer("What overall grade did Ofsted give Blackpool children's services after its "
+               "focused visit?", eng.settings, engine=eng)
+    assert a.abstained and a.text.startswith("The indexed reports give no grade for Blackpool")
+    assert a.citations and all(c.see_also for c in a.citations)
+    assert {c.report_id for c in a.citations} == {"ofsted-fv-blackpool-2025"}
+
+
+def test_a_visit_is_not_read_out_for_a_grade_of_something_narrower_or_a_graded_council(
+        eng: Engine) -> None:
+    narrower = answer("how did ofsted rate kent's care leavers", eng.settings, engine=eng)
+    assert "was not graded" not in narrower.text
+    past = answer("When was Worcestershire children's services judged inadequate by Ofsted?",
+                  eng.settings, engine=eng)
+    assert "not graded" not in past.text and "give no grade" not in past.text
+    graded = answer("how did ofsted rate doncaster", eng.settings, engine=eng)
+    assert "was not graded" not in graded.text and "Overall effectiveness" in graded.text
+
+
 def test_compare_two_send_outcomes_cites_each(eng: Engine) -> None:
     a = answer("Compare Medway and Bury's SEND inspection outcomes", eng.settings, engine=eng)
     assert "Inconsistent experiences and outcomes" in a.text
