@@ -41,6 +41,7 @@ from rag.query import (
     Understanding,
     asks_grade,
     expand_shorthand,
+    org_keys,
     org_mentions,
     same_orgs,
     statement_spans,
@@ -113,7 +114,8 @@ def read_in_context(question: str, history: Sequence[Turn],
     # was named there, so the cue's words are read against that answer's words: still "why?".
     if kind in ("page", "more", "why") and (not named or same_orgs(named, prev_named, councils)):
         for m in reversed(named):
-            q = _renamed(q, m, prev_named[0])
+            q = _renamed(q, m, next(p for p in prev_named
+                                    if org_keys(p, councils) & org_keys(m, councils)))
         return Reading(q, _following(q, prev), kind, last)
     if named:
         if _only_names(q, named):

@@ -302,14 +302,16 @@ def org_mentions(text: str, councils: list[Council]) -> list[Mention]:
     return [Mention(s, e, text[s:e]) for s, e in sorted(spans)]
 
 
-def same_orgs(named: list[Mention], before: list[Mention], councils: list[Council]) -> bool:
-    """Do the organisations ``named`` all stand for ones named ``before``, by any of their
-    names ("staffs" for Staffordshire)?"""
-    def keys(ms: list[Mention]) -> set[str]:
-        return {k for m in ms for k in (_find_councils(normalise(m.typed), councils)
-                                        or (normalise(m.typed),))}
+def org_keys(m: Mention, councils: list[Council]) -> frozenset[str]:
+    """The index keys of the organisation a mention names, by any of its names ("staffs" is
+    staffordshire); an organisation not indexed is its name as typed."""
+    return frozenset(_find_councils(normalise(m.typed), councils) or (normalise(m.typed),))
 
-    return bool(before) and keys(named) <= keys(before)
+
+def same_orgs(named: list[Mention], before: list[Mention], councils: list[Council]) -> bool:
+    """Do the organisations ``named`` all stand for ones named ``before``?"""
+    earlier = {k for m in before for k in org_keys(m, councils)}
+    return bool(before) and all(org_keys(m, councils) <= earlier for m in named)
 
 
 def _find_statements(q: str) -> tuple[str, ...]:

@@ -506,6 +506,10 @@ def test_naming_the_organisation_of_the_answer_before_still_asks_about_that_answ
     assert reading.kind == "page" or asks_only_why(reading)
     other = read_in_context("why did darlington get that", [Turn(before, before)], COUNCILS)
     assert other.kind != "why"  # another council's "why" is a question about that council
+    both = "Compare Darlington and Staffordshire on safeguarding"
+    each = read_in_context("why did staffs and darlington differ", [Turn(both, both)], COUNCILS)
+    assert each.kind == "why" and each.read_as.startswith(
+        "why did Staffordshire and Darlington differ"), each.read_as
 
 
 def test_below_a_low_grade_the_headline_paragraph_gives_its_shortfall_first() -> None:
