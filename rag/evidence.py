@@ -451,7 +451,7 @@ def neighbours(c: Candidate, engine: Engine) -> tuple[Candidate | None, Candidat
     """The sentences right before and right after the candidate in the same paragraph
     (None where the paragraph begins or ends)."""
     text = engine.retriever.report_text(c.hit.chunk.report_id)
-    before = _sentence_before(text, c.start)
+    before = sentence_before(text, c.start)
     prev = Candidate(c.hit, *before, text[before[0]:before[1]], c.score,
                      c.coverage) if before else None
     nxt = next_sentence(c, engine)
@@ -466,10 +466,12 @@ def joined(c: Candidate, neighbour: Candidate, engine: Engine) -> Candidate:
     return replace(c, start=start, end=end, text=text[start:end])
 
 
-def _sentence_before(text: str, start: int) -> tuple[int, int] | None:
-    """The sentence right before ``start`` in the same paragraph, if there is one."""
+def sentence_before(text: str, start: int, line_break: bool = True) -> tuple[int, int] | None:
+    """The sentence right before ``start`` in the same paragraph, if there is one: a space
+    between, or a line break unless ``line_break`` is False (a new line of a PDF's text is
+    often a new paragraph or a heading)."""
     before = [(s, e) for s, e in quotable_spans(text, max(0, start - 600), start)
-              if _next_to(e, start)]
+              if _next_to(e, start) and (line_break or "\n" not in text[e:start])]
     return before[-1] if before else None
 
 
@@ -498,7 +500,7 @@ def with_antecedent(c: Candidate, engine: Engine) -> Candidate:
     if c.core_start > c.start:  # already paired with its antecedent
         return c
     text = engine.retriever.report_text(c.hit.chunk.report_id)
-    before = _sentence_before(text, c.start)
+    before = sentence_before(text, c.start)
     if before is None:
         return c
     return replace(c, start=before[0], text=text[before[0]:c.end], core_start=c.start)

@@ -24,6 +24,7 @@ from rag.evidence import (
     clean_quote,
     leaning,
     may_explain_the_one_before,
+    sentence_before,
     with_marker,
 )
 from rag.grades import (
@@ -473,16 +474,12 @@ def _cause_before(text: str, at: int) -> tuple[int, int] | None:
     """The sentence that ends right before ``at`` in the same paragraph, with the one before
     it when it points back ("The partnership has increased the size of the SEND team. This
     has improved the timeliness ..."); None when a paragraph starts at ``at``."""
-    first = _sentence_before(text, at)
+    first = sentence_before(text, at, line_break=False)
     if first is None:
         return None
-    earlier = _sentence_before(text, first[0]) if _POINTS_BACK.match(text[first[0]:first[1]]) else None
+    earlier = sentence_before(text, first[0], line_break=False) \
+        if _POINTS_BACK.match(text[first[0]:first[1]]) else None
     return (earlier[0], first[1]) if earlier else first
-
-
-def _sentence_before(text: str, at: int) -> tuple[int, int] | None:
-    before = quotable_spans(text, max(0, at - _NEAR_CHARS), at)[-1:]
-    return before[0] if before and "\n" not in text[before[0][1]:at] else None
 
 
 def cause_in_quote(reading: Reading, eng: Engine) -> Answer | None:

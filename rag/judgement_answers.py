@@ -57,6 +57,11 @@ def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
 _OVERALL = frozenset(p.overall for p in profiles() if p.overall)
 
 
+def _org_name(m: Mapping[str, Any]) -> str:
+    """The organisation a report is of, as the report names it, else its council."""
+    return str(m.get("organisation") or m.get("council"))
+
+
 def report_metadata(report_id: str, eng: Engine) -> Mapping[str, Any]:
     row = eng.retriever.state().reports.get(report_id)
     return row.metadata if row is not None else {}
@@ -89,7 +94,7 @@ def inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -
         what = prof.title if prof else "inspection"
         n = len(cites) + 1
         cites.append(cite_span(n, row.report_id, eng, at, at + len(dates), council=m.get("council")))
-        parts.append(f"{m.get('organisation') or m.get('council')}, {what} by "
+        parts.append(f"{_org_name(m)}, {what} by "
                      f"{m.get('inspectorate') or 'the inspectorate'}: {dates} [{n}].")
     if not cites:
         return None
@@ -117,7 +122,7 @@ def publication_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) 
         n = len(cites) + 1
         cites.append(cite_span(n, row.report_id, eng, found.start(1), found.end(1),
                                council=m.get("council")))
-        parts.append(f"{m.get('organisation') or m.get('council')}'s "
+        parts.append(f"{_org_name(m)}'s "
                      f"{prof.title if prof else 'report'} was published on {found.group(1)} [{n}].")
     if not cites:
         return None
@@ -208,13 +213,11 @@ _ACROSS_WORDS = set(tokenize("council councils local authority authorities area 
 _ALL_GRADE_WORDS = {t for s in scopes() for g in s.grades for t in tokenize(g)}
 
 
-def _topic(question_words: set[str], rows: list[JudgementRow]) -> set[str]:
-    """What a grade question asks about: its words less the council's name, the report
-    family's title ("area SEND inspection"), the grades, the words that ask for a grade, and
-    figures (years, dates)."""
-    named = {t for j in rows for t in tokenize(f"{j.council} {j.organisation} "
-                                                f"{_family_title(j.family)}")}
-    return {t for t in question_words - named - _GRADE_NAMES - _GRADE_ASKING
+def _topic(question_words: set[str], names: str) -> set[str]:
+    """What a grade question asks about: its words less ``names`` (the council's name, the
+    report family's title: "area SEND inspection"), the grades, the words that ask for a
+    grade, and figures (years, dates)."""
+    return {t for t in question_words - set(tokenize(names)) - _GRADE_NAMES - _GRADE_ASKING
             if not t[0].isdigit()}
 
 
@@ -235,7 +238,8 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
     None (search instead) when no judgement's words are in the question."""
     q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
     named = _graded(u, councils, eng)
-    topic = _topic(q, named)
+    topic = _topic(q, " ".join(f"{j.council} {j.organisation} {_family_title(j.family)}"
+                               for j in named))
     picked = []
     for key in councils:
         rows = [j for j in named if j.council_key == key]
@@ -383,16 +387,13 @@ def visit_findings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> 
         return None
     cites: list[Citation] = []
     parts: list[str] = []
-    names = " or ".join(dict.fromkeys(str(r.metadata.get("organisation") or r.metadata.get("council"))
-                                      for r, _ in visits))
     for row, prof in visits:
         m = row.metadata
         # No dates here: every figure an answer states is in a passage it cites (verify.py).
-        opening = (f"{prof.inspectorate}'s visit to {m.get('organisation') or m.get('council')} "
-                   "was not graded; its findings open:")
+        opening = f"{prof.inspectorate}'s visit to {_org_name(m)} was not graded; its findings open:"
         text = eng.retriever.report_text(row.report_id)
         start = _summary_start(text, 0, prof)
-        spans = _fit(text, list(islice(_findings(text, start, d.templates), _READ)),
+        spans = _fit(text, _summary_opening(text, start, d.templates, ""),
                      W.reason_words - len(opening.split())) if start else []
         new = [cite_span(len(cites) + i + 1, row.report_id, eng, s, e, council=m.get("council"))
                for i, (s, e) in enumerate(spans)]
@@ -405,6 +406,7 @@ def visit_findings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> 
     if asks("grade_itself", u.question):
         # "What overall grade did Blackpool get after its focused visit?": there is none.
         see = tuple(replace(c, see_also=True) for c in cites)
+        names = " or ".join(dict.fromkeys(_org_name(r.metadata) for r, _ in visits))
         return replace(abstained(u.question, f"The indexed reports give no grade for {names}: "
                                  f"{visits[0][1].inspectorate} does not grade such a visit.",
                                  see),
@@ -423,14 +425,14 @@ def _asks_of_a_grade(u: Understanding) -> bool:
 
 def _asks_a_topic(u: Understanding, reports: list[ReportRow]) -> bool:
     """Does a grade question name something narrower than the council's service ("how did
-    Ofsted rate Kent's front door?"), besides the council, its reports' family and the
-    words that ask for a grade?"""
-    named = {t for r in reports for t in tokenize(
-        " ".join(str(r.metadata.get(k) or "") for k in ("council", "organisation"))
-        + " " + " ".join(f"{p.title} {p.service} {' '.join(p.asked_by)}" for p in
-                         filter(None, [profile_named(r.metadata.get("family"))])))}
+    Ofsted rate Kent's front door?"), besides the council, its reports' family (by title,
+    service and the words it is asked by) and the words that ask for a grade?"""
+    names = " ".join(f"{r.metadata.get('council') or ''} {r.metadata.get('organisation') or ''}"
+                     for r in reports)
+    families = " ".join(f"{p.title} {p.service} {' '.join(p.asked_by)}" for p in
+                        filter(None, (profile_named(r.metadata.get("family")) for r in reports)))
     q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
-    return any(not t[0].isdigit() for t in q - named - _GRADE_NAMES - _GRADE_ASKING)
+    return bool(_topic(q, f"{names} {families}"))
 
 
 def report_summary(u: Understanding, council: str, eng: Engine) -> Answer | None:
@@ -478,7 +480,7 @@ def _reason_spans(row: Graded, text: str, eng: Engine, lean: str) -> list[tuple[
     start = _summary_start(text, table_end, prof)
     several = sum(1 for r in d.judgements if r.report_id == row.report_id) > 1
     if not (isinstance(row, JudgementRow) and several) or row.judgement in _OVERALL:
-        return _shortfalls_first(text, start, d.templates, lean)
+        return _summary_opening(text, start, d.templates, lean)
     # One judgement of several: the first sentence after the grades that names it (the
     # headline's word on it) and the next one of its paragraph, then the opening of the
     # judgement's own section.
@@ -499,16 +501,23 @@ _READ = 4  # sentences read at an opening: more never fit in the answer
 _SUBJECT_WORDS = 10
 
 
-def _shortfalls_first(text: str, start: int, templates: frozenset[str],
-                      lean: str) -> list[tuple[int, int]]:
+def _summary_opening(text: str, start: int, templates: frozenset[str],
+                     lean: str) -> list[tuple[int, int]]:
     """The first ``_READ`` findings of a summary from ``start``; below a low grade, those of
-    its first ``2 * _READ`` that state a shortfall come first, in order. A low-graded summary
-    opens with what works ("The local authority is in touch with the vast majority of care
+    its first ``2 * _READ`` that state a shortfall come first (``_shortfalls_first``)."""
+    return _shortfalls_first(text, list(islice(_findings(text, start, templates, lean),
+                                               2 * _READ)), lean)[:_READ]
+
+
+def _shortfalls_first(text: str, spans: list[tuple[int, int]],
+                      lean: str) -> list[tuple[int, int]]:
+    """Below a low grade (``lean`` "shortfall"), the spans that state a shortfall first, each
+    group in order; otherwise the spans as they are. A low-graded summary or paragraph opens
+    with what works ("The local authority is in touch with the vast majority of care
     leavers") as often as with what does not, and what does not is why it is low."""
-    found = list(islice(_findings(text, start, templates, lean), 2 * _READ))
-    if lean == "shortfall":
-        found.sort(key=lambda sp: leaning(text[sp[0]:sp[1]]) != "shortfall")
-    return found[:_READ]
+    if lean != "shortfall":
+        return spans
+    return sorted(spans, key=lambda sp: leaning(text[sp[0]:sp[1]]) != "shortfall")
 
 
 def paragraph_after(text: str, end: int, templates: frozenset[str],
@@ -518,11 +527,8 @@ def paragraph_after(text: str, end: int, templates: frozenset[str],
     not ("The local authority is in touch with the vast majority of care leavers. ... Support
     from personal advisers is variable"), and asked why the grade is low, the reason is the
     latter."""
-    rest = [sp for sp in islice(_findings(text, end, templates, lean), 2 * _READ)
-            if "\n" not in text[end:sp[0]]]
-    if lean == "shortfall":
-        rest.sort(key=lambda sp: leaning(text[sp[0]:sp[1]]) != "shortfall")
-    return rest
+    read = islice(_findings(text, end, templates, lean), 2 * _READ)
+    return _shortfalls_first(text, [sp for sp in read if "\n" not in text[end:sp[0]]], lean)
 
 
 def _about(sentence: str, named: set[str]) -> bool:
