@@ -324,6 +324,8 @@ _SHAPES = vocab("sentences")
 _ANAPHOR, _HEADING = pattern("sentences", "anaphor"), pattern("sentences", "heading")
 _FRAME = pattern("sentences", "report_frame")
 _CONSEQUENCE = pattern("sentences", "consequence")
+# What something is for ("The aim was to ...", "set up to tackle ..."): a reason for it.
+PURPOSE = pattern("cues", "purpose")
 _LABEL_LINE = pattern("sentences", "label_line")
 _LIST_NUMBER = pattern("sentences", "list_number")
 _EXAMPLES = pattern("sentences", "examples_follow")
@@ -486,12 +488,14 @@ def points_back(c: Candidate) -> bool:
     return bool(_CONSEQUENCE.match(c.text) or _ANAPHOR.match(c.text))
 
 
-def may_explain_the_one_before(sentence: str) -> bool:
+def may_explain_the_one_before(sentence: str, purpose: bool = True) -> bool:
     """Can a sentence say why the one before it is so? It points back to it ("This meant
-    ...", "These places are intended to ...") or gives a cause ("... due to ..."), and does not
-    open with what followed from it ("As a result, ...": a consequence, not the reason)."""
-    return not _CONSEQUENCE.match(sentence) and bool(_ANAPHOR.match(sentence)
-                                                     or _CAUSAL.search(sentence))
+    ...", "These places are intended to ...") or gives a cause ("... due to ...") or, where
+    ``purpose`` allows (what was done, not a shortfall), a purpose ("The aim was to ..."); and
+    it does not open with what followed from it ("As a result, ...": a consequence)."""
+    return not _CONSEQUENCE.match(sentence) and bool(
+        _ANAPHOR.match(sentence) or _CAUSAL.search(sentence)
+        or (purpose and PURPOSE.search(sentence)))
 
 
 def with_antecedent(c: Candidate, engine: Engine) -> Candidate:

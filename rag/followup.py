@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rag.engine import Engine
 from rag.evidence import (
+    PURPOSE,
     cite_span,
     clean_quote,
     leaning,
@@ -431,11 +432,21 @@ def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     if not cites:
         return None
     last = _last_passage(cites)
-    text = eng.retriever.report_text(last.report_id)
-    nxt = quotable_spans(text, last.end, min(len(text), last.end + _NEAR_CHARS))[:1]
-    if not nxt or not may_explain_the_one_before(text[nxt[0][0]:nxt[0][1]]):
-        return None
-    return quoting(reading, cite_span(1, last.report_id, eng, *nxt[0], council=last.council))
+    # The last passage first (where the report went on); then the others of that report in
+    # the order quoted: "[1] ... on some commissioning panels. [2] ..." is explained after [1].
+    for c in [last, *(c for c in cites if c.report_id == last.report_id and c != last)]:
+        text = eng.retriever.report_text(c.report_id)
+        nxt = quotable_spans(text, c.end, min(len(text), c.end + _NEAR_CHARS))[:1]
+        if nxt and not _quoted(nxt[0], cites) \
+                and may_explain_the_one_before(text[nxt[0][0]:nxt[0][1]], _purpose_may(reading)):
+            return quoting(reading, cite_span(1, c.report_id, eng, *nxt[0], council=c.council))
+    return None
+
+
+def _quoted(span: tuple[int, int], cites: tuple[Citation, ...]) -> bool:
+    """Does the last answer already quote (part of) this span of the report quoted first?"""
+    return any(c.report_id == cites[0].report_id and c.start < span[1] and span[0] < c.end
+               for c in cites)
 
 
 def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
@@ -456,12 +467,19 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
             second = text[s:e]
             if _CONSEQUENCE.match(second):
                 reason = (a, b)
-            elif may_explain_the_one_before(second):
+            elif may_explain_the_one_before(second, _purpose_may(reading)):
                 reason = (s, e)
             else:
                 continue
             return quoting(reading, cite_span(1, c.report_id, eng, *reason, council=c.council))
     return None
+
+
+def _purpose_may(reading: Reading) -> bool:
+    """May a purpose ("set up to tackle inequalities") answer this "why?"? It says why
+    something was done, not why a shortfall is so: not after a quoted shortfall ("... lack
+    contributions ... in order to ensure needs are identified")."""
+    return reading.previous is None or lean_of(reading.previous) != "shortfall"
 
 
 def _follows_its_cause(sentence: str) -> bool:
@@ -485,12 +503,14 @@ def _cause_before(text: str, at: int) -> tuple[int, int] | None:
 def cause_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     """"Why?" after a quoted sentence that gives its finding's cause itself ("... living in
     children's homes because of a lack of suitable foster placements", "... has deteriorated
-    since the police ceased to be co-located"): that sentence is quoted again, rather than a
+    since the police ceased to be co-located") or its purpose ("... set up to tackle
+    inequalities"): that sentence is quoted again, rather than a
     sentence not yet quoted that the search would find (some other finding)."""
     for c in _previous_citations(reading, eng):
         text = eng.retriever.report_text(c.report_id)
         for s, e in quotable_spans(text, c.start, c.end):
-            if _CAUSE_WITHIN.search(text, s, e):
+            if _CAUSE_WITHIN.search(text, s, e) or (
+                    _purpose_may(reading) and PURPOSE.search(text, s, e)):
                 return quoting(reading, cite_span(1, c.report_id, eng, s, e, council=c.council))
     return None
 

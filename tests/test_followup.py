@@ -528,7 +528,8 @@ def test_below_a_low_grade_the_headline_paragraph_gives_its_shortfall_first() ->
 
 
 def test_why_after_a_quoted_answer_quotes_the_closest_finding_not_not_found(pdf_eng: Engine) -> None:
-    first, why = _chat(pdf_eng, "Is the front door in Doncaster effective?", "how come")
+    first, why = _chat(pdf_eng, "Do children in care in Doncaster see their social workers?",
+                       "how come")
     assert first.outcome == "answer"
     assert why.outcome == "uncertain" and why.text.startswith("Not certain")
     assert {c.report_id for c in why.citations} <= {c.report_id for c in first.citations}
@@ -955,6 +956,12 @@ def test_a_follow_up_answered_by_another_sentence_of_the_passage_just_quoted(
     ("cause_in_quote", "Ten care leavers stay put. The lack of emergency beds has resulted in "
      "three young people living in hotels.", "The lack of emergency beds has resulted in three "
      "young people living in hotels."),
+    # What it was set up for is why it was set up.
+    ("cause_in_quote", "Three localities have been set up to tackle inequalities.",
+     "Three localities have been set up to tackle inequalities."),
+    ("reason_after_quote", "The council launched a programme called Owning Performance. The "
+     "intention was to create a culture of accountability.",
+     "The intention was to create a culture of accountability."),
     # "Since" the last inspection is when, not why.
     ("cause_in_quote", "Plans have improved since the last inspection.", None),
     ("cause_in_quote", "Leaders meet partners every month.", None),
@@ -964,10 +971,15 @@ def test_why_after_a_quote_that_holds_the_reason_quotes_it(
     """"Why?" after an answer whose quote already gives the reason: a pair holding a cause
     and its consequence, or a sentence explaining the one before (``reason_in_quote``); a
     sentence that states the finding's cause itself, "... because of ...", "... since the
-    police ceased ..." (``cause_in_quote``). The reason is quoted again."""
+    police ceased ..." or its purpose, "set up to ..." (``cause_in_quote``). The reason is
+    quoted again. A quote whose next sentence gives its purpose: that sentence
+    (``reason_after_quote``; the quote is its first sentence)."""
     import rag.followup
 
-    eng, quoted = _page_quoting(tmp_path, f"{quote}\n", quote)
+    page = quote
+    if finder == "reason_after_quote":
+        quote = quote.split(". ")[0] + "."
+    eng, quoted = _page_quoting(tmp_path, f"{page}\n", quote)
     first = "Do pupils in care in Fenwick leave school with qualifications?"
     found = getattr(rag.followup, finder)(
         rag.followup.Reading("why?", f"why? (following: {first})", "why",
@@ -1050,3 +1062,45 @@ def test_tell_me_more_skips_what_is_not_a_sentence(tmp_path: Path, body: str,
                                Turn(first, first, (quoted,))), eng)
     assert more is not None
     assert [c.quote for c in more.citations] == more_quotes
+
+
+_SHORT = "Many plans lack contributions from health in order to ensure needs are identified."
+
+
+@pytest.mark.parametrize(("quote", "lean", "purpose_quoted"), [
+    ("Leaders set up a hub in order to give carers advice.", "", True),
+    # After a shortfall, what a sentence says is meant to happen is not why it falls short.
+    (_SHORT, "shortfall", False),
+])
+def test_a_purpose_answers_why_something_was_done_not_why_it_falls_short(
+        tmp_path: Path, quote: str, lean: str, purpose_quoted: bool) -> None:
+    from rag.followup import Reading, cause_in_quote, lean_of
+
+    eng, quoted = _page_quoting(tmp_path, f"{quote}\n", quote)
+    first = "What has Fenwick done for carers?"
+    prev = Turn(first, first, (quoted,))
+    assert lean_of(prev) == lean
+    found = cause_in_quote(Reading("why?", f"why? (following: {first})", "why", prev), eng)
+    assert (found is not None) is purpose_quoted
+
+
+def test_why_after_two_quotes_tries_the_sentence_after_the_first_too(tmp_path: Path) -> None:
+    """"Why?" after an answer quoting two passages of one report: when nothing after the
+    last explains it, the sentence after the first one quoted may ("This helped ...")."""
+    from dataclasses import replace
+
+    from rag.evidence import cite_span
+    from rag.followup import Reading, reason_after_quote
+
+    one = "People who use care sit on some commissioning panels."
+    helped = "This helped the council to co-produce service decisions."
+    two = "Carers were asked about the new home care contract."
+    eng, first = _page_quoting(tmp_path, f"{one} {helped}\nThe board meets monthly.\n"
+                                         f"{two} Leaders meet partners every week.\n", one)
+    text = eng.retriever.report_text(first.report_id)
+    at = text.index(two)
+    second = replace(cite_span(2, first.report_id, eng, at, at + len(two)), n=2)
+    asked = "Do people in Fenwick have a say in commissioning?"
+    found = reason_after_quote(Reading("whys that", f"whys that (following: {asked})", "why",
+                                       Turn(asked, asked, (first, second))), eng)
+    assert found is not None and [c.quote for c in found.citations] == [helped]
