@@ -818,6 +818,18 @@ def _page_quoting(tmp_path: Path, body: str, quote: str) -> tuple[Engine, Citati
     return eng, cite_span(1, report_id, eng, start, start + len(quote), council="Fenwick")
 
 
+def _page_quoting_two(tmp_path: Path, body: str, first: str,
+                      second: str) -> tuple[Engine, Citation, Citation]:
+    """``_page_quoting`` with a second citation, [2], of ``second`` in the same page."""
+    from dataclasses import replace
+
+    from rag.evidence import cite_span
+
+    eng, one = _page_quoting(tmp_path, body, first)
+    at = eng.retriever.report_text(one.report_id).index(second)
+    return eng, one, replace(cite_span(2, one.report_id, eng, at, at + len(second)), n=2)
+
+
 _PROBLEM = "Children in Fenwick wait up to 40 weeks for speech and language therapy."
 _ACTION = "Leaders have commissioned a second therapy provider to shorten the wait."
 
@@ -1023,17 +1035,12 @@ def test_tell_me_more_first_gives_what_the_answer_skipped_between_its_quotes(
         tmp_path: Path) -> None:
     """An answer that quoted two sentences of one paragraph with one between them: "tell me
     more" gives the skipped sentence first, then goes on after the last quote."""
-    from dataclasses import replace
-
-    from rag.evidence import cite_span
     from rag.followup import Reading, more_answer
 
     first_q, skipped = "Leaders set up a belonging strategy.", "It is run by a behaviour team."
     second_q, after = "As a result, exclusions fell.", "Absence is also tracked."
-    eng, one = _page_quoting(tmp_path, f"{first_q} {skipped} {second_q} {after}\n", first_q)
-    text = eng.retriever.report_text(one.report_id)
-    start = text.index(second_q)
-    two = replace(cite_span(2, one.report_id, eng, start, start + len(second_q)), n=2)
+    eng, one, two = _page_quoting_two(tmp_path, f"{first_q} {skipped} {second_q} {after}\n",
+                                      first_q, second_q)
     asked = "What is the belonging strategy in Fenwick?"
     more = more_answer(Reading("tell me more", f"tell me more (following: {asked})", "more",
                                Turn(asked, asked, (two, one))), eng)
@@ -1087,19 +1094,14 @@ def test_a_purpose_answers_why_something_was_done_not_why_it_falls_short(
 def test_why_after_two_quotes_tries_the_sentence_after_the_first_too(tmp_path: Path) -> None:
     """"Why?" after an answer quoting two passages of one report: when nothing after the
     last explains it, the sentence after the first one quoted may ("This helped ...")."""
-    from dataclasses import replace
-
-    from rag.evidence import cite_span
     from rag.followup import Reading, reason_after_quote
 
     one = "People who use care sit on some commissioning panels."
     helped = "This helped the council to co-produce service decisions."
     two = "Carers were asked about the new home care contract."
-    eng, first = _page_quoting(tmp_path, f"{one} {helped}\nThe board meets monthly.\n"
-                                         f"{two} Leaders meet partners every week.\n", one)
-    text = eng.retriever.report_text(first.report_id)
-    at = text.index(two)
-    second = replace(cite_span(2, first.report_id, eng, at, at + len(two)), n=2)
+    eng, first, second = _page_quoting_two(
+        tmp_path, f"{one} {helped}\nThe board meets monthly.\n{two} Leaders meet partners "
+        "every week.\n", one, two)
     asked = "Do people in Fenwick have a say in commissioning?"
     found = reason_after_quote(Reading("whys that", f"whys that (following: {asked})", "why",
                                        Turn(asked, asked, (first, second))), eng)
