@@ -50,7 +50,7 @@ from rag.query import (
 )
 from rag.retrieve import tokenize
 from rag.structured import understand
-from reportqa.records import Answer, Citation, Turn
+from reportqa.records import Answer, Citation, Turn, overlap
 from reportqa.text import quotable_spans
 
 # Words a short follow-up may carry besides a cue and an organisation and still mean "the
@@ -432,21 +432,16 @@ def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     if not cites:
         return None
     last = _last_passage(cites)
+    purpose = _purpose_may(reading)
+    text = eng.retriever.report_text(last.report_id)
     # The last passage first (where the report went on); then the others of that report in
     # the order quoted: "[1] ... on some commissioning panels. [2] ..." is explained after [1].
     for c in [last, *(c for c in cites if c.report_id == last.report_id and c != last)]:
-        text = eng.retriever.report_text(c.report_id)
         nxt = quotable_spans(text, c.end, min(len(text), c.end + _NEAR_CHARS))[:1]
-        if nxt and not _quoted(nxt[0], cites) \
-                and may_explain_the_one_before(text[nxt[0][0]:nxt[0][1]], _purpose_may(reading)):
+        if nxt and not any(overlap((c.report_id, *nxt[0]), q.span) for q in cites) \
+                and may_explain_the_one_before(text[nxt[0][0]:nxt[0][1]], purpose):
             return quoting(reading, cite_span(1, c.report_id, eng, *nxt[0], council=c.council))
     return None
-
-
-def _quoted(span: tuple[int, int], cites: tuple[Citation, ...]) -> bool:
-    """Does the last answer already quote (part of) this span of the report quoted first?"""
-    return any(c.report_id == cites[0].report_id and c.start < span[1] and span[0] < c.end
-               for c in cites)
 
 
 def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
@@ -456,6 +451,7 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     reason is quoted again rather than searched for elsewhere. A quote that opens with its
     consequence ("Consequently, most EHC plans are now completed on time") follows its cause:
     the sentence before it in its paragraph."""
+    purpose = _purpose_may(reading)
     for c in _previous_citations(reading, eng):
         text = eng.retriever.report_text(c.report_id)
         spans = quotable_spans(text, c.start, c.end)
@@ -467,7 +463,7 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
             second = text[s:e]
             if _CONSEQUENCE.match(second):
                 reason = (a, b)
-            elif may_explain_the_one_before(second, _purpose_may(reading)):
+            elif may_explain_the_one_before(second, purpose):
                 reason = (s, e)
             else:
                 continue
@@ -506,11 +502,11 @@ def cause_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     since the police ceased to be co-located") or its purpose ("... set up to tackle
     inequalities"): that sentence is quoted again, rather than a
     sentence not yet quoted that the search would find (some other finding)."""
+    purpose = _purpose_may(reading)
     for c in _previous_citations(reading, eng):
         text = eng.retriever.report_text(c.report_id)
         for s, e in quotable_spans(text, c.start, c.end):
-            if _CAUSE_WITHIN.search(text, s, e) or (
-                    _purpose_may(reading) and PURPOSE.search(text, s, e)):
+            if _CAUSE_WITHIN.search(text, s, e) or (purpose and PURPOSE.search(text, s, e)):
                 return quoting(reading, cite_span(1, c.report_id, eng, s, e, council=c.council))
     return None
 

@@ -381,7 +381,7 @@ def visit_findings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> 
     graded = {r.report_id for r in rows}
     reports = [r for r in _council_reports(councils, eng) if inspected_in(u, r.metadata)]
     visits = [(r, p) for r in reports if (p := profile_named(r.metadata.get("family")))
-              and p.findings and not p.grades and r.report_id not in graded]
+              and p.findings and not p.grades]
     if not visits or any(r.report_id in graded for r in reports) or _asks_a_topic(u, reports) \
             or _asks_of_a_grade(u):
         return None
