@@ -553,6 +553,10 @@ def _summary_start(text: str, table_end: int, prof: Profile | None) -> int:
     """Where the summary of findings opens: after the family's findings heading when it has
     one, else right below the grades."""
     for heading in prof.findings if prof else ():
+        # The heading's own line before its line in a contents list ("Summary of findings 3").
+        m = re.compile(rf"^{re.escape(heading)}[ \t]*$", re.M).search(text, table_end)
+        if m:
+            return m.end()
         at = text.find(heading, table_end)
         if at >= 0:
             return at + len(heading)
