@@ -540,7 +540,7 @@ def _through(c: Candidate, end: int, engine: Engine) -> Candidate:
 
 # A list item opens with a bullet (older PDFs' symbol-font bullets are private-use
 # characters, \uf02d, \uf06e) or runs on in lower case.
-_LIST_ITEM = re.compile(r"^\s*(?:[◼•●▪*–\-\ue000-\uf8ff]|[a-z])")
+LIST_ITEM = re.compile(r"^\s*(?:[◼•●▪*–\-\ue000-\uf8ff]|[a-z])")
 
 
 def with_elaboration(c: Candidate, engine: Engine, max_words: int, *,
@@ -554,7 +554,7 @@ def with_elaboration(c: Candidate, engine: Engine, max_words: int, *,
         return c
     if c.text.rstrip().endswith(":"):
         end, words = c.end, len(c.text.split())
-        while (nxt is not None and _next_to(end, nxt.start) and _LIST_ITEM.match(nxt.text)
+        while (nxt is not None and _next_to(end, nxt.start) and LIST_ITEM.match(nxt.text)
                and _fits(words + len(nxt.text.split()), max_words)):
             end, words = nxt.end, words + len(nxt.text.split())
             nxt = next_sentence(replace(c, end=end), engine)

@@ -23,6 +23,7 @@ from rag.cite_rows import in_its_words
 from rag.engine import Engine
 from rag.evidence import (
     BOILERPLATE,
+    LIST_ITEM,
     W,
     abstained,
     cite_span,
@@ -35,7 +36,7 @@ from rag.query import Understanding, asks
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
-from reportqa.text import sentence_spans, years_in
+from reportqa.text import sentence_key, sentence_spans, years_in
 
 
 def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
@@ -268,7 +269,36 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
     parts = [_judged(j, c.quote, c.n, worded=True) for j, c in zip(picked, cites, strict=True)]
     if sum(len(p.split()) for p in parts) > W.judgement_answer_words:
         parts = [_judged(j, c.quote, c.n) for j, c in zip(picked, cites, strict=True)]
+    if len(picked) == 1:
+        headline = _headline(picked[0], eng, W.judgement_answer_words - len(parts[0].split()))
+        if headline is not None:
+            cites.append(headline)
+            parts.append(with_marker(" ".join(headline.quote.split()), headline.n))
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _headline(j: JudgementRow, eng: Engine, room: int, n: int = 2) -> Citation | None:
+    """The report's own first word on one judgement: the opening sentence of its summary for
+    the overall grade ("The experiences and progress of children and young people in
+    Oxfordshire are good across all aspects of the inspection framework."), the summary's
+    sentence that names any other ("Help and protection services overall are good, with a
+    'front door' service that is outstanding."). A grade alone leaves out what inspectors
+    said it means. Only a sentence that ends as one, not a list item ("◼ The quality of ...
+    case records.", "- Adoption performance: Requires improvement.") nor the grade's row
+    again (a 2018 summary opens "Children's services in Sandwell are inadequate."); None
+    when no such sentence fits in ``room`` words."""
+    text = eng.retriever.report_text(j.report_id)
+    row = sentence_key(text[j.start:j.end])
+    first = next((sp for sp in _reason_spans(j, text, eng, "")
+                  if _SENTENCE_END.search(text[sp[0]:sp[1]])
+                  and not LIST_ITEM.match(text[sp[0]:sp[1]])
+                  and sentence_key(text[sp[0]:sp[1]]) != row), None)
+    if first is None or len(text[first[0]:first[1]].split()) + 1 > room:
+        return None
+    return cite_span(n, j.report_id, eng, first[0], first[1], council=j.council)
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"”’')]*\s*$")
 
 
 def judgements_named_across(u: Understanding, eng: Engine) -> list[JudgementRow] | None:

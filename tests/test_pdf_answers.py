@@ -121,6 +121,27 @@ def test_judgement_questions_are_answered_from_page_one(eng: Engine, question: s
         assert a.text.index(grade) < a.text.index(f"words: \u201c{row}\u201d [1].")
 
 
+@pytest.mark.parametrize("question, report, headline", [
+    ("oxfordshire childrens services ofsted rating 2024?", "ofsted-ilacs-oxfordshire-2024",
+     "are good across all aspects of the inspection framework"),
+    # A 2016 report: its summary opens under "Executive summary", below a footnote.
+    ("What overall grade did Ofsted give Redbridge children's services?",
+     "ofsted-sif-redbridge-2016", "Children\u2019s services in Redbridge are good and improving"),
+    # One judgement of several: the summary's sentence that names it.
+    ("How did Ofsted rate help and protection in Redbridge?", "ofsted-sif-redbridge-2016",
+     "with a \u2018front door\u2019 service that is outstanding"),
+])
+def test_one_grade_is_followed_by_the_reports_own_word_on_it(eng: Engine, question: str,
+                                                             report: str, headline: str) -> None:
+    a = answer(question, eng.settings, engine=eng)
+    assert [c.report_id for c in a.citations] == [report, report], a.text
+    grade, said = a.citations
+    assert headline in " ".join(said.quote.split()) and headline in a.text
+    assert said.start > grade.end and a.text.endswith("[2].")
+    assert "Ofsted produces this report" not in a.text
+    assert len(a.text.split()) <= 75
+
+
 def test_outcomes_of_several_councils_are_named_by_grade_when_their_sentences_do_not_fit(
         eng: Engine) -> None:
     a = answer("what was the outcome of bury, medway and lancashire's send inspections",
@@ -211,10 +232,12 @@ def test_which_judgement_had_a_named_grade(eng: Engine) -> None:
 def test_which_judgement_had_another_grade_than_the_one_named(
         eng: Engine, question: str, judgement: str, grade: str) -> None:
     """"Which area was not rated good?" lists the judgements with any other grade, the
-    overall one aside: not those with the grade named."""
+    overall one aside: not those with the grade named (one judgement cited, then the
+    report's own sentence on it)."""
     a = answer(question, eng.settings, engine=eng)
-    assert a.answerer == "table" and len(a.citations) == 1, a.text
-    assert judgement in a.text and f"{grade}”" in a.text and a.citations[0].page == 1
+    assert a.answerer == "table" and a.text.count(" judged ") == 1, a.text
+    assert judgement in a.citations[0].quote and a.citations[0].page == 1
+    assert judgement in a.text and f"{grade}”" in a.text
 
 
 def test_why_questions_are_not_answered_with_a_list(eng: Engine) -> None:

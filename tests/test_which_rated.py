@@ -185,8 +185,13 @@ def test_a_grade_for_a_topic_lists_the_councils_whose_judgement_of_it_has_that_g
     ("How did Ealing do?", "Requires improvement"),
 ])
 def test_how_did_a_council_do_is_its_overall_grade(eng: Engine, question: str, quoted: str) -> None:
+    """Its overall grade, cited first; an inspection report's own first word on it may follow
+    (the opening sentence of its summary), never a second grade."""
     a = ask(eng, question)
-    assert len(a.citations) == 1 and quoted in a.citations[0].quote, a.text
+    assert quoted in a.citations[0].quote and len(a.citations) <= 2, a.text
+    for said in a.citations[1:]:  # below the grades, in the same report
+        assert said.report_id == a.citations[0].report_id
+        assert said.start >= a.citations[0].end, a.text
 
 
 @pytest.mark.parametrize("question, grade", [
