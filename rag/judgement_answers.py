@@ -103,18 +103,23 @@ def inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -
 
 
 _PUBLISHED = pattern("sentences", "published_line")
+_DATED = pattern("sentences", "dated_line")
 
 
 def publication_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
     """When each named council's report says it was published ("Assessment published: 30 May
-    2025"), one citation per council and date (a council's pages share one); None when no
-    report states it."""
+    2025"), or a letter's own date at its top, one citation per council and date (a council's
+    pages share one); None when no report states it."""
     cites: list[Citation] = []
     parts: list[str] = []
     seen: set[tuple[str, str]] = set()
     for row in _council_reports(councils, eng):
         m = row.metadata
-        found = _PUBLISHED.search(eng.retriever.report_text(row.report_id))
+        text = eng.retriever.report_text(row.report_id)
+        found = _PUBLISHED.search(text)
+        dated = found is None  # a letter says when it was written, not published
+        if dated:
+            found = _DATED.search(text)
         key = (str(m.get("council")), found.group(1) if found else "")
         if found is None or key in seen or not inspected_in(u, m):
             continue
@@ -123,8 +128,9 @@ def publication_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) 
         n = len(cites) + 1
         cites.append(cite_span(n, row.report_id, eng, found.start(1), found.end(1),
                                council=m.get("council")))
+        when = "is dated" if dated else "was published on"
         parts.append(f"{_org_name(m)}'s "
-                     f"{prof.title if prof else 'report'} was published on {found.group(1)} [{n}].")
+                     f"{prof.title if prof else 'report'} {when} {found.group(1)} [{n}].")
     if not cites:
         return None
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")

@@ -156,7 +156,8 @@ _WHOLE_SERVICE = pattern("questions", "whole_service")
 
 
 def _detect_publication_date(p: Parsed) -> Slots | None:
-    return {} if asks("asks_when", p.q) and asks("asks_published", p.q) else None
+    return {} if asks("asks_when", p.q) and (asks("asks_published", p.q)
+                                             or asks("letter_date", p.q)) else None
 
 
 def _detect_inspection_date(p: Parsed) -> Slots | None:

@@ -142,6 +142,26 @@ def test_one_grade_is_followed_by_the_reports_own_word_on_it(eng: Engine, questi
     assert len(a.text.split()) <= 75
 
 
+@pytest.mark.parametrize("question, visit_question, report, date", [
+    ("What date is the Ofsted letter to Kent dated?", "when did ofsted visit kent",
+     "ofsted-fv-kent-2024", "27 February 2024"),
+    ("when was ofsted's focused visit letter to dudley sent",
+     "what date did ofsted visit dudley, according to the letter?", "ofsted-fv-dudley-2020",
+     "27 November 2020"),
+])
+def test_a_letters_date_is_the_line_at_its_top_not_the_visit(
+        eng: Engine, question: str, visit_question: str, report: str, date: str) -> None:
+    """A visit letter is written weeks after the visit: asked when it was sent, its own date
+    answers; asked when the visit was, the visit's dates do."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.text.endswith(f"is dated {date} [1].") and len(a.citations) == 1, a.text
+    assert a.citations[0].report_id == report and a.citations[0].quote == date
+    assert a.citations[0].page == 1
+    visit = answer(visit_question, eng.settings, engine=eng)
+    assert visit.citations and visit.citations[0].report_id == report
+    assert date not in visit.text, visit.text
+
+
 def test_outcomes_of_several_councils_are_named_by_grade_when_their_sentences_do_not_fit(
         eng: Engine) -> None:
     a = answer("what was the outcome of bury, medway and lancashire's send inspections",
