@@ -36,7 +36,7 @@ from rag.query import Understanding, asks
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
-from reportqa.text import sentence_key, sentence_spans, years_in
+from reportqa.text import sentence_spans, years_in
 
 
 def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
@@ -289,22 +289,29 @@ def _headline(j: JudgementRow, eng: Engine, room: int, n: int = 2) -> Citation |
     Oxfordshire are good across all aspects of the inspection framework."), the summary's
     sentence that names any other ("Help and protection services overall are good, with a
     'front door' service that is outstanding."). A grade alone leaves out what inspectors
-    said it means. Only a sentence that ends as one, not a list item ("◼ The quality of ...
-    case records.", "- Adoption performance: Requires improvement.") nor the grade's row
-    again (a 2018 summary opens "Children's services in Sandwell are inadequate."); None
-    when no such sentence fits in ``room`` words."""
+    said it means. None when no sentence that reads alone fits in ``room`` words."""
     text = eng.retriever.report_text(j.report_id)
-    row = sentence_key(text[j.start:j.end])
     first = next((sp for sp in _reason_spans(j, text, eng, "")
-                  if _SENTENCE_END.search(text[sp[0]:sp[1]])
-                  and not LIST_ITEM.match(text[sp[0]:sp[1]])
-                  and sentence_key(text[sp[0]:sp[1]]) != row), None)
+                  if _reads_alone(text[sp[0]:sp[1]], j)), None)
     if first is None or len(text[first[0]:first[1]].split()) + 1 > room:
         return None
     return cite_span(n, j.report_id, eng, first[0], first[1], council=j.council)
 
 
+def _reads_alone(sentence: str, j: JudgementRow) -> bool:
+    """Can ``sentence`` be quoted on its own after ``j``'s grade? It ends as a sentence does,
+    and is not a list item ("◼ The quality of ... case records.", "- Adoption performance:
+    Requires improvement."), one pointing back ("This leads to delays ...") or the grade
+    again in other words ("Leadership, management and governance: Inadequate.", a 2018
+    summary's "Children's services in Sandwell are inadequate.")."""
+    restated = set(tokenize(f"{j.judgement} {j.grade} {j.council} children services"))
+    return (_SENTENCE_END.search(sentence) is not None and not LIST_ITEM.match(sentence)
+            and not _POINTS_BACK.match(sentence)
+            and not set(tokenize(sentence)) <= restated)
+
+
 _SENTENCE_END = re.compile(r"[.!?][\"”’')]*\s*$")
+_POINTS_BACK = pattern("sentences", "anaphor")
 
 
 def judgements_named_across(u: Understanding, eng: Engine) -> list[JudgementRow] | None:

@@ -127,6 +127,9 @@ def test_judgement_questions_are_answered_from_page_one(eng: Engine, question: s
     # A 2016 report: its summary opens under "Executive summary", below a footnote.
     ("What overall grade did Ofsted give Redbridge children's services?",
      "ofsted-sif-redbridge-2016", "Children\u2019s services in Redbridge are good and improving"),
+    # Its summary opens with the grade sentence again: the next sentence follows.
+    ("sandwell children's services ofsted result 2018", "ofsted-sif-sandwell-2018",
+     "Since the last inspection, some services have deteriorated"),
     # One judgement of several: the summary's sentence that names it.
     ("How did Ofsted rate help and protection in Redbridge?", "ofsted-sif-redbridge-2016",
      "with a \u2018front door\u2019 service that is outstanding"),
@@ -160,6 +163,28 @@ def test_a_letters_date_is_the_line_at_its_top_not_the_visit(
     visit = answer(visit_question, eng.settings, engine=eng)
     assert visit.citations and visit.citations[0].report_id == report
     assert date not in visit.text, visit.text
+
+
+def test_every_grades_headline_reads_alone(eng: Engine) -> None:
+    """Asked each graded council's overall grade, the sentence quoted after the grade (when
+    there is one) is a whole sentence of running text: not a list item, not one pointing back
+    ("This leads to delays ..."), not the grade in other words ("Children's services in
+    Sandwell are inadequate.")."""
+    councils = {j.council for j in eng.derived().judgements
+                if j.family != "cqc-la-assessment" and j.council}
+    assert len(councils) >= 20
+    followed = 0
+    for council in sorted(councils):
+        a = answer(f"What overall grade did {council} get from its inspection?",
+                   eng.settings, engine=eng)
+        assert a.answerer == "table", (council, a.text)
+        for said in a.citations[1:]:
+            quote = " ".join(said.quote.split())
+            followed += 1
+            assert quote[-1] in ".!?\u201d\u2019" and quote[0].isupper(), (council, quote)
+            assert not re.match(r"(This|It|These|They)\b", quote), (council, quote)
+            assert not re.fullmatch(rf"Children\u2019s services in {council} are \w+\.", quote)
+    assert followed >= 15
 
 
 def test_outcomes_of_several_councils_are_named_by_grade_when_their_sentences_do_not_fit(
