@@ -182,6 +182,9 @@ def test_a_grade_for_a_topic_lists_the_councils_whose_judgement_of_it_has_that_g
     ("How did Cumberland do?", "Good"),
     ("how has harrow done overall", "Inadequate"),
     ("how did bury get on in its inspection?", "widespread and/or systemic failings"),
+    # "overall" and the inspection both named, in either order.
+    ("how did leicestershire do overall in its 2024 ofsted inspection", "Outstanding"),
+    ("how did cumberland do in its inspection overall?", "Good"),
     ("How did Ealing do?", "Requires improvement"),
 ])
 def test_how_did_a_council_do_is_its_overall_grade(eng: Engine, question: str, quoted: str) -> None:
