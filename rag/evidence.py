@@ -541,6 +541,8 @@ def _through(c: Candidate, end: int, engine: Engine) -> Candidate:
 # A list item opens with a bullet (older PDFs' symbol-font bullets are private-use
 # characters, \uf02d, \uf06e) or runs on in lower case.
 LIST_ITEM = re.compile(r"^\s*(?:[◼•●▪*–\-\ue000-\uf8ff]|[a-z])")
+# Text that ends as a sentence does (a heading or label line does not).
+ENDS_AS_SENTENCE = re.compile(r"[.!?][\"”’')]*\s*$")
 
 
 def with_elaboration(c: Candidate, engine: Engine, max_words: int, *,

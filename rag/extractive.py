@@ -9,7 +9,6 @@ similarity over the top few. It only ever quotes report text, so it cannot inven
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from rag.engine import Engine
 from rag.evidence import (
     COMPARISON,
+    ENDS_AS_SENTENCE,
     FIGURE_WITH_UNIT,
     NOT_IN_REPORTS,
     Candidate,
@@ -102,10 +102,6 @@ def fitting(first: Candidate, rest: list[Candidate], max_words: int) -> list[Can
             out.append(c)
             words += len(c.text.split())
     return out
-
-
-# A neighbour that ends as a sentence does; a heading or label line is not quoted as context.
-_FULL_STOP = re.compile(r"[.!?][\"”’')]*\s*$")
 
 
 class ExtractiveAnswerer:
@@ -271,8 +267,9 @@ class ExtractiveAnswerer:
         pairs: list[Candidate] = []
         probs: list[float] = []
         if not any(known.get(c.span, 0.0) >= W.neighbour_p for c in sides):
+            # A heading or label line beside the pick is not quoted as its context.
             pairs = [joined(best, c, engine) for c in sides
-                     if _FULL_STOP.search(c.text)] if best.read_p >= 0 else []
+                     if ENDS_AS_SENTENCE.search(c.text)] if best.read_p >= 0 else []
             texts = [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
                      for c in unread + pairs]
             probs = self.reader.score(u.content or u.question, texts) if texts else []

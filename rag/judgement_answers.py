@@ -23,6 +23,7 @@ from rag.cite_rows import in_its_words
 from rag.engine import Engine
 from rag.evidence import (
     BOILERPLATE,
+    ENDS_AS_SENTENCE,
     LIST_ITEM,
     W,
     abstained,
@@ -305,12 +306,11 @@ def _reads_alone(sentence: str, j: JudgementRow) -> bool:
     again in other words ("Leadership, management and governance: Inadequate.", a 2018
     summary's "Children's services in Sandwell are inadequate.")."""
     restated = set(tokenize(f"{j.judgement} {j.grade} {j.council} children services"))
-    return (_SENTENCE_END.search(sentence) is not None and not LIST_ITEM.match(sentence)
+    return (ENDS_AS_SENTENCE.search(sentence) is not None and not LIST_ITEM.match(sentence)
             and not _POINTS_BACK.match(sentence)
             and not set(tokenize(sentence)) <= restated)
 
 
-_SENTENCE_END = re.compile(r"[.!?][\"”’')]*\s*$")
 _POINTS_BACK = pattern("sentences", "anaphor")
 
 
