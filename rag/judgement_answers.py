@@ -292,23 +292,24 @@ def _headline(j: JudgementRow, eng: Engine, room: int, n: int = 2) -> Citation |
     'front door' service that is outstanding."). A grade alone leaves out what inspectors
     said it means. None when no sentence that reads alone fits in ``room`` words."""
     text = eng.retriever.report_text(j.report_id)
+    grade_words = set(tokenize(f"{j.judgement} {j.grade} {j.council} children services"))
     first = next((sp for sp in _reason_spans(j, text, eng, "")
-                  if _reads_alone(text[sp[0]:sp[1]], j)), None)
+                  if _reads_alone(text[sp[0]:sp[1]], grade_words)), None)
     if first is None or len(text[first[0]:first[1]].split()) + 1 > room:
         return None
     return cite_span(n, j.report_id, eng, first[0], first[1], council=j.council)
 
 
-def _reads_alone(sentence: str, j: JudgementRow) -> bool:
-    """Can ``sentence`` be quoted on its own after ``j``'s grade? It ends as a sentence does,
-    and is not a list item ("◼ The quality of ... case records.", "- Adoption performance:
-    Requires improvement."), one pointing back ("This leads to delays ...") or the grade
-    again in other words ("Leadership, management and governance: Inadequate.", a 2018
-    summary's "Children's services in Sandwell are inadequate.")."""
-    restated = set(tokenize(f"{j.judgement} {j.grade} {j.council} children services"))
+def _reads_alone(sentence: str, grade_words: set[str]) -> bool:
+    """Can ``sentence`` be quoted on its own after a grade (``grade_words``: the words of its
+    judgement, grade and council)? It ends as a sentence does, and is not a list item ("◼ The
+    quality of ... case records.", "- Adoption performance: Requires improvement."), one
+    pointing back ("This leads to delays ...") or the grade again in other words
+    ("Leadership, management and governance: Inadequate.", a 2018 summary's "Children's
+    services in Sandwell are inadequate.")."""
     return (ENDS_AS_SENTENCE.search(sentence) is not None and not LIST_ITEM.match(sentence)
             and not _POINTS_BACK.match(sentence)
-            and not set(tokenize(sentence)) <= restated)
+            and not set(tokenize(sentence)) <= grade_words)
 
 
 _POINTS_BACK = pattern("sentences", "anaphor")
