@@ -821,13 +821,11 @@ def _page_quoting(tmp_path: Path, body: str, quote: str) -> tuple[Engine, Citati
 def _page_quoting_two(tmp_path: Path, body: str, first: str,
                       second: str) -> tuple[Engine, Citation, Citation]:
     """``_page_quoting`` with a second citation, [2], of ``second`` in the same page."""
-    from dataclasses import replace
-
     from rag.evidence import cite_span
 
     eng, one = _page_quoting(tmp_path, body, first)
     at = eng.retriever.report_text(one.report_id).index(second)
-    return eng, one, replace(cite_span(2, one.report_id, eng, at, at + len(second)), n=2)
+    return eng, one, cite_span(2, one.report_id, eng, at, at + len(second))
 
 
 _PROBLEM = "Children in Fenwick wait up to 40 weeks for speech and language therapy."
