@@ -426,7 +426,7 @@ def _understood(question: str, eng: Engine) -> Understanding:
     # "community", not the council word "county".
     names, near = _council_words(tuple(d.councils), d.words)
     u = structured.understand(respell(question, near, only=names), d.councils)
-    return replace(u, question=question, content=respell(u.content, d.words))
+    return replace(u, question=question, content=respell(u.content, d.words, counts=d.word_counts))
 
 
 @lru_cache(maxsize=4)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -34,10 +35,11 @@ class _Derived:
     n_docs: int
     versions: dict[str, Version]
     _stats_of: Callable[[], list[Stat]]
-    _words_of: Callable[[], frozenset[str]]
+    _words_of: Callable[[], Counter[str]]
     _templates_of: Callable[[], frozenset[str]]
     _stats: list[Stat] | None = None
     _words: frozenset[str] | None = None
+    _word_counts: Counter[str] | None = None
     _templates: frozenset[str] | None = None
     only: frozenset[str] | None = None  # a scoped view's reports (Engine.scoped)
 
@@ -62,8 +64,16 @@ class _Derived:
         """Every word the reports use, lower-case, as written (read on first use: the
         question words a user misspelt are looked up here, rag/spelling.py)."""
         if self._words is None:
-            self._words = self._words_of()
+            self._words = frozenset(self.word_counts)
         return self._words
+
+    @property
+    def word_counts(self) -> Counter[str]:
+        """How often the reports use each word: of two misspelt-word readings equally near,
+        the far more common one is meant ("wating": "waiting", not "wanting")."""
+        if self._word_counts is None:
+            self._word_counts = self._words_of()
+        return self._word_counts
 
     @property
     def templates(self) -> frozenset[str]:
@@ -132,7 +142,7 @@ class Engine:
                     _stats_of=lambda: [x for r in reports for x in extract_stats(
                         r.report_id, text_of(r.report_id), r.metadata.get("council"),
                         r.metadata.get("quality_statement"))],
-                    _words_of=lambda: frozenset(w for r in reports for w in re.findall(
+                    _words_of=lambda: Counter(w for r in reports for w in re.findall(
                         r"[a-z]+", text_of(r.report_id).lower())),
                     _templates_of=lambda: shared_sentences(reports, text_of),
                 )

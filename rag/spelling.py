@@ -12,6 +12,7 @@ read as "overseen", "overloaded" as "overlooked", "underspend" as "understand".
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache, lru_cache
 
 from rapidfuzz.distance import OSA
@@ -20,6 +21,8 @@ from rag.retrieve import tokenize
 
 MIN_LETTERS = 6  # shorter words are too close to too many others, or abbreviations ("banes")
 LONG_WORD = 8  # from this many letters two edits are still one word
+# Of equally near words, one used this many times as often as the next is the one meant.
+MORE_USED = 5
 
 
 @cache
@@ -54,10 +57,12 @@ def _by_initial(vocabulary: frozenset[str]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(vs) for k, vs in out.items()}
 
 
-def respell(text: str, vocabulary: frozenset[str], only: frozenset[str] | None = None) -> str:
+def respell(text: str, vocabulary: frozenset[str], only: frozenset[str] | None = None,
+            counts: Mapping[str, int] | None = None) -> str:
     """``text`` with each word of ``MIN_LETTERS`` or more that ``vocabulary`` lacks replaced
-    by its nearest word there, when exactly one word is nearest (and, given ``only``, that
-    word is one of ``only``: the others are there to be nearer)."""
+    by its nearest word there, when exactly one word is nearest or (given ``counts``, how
+    often the reports use each word) one of the nearest is far the most used (and, given
+    ``only``, that word is one of ``only``: the others are there to be nearer)."""
 
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
@@ -71,10 +76,22 @@ def respell(text: str, vocabulary: frozenset[str], only: frozenset[str] | None =
         if not near:
             return word
         best = min(d for d, _ in near)
-        found = [v for d, v in near if d == best]
+        found = _most_used([v for d, v in near if d == best], counts)
         # Two words as near ("theres": "there", "themes") is a guess: leave it as typed. A
         # stop word ("whats" -> "what") carries nothing to search for.
         return found[0] if len(found) == 1 and tokenize(found[0]) \
             and (only is None or found[0] in only) else word
 
     return re.sub(r"[A-Za-z]+", fix, text)
+
+
+def _most_used(found: list[str], counts: Mapping[str, int] | None) -> list[str]:
+    """Of words equally near a misspelling, the one the reports use ``MORE_USED`` times as
+    often as any other, if there is one ("wating": "waiting" 63 times, "wanting" once;
+    "suport": "support", not "sport"); else all of them (a guess left as typed: "regulary" is
+    "regular" 88 times and "regularly" 99)."""
+    if counts is None or len(found) < 2:
+        return found
+    ranked = sorted(found, key=lambda v: -counts.get(v, 0))
+    top, runner = counts.get(ranked[0], 0), counts.get(ranked[1], 0)
+    return ranked[:1] if top >= MORE_USED * max(runner, 1) else found

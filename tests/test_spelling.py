@@ -43,3 +43,14 @@ def test_respelt_only_toward_the_words_asked_for_when_no_other_word_is_nearer() 
     assert respell("a comunity paediatrician in sandwel", near, only=councils) == (
         "a comunity paediatrician in sandwell")
     assert respell("a comunity paediatrician", councils) == "a county paediatrician"
+
+
+def test_of_words_equally_near_the_one_the_reports_use_far_more_is_meant() -> None:
+    words = frozenset(["waiting", "wanting", "support", "sport", "regular", "regularly"])
+    counts = {"waiting": 63, "wanting": 1, "support": 1068, "sport": 1, "regular": 88,
+              "regularly": 99}
+    assert respell("left wating for suport", words, counts=counts) == "left waiting for support"
+    # as often as each other: still a guess, left as typed
+    assert respell("visited regulary", words, counts=counts) == "visited regulary"
+    # without counts, equally near words are a guess
+    assert respell("left wating", words) == "left wating"
