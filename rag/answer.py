@@ -425,7 +425,8 @@ def _understood(question: str, eng: Engine) -> Understanding:
     # Only toward council names, and only where no report word is nearer: "comunity" is
     # "community", not the council word "county".
     names, near = _council_words(tuple(d.councils), d.words)
-    u = structured.understand(respell(question, near, only=names), d.councils)
+    typed = respell(respell(question, near, only=names), d.words, counts=d.word_counts)
+    u = structured.understand(typed, d.councils)
     return replace(u, question=question, content=respell(u.content, d.words, counts=d.word_counts))
 
 
