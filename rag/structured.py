@@ -277,6 +277,11 @@ def _detect_which_inspected(p: Parsed) -> Slots | None:
     if listed and not p.councils and asks("inspection_word", p.q) and (
             p.u.years or named_families(p.q)):
         return {}
+    # "area SEND inspections carried out during 2023?": the plural and a year ask the list;
+    # "... that came out outstanding?" asks a grade of them (which_rated).
+    if not p.councils and p.u.years and asks("inspections_plural", p.q) \
+            and not (p.u.asks_grade or asks("names_grade", p.q) or asks("rated_as", p.q)):
+        return {}
     return None
 
 

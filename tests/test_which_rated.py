@@ -138,6 +138,9 @@ def test_a_comparison_that_names_a_topic_is_still_searched(eng: Engine) -> None:
      {"Cumberland", "Cambridgeshire", "Leicestershire", "Bury", "Dorset"}),
     ("which councils had a SEND inspection in 2024", {"Bury", "Dorset"}),
     ("which local authorities were visited by ofsted in 2025?", {"Harrow"}),
+    # The plural with a year asks the list without "which"; "ofsted in" is inspecting.
+    ("area SEND inspections carried out during 2024?", {"Bury", "Dorset"}),
+    ("which council was ofsted in in 2025", {"Harrow"}),
 ])
 def test_which_councils_were_inspected_in_a_year_lists_the_dates_each_report_states(
         eng: Engine, question: str, expected: set[str]) -> None:
@@ -145,6 +148,15 @@ def test_which_councils_were_inspected_in_a_year_lists_the_dates_each_report_sta
     assert councils(a) == expected, a.text
     year = question.rstrip("?")[-4:]
     assert all(year in c.quote and c.page == 1 for c in a.citations)
+
+
+def test_inspections_of_a_year_asked_with_a_grade_or_a_topic_are_not_the_list(eng: Engine) -> None:
+    """"ILACS inspections done in 2024 that came out good?" asks a grade of them, "what did
+    the 2024 inspections say about care leavers?" what they found: not when they were."""
+    for q in ("ilacs inspections done in 2024 that came out good?",
+              "what did the 2024 inspections say about care leavers?"):
+        a = answer(q, eng.settings, engine=eng)
+        assert not a.text.startswith("Indexed councils inspected"), (q, a.text)
 
 
 def test_what_the_index_holds_is_listed_by_family(eng: Engine) -> None:
