@@ -422,8 +422,9 @@ def _understood(question: str, eng: Engine) -> Understanding:
     question it carries is read so too: answer() gives the answer back the question as typed."""
     question = expand_shorthand(question)
     d = eng.derived()
-    # Only toward council names, and only where no report word is nearer: "comunity" is
-    # "community", not the council word "county".
+    # Council names first, only where no report word is nearer: "comunity" is "community",
+    # not the council word "county". Then every word, so the question-type rows read the
+    # words the reports use ("... when was it publishd" asks the publication date).
     names, near = _council_words(tuple(d.councils), d.words)
     typed = respell(respell(question, near, only=names), d.words, counts=d.word_counts)
     u = structured.understand(typed, d.councils)
