@@ -118,16 +118,18 @@ def test_detect_leaves_cqc_pages_to_the_cqc_reader() -> None:
 
 
 def test_asked_as_names_judgements_of_its_family_by_words_their_names_lack() -> None:
-    """A profile's ``asked_as`` row adds words people ask a judgement by: the key must be one
-    of the family's judgements, and a word it adds must not already be in the name (as the
-    retriever stems them), or the row does nothing."""
+    """A profile's ``asked_as`` row adds names people ask a judgement by: the key must be one
+    of the family's judgements, and a name it adds must not be the judgement's own name (as
+    the retriever stems them), or the row does nothing. One word of a longer name is allowed:
+    alone it names the judgement fully ("leadership" for "Leadership, management and
+    governance", which a question naming leadership alone covers one word in three of)."""
     from rag.retrieve import tokenize
 
     rows = [(p, j, w) for p in profiles() for j, ws in p.asked_as.items() for w in ws]
     assert rows
     for p, judgement, word in rows:
         assert judgement in p.judgements, (p.name, judgement)
-        assert not set(tokenize(word)) <= set(tokenize(judgement)), (p.name, word)
+        assert set(tokenize(word)) != set(tokenize(judgement)), (p.name, word)
 
 
 def test_organisations_resolve_to_the_gazetteer() -> None:
