@@ -23,7 +23,7 @@ from rag.engine import Engine
 from rag.evidence import cite_span
 from rag.grades import grades_match, named_families, rank, scope_of
 from rag.judgement_answers import judgements_named_across, report_metadata
-from rag.lexicon import words
+from rag.lexicon import pattern, words
 from rag.query import Understanding
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, best_per_key
@@ -65,6 +65,19 @@ def _reports_on(reports: int, councils: int) -> str:
     return said if councils == reports else f"{said} on {councils} councils"
 
 
+# Half a year named ("in the first half of 2024"): its months.
+_HALF_YEAR = pattern("questions", "half_year")
+HALVES = {"first": tuple(range(1, 7)), "second": tuple(range(7, 13))}
+
+
+def _half_year(q: str) -> str:
+    """"first" or "second" when the question names half a year (questions.toml half_year)."""
+    m = _HALF_YEAR.search(q)
+    if m is None:
+        return ""
+    return "first" if m.group("half") in ("first", "1st") else "second"
+
+
 def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     """The councils whose current reports state inspection dates in the year (and month, "in
     october 2024") asked, any when none is, of the families the question names, each cited on its dates, grouped by
@@ -73,7 +86,9 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     search answers; when some do but none in the year asked, no council was."""
     named = named_families(u.normalised)
     hidden = set(eng.derived().hidden())
-    months = months_in(u.question, loose=True) if u.years else ()  # "in october 2024"
+    half = _half_year(u.normalised) if u.years else ""
+    months = (HALVES[half] if half else
+              months_in(u.question, loose=True) if u.years else ())  # "in october 2024"
     found: list[tuple[str, str, str, str, int]] = []  # service, council, report, dates, where
     dated = 0
     for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
@@ -101,7 +116,7 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     for service, council, rid, dates, at in found:
         cites.append(cite_span(len(cites) + 1, rid, eng, at, at + len(dates), council=council))
         groups.setdefault(service, []).append(f"{council} ({dates}) [{len(cites)}]")
-    when = " in " + " or ".join(
+    when = f" in the {half} half of {' or '.join(u.years)}" if half else " in " + " or ".join(
         [f"{MONTHS[m - 1].title()} {' or '.join(u.years)}" for m in months]
         or list(u.years)) if u.years else ""
     body = "; ".join(f"{s}: {', '.join(items)}" for s, items in groups.items())

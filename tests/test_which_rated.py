@@ -141,6 +141,11 @@ def test_a_comparison_that_names_a_topic_is_still_searched(eng: Engine) -> None:
     # The plural with a year asks the list without "which"; "ofsted in" is inspecting.
     ("area SEND inspections carried out during 2024?", {"Bury", "Dorset"}),
     ("which council was ofsted in in 2025", {"Harrow"}),
+    # Half a year is its six months: Cambridgeshire (March) and Leicestershire (April to
+    # May), not Cumberland (October).
+    ("which councils had a full childrens services inspection in the first half of 2024?",
+     {"Cambridgeshire", "Leicestershire"}),
+    ("ILACS inspections carried out in the second half of 2024?", {"Cumberland"}),
 ])
 def test_which_councils_were_inspected_in_a_year_lists_the_dates_each_report_states(
         eng: Engine, question: str, expected: set[str]) -> None:
@@ -270,3 +275,26 @@ def test_a_comparison_asked_as_which_did_better(eng: Engine) -> None:
     a = ask(eng, "cumberland or harrow - which did better with ofsted?")
     assert "Cumberland, children's services (Ofsted): Good" in a.text
     assert "Harrow, children's services (Ofsted): Inadequate" in a.text
+
+
+@pytest.mark.parametrize("question, grade", [
+    ("harrow childrens services verdict pls", "Inadequate"),
+    ("give me the headline on leicestershire's childrens services report", "Outstanding"),
+    ("can u sum up cambridgeshire's ofsted ILACS report in a line",
+     "Requires improvement to be good"),
+    ("bury send inspection result", "Widespread and/or systemic failings"),
+    ("how did cumberland come out of its ofsted inspection in 2024", "Good"),
+])
+def test_how_a_council_did_asked_in_other_words_is_its_overall_grade(
+        eng: Engine, question: str, grade: str) -> None:
+    """Cross-council questions worded as people type them: "verdict pls", "the headline on",
+    "in a line", an inspection's "result", "come out of": the overall grade, cited."""
+    a = ask(eng, question)
+    assert grade in a.text and a.citations[0].page == 1, a.text
+
+
+def test_the_older_frameworks_leadership_judgement_is_asked_by_leadership(eng: Engine) -> None:
+    """"Leadership, management and governance" (2015) is what "leadership" asks of Hull, as
+    "The impact of leaders ..." is of a current report (the profiles' asked_as rows)."""
+    a = ask(eng, "what did ofsted rate hull for leadership?")
+    assert "Leadership, management and governance" in a.citations[0].quote, a.text
