@@ -95,7 +95,7 @@ def test_locked_conversations_stay_on_locked_documents() -> None:
     assert {"why", "pronoun", "page", "unanswerable", "more", "other_org"} <= kinds
 
 
-@pytest.mark.parametrize("name", ["cross-dev.jsonl", "cross-locked.jsonl"])
+@pytest.mark.parametrize("name", ["cross-dev.jsonl", "cross-locked.jsonl", "cross-fresh.jsonl"])
 def test_cross_council_sets_keep_their_shape(name: str) -> None:
     """The analyst-style sets (evals/cross_councils.py scores them): unique ids, every kind
     of CROSS_BRIEF.md, a list or words to expect on every turn, evidence for every answer.
@@ -103,8 +103,10 @@ def test_cross_council_sets_keep_their_shape(name: str) -> None:
     rows = _rows(name)
     assert len(rows) >= 50 and len({r["id"] for r in rows}) == len(rows)
     kinds = {r["kind"] for r in rows}
-    assert kinds == {"grade_list", "judgement_list", "score_extreme", "inspected", "compare",
-                     "how_did", "none", "followup"}
+    brief = {"grade_list", "judgement_list", "score_extreme", "inspected", "compare", "how_did",
+             "none", "followup"}
+    # The fresh set was asked for no comparisons (its brief reweighted the kinds).
+    assert kinds == brief - ({"compare"} if name == "cross-fresh.jsonl" else set())
     for r in rows:
         turns = [r] + ([r["followup"]] if r["kind"] == "followup" else [])
         for t in turns:
