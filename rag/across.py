@@ -78,6 +78,16 @@ def _half_year(q: str) -> str:
     return "first" if m.group("half") in ("first", "1st") else "second"
 
 
+def _when(years: tuple[str, ...], half: str, months: tuple[int, ...]) -> str:
+    """" in the first half of 2024", " in October 2024", " in 2024", or "" (no year asked)."""
+    if not years:
+        return ""
+    year = " or ".join(years)
+    if half:
+        return f" in the {half} half of {year}"
+    return " in " + " or ".join([f"{MONTHS[m - 1].title()} {year}" for m in months] or [year])
+
+
 def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     """The councils whose current reports state inspection dates in the year (and month, "in
     october 2024") asked, any when none is, of the families the question names, each cited on its dates, grouped by
@@ -87,8 +97,8 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     named = named_families(u.normalised)
     hidden = set(eng.derived().hidden())
     half = _half_year(u.normalised) if u.years else ""
-    months = (HALVES[half] if half else
-              months_in(u.question, loose=True) if u.years else ())  # "in october 2024"
+    # "in october 2024", "in the first half of 2024": the months of the year asked.
+    months = HALVES[half] if half else months_in(u.question, loose=True) if u.years else ()
     found: list[tuple[str, str, str, str, int]] = []  # service, council, report, dates, where
     dated = 0
     for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
@@ -116,10 +126,8 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     for service, council, rid, dates, at in found:
         cites.append(cite_span(len(cites) + 1, rid, eng, at, at + len(dates), council=council))
         groups.setdefault(service, []).append(f"{council} ({dates}) [{len(cites)}]")
-    when = f" in the {half} half of {' or '.join(u.years)}" if half else " in " + " or ".join(
-        [f"{MONTHS[m - 1].title()} {' or '.join(u.years)}" for m in months]
-        or list(u.years)) if u.years else ""
     body = "; ".join(f"{s}: {', '.join(items)}" for s, items in groups.items())
+    when = _when(u.years, half, months)
     return Answer(u.question, f"Indexed councils inspected{when} - {body}.", False, tuple(cites),
                   answerer="table")
 
