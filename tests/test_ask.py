@@ -225,6 +225,11 @@ def test_which_councils_were_not_rated_a_grade_lists_the_others(eng: Engine) -> 
 @pytest.mark.parametrize("question, statement, low", [
     ("Which council has the lowest score for safeguarding?", "Safeguarding", True),
     ("which council scored highest on assessing needs", "Assessing needs", False),
+    # as analysts say it (fresh cross-council questions)
+    ("top scorer for equity in experience and outcomes?", "Equity in experience and outcomes",
+     False),
+    ("bottom of the table for governance management and sustainability?",
+     "Governance, management and sustainability", True),
 ])
 def test_the_councils_at_the_bottom_or_top_of_one_statements_scores(
         eng: Engine, question: str, statement: str, low: bool) -> None:
