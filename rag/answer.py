@@ -424,11 +424,11 @@ def _understood(question: str, eng: Engine) -> Understanding:
     d = eng.derived()
     # Council names first, only where no report word is nearer: "comunity" is "community",
     # not the council word "county". Then every word, so the question-type rows read the
-    # words the reports use ("... when was it publishd" asks the publication date).
+    # words the reports use ("... when was it publishd" asks the publication date), and the
+    # content searched for, cut from that question, is respelt with it.
     names, near = _council_words(tuple(d.councils), d.words)
     typed = respell(respell(question, near, only=names), d.words, counts=d.word_counts)
-    u = structured.understand(typed, d.councils)
-    return replace(u, question=question, content=respell(u.content, d.words, counts=d.word_counts))
+    return replace(structured.understand(typed, d.councils), question=question)
 
 
 @lru_cache(maxsize=4)
