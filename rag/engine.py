@@ -16,7 +16,15 @@ from rag.query import Council, council_catalogue
 from rag.reader import use_bf16
 from rag.retrieve import HybridRetriever
 from rag.stats import Stat, extract_stats
-from rag.tables import JudgementRow, RatingRow, ScoreRow, judgement_table, rating_table, score_table
+from rag.tables import (
+    JudgementRow,
+    RatingRow,
+    ScoreRow,
+    cqc_row_spans,
+    judgement_table,
+    rating_table,
+    score_table,
+)
 from rag.versions import Version, resolve_versions
 from reportqa.embed import Embedder, get_embedder
 from reportqa.errors import IndexNotReadyError
@@ -37,6 +45,8 @@ class _Derived:
     _stats_of: Callable[[], list[Stat]]
     _words_of: Callable[[], Counter[str]]
     _templates_of: Callable[[], frozenset[str]]
+    # Each report's CQC table cells, (start, end): their citations quote the labels above.
+    cells: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
     _stats: list[Stat] | None = None
     _words: frozenset[str] | None = None
     _word_counts: Counter[str] | None = None
@@ -136,6 +146,7 @@ class Engine:
                     councils=council_catalogue([r.metadata.get("council") for r in all_reports]),
                     scores=scores, ratings=ratings,
                     judgements=judgement_table(reports, scores, ratings),
+                    cells=cqc_row_spans(scores, ratings),
                     idf={t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in st.df.items()},
                     n_docs=n,
                     versions=versions,

@@ -20,6 +20,7 @@ from rag.engine import Engine
 from rag.lexicon import pattern, vocab, words
 from rag.query import Understanding, asks, asks_count, asks_percentage
 from rag.retrieve import tokenize
+from rag.tables import label_start
 from rag.verify import looks_like_instruction
 from reportqa.records import Answer, Chunk, Citation, Hit, Span, overlap
 from reportqa.text import quotable_spans, sentence_key, sentence_spans
@@ -94,6 +95,7 @@ class Weights:
     judgement_cover: float
     judgement_match: float
     judgement_row_words: int
+    row_label_lines: int
     list_words: int
     judgement_answer_words: int
     reason_words: int
@@ -592,8 +594,12 @@ def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
               statement: str | None = None, score: int | None = None,
               see_also: bool = False) -> Citation:
     """The one citation builder: report_id[start:end], its page, and the chunk that holds it
-    as the passage (``chunk``, else the chunk at ``start``)."""
+    as the passage (``chunk``, else the chunk at ``start``). A CQC table cell is quoted
+    with the label lines above it (rag/tables.py `label_start`)."""
     text = eng.retriever.report_text(report_id)
+    cells = eng.derived().cells.get(report_id)
+    if cells and (start, end) in cells:
+        start = label_start(text, start, end, cells, W.row_label_lines)
     ch = chunk or eng.retriever.chunk_at(report_id, start)
     row: ReportRow | None = eng.retriever.report(report_id)
     page, page_end = row.pages(start, end) if row else (None, None)

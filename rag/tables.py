@@ -1,5 +1,5 @@
 """Structured data read at ingest: the score table (council x quality statement -> score),
-overall ratings. Public: `score_table`, `rating_table`.
+overall ratings. Public: `score_table`, `rating_table`, `cqc_row_spans`, `label_start`.
 
 Every row keeps the span of the page line that states it, so answers built from the table
 cite the page exactly like text answers do.
@@ -7,6 +7,7 @@ cite the page exactly like text answers do.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,41 @@ def rating_table(reports: list[ReportRow]) -> list[RatingRow]:
             ))
     rows.sort(key=lambda x: (x.council_key, x.page_kind != "overall_summary", x.report_id))
     return rows
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"”’')]*\s*$")
+
+
+def cqc_row_spans(scores: list[ScoreRow], ratings: list[RatingRow]) -> dict[str, set[tuple[int, int]]]:
+    """Each report's CQC table cells (scores, overall ratings) as (start, end) spans."""
+    out: dict[str, set[tuple[int, int]]] = {}
+    for r in [*scores, *(x for x in ratings if x.family == "cqc-la-assessment")]:
+        out.setdefault(r.report_id, set()).add((r.start, r.end))
+    return out
+
+
+def label_start(text: str, start: int, end: int, cells: set[tuple[int, int]],
+                max_lines: int, max_words: int = 8) -> int:
+    """Where a CQC table cell's quote starts once the label lines printed just above it are
+    included ("Assessing needs / Indicative score: / 2 - Evidence shows some shortfalls";
+    "Local authority rating and score / Westminster City Council / Good Score: 75"): the cell
+    alone does not say what the score is of. Up to ``max_lines`` non-blank lines, each short
+    and not a sentence, stopping at another cell (a list of scores is not one cell's label).
+    A cell that is itself a sentence names its subject and stays as it is."""
+    if _SENTENCE_END.search(text[start:end]):
+        return start
+    at, taken = start, 0
+    line_end = text.rfind("\n", 0, start)  # the end of the line above the cell
+    while taken < max_lines and line_end > 0:
+        line_start = text.rfind("\n", 0, line_end) + 1
+        line = text[line_start:line_end]
+        if line.strip():
+            if (len(line.split()) > max_words or _SENTENCE_END.search(line)
+                    or any(s < line_end and e > line_start for s, e in cells)):
+                break
+            at, taken = line_start + len(line) - len(line.lstrip()), taken + 1
+        line_end = line_start - 1
+    return at
 
 
 def best_per_key(rows: list[ScoreRow]) -> dict[tuple[str, str], list[ScoreRow]]:

@@ -18,6 +18,7 @@ from rag.engine import Engine
 from rag.query import council_catalogue
 from rag.retrieve import Filters, rrf_fuse, tokenize, with_each_best
 from rag.structured import understand
+from rag.tables import label_start
 from reportqa.errors import IndexNotReadyError, QuestionError
 from reportqa.records import Answer, Citation
 from reportqa.settings import Settings
@@ -135,6 +136,38 @@ def test_rating_question_cites_rating_and_percentage_line(eng: Engine) -> None:
     assert "Good" in a.text and "75%" in a.text
     assert "75%" in a.citations[0].quote
     assert_offsets_exact(eng, a)
+
+
+def test_a_table_cell_is_quoted_with_the_labels_above_it(eng: Engine) -> None:
+    """A score or rating cell alone ("3 - Evidence shows a good standard") does not say what
+    it scores: the citation starts at the label lines above it, never at another cell."""
+    quote = ask(eng, "What score did Darlington get for safeguarding?").citations[0].quote
+    assert quote.startswith("Safeguarding\nScore: 3\n3 - Evidence shows a good standard")
+    a = ask(eng, "What was Westminster's overall rating?")
+    assert " ".join(a.citations[0].quote.split()) == (
+        "Local authority rating and score \u2022 Westminster City Council Good Score: 75")
+    assert_offsets_exact(eng, a)
+    # Ealing's overview lists its scores one under another: each cell stops at the one above.
+    a = ask(eng, "What did Ealing score for safeguarding?")
+    assert " ".join(a.citations[0].quote.split()).startswith("\u2022 Safeguarding Score:")
+
+
+def label_text() -> tuple[str, set[tuple[int, int]]]:
+    text = ("Inspectors met staff.\nQuality statement scores\n\n  \u2022 Assessing needs\n"
+            "    Score: 2\n  \u2022 Safeguarding\n    Score: 3\n")
+    cells = {(text.index("\u2022 Assessing"), text.index("2\n") + 1),
+             (text.index("\u2022 Safeguarding"), len(text) - 1)}
+    return text, cells
+
+
+def test_label_start_stops_at_a_sentence_another_cell_or_the_line_limit() -> None:
+    text, cells = label_text()
+    first, second = sorted(cells)
+    assert label_start(text, *first, cells, 2) == text.index("Quality")  # not the sentence
+    assert label_start(text, *first, cells, 0) == first[0]
+    assert label_start(text, *second, cells, 2) == second[0]  # the cell above is not a label
+    sentence = "Darlington is rated good."
+    assert label_start("Heading\n" + sentence, 8, 8 + len(sentence), set(), 2) == 8
 
 
 def test_a_rating_stated_as_a_sentence_is_quoted_as_worded_after_the_rating(eng: Engine) -> None:
