@@ -37,7 +37,7 @@ from rag.query import Understanding, asks
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
-from reportqa.text import sentence_spans, years_in
+from reportqa.text import MONTHS, sentence_spans, years_in
 
 
 def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
@@ -221,12 +221,16 @@ _ACROSS_WORDS = set(tokenize("council councils local authority authorities area 
 _ALL_GRADE_WORDS = {t for s in scopes() for g in s.grades for t in tokenize(g)}
 
 
+# Month names and their short forms ("dec 2024", "the march inspection"): when, not what.
+_MONTH_WORDS = {t for m in MONTHS if m != "may" for w in (m, m[:3]) for t in tokenize(w)} | {"sept"}
+
+
 def _topic(question_words: set[str], names: str) -> set[str]:
     """What a grade question asks about: its words less ``names`` (the council's name, the
     report family's title: "area SEND inspection"), the grades, the words that ask for a
-    grade, and figures (years, dates)."""
+    grade, and dates (years, months)."""
     return {t for t in question_words - set(tokenize(names)) - _GRADE_NAMES - _GRADE_ASKING
-            if not t[0].isdigit()}
+            - _MONTH_WORDS if not t[0].isdigit()}
 
 
 def _grade_in(terms: tuple[str, ...], rows: list[JudgementRow]) -> str | None:

@@ -107,6 +107,11 @@ def test_which_councils_were_judged_inadequate_is_exact_and_cited(eng: Engine) -
     ("how did knowsley do for care leavers", "ofsted-ilacs-knowsley-2025", "Inadequate"),
     ("how did cambridgeshire do for care leavers in the 2024 inspection",
      "ofsted-ilacs-cambridgeshire-2024", "Requires improvement to be good"),
+    # A month names when, not what: "dec 2024" is not a judgement's topic.
+    ("lancashire send inspection result dec 2024", "ofsted-send-lancashire-2025",
+     "Widespread and/or systemic failings"),
+    ("what grade did cambridgeshire get in the march 2024 inspection",
+     "ofsted-ilacs-cambridgeshire-2024", "Requires improvement to be good"),
 ])
 def test_judgement_questions_are_answered_from_page_one(eng: Engine, question: str, report: str,
                                                         grade: str) -> None:
