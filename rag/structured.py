@@ -569,8 +569,19 @@ def _ratings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer
         quote = eng.retriever.report_text(r.report_id)[r.start : r.end]
         unit = "%" if f"{r.percentage}%" in quote else ""
         pct = f" with an overall score of {r.percentage}{unit}" if r.percentage is not None else ""
-        parts.append(f"{r.council}'s {kind} is {r.rating}{pct}{in_its_words(quote)} [{n}].")
+        parts.append(f"{r.council}'s {kind} is {_as_printed(r.rating, quote)}{pct}"
+                     f"{in_its_words(quote)} [{n}].")
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _as_printed(rating: str, quote: str) -> str:
+    """The rating with the words the page prints after it ("Good: Evidence shows a good
+    standard", as CQC prints its ratings, like its scores "3 - Evidence shows a good
+    standard"); the bare rating where a score or another line follows ("Good Score: 75")."""
+    row = " ".join(quote.split())
+    if row.lower().startswith(rating.lower()) and row[len(rating):].startswith(":"):
+        return row.rstrip(".")
+    return rating
 
 
 def _which_scored(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],

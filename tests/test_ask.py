@@ -170,6 +170,15 @@ def test_label_start_stops_at_a_sentence_another_cell_or_the_line_limit() -> Non
     assert label_start("Heading\n" + sentence, 8, 8 + len(sentence), set(), 2) == 8
 
 
+def test_a_rating_printed_with_its_words_is_answered_with_them(eng: Engine) -> None:
+    """CQC prints an indicative rating as "Good: Evidence shows a good standard": the answer
+    says it so, where a rating followed by its score stays bare."""
+    a = ask(eng, "What rating did CQC give Birmingham City Council for adult social care?")
+    assert "rating is Good: Evidence shows a good standard [1]." in a.text
+    assert "rating is Good with an overall score of 75" in ask(
+        eng, "What was Westminster's overall rating?").text
+
+
 def test_a_rating_stated_as_a_sentence_is_quoted_as_worded_after_the_rating(eng: Engine) -> None:
     """Darlington's rating is a press release's sentence ("... has rated Darlington Borough
     Council as good, ..."): named, then quoted; Staffordshire's is a table line, named only."""
