@@ -193,7 +193,8 @@ def _detect_versus_england(p: Parsed) -> Slots | None:
 
 def _detect_which_scored(p: Parsed) -> Slots | None:
     m_val = _SCORE_VALUE.search(p.q)
-    return {"score_value": int(m_val.group(1))} if _WHICH.search(p.q) and m_val else None
+    listed = _WHICH.search(p.q) or _LIST_GROUP.search(p.q)
+    return {"score_value": int(m_val.group(1))} if listed and m_val else None
 
 
 def _which_end(p: Parsed) -> Slots:

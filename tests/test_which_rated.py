@@ -298,3 +298,16 @@ def test_the_older_frameworks_leadership_judgement_is_asked_by_leadership(eng: E
     "The impact of leaders ..." is of a current report (the profiles' asked_as rows)."""
     a = ask(eng, "what did ofsted rate hull for leadership?")
     assert "Leadership, management and governance" in a.citations[0].quote, a.text
+
+
+@pytest.mark.parametrize("question, refusal", [
+    ("which council got a 1 for safeguarding from cqc", "No indexed council scored 1 on Safeguarding"),
+    ("any councils scoring 4 (exceptional standard) on a cqc quality statement?",
+     "No indexed council scored 4 on any quality statement"),
+])
+def test_a_score_asked_of_any_council_however_worded_is_looked_up_in_the_table(
+        eng: Engine, question: str, refusal: str) -> None:
+    """"Which council got a 1", "any councils scoring 4": the score table answers, here that
+    no council has it, not a passage that mentions scores."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table" and a.abstained and a.text.startswith(refusal), a.text
