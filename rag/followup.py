@@ -51,7 +51,7 @@ from rag.query import (
 from rag.retrieve import tokenize
 from rag.structured import understand
 from reportqa.records import Answer, Citation, Turn, overlap
-from reportqa.text import quotable_spans
+from reportqa.text import MONTHS, months_in, quotable_spans
 
 # Words a short follow-up may carry besides a cue and an organisation and still mean "the
 # same question, about this organisation" ("and what about Hull then, please?").
@@ -177,6 +177,9 @@ def swap_slot(rest: str, before: str) -> str | None:
         return None
     if all(_YEAR.fullmatch(w) for w in own) and len(own) == 1 and _YEAR.search(body):
         return _YEAR.sub(own[0], body, count=1) + "?"
+    month = _swap_month(own, body)
+    if month:
+        return month
     if len(own) == 1 and own[0] in _SCALE_END:
         m = re.search(rf"\b(?:{'|'.join(_SCALE_END)})\b", body, re.I)
         return body[:m.start()] + own[0] + body[m.end():] + "?" if m else None
@@ -190,6 +193,23 @@ def swap_slot(rest: str, before: str) -> str | None:
         # "what about by ofsted?" after "... from cqc": the family asked instead
         return f"{drop_families(body)} {rest.strip(' ?.!')}?"
     return _swap_statement(rest, body)
+
+
+_MONTH = re.compile(r"\b(?:" + "|".join([*MONTHS, *(m[:3] for m in MONTHS), "sept"]) + r")\b",
+                    re.I)
+
+
+def _swap_month(own: list[str], body: str) -> str | None:
+    """"What about feb 2024?" after a question about January 2025: that question of the month
+    named (and of its year, when one is named). None unless the message names one month and
+    at most a year, and the question before names a month to change."""
+    months = [w for w in own if months_in(w, loose=True)]
+    years = [w for w in own if _YEAR.fullmatch(w)]
+    at = _MONTH.search(body)
+    if len(months) != 1 or len(years) > 1 or len(own) != len(months) + len(years) or not at:
+        return None
+    out = body[:at.start()] + MONTHS[months_in(months[0], loose=True)[0] - 1] + body[at.end():]
+    return (_YEAR.sub(years[0], out, count=1) if years else out) + "?"
 
 
 def _swap_statement(rest: str, body: str) -> str | None:
