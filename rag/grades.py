@@ -45,6 +45,22 @@ def _verbs() -> tuple[re.Pattern[str], re.Pattern[str]]:
     return (re.compile(rf"\b{strong.pattern}\s+", re.I), re.compile(rf"\b{weak.pattern}\s+", re.I))
 
 
+@cache
+def _grade_words() -> tuple[tuple[list[str], str], ...]:
+    """Phrases people name a grade by, as words, with the grade (profiles' grade_words)."""
+    return tuple((_content(w), g) for s in scopes() for w, g in s.grade_words)
+
+
+def _named_at(words: list[str], skip_good: bool = False) -> tuple[int, str] | None:
+    """The grade ``words`` open with, by its name or a phrase people name it by, and how many
+    words name it: the one naming most, the shortest name on a tie (CQC's "Requires
+    improvement" over Ofsted's longer name). ``skip_good``: not a bare "good"."""
+    named = [(n, g) for g in _all_grades() if not (skip_good and g.lower() == "good")
+             and (n := _consumed(g, words))]
+    named += [(len(p), g) for p, g in _grade_words() if words[:len(p)] == p]
+    return max(named, key=lambda x: (x[0], -len(x[1]))) if named else None
+
+
 def _consumed(grade: str, words: list[str]) -> int:
     """How many of ``words`` (from the start) name ``grade``: all its words, or its first two
     when it has more ("requires improvement" names "Requires improvement to be good"); 0: none."""
@@ -58,10 +74,10 @@ def _grade_at(after: str, weak: bool) -> str | None:
     """The grade the words right after a rating verb name: the one naming most of them, the
     shortest name on a tie (CQC's "Requires improvement" over Ofsted's longer name)."""
     words = _content(after)
-    named = [(n, g) for g in _all_grades() if (n := _consumed(g, words))]
-    if not named:
+    found = _named_at(words)
+    if found is None:
         return None
-    n, grade = max(named, key=lambda x: (x[0], -len(x[1])))
+    n, grade = found
     if weak and words[n:] and words[n] not in _GRADE_NOUNS:
         return None
     return grade
@@ -103,10 +119,9 @@ def listed_grades(question: str) -> tuple[tuple[str, ...], str]:
              if m.group() not in _JOINING]
     i = 0
     while i < len(words):
-        named = [(n, g) for g in _all_grades() if g.lower() != "good"
-                 and (n := _consumed(g, [w for w, _, _ in words[i:]]))]
+        named = _named_at([w for w, _, _ in words[i:]], skip_good=True)
         if named:
-            n, grade = max(named, key=lambda x: (x[0], -len(x[1])))
+            n, grade = named
             found.append((grade, words[i][1]))
             i += n
         else:

@@ -132,6 +132,19 @@ def test_asked_as_names_judgements_of_its_family_by_words_their_names_lack() -> 
         assert set(tokenize(word)) != set(tokenize(judgement)), (p.name, word)
 
 
+def test_grade_words_name_a_grade_of_their_family_and_no_other() -> None:
+    """A profile's ``grade_words`` row adds phrases a question names a grade by: the key must
+    be one of the family's grades, and a list question using the phrase asks that grade
+    alone ("which areas got the positive outcome?")."""
+    from rag.grades import listed_grades
+
+    rows = [(p, g, w) for p in profiles() for g, ws in p.grade_words.items() for w in ws]
+    assert rows
+    for p, grade, phrase in rows:
+        assert grade in (*p.grades, *p.outcomes), (p.name, grade)
+        assert listed_grades(f"which councils got the {phrase}?") == ((grade,), ""), phrase
+
+
 def test_organisations_resolve_to_the_gazetteer() -> None:
     assert resolve_organisation("Kingston upon Hull City Council") == "Kingston upon Hull"
     assert resolve_organisation("Medway Local Area Partnership") == "Medway"

@@ -261,6 +261,9 @@ def test_a_month_or_a_year_keeps_to_the_inspections_whose_dates_name_it(
      {"Cambridgeshire", "Harrow", "Kingston upon Hull"}),
     ("which councils got good or better for care leavers", {"Cumberland", "Leicestershire"}),
     ("children in care judged outstandng - which LAs?", {"Leicestershire"}),
+    # an area SEND outcome named by its own word ("the positive one"), not its whole name
+    ("SEND inspections where the outcome was the good/positive one - which areas?", {"Dorset"}),
+    ("which areas had systemic failings?", {"Bury"}),
     ("which councils got good overall from ofsted (good, not outstanding)?", {"Cumberland"}),
     ("Under the current ILACS framework (not the old SIF ones), which councils were judged "
      "requires improvement overall?", {"Cambridgeshire"}),

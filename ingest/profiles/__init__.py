@@ -43,6 +43,8 @@ class Profile:
     findings: tuple[str, ...] = ()  # headings the summary of findings opens under
     # judgement -> the words people ask it by that its name lacks ("leadership")
     asked_as: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Phrases a question names a grade by, short of its name ("the positive outcome").
+    grade_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
     service: str = ""  # how a list across councils labels this family ("children's services (Ofsted)")
     asked_by: tuple[str, ...] = ()  # words a question names the family by ("ofsted", "send")
 
@@ -79,6 +81,7 @@ def profiles() -> tuple[Profile, ...]:
             lists={k: tuple(v) for k, v in d.get("lists", {}).items()},
             findings=tuple(d.get("findings", [])),
             asked_as={k: tuple(v) for k, v in d.get("asked_as", {}).items()},
+            grade_words={k: tuple(v) for k, v in d.get("grade_words", {}).items()},
             service=d.get("service", ""), asked_by=tuple(d.get("asked_by", [])),
         ))
     return tuple(out)
@@ -94,6 +97,7 @@ class Scope:
     service: str
     asked_by: tuple[str, ...]
     grades: tuple[str, ...]
+    grade_words: tuple[tuple[str, str], ...] = ()  # (phrase, grade): "positive outcome"
 
 
 @lru_cache(maxsize=1)
@@ -102,7 +106,8 @@ def scopes() -> tuple[Scope, ...]:
     names live with their own reader (ingest/vocab/cqc-la-assessment.toml)."""
     cqc = tomllib.loads((HERE.parent / "vocab" / "cqc-la-assessment.toml").read_text("utf-8"))
     fam = cqc["family"]
-    return (*(Scope(p.name, p.inspectorate, p.service, p.asked_by, (*p.grades, *p.outcomes))
+    return (*(Scope(p.name, p.inspectorate, p.service, p.asked_by, (*p.grades, *p.outcomes),
+                    tuple((w, g) for g, ws in p.grade_words.items() for w in ws))
               for p in profiles()),
             Scope(fam["name"], fam["inspectorate"], fam["service"], tuple(fam["asked_by"]),
                   tuple(cqc["ratings"]["names"])))
