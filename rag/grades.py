@@ -128,6 +128,11 @@ def listed_grades(question: str) -> tuple[tuple[str, ...], str]:
             i += 1
     # "good, not outstanding": a grade right after a negation is one the question leaves out
     kept = [(g, at) for g, at in found if not _LEFT_OUT.search(q[:at])]
+    if found and not kept and "good" not in _content(q):
+        # Every grade named is left out ("areas with no systemic failings found"): the
+        # question asks for the others. (A bare "good" is a grade named too, though not
+        # scanned for: "good, not outstanding" asks for good.)
+        return tuple(dict.fromkeys(g for g, _ in found)), "not"
     grades = tuple(dict.fromkeys(g for g, _ in kept))
     if not grades:
         return (), ""

@@ -264,6 +264,12 @@ def test_a_month_or_a_year_keeps_to_the_inspections_whose_dates_name_it(
     # an area SEND outcome named by its own word ("the positive one"), not its whole name
     ("SEND inspections where the outcome was the good/positive one - which areas?", {"Dorset"}),
     ("which areas had systemic failings?", {"Bury"}),
+    # every grade named is left out: the others are asked for
+    ("which local areas avoided the worst SEND verdict - i.e. no widespread/systemic failings "
+     "found?", {"Dorset"}),
+    # "which ... inspections" asks across councils as "which councils" does
+    ("which full childrens services inspections came out below good overall?",
+     {"Cambridgeshire", "Harrow", "Kingston upon Hull"}),
     ("which councils got good overall from ofsted (good, not outstanding)?", {"Cumberland"}),
     ("Under the current ILACS framework (not the old SIF ones), which councils were judged "
      "requires improvement overall?", {"Cambridgeshire"}),
