@@ -98,7 +98,9 @@ _SENTENCE_END = re.compile(r"[.!?][\"”’')]*\s*$")
 def cqc_row_spans(scores: list[ScoreRow], ratings: list[RatingRow]) -> dict[str, set[tuple[int, int]]]:
     """Each report's CQC table cells (scores, overall ratings) as (start, end) spans."""
     out: dict[str, set[tuple[int, int]]] = {}
-    for r in [*scores, *(x for x in ratings if x.family == "cqc-la-assessment")]:
+    cells: list[ScoreRow | RatingRow] = [*scores, *(x for x in ratings
+                                                   if x.family == "cqc-la-assessment")]
+    for r in cells:
         out.setdefault(r.report_id, set()).add((r.start, r.end))
     return out
 
