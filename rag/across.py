@@ -14,8 +14,10 @@ evals/cross_councils.py (evals/README.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from ingest.profiles import scopes
 from rag.cite_rows import cite_row, cite_score, refused
@@ -31,6 +33,13 @@ from reportqa.records import Answer, Citation
 from reportqa.text import MONTHS, months_in, years_in
 
 
+def _family_of(m: Mapping[str, Any]) -> str:
+    """A report's family: a page no profile recognised is a CQC assessment page when the CQC
+    reader gave it one of its page kinds; anything else has none ("")."""
+    return m.get("family") or (
+        "cqc-la-assessment" if m.get("page_kind") not in (None, "", "other") else "")
+
+
 def indexed_reports(u: Understanding, eng: Engine) -> Answer:
     """What the index holds: its current reports by family (only the families the question
     names, if any), each family's councils in order. About the index, not the reports' text,
@@ -41,10 +50,7 @@ def indexed_reports(u: Understanding, eng: Engine) -> Answer:
     counts: dict[str, int] = {}
     for row in eng.retriever.state().reports.values():
         m = row.metadata
-        # A page no profile recognised is a CQC assessment page when the CQC reader gave it
-        # one of its page kinds; anything else is listed apart, by its council or title.
-        family = m.get("family") or (
-            "cqc-la-assessment" if m.get("page_kind") not in (None, "", "other") else "")
+        family = _family_of(m)
         if row.report_id in hidden or not eng.derived().in_scope(row.report_id) or (
                 named and family not in named):
             continue
@@ -115,6 +121,10 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
         if at >= 0:
             found.append((_service(m.get("family") or ""), m.get("council") or "", row.report_id,
                           dates, at))
+    if not found and not dated and named:
+        # The families asked state no inspection dates (CQC's assessments): when they were
+        # published is what their pages say.
+        return _published_in(u, eng, named, half, months)
     if not found:
         return refused(u, f"No indexed report of that kind states an inspection in "
                        f"{' or '.join(u.years)}{' in the month asked' if months else ''} "
@@ -129,6 +139,48 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     body = "; ".join(f"{s}: {', '.join(items)}" for s, items in groups.items())
     when = _when(u.years, half, months)
     return Answer(u.question, f"Indexed councils inspected{when} - {body}.", False, tuple(cites),
+                  answerer="table")
+
+
+_PUBLISHED = pattern("sentences", "published_line")
+
+
+def _published_in(u: Understanding, eng: Engine, named: frozenset[str], half: str,
+                  months: tuple[int, ...]) -> Answer | None:
+    """"Which councils did CQC assess in 2024?": CQC's pages state when an assessment was
+    published, not when it was made, so the answer says so and lists the councils whose
+    assessment was published in the year (and month) asked, each cited on its "Published:"
+    line (one per council); None when no report of the families asked prints one."""
+    hidden = set(eng.derived().hidden())
+    found: dict[str, tuple[str, str, int, int]] = {}  # council -> report, date, start, end
+    printed = 0
+    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
+        m = row.metadata
+        if (row.report_id in hidden or not eng.derived().in_scope(row.report_id)
+                or _family_of(m) not in named):
+            continue
+        line = _PUBLISHED.search(eng.retriever.report_text(row.report_id))
+        if line is None:
+            continue
+        printed += 1
+        date = line.group(1)
+        if (u.years and not set(u.years) & set(years_in(date))) or (
+                months and not set(months) & set(months_in(date))):
+            continue
+        found.setdefault(m.get("council") or "", (row.report_id, date, line.start(1), line.end(1)))
+    if not printed:
+        return None
+    when = _when(u.years, half, months)
+    if not found:
+        return refused(u, f"The indexed CQC assessments state when they were published, not when "
+                       f"they were made; none was published{when} ({printed} pages checked).")
+    cites = [cite_span(i + 1, rid, eng, a, b, council=council)
+             for i, (council, (rid, _, a, b)) in enumerate(sorted(found.items()))]
+    items = ", ".join(f"{c.council} ({date}) [{c.n}]"
+                      for c, (_, date, _, _) in zip(cites, (found[c.council or ""] for c in cites),
+                                                    strict=True))
+    return Answer(u.question, f"The indexed CQC assessments state when they were published, not "
+                  f"when they were made. Published{when}: {items}.", False, tuple(cites),
                   answerer="table")
 
 

@@ -320,3 +320,19 @@ def test_a_score_asked_of_any_council_however_worded_is_looked_up_in_the_table(
     no council has it, not a passage that mentions scores."""
     a = answer(question, eng.settings, engine=eng)
     assert a.answerer == "table" and a.abstained and a.text.startswith(refusal), a.text
+
+
+def test_which_councils_cqc_assessed_in_a_year_is_when_their_assessments_were_published(
+        eng: Engine) -> None:
+    """CQC's pages print when an assessment was published, not when it was made: asked which
+    councils CQC assessed in a year, the answer says so and lists those published in it, each
+    cited on its own "Published:" line; a year with none says none was."""
+    a = answer("which councils did cqc assess in 2024?", eng.settings, engine=eng)
+    assert a.answerer == "table" and not a.abstained, a.text
+    assert a.text.startswith("The indexed CQC assessments state when they were published")
+    assert councils(a) == {"Westminster City Council"}
+    for c in a.citations:
+        text = eng.retriever.report_text(c.report_id)
+        assert c.quote == "8 November 2024" and text[:c.start].endswith("Published: ")
+    none = answer("which councils did cqc assess in 2022?", eng.settings, engine=eng)
+    assert none.answerer == "table" and none.abstained and "none was published in 2022" in none.text
