@@ -174,13 +174,13 @@ def _published_in(u: Understanding, eng: Engine, named: frozenset[str], half: st
     if not found:
         return refused(u, f"The indexed CQC assessments state when they were published, not when "
                        f"they were made; none was published{when} ({printed} pages checked).")
-    cites = [cite_span(i + 1, rid, eng, a, b, council=council)
-             for i, (council, (rid, _, a, b)) in enumerate(sorted(found.items()))]
-    items = ", ".join(f"{c.council} ({date}) [{c.n}]"
-                      for c, (_, date, _, _) in zip(cites, (found[c.council or ""] for c in cites),
-                                                    strict=True))
+    cites: list[Citation] = []
+    items: list[str] = []
+    for council, (rid, date, a, b) in sorted(found.items()):
+        cites.append(cite_span(len(cites) + 1, rid, eng, a, b, council=council))
+        items.append(f"{council} ({date}) [{len(cites)}]")
     return Answer(u.question, f"The indexed CQC assessments state when they were published, not "
-                  f"when they were made. Published{when}: {items}.", False, tuple(cites),
+                  f"when they were made. Published{when}: {', '.join(items)}.", False, tuple(cites),
                   answerer="table")
 
 

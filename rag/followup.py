@@ -51,7 +51,7 @@ from rag.query import (
 from rag.retrieve import tokenize
 from rag.structured import understand
 from reportqa.records import Answer, Citation, Turn, overlap
-from reportqa.text import MONTHS, months_in, quotable_spans
+from reportqa.text import MONTH_WORDS, MONTHS, months_in, quotable_spans
 
 # Words a short follow-up may carry besides a cue and an organisation and still mean "the
 # same question, about this organisation" ("and what about Hull then, please?").
@@ -195,8 +195,7 @@ def swap_slot(rest: str, before: str) -> str | None:
     return _swap_statement(rest, body)
 
 
-_MONTH = re.compile(r"\b(?:" + "|".join([*MONTHS, *(m[:3] for m in MONTHS), "sept"]) + r")\b",
-                    re.I)
+_MONTH = re.compile(r"\b(?:" + "|".join(MONTH_WORDS) + r")\b", re.I)
 
 
 def _swap_month(own: list[str], body: str) -> str | None:

@@ -37,7 +37,7 @@ from rag.query import Understanding, asks
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
-from reportqa.text import MONTHS, sentence_spans, years_in
+from reportqa.text import MONTH_WORDS, sentence_spans, years_in
 
 
 def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
@@ -222,7 +222,8 @@ _ALL_GRADE_WORDS = {t for s in scopes() for g in s.grades for t in tokenize(g)}
 
 
 # Month names and their short forms ("dec 2024", "the march inspection"): when, not what.
-_MONTH_WORDS = {t for m in MONTHS if m != "may" for w in (m, m[:3]) for t in tokenize(w)} | {"sept"}
+# "may" is a verb too ("what grade may ...").
+_MONTH_WORDS = {t for w in MONTH_WORDS if w != "may" for t in tokenize(w)}
 
 
 def _topic(question_words: set[str], names: str) -> set[str]:

@@ -19,6 +19,8 @@ def years_in(text: str) -> tuple[str, ...]:
 
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
           "september", "october", "november", "december")
+# Each month as a question may write it: its name or its short form ("dec", "sept").
+MONTH_WORDS = (*MONTHS, *(m[:3] for m in MONTHS), "sept")
 
 
 def months_in(text: str, loose: bool = False) -> tuple[int, ...]:
