@@ -14,11 +14,13 @@ evals/cross_councils.py (evals/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
+from ingest.index import ReportRow
 from ingest.profiles import scopes
 from rag.cite_rows import cite_row, cite_score, refused
 from rag.engine import Engine
@@ -29,8 +31,9 @@ from rag.lexicon import pattern, words
 from rag.query import Understanding
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, best_per_key
+from rag.when import Window, asked_extreme, asked_window
 from reportqa.records import Answer, Citation
-from reportqa.text import MONTHS, months_in, years_in
+from reportqa.text import date_range, years_in
 
 
 def _family_of(m: Mapping[str, Any]) -> str:
@@ -71,116 +74,126 @@ def _reports_on(reports: int, councils: int) -> str:
     return said if councils == reports else f"{said} on {councils} councils"
 
 
-# Half a year named ("in the first half of 2024"): its months.
-_HALF_YEAR = pattern("questions", "half_year")
-HALVES = {"first": tuple(range(1, 7)), "second": tuple(range(7, 13))}
+@dataclass(frozen=True)
+class _Inspected:
+    """One report's inspection in a which-inspected answer: its printed dates, where they are
+    in the report's text, and their first day (None when they do not read as a date)."""
 
-
-def _half_year(q: str) -> str:
-    """"first" or "second" when the question names half a year (questions.toml half_year)."""
-    m = _HALF_YEAR.search(q)
-    if m is None:
-        return ""
-    return "first" if m.group("half") in ("first", "1st") else "second"
-
-
-def _when(years: tuple[str, ...], half: str, months: tuple[int, ...]) -> str:
-    """" in the first half of 2024", " in October 2024", " in 2024", or "" (no year asked)."""
-    if not years:
-        return ""
-    year = " or ".join(years)
-    if half:
-        return f" in the {half} half of {year}"
-    return " in " + " or ".join([f"{MONTHS[m - 1].title()} {year}" for m in months] or [year])
+    service: str
+    council: str
+    report_id: str
+    dates: str
+    at: int
+    first_day: date | None
 
 
 def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
-    """The councils whose current reports state inspection dates in the year (and month, "in
-    october 2024") asked, any when none is, of the families the question names, each cited on its dates, grouped by
-    family. Reports that state no inspection dates (CQC's assessments state when they were
-    published) are not listed: None when no report of the families asked states dates, so
-    search answers; when some do but none in the year asked, no council was."""
+    """The councils whose current reports state inspection dates in the stretch of dates
+    asked ("in 2024", "in october 2024", "between July and December 2024", "before 2023"),
+    any when none is, of the families the question names, each cited on its dates, grouped
+    by family; only the earliest or the most recent when that is asked. Reports that state no
+    inspection dates (CQC's assessments state when they were published) are not listed: None
+    when no report of the families asked states dates, so search answers; when some do but
+    none in the dates asked, no council was."""
     named = named_families(u.normalised)
-    hidden = set(eng.derived().hidden())
-    half = _half_year(u.normalised) if u.years else ""
-    # "in october 2024", "in the first half of 2024": the months of the year asked.
-    months = HALVES[half] if half else months_in(u.question, loose=True) if u.years else ()
-    found: list[tuple[str, str, str, str, int]] = []  # service, council, report, dates, where
+    window, extreme = asked_window(u.question), asked_extreme(u.question)
+    found: list[_Inspected] = []
     dated = 0
-    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
+    for row in _current_reports(eng):
         m = row.metadata
         dates = m.get("inspection_dates") or ""
-        if (not dates or row.report_id in hidden or not eng.derived().in_scope(row.report_id)
-                or (named and m.get("family") not in named)):
+        if not dates or (named and m.get("family") not in named):
             continue
         dated += 1
-        if (u.years and not set(u.years) & set(years_in(dates))) or (
-                months and not set(months) & set(months_in(dates))):
+        span = date_range(dates)
+        if (window or extreme) and (span is None or (window and not window.overlaps(*span))):
             continue
         at = eng.retriever.report_text(row.report_id).find(dates)
         if at >= 0:
-            found.append((_service(m.get("family") or ""), m.get("council") or "", row.report_id,
-                          dates, at))
+            found.append(_Inspected(_service(m.get("family") or ""), m.get("council") or "",
+                                    row.report_id, dates, at, span[0] if span else None))
     if not found and not dated and named:
         # The families asked state no inspection dates (CQC's assessments): when they were
         # published is what their pages say.
-        return _published_in(u, eng, named, half, months)
+        return _published_in(u, eng, named, window)
+    when = window.said if window else ""
     if not found:
-        return refused(u, f"No indexed report of that kind states an inspection in "
-                       f"{' or '.join(u.years)}{' in the month asked' if months else ''} "
+        return refused(u, f"No indexed report of that kind states an inspection{when} "
                        f"({dated} reports' dates checked).") if dated else None
-    services = list(dict.fromkeys(f[0] for f in found))
-    found.sort(key=lambda f: (services.index(f[0]), f[1]))
+    found = _at_extreme(found, extreme, lambda f: f.first_day or date.min)
+    services = list(dict.fromkeys(f.service for f in found))
+    found.sort(key=lambda f: (services.index(f.service), f.council))
     cites: list[Citation] = []
     groups: dict[str, list[str]] = {}
-    for service, council, rid, dates, at in found:
-        cites.append(cite_span(len(cites) + 1, rid, eng, at, at + len(dates), council=council))
-        groups.setdefault(service, []).append(f"{council} ({dates}) [{len(cites)}]")
+    for f in found:
+        cites.append(cite_span(len(cites) + 1, f.report_id, eng, f.at, f.at + len(f.dates),
+                               council=f.council))
+        groups.setdefault(f.service, []).append(f"{f.council} ({f.dates}) [{len(cites)}]")
     body = "; ".join(f"{s}: {', '.join(items)}" for s, items in groups.items())
-    when = _when(u.years, half, months)
-    return Answer(u.question, f"Indexed councils inspected{when} - {body}.", False, tuple(cites),
-                  answerer="table")
+    lead = f"The {_EXTREME_SAID[extreme]} indexed inspection{when}" if extreme \
+        else f"Indexed councils inspected{when}"
+    return Answer(u.question, f"{lead} - {body}.", False, tuple(cites), answerer="table")
+
+
+_EXTREME_SAID = {"earliest": "earliest", "latest": "most recent"}
+T = TypeVar("T")
+
+
+def _at_extreme(found: list[T], extreme: str, day: Callable[[T], date]) -> list[T]:
+    """Those of ``found`` on the earliest or latest day, when that is asked (ties: all)."""
+    if not extreme or not found:
+        return found
+    pick = (min if extreme == "earliest" else max)(day(f) for f in found)
+    return [f for f in found if day(f) == pick]
+
+
+def _current_reports(eng: Engine) -> list[ReportRow]:
+    """The index's current reports in the question's scope, in report-id order."""
+    hidden = set(eng.derived().hidden())
+    return [r for r in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id)
+            if r.report_id not in hidden and eng.derived().in_scope(r.report_id)]
 
 
 _PUBLISHED = pattern("sentences", "published_line")
 
 
-def _published_in(u: Understanding, eng: Engine, named: frozenset[str], half: str,
-                  months: tuple[int, ...]) -> Answer | None:
+def _published_in(u: Understanding, eng: Engine, named: frozenset[str],
+                  window: Window | None) -> Answer | None:
     """"Which councils did CQC assess in 2024?": CQC's pages state when an assessment was
     published, not when it was made, so the answer says so and lists the councils whose
-    assessment was published in the year (and month) asked, each cited on its "Published:"
-    line (one per council); None when no report of the families asked prints one."""
-    hidden = set(eng.derived().hidden())
-    found: dict[str, tuple[str, str, int, int]] = {}  # council -> report, date, start, end
+    assessment was published in the dates asked, each cited on its "Published:" line (one
+    per council); None when no report of the families asked prints one."""
+    found: dict[str, tuple[str, str, int, int, date]] = {}  # council -> report, date, start, end, day
     printed = 0
-    for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id):
-        m = row.metadata
-        if (row.report_id in hidden or not eng.derived().in_scope(row.report_id)
-                or _family_of(m) not in named):
+    for row in _current_reports(eng):
+        if _family_of(row.metadata) not in named:
             continue
         line = _PUBLISHED.search(eng.retriever.report_text(row.report_id))
         if line is None:
             continue
         printed += 1
-        date = line.group(1)
-        if (u.years and not set(u.years) & set(years_in(date))) or (
-                months and not set(months) & set(months_in(date))):
+        date_ = line.group(1)
+        span = date_range(date_)
+        if span is None or (window and not window.overlaps(*span)):
             continue
-        found.setdefault(m.get("council") or "", (row.report_id, date, line.start(1), line.end(1)))
+        found.setdefault(row.metadata.get("council") or "",
+                         (row.report_id, date_, line.start(1), line.end(1), span[0]))
     if not printed:
         return None
-    when = _when(u.years, half, months)
+    extreme = asked_extreme(u.question)
+    found = dict(_at_extreme(list(found.items()), extreme, lambda f: f[1][4]))
+    when = window.said if window else ""
     if not found:
         return refused(u, f"The indexed CQC assessments state when they were published, not when "
                        f"they were made; none was published{when} ({printed} pages checked).")
     cites: list[Citation] = []
     items: list[str] = []
-    for council, (rid, date, a, b) in sorted(found.items()):
+    for council, (rid, date_, a, b, _) in sorted(found.items()):
         cites.append(cite_span(len(cites) + 1, rid, eng, a, b, council=council))
-        items.append(f"{council} ({date}) [{len(cites)}]")
+        items.append(f"{council} ({date_}) [{len(cites)}]")
+    which = f"The {_EXTREME_SAID[extreme]} published" if extreme else "Published"
     return Answer(u.question, f"The indexed CQC assessments state when they were published, not "
-                  f"when they were made. Published{when}: {', '.join(items)}.", False, tuple(cites),
+                  f"when they were made. {which}{when}: {', '.join(items)}.", False, tuple(cites),
                   answerer="table")
 
 

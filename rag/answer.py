@@ -58,7 +58,7 @@ from rag.verify import verify_figures
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Hit, Turn, overlap
 from reportqa.settings import Settings
-from reportqa.text import answer_sentences, quotable_spans
+from reportqa.text import answer_sentences, quotable_spans, years_in
 
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
@@ -355,6 +355,9 @@ def check_figures(ans: Answer) -> Answer:
     if ans.abstained or not ans.citations or ans.answerer in ("llm", "page"):
         return ans
     quotes = {c.n: c.quote for c in ans.citations}
+    # A table answer says which years it was asked for ("inspected before 2023"): the
+    # question's own years, not a claim about a report.
+    asked = " ".join(years_in(ans.question)) if ans.answerer == "table" else ""
     kept, dropped = [], 0
     sentences = answer_sentences(ans.text)
     for i, sent in enumerate(sentences):
@@ -362,7 +365,7 @@ def check_figures(ans: Answer) -> Answer:
         # it cites what the next marked sentence cites.
         marked = next((s for s in sentences[i:] if re.search(r"\[\d+\]", s)), "")
         cited = [int(n) for n in re.findall(r"\[(\d+)\]", marked)]
-        evidence = "\n".join(quotes.get(n, "") for n in cited)
+        evidence = "\n".join([asked, *(quotes.get(n, "") for n in cited)])
         body = re.sub(r"\s*\[\d+\]", "", sent)
         if verify_figures(body, evidence):
             dropped += 1

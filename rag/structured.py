@@ -55,6 +55,7 @@ from rag.query import (
 from rag.retrieve import Filters, tokenize
 from rag.stat_answers import superlative, versus_england
 from rag.tables import RatingRow, ScoreRow, best_per_key
+from rag.when import asked_extreme
 from reportqa.records import Answer, Citation
 
 # --- question types: one ordered table ----------------------------------------------------
@@ -231,7 +232,9 @@ def _detect_statement_top(p: Parsed) -> Slots | None:
 def _detect_superlative(p: Parsed) -> Slots | None:
     m_sup = pattern("questions", "superlative").search(p.q)
     across = len(p.councils) >= 2 or (not p.councils and asks("across_councils", p.q))
-    if m_sup and across and asks("which_what", p.q) and not asks("not_superlative", p.q):
+    # "the most recent Ofsted visit": the latest inspection by its dates (which_inspected).
+    if m_sup and across and asks("which_what", p.q) and not asks("not_superlative", p.q) \
+            and not asked_extreme(p.q):
         low = m_sup.group(1) in words("questions", "superlative_low")
         return {"direction": "min" if low else "max"}
     return None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from datetime import date
 from functools import lru_cache
+from itertools import pairwise
 
 # A sentence ends at . ! ? (optionally followed by a closing quote/bracket) before whitespace
 # and a capital, digit or opening quote; common abbreviations are not ends.
@@ -117,3 +119,36 @@ def sentence_key(sentence: str) -> str:
     """A sentence as words only (lower case, letters and digits): the same wording printed
     with other quotes, dashes or line breaks gives the same key."""
     return " ".join(re.findall(r"[a-z0-9]+", sentence.lower()))
+
+
+_DATE_PART = re.compile(r"(\d{1,2})/(\d{1,2})/((?:19|20)\d\d)|(?:19|20)\d\d|\d{1,2}|[a-z]+", re.I)
+
+
+def date_range(text: str) -> tuple[date, date] | None:
+    """The first and last day an inspection's dates name: "22 January to 2 February 2024",
+    "7 and 8 October 2025", "18 November – 10 December 2014", "12/09/2016 to 06/10/2016",
+    "Published: 12 December 2024". A day without its month or year takes those written after
+    it ("22 January to 2 February 2024"). None when no whole date is there."""
+    parts: list[list[int | None]] = []  # day, month, year
+    for m in _DATE_PART.finditer(text):
+        tok = m.group()
+        if m.group(1):
+            parts.append([int(m.group(1)), int(m.group(2)), int(m.group(3))])
+        elif tok.isdigit() and len(tok) == 4:
+            if parts:
+                parts[-1][2] = parts[-1][2] or int(tok)
+        elif tok.isdigit():
+            parts.append([int(tok), None, None])
+        elif tok.lower() in MONTH_WORDS and parts and parts[-1][1] is None:
+            parts[-1][1] = [m[:3] for m in MONTHS].index(tok.lower()[:3]) + 1
+    for later, earlier in pairwise(reversed(parts)):
+        earlier[1] = earlier[1] or later[1]
+        earlier[2] = earlier[2] or later[2]
+    whole = []
+    for d, mo, y in parts:
+        if d and mo and y:
+            try:
+                whole.append(date(y, mo, d))
+            except ValueError:
+                continue
+    return (min(whole), max(whole)) if whole else None

@@ -95,6 +95,17 @@ def test_locked_conversations_stay_on_locked_documents() -> None:
     assert {"why", "pronoun", "page", "unanswerable", "more", "other_org"} <= kinds
 
 
+def test_the_inspected_when_set_asks_only_that_with_evidence_for_every_list() -> None:
+    """The sixth cross-council helper wrote only "which were inspected when" questions (and
+    four where no council fits), each list backed by the dates its reports print."""
+    rows = _rows("cross-inspected.jsonl")
+    assert len(rows) >= 30 and len({r["id"] for r in rows}) == len(rows)
+    assert {r["kind"] for r in rows} == {"inspected", "none"}
+    for r in rows:
+        assert bool(r["expected_councils"]) == (r["kind"] == "inspected"), r["id"]
+        assert r["evidence"], r["id"]
+
+
 @pytest.mark.parametrize("name", ["cross-dev.jsonl", "cross-locked.jsonl", "cross-fresh.jsonl"])
 def test_cross_council_sets_keep_their_shape(name: str) -> None:
     """The analyst-style sets (evals/cross_councils.py scores them): unique ids, every kind

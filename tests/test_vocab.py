@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from itertools import pairwise
 from pathlib import Path
 
 from rag.query import question_frames, strip_frames
@@ -206,6 +207,19 @@ def test_every_named_row_is_read_by_the_code_and_names_are_unique() -> None:
             # Read as pattern("file", "name"), or by name through a module's own helper.
             assert f'"{row["name"]}"' in code or f"'{row['name']}'" in code, key
             assert read(file, row["name"])  # loads through the same function the code uses
+
+
+def test_every_season_row_is_three_months_in_a_row_named_in_its_examples() -> None:
+    """A [[season]] row (rag/when.py) is three calendar months in order (winter runs over the
+    new year) and one of its words is in each example question."""
+    rows = _rows("season")
+    assert {r["name"] for _, r in rows} == {"spring", "summer", "autumn", "winter"}
+    for _, row in rows:
+        months = row["months"]
+        assert len(months) == 3 and all((b - a) % 12 == 1 for a, b in pairwise(months)), row
+        assert len(row["why"]) > 20 and len(row["examples"]) >= 2, row["name"]
+        for ex in row["examples"]:
+            assert set(row["words"].split()) & set(re.findall(r"[a-z]+", ex.lower())), (row, ex)
 
 
 def test_a_missing_row_name_is_a_clear_error() -> None:

@@ -16,6 +16,7 @@ from rag.grades import asked_grade, grades_match, named_families
 from rag.structured import understand
 from reportqa.records import Answer
 from reportqa.settings import Settings
+from reportqa.text import date_range
 
 ROOT = Path(__file__).resolve().parent.parent
 CQC_PAGES = ["birmingham__overview.txt", "ealing__overview.txt",
@@ -255,6 +256,49 @@ def test_a_month_or_a_year_keeps_to_the_inspections_whose_dates_name_it(
     assert councils(ask(eng, question)) == expected
 
 
+@pytest.mark.parametrize("question, expected, said", [
+    # every month from the first named to the last, not only those two
+    ("which councils did ofsted inspect between july and december 2024?", {"Cumberland"},
+     "between July and December 2024"),
+    ("Which councils had an Ofsted inspection or visit before 2023?", {"Kingston upon Hull"},
+     "before 2023"),
+    ("which councils has ofsted inspected since 2024?",
+     {"Cambridgeshire", "Cumberland", "Harrow", "Leicestershire", "Bury", "Dorset"}, "since 2024"),
+    # a season is its three months; winter runs over the new year
+    ("ofsted inspections in spring 2024?", {"Cambridgeshire", "Leicestershire", "Dorset"},
+     "spring 2024 (March to May)"),
+    ("which councils did Ofsted look at over the winter of 2024/25?", {"Harrow"},
+     "winter 2024 (December to February)"),
+    ("ofsted visits 2025?", {"Harrow"}, "in 2025"),
+    # the earliest or the most recent by the dates printed
+    ("which area had the earliest of the SEND inspections?", {"Bury"}, "earliest"),
+    ("What's the most recent Ofsted inspection in the reports, and which council was it?",
+     {"Harrow"}, "most recent"),
+])
+def test_a_stretch_of_dates_keeps_to_the_inspections_that_overlap_it(
+        eng: Engine, question: str, expected: set[str], said: str) -> None:
+    """Ranges, open ends, seasons and extremes are read as dates (rag/when.py), compared
+    with the first and last day each report prints; the answer says what it was asked."""
+    a = ask(eng, question)
+    assert councils(a) == expected, a.text
+    assert said in a.text and all(c.page == 1 for c in a.citations), a.text
+
+
+@pytest.mark.parametrize("printed, first, last", [
+    ("22 January to 2 February 2024", "2024-01-22", "2024-02-02"),
+    ("7 and 8 October 2025", "2025-10-07", "2025-10-08"),
+    ("18 November – 10 December 2014", "2014-11-18", "2014-12-10"),
+    ("12/09/2016 to 06/10/2016", "2016-09-12", "2016-10-06"),
+    ("30 September 2024 to 4 October 2024", "2024-09-30", "2024-10-04"),
+    ("3 Sept 2024", "2024-09-03", "2024-09-03"),
+])
+def test_printed_inspection_dates_read_as_a_first_and_last_day(printed: str, first: str,
+                                                              last: str) -> None:
+    span = date_range(printed)
+    assert span is not None and (span[0].isoformat(), span[1].isoformat()) == (first, last)
+    assert date_range("dates to be confirmed") is None
+
+
 @pytest.mark.parametrize("question, expected", [
     ("help & protection inadequate: which councils?", set()),
     ("which councils childrens services were graded below good by ofsted (RI or inadequate)?",
@@ -336,3 +380,9 @@ def test_which_councils_cqc_assessed_in_a_year_is_when_their_assessments_were_pu
         assert c.quote == "8 November 2024" and text[:c.start].endswith("Published: ")
     none = answer("which councils did cqc assess in 2022?", eng.settings, engine=eng)
     assert none.answerer == "table" and none.abstained and "none was published in 2022" in none.text
+    # the earliest or the most recent is asked by its publication date too
+    latest = answer("which council had the most recent cqc assessment?", eng.settings, engine=eng)
+    assert councils(latest) == {"Staffordshire County Council"}, latest.text
+    assert "The most recent published: Staffordshire" in latest.text
+    since = answer("which councils did cqc assess since 2025?", eng.settings, engine=eng)
+    assert councils(since) == {"London Borough of Ealing", "Staffordshire County Council"}, since.text
