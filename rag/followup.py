@@ -50,6 +50,7 @@ from rag.query import (
 )
 from rag.retrieve import tokenize
 from rag.structured import understand
+from rag.when import asked_window, season_words
 from reportqa.records import Answer, Citation, Turn, overlap
 from reportqa.text import MONTH_WORDS, MONTHS, months_in, quotable_spans
 
@@ -177,7 +178,7 @@ def swap_slot(rest: str, before: str) -> str | None:
         return None
     if all(_YEAR.fullmatch(w) for w in own) and len(own) == 1 and _YEAR.search(body):
         return _YEAR.sub(own[0], body, count=1) + "?"
-    month = _swap_month(own, body)
+    month = _swap_month(own, body) or _swap_window(rest, own, body)
     if month:
         return month
     if len(own) == 1 and own[0] in _SCALE_END:
@@ -209,6 +210,26 @@ def _swap_month(own: list[str], body: str) -> str | None:
         return None
     out = body[:at.start()] + MONTHS[months_in(months[0], loose=True)[0] - 1] + body[at.end():]
     return (_YEAR.sub(years[0], out, count=1) if years else out) + "?"
+
+
+_WINDOW_WORDS = words("followups", "window_words") | season_words()
+_DATES_PHRASE = pattern("followups", "dates_phrase")
+_LEADS_IN = re.compile(r"(?:in|during|over|between|before|after|since|from|prior|pre|until)\b", re.I)
+
+
+def _swap_window(rest: str, own: list[str], body: str) -> str | None:
+    """"and since 2024?" after "which councils did ofsted inspect before 2023?": the question
+    before, asked of the dates the message names (rag/when.py reads them) in place of its
+    own. None unless the message names nothing but dates and the question before names some."""
+    if asked_window(rest) is None or not all(
+            _YEAR.fullmatch(w) or months_in(w, loose=True) or w in _WINDOW_WORDS for w in own):
+        return None
+    at = _DATES_PHRASE.search(body)
+    if at is None:
+        return None
+    said = rest.strip(" ?.!")
+    said = said if _LEADS_IN.match(said) else f"in {said}"
+    return f"{body[:at.start()]}{said}{body[at.end():]}?"
 
 
 def _swap_statement(rest: str, body: str) -> str | None:

@@ -1,7 +1,7 @@
 """When a question asks about: the stretch of dates it names, for lists of inspections ("which
 councils did Ofsted visit between July and December 2024?", "... before 2023", "... in autumn
 2024") and whether it asks for the earliest or the most recent one. Public: `Window`,
-`asked_window`, `asked_extreme`.
+`asked_window`, `asked_extreme`, `season_words`.
 
 The wording is data (rag/vocab/questions.toml: the `[[season]]` rows and the patterns named
 below); report dates are read by reportqa.text `date_range`.
@@ -86,6 +86,11 @@ def _month_range(q: str, years: list[int]) -> Window | None:
 def _seasons() -> tuple[tuple[re.Pattern[str], str, tuple[int, int]], ...]:
     return tuple((re.compile(rf"\b(?:{'|'.join(r['words'].split())})\b", re.I), r["name"],
                   (r["months"][0], r["months"][-1])) for r in vocab("questions")["season"])
+
+
+def season_words() -> frozenset[str]:
+    """Every word that names a season ("autumn", "fall")."""
+    return frozenset(w for r in vocab("questions")["season"] for w in r["words"].split())
 
 
 def _season(q: str, year: int) -> Window | None:

@@ -129,6 +129,15 @@ def test_a_follow_up_is_read_against_the_question_before(before: str, message: s
     ("which LAs had an ilacs inspection in january 2025", "what about feb 2024?",
      "which LAs had an ilacs inspection in february 2024?"),
     ("who did ofsted visit in december 2024", "and march?", "who did ofsted visit in march 2024?"),
+    # other dates in place of the dates named before (rag/when.py reads them)
+    ("which councils were inspected in 2024?", "and feb 2024?",
+     "which councils were inspected in feb 2024?"),
+    ("which councils did ofsted inspect before 2023?", "and since 2024?",
+     "which councils did ofsted inspect since 2024?"),
+    ("send inspections in autumn 2024 (September to November)?",
+     "and between july and december 2024?", "send inspections between july and december 2024?"),
+    ("ofsted inspections in the first half of 2024", "what about the second half of 2024?",
+     "ofsted inspections in the second half of 2024?"),
 ])
 def test_a_follow_up_naming_only_a_new_grade_year_end_or_family_changes_that_slot(
         before: str, message: str, read_as: str) -> None:
@@ -143,9 +152,9 @@ def test_a_follow_up_naming_only_a_new_grade_year_end_or_family_changes_that_slo
     ("which councils were rated good?", "and inadequate for care leavers?"),
     # a question about one council keeps its own follow-ups ("and for assessing needs?")
     ("What score did Darlington get for safeguarding?", "and 2024?"),
-    # no month in the question before; a month with words of its own
-    ("which councils were inspected in 2024?", "and feb 2024?"),
+    # a month with words of its own; dates with words of their own
     ("who did ofsted visit in december 2024", "and the care leavers in march?"),
+    ("which councils did ofsted inspect before 2023?", "and the send ones since 2024?"),
 ])
 def test_a_slot_the_question_before_lacks_is_not_swapped(before: str, message: str) -> None:
     assert _read(message, before)[0] != "other_slot"
