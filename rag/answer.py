@@ -46,6 +46,7 @@ from rag.followup import (
     reason_query,
     topic_of,
     topic_query,
+    topic_question,
 )
 from rag.judgement_answers import findings_behind
 from rag.llm import LLMAnswerer
@@ -316,7 +317,8 @@ def _with_topic(reading: Reading, settings: Settings, filters: Filters | None, e
     routed = structured.route(u, merged, eng)
     if routed is not None:
         return _timed(check_figures(routed), t0, time.perf_counter())
-    u = replace(u, content=topic_query(reading) or u.content)
+    u = replace(u, content=topic_query(reading) or u.content,
+                reader_question=topic_question(reading))
     return _search_and_compose(u, merged, settings, eng, answerer, k, on_delta, t0)
 
 

@@ -361,6 +361,17 @@ def topic_query(reading: Reading) -> str:
     return " ".join(_VERDICT_WORDS.sub(" ", f"{own} {topic_of(prev) if prev else ''}").split())
 
 
+def topic_question(reading: Reading) -> str:
+    """What the sentence reader reads for a "carry_topic" message: its own question with the
+    organisation, then the question it points back to ("how many counties border it in
+    Wiltshire? which towns are the poorest in Wiltshire"), as sentences, not the bag of
+    words the search uses (`topic_query`). Read that way on the read conversation sets,
+    follow-ups went 389 -> 392 of 554 with none lost; the unread fresh sets 118 -> 119."""
+    prev = reading.previous
+    own = followup_question(reading)
+    return f"{own.rstrip(' ?')}? {topic_of(prev)}" if prev else own
+
+
 def lean_of(turn: Turn) -> str:
     """Which way the finding a turn quoted leans: "shortfall" ("requires improvement to be
     good", "some shortfalls", "typically poor"), "strength" ("rated good") or "" (neither, or

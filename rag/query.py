@@ -71,6 +71,9 @@ class Understanding:
     # line or standard text; after a quoted answer the closest one is quoted as uncertain
     # rather than "not in the reports". None: not a "why?" follow-up.
     reason_for: str | None = None
+    # What the sentence reader reads, when not the content the search uses (a follow-up that
+    # points back is read as its own question, then the one before: rag/followup.py).
+    reader_question: str = ""
     # Read once here for the table answers, which never parse the question themselves:
     terms: tuple[str, ...] = ()  # the question's words as the retriever stems them, in order
     topic_terms: tuple[str, ...] = ()  # a grade question's words less "children's services" (judgement row)

@@ -1120,3 +1120,32 @@ def test_why_after_two_quotes_tries_the_sentence_after_the_first_too(tmp_path: P
     found = reason_after_quote(Reading("whys that", f"whys that (following: {asked})", "why",
                                        Turn(asked, asked, (first, second))), eng)
     assert found is not None and [c.quote for c in found.citations] == [helped]
+
+
+class _Recording:
+    """A fake sentence reader that notes each question it is asked and is sure of nothing."""
+
+    def __init__(self) -> None:
+        self.questions: list[str] = []
+
+    def score(self, question: str, candidates: list[str]) -> list[float]:
+        self.questions.append(question)
+        return [0.1 for _ in candidates]
+
+
+def test_a_follow_up_pointing_back_is_read_as_its_own_question_then_the_one_before(
+        tmp_path: Path) -> None:
+    """"How long are they waiting?" after a question about early help: the search uses the
+    words of both (`topic_query`), but the sentence reader reads the follow-up as a question
+    with its organisation, then the question before, as sentences (`topic_question`)."""
+    from rag.answer import ExtractiveAnswerer
+
+    eng = _two_pages(tmp_path)
+    first = "Are families in Fenwick waiting for early help?"
+    reading = read_in_context("how long are they waiting", [Turn(first, first)],
+                              eng.derived().councils)
+    assert reading.kind == "carry_topic", reading
+    rec = _Recording()
+    answer_in_chat("how long are they waiting", [Turn(first, first)], eng.settings, engine=eng,
+                   answerer=ExtractiveAnswerer(reader=rec))
+    assert "how long are they waiting in Fenwick? " + first in rec.questions, rec.questions
