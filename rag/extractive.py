@@ -72,7 +72,7 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     if not top:
         return []
     base = rerank_dense(u, lexical, engine)[0].confidence
-    probs = reader.score(u.reader_question or u.content or u.question, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
+    probs = reader.score(u.for_reader, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
                                                    for c in top])
     out = [replace(c, score=order_score(p, i, W.reader_rank_weight), confidence=max(base, lift(p)),
                    read_p=p)
@@ -272,7 +272,7 @@ class ExtractiveAnswerer:
                      if ENDS_AS_SENTENCE.search(c.text)] if best.read_p >= 0 else []
             texts = [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
                      for c in unread + pairs]
-            probs = self.reader.score(u.reader_question or u.content or u.question, texts) if texts else []
+            probs = self.reader.score(u.for_reader, texts) if texts else []
             known.update((c.span, p) for c, p in zip(unread, probs[:len(unread)], strict=True))
         sure = [c for c in sides if known.get(c.span, 0.0) >= W.neighbour_p]
         if sure:

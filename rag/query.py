@@ -90,6 +90,12 @@ class Understanding:
     other_inspection: bool = False  # "at its previous inspection": not the indexed report's tables
     years: tuple[str, ...] = ()  # years the question names ("in its 2015 inspection")
 
+    @property
+    def for_reader(self) -> str:
+        """What the sentence reader reads: ``reader_question``, else the content searched,
+        else the question as typed."""
+        return self.reader_question or self.content or self.question
+
 
 def parse_question(question: str, councils: list[Council]) -> Understanding:
     """The question parsed once; its type is left to rag/structured.py `understand`."""

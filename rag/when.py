@@ -12,14 +12,13 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 
 from rag.lexicon import pattern, vocab
 from reportqa.text import MONTHS, months_in, years_in
 
-_FIRST, _LAST = date(1900, 1, 1), date(2099, 12, 31)
-HALVES = {"first": (1, 6), "second": (7, 12)}
+_HALVES = {"first": (1, 6), "second": (7, 12)}
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,10 @@ def _open_ended(q: str) -> Window | None:
         first, last = _month_span(year, month[0], month[0]) if month else _month_span(year, 1, 12)
         said = f" {side} {_name(month[0]) + ' ' if month else ''}{year}"
         if side == "before":
-            return Window(((_FIRST, date.fromordinal(first.toordinal() - 1)),), said)
+            return Window(((date.min, first - timedelta(days=1)),), said)
         if side == "after":
-            return Window(((date.fromordinal(last.toordinal() + 1), _LAST),), said)
-        return Window(((first, _LAST),), said)
+            return Window(((last + timedelta(days=1), date.max),), said)
+        return Window(((first, date.max),), said)
     return None
 
 
@@ -106,7 +105,7 @@ def _half(q: str, year: int) -> Window | None:
     if m is None:
         return None
     half = "first" if m.group("half") in ("first", "1st") else "second"
-    return Window((_month_span(year, *HALVES[half]),), f" in the {half} half of {year}")
+    return Window((_month_span(year, *_HALVES[half]),), f" in the {half} half of {year}")
 
 
 def asked_window(question: str) -> Window | None:
