@@ -14,11 +14,11 @@ evals/cross_councils.py (evals/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from ingest.index import ReportRow
 from ingest.profiles import scopes
@@ -76,8 +76,9 @@ def _reports_on(reports: int, councils: int) -> str:
 
 @dataclass(frozen=True)
 class _Inspected:
-    """One report's inspection in a which-inspected answer: its printed dates, where they are
-    in the report's text, and their first day (None when they do not read as a date)."""
+    """One report's line in a which-inspected (or CQC-published) answer: its printed dates,
+    where they are in the report's text, and their first day (None when they do not read as
+    a date)."""
 
     service: str
     council: str
@@ -120,7 +121,7 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     if not found:
         return refused(u, f"No indexed report of that kind states an inspection{when} "
                        f"({dated} reports' dates checked).") if dated else None
-    found = _at_extreme(found, extreme, lambda f: f.first_day or date.min)
+    found = _at_extreme(found, extreme)
     services = list(dict.fromkeys(f.service for f in found))
     found.sort(key=lambda f: (services.index(f.service), f.council))
     cites: list[Citation] = []
@@ -136,15 +137,14 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
 
 
 _EXTREME_SAID = {"earliest": "earliest", "latest": "most recent"}
-T = TypeVar("T")
 
 
-def _at_extreme(found: list[T], extreme: str, day: Callable[[T], date]) -> list[T]:
-    """Those of ``found`` on the earliest or latest day, when that is asked (ties: all)."""
+def _at_extreme(found: list[_Inspected], extreme: str) -> list[_Inspected]:
+    """Those of ``found`` on the earliest or latest first day, when that is asked (ties: all)."""
     if not extreme or not found:
         return found
-    pick = (min if extreme == "earliest" else max)(day(f) for f in found)
-    return [f for f in found if day(f) == pick]
+    pick = (min if extreme == "earliest" else max)(f.first_day or date.min for f in found)
+    return [f for f in found if (f.first_day or date.min) == pick]
 
 
 def _current_reports(eng: Engine) -> list[ReportRow]:
@@ -163,7 +163,7 @@ def _published_in(u: Understanding, eng: Engine, named: frozenset[str],
     published, not when it was made, so the answer says so and lists the councils whose
     assessment was published in the dates asked, each cited on its "Published:" line (one
     per council); None when no report of the families asked prints one."""
-    found: dict[str, tuple[str, str, int, int, date]] = {}  # council -> report, date, start, end, day
+    found: dict[str, _Inspected] = {}  # by council: its first page printing a date in the window
     printed = 0
     for row in _current_reports(eng):
         if _family_of(row.metadata) not in named:
@@ -172,25 +172,26 @@ def _published_in(u: Understanding, eng: Engine, named: frozenset[str],
         if line is None:
             continue
         printed += 1
-        date_ = line.group(1)
-        span = date_range(date_)
+        span = date_range(line.group(1))
         if span is None or (window and not window.overlaps(*span)):
             continue
-        found.setdefault(row.metadata.get("council") or "",
-                         (row.report_id, date_, line.start(1), line.end(1), span[0]))
+        council = row.metadata.get("council") or ""
+        found.setdefault(council, _Inspected("", council, row.report_id, line.group(1),
+                                             line.start(1), span[0]))
     if not printed:
         return None
     extreme = asked_extreme(u.question)
-    found = dict(_at_extreme(list(found.items()), extreme, lambda f: f[1][4]))
+    kept = sorted(_at_extreme(list(found.values()), extreme), key=lambda f: f.council)
     when = window.said if window else ""
-    if not found:
+    if not kept:
         return refused(u, f"The indexed CQC assessments state when they were published, not when "
                        f"they were made; none was published{when} ({printed} pages checked).")
     cites: list[Citation] = []
     items: list[str] = []
-    for council, (rid, date_, a, b, _) in sorted(found.items()):
-        cites.append(cite_span(len(cites) + 1, rid, eng, a, b, council=council))
-        items.append(f"{council} ({date_}) [{len(cites)}]")
+    for f in kept:
+        cites.append(cite_span(len(cites) + 1, f.report_id, eng, f.at, f.at + len(f.dates),
+                               council=f.council))
+        items.append(f"{f.council} ({f.dates}) [{len(cites)}]")
     which = f"The {_EXTREME_SAID[extreme]} published" if extreme else "Published"
     return Answer(u.question, f"The indexed CQC assessments state when they were published, not "
                   f"when they were made. {which}{when}: {', '.join(items)}.", False, tuple(cites),

@@ -178,9 +178,9 @@ def swap_slot(rest: str, before: str) -> str | None:
         return None
     if all(_YEAR.fullmatch(w) for w in own) and len(own) == 1 and _YEAR.search(body):
         return _YEAR.sub(own[0], body, count=1) + "?"
-    month = _swap_month(own, body) or _swap_window(rest, own, body)
-    if month:
-        return month
+    redated = _swap_month(own, body) or _swap_window(rest, own, body)
+    if redated:
+        return redated
     if len(own) == 1 and own[0] in _SCALE_END:
         m = re.search(rf"\b(?:{'|'.join(_SCALE_END)})\b", body, re.I)
         return body[:m.start()] + own[0] + body[m.end():] + "?" if m else None

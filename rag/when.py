@@ -82,19 +82,20 @@ def _month_range(q: str, years: list[int]) -> Window | None:
 
 
 @cache
-def _seasons() -> tuple[tuple[re.Pattern[str], str, tuple[int, int]], ...]:
-    return tuple((re.compile(rf"\b(?:{'|'.join(r['words'].split())})\b", re.I), r["name"],
-                  (r["months"][0], r["months"][-1])) for r in vocab("questions")["season"])
+def _seasons() -> tuple[tuple[str, tuple[str, ...], int, int], ...]:
+    """Each [[season]] row: its name, the words that name it, its first and last month."""
+    return tuple((r["name"], tuple(r["words"].split()), r["months"][0], r["months"][-1])
+                 for r in vocab("questions")["season"])
 
 
 def season_words() -> frozenset[str]:
     """Every word that names a season ("autumn", "fall")."""
-    return frozenset(w for r in vocab("questions")["season"] for w in r["words"].split())
+    return frozenset(w for _, said, _, _ in _seasons() for w in said)
 
 
 def _season(q: str, year: int) -> Window | None:
-    for rx, name, (first, last) in _seasons():
-        if rx.search(q):
+    for name, said, first, last in _seasons():
+        if re.search(rf"\b(?:{'|'.join(said)})\b", q, re.I):
             span = _month_span(year, first, last)
             return Window((span,), f" in {name} {year} ({_name(first)} to {_name(last)})")
     return None

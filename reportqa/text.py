@@ -121,6 +121,7 @@ def sentence_key(sentence: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", sentence.lower()))
 
 
+_MONTH_ABBR = tuple(name[:3] for name in MONTHS)
 _DATE_PART = re.compile(r"(\d{1,2})/(\d{1,2})/((?:19|20)\d\d)|(?:19|20)\d\d|\d{1,2}|[a-z]+", re.I)
 
 
@@ -140,7 +141,7 @@ def date_range(text: str) -> tuple[date, date] | None:
         elif tok.isdigit():
             parts.append([int(tok), None, None])
         elif tok.lower() in MONTH_WORDS and parts and parts[-1][1] is None:
-            parts[-1][1] = [m[:3] for m in MONTHS].index(tok.lower()[:3]) + 1
+            parts[-1][1] = _MONTH_ABBR.index(tok.lower()[:3]) + 1
     for later, earlier in pairwise(reversed(parts)):
         earlier[1] = earlier[1] or later[1]
         earlier[2] = earlier[2] or later[2]
