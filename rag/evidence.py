@@ -97,6 +97,7 @@ class Weights:
     judgement_row_words: int
     row_label_lines: int
     list_words: int
+    list_topic_idf: float
     judgement_answer_words: int
     reason_words: int
     ranked_shown: int

@@ -33,7 +33,7 @@ from rag.evidence import (
     with_marker,
 )
 from rag.lexicon import pattern, words
-from rag.query import Understanding, asks
+from rag.query import Understanding, asks, list_cue_words
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
@@ -138,10 +138,26 @@ def publication_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) 
 
 
 def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]:
-    """A family's list headings, those whose every word the question uses first ("areas for
-    priority action" asks for that list, not the first one the report prints)."""
+    """A family's list headings, those the question names most first: by the share of a
+    heading's words it uses ("priority actions" asks for "Areas for priority action", "needs
+    to improve" for "Areas for improvement" before "What does the area partnership need to
+    do better?"), ties in the profile's order."""
     asked = set(u.terms)
-    return tuple(sorted(headings, key=lambda h: not set(tokenize(h)) <= asked))
+    return tuple(sorted(headings, key=lambda h: -len(set(tokenize(h)) & asked)
+                        / max(1, len(set(tokenize(h))))))
+
+
+def _asked_first(u: Understanding, text: str, spans: list[tuple[int, int]],
+                 skip: set[str], eng: Engine) -> list[tuple[int, int]]:
+    """A list's items, those sharing the question's own distinctive words first ("what did
+    Ofsted recommend Sandwell do about its adoption panel?" asks for the item on the adoption
+    panel, wherever the report lists it), by the weight of the words shared; the report's
+    order among the rest. ``skip``: words that ask for the list or name whose it is."""
+    topic = {t for t in set(u.terms) - skip if eng.idf(t) >= W.list_topic_idf}
+    if not topic:
+        return spans
+    return sorted(spans, key=lambda sp: -sum(eng.idf(t) for t in topic
+                                             & set(tokenize(text[sp[0]:sp[1]]))))
 
 
 def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answer | None:
@@ -154,9 +170,13 @@ def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answe
         if prof is None:
             continue
         text = eng.retriever.report_text(row.report_id)
-        heading, spans = listed_under(text, _named_first(u, prof.lists.get(kind, ())))
+        headings = prof.lists.get(kind, ())
+        heading, spans = listed_under(text, _named_first(u, headings))
         if not spans:
             continue
+        skip = list_cue_words(u.question) | set(tokenize(
+            f"{council} {_org_name(m)} {' '.join(headings)}"))
+        spans = _asked_first(u, text, spans, skip, eng)
         cites: list[Citation] = []
         words = 0
         for s, e in spans:

@@ -196,6 +196,12 @@ def asks_for_list(question: str) -> str | None:
     return next((kind for kind, p in _list_cues() if p.search(question)), None)
 
 
+def list_cue_words(question: str) -> set[str]:
+    """The words with which the question asks for a list ("needs to improve", "priority
+    actions"), stemmed: what is left says which of its items it asks about."""
+    return {t for _, p in _list_cues() for m in p.finditer(question) for t in tokenize(m.group(0))}
+
+
 @lru_cache(maxsize=1)
 def _shorthand() -> tuple[re.Pattern[str], dict[str, str]]:
     rows = {r["typed"].lower(): r["means"] for r in vocab("frames").get("shorthand", [])}

@@ -310,9 +310,11 @@ def _detect_which_councils(p: Parsed) -> Slots | None:
 
 def _detect_list(p: Parsed) -> Slots | None:
     # A report's list answers "what/which/list ..." questions, not "why ...?", "is it true
-    # that ...?" or "how much ...?" ones that happen to use the word "improve" or "fix".
+    # that ...?", "how much ...?", "who is ...?" or "what happens to ...?" ones that happen
+    # to use the word "improve", "recommended" or "good at".
     u = p.u
-    if len(p.councils) == 1 and u.list_kind and not (u.asks_reason or u.yes_no or u.asks_quantity):
+    if len(p.councils) == 1 and u.list_kind and not (
+            u.asks_reason or u.yes_no or u.asks_quantity or u.asks_name or u.asks_effect):
         return {}
     return None
 

@@ -264,6 +264,35 @@ def test_list_questions_quote_the_reports_own_list(eng: Engine, question: str, r
         assert f"[{c.n}]" in a.text
 
 
+@pytest.mark.parametrize("question, heading, item", [
+    # The item the question's own words name comes first, wherever the report lists it.
+    ("What did Ofsted recommend Sandwell do to improve its adoption paperwork and panel?",
+     "Recommendations", "adoption panel"),
+    # The heading whose words the question uses most: "improve", not "need to do better".
+    ("list the things newham needs to improve from its send inspection",
+     "Areas for improvement", "EHC plans"),
+    ("what are the priority actions for bury council and the ICB after the send inspection?",
+     "Areas for priority action", ""),
+])
+def test_a_list_question_gets_the_list_and_the_item_it_names(eng: Engine, question: str,
+                                                             heading: str, item: str) -> None:
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table" and f": {heading}" in a.text, a.text
+    assert item in a.citations[0].quote
+
+
+@pytest.mark.parametrize("question", [
+    "who is good at getting kids views into there ehcp in lancashire",
+    "In Lancashire, what happens to health professionals when families want medication "
+    "recommended by a private ADHD service?",
+])
+def test_who_and_what_happens_questions_are_not_answered_with_a_list(eng: Engine,
+                                                                     question: str) -> None:
+    """'Good at' and 'recommended' are a list's words, but these ask for a name and a
+    consequence: they are searched."""
+    assert answer(question, eng.settings, engine=eng).answerer != "table"
+
+
 def test_which_judgement_had_a_named_grade(eng: Engine) -> None:
     """"Which area was graded requires improvement?" lists the judgements with that grade."""
     a = answer("In Cumberland's 2024 inspection, which area was graded requires improvement?",

@@ -175,6 +175,18 @@ def test_every_report_lists_what_needs_to_improve(row: dict[str, str]) -> None:
         assert all(re.match(r"\d{1,2}\. [A-Z]", p.text[s:e]) for s, e in items), row["file"]
 
 
+def test_a_bulleted_list_ends_where_numbered_paragraphs_begin() -> None:
+    """A PDF may run the next section's title into the last bullet: the numbered paragraphs
+    after it are the report going on, not more items."""
+    from ingest.profiles import listed_items
+
+    text = ("What needs to improve?\n◼ The timeliness of plans.\n"
+            "◼ The quality of direct work. The experiences of children: good\n"
+            "1. Children receive timely help.\n2. Assessments are good.\n")
+    assert [text[s:e] for s, e in listed_items(text, ("What needs to improve?",))] == [
+        "The timeliness of plans.", "The quality of direct work. The experiences of children: good"]
+
+
 @pytest.mark.parametrize("row", [r for r in ROWS if r["kind"] == "area-send"],
                          ids=lambda r: r["file"])
 def test_area_send_recommendations_printed_as_paragraphs_are_the_items(row: dict[str, str]) -> None:

@@ -150,15 +150,23 @@ def _lines(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
         pos = end + 1
 
 
+_BULLET = re.compile(r"^[◼•●▪■◦‣-]")
+_NUMBERED = re.compile(r"^\d{1,2}[.)]\s")
+
+
 def _bulleted(text: str, pos: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
+    bullets = False
     for start, end, line in _lines(text, pos):
-        if not _ITEM.match(line):
+        # Numbered paragraphs after bullets are the report going on, not more of the list:
+        # a PDF may run the next section's title into the last bullet (Oxfordshire 2024).
+        if not _ITEM.match(line) or (bullets and _NUMBERED.match(line)):
             if not spans and _subheading_before_item(text, line, end):
                 # "Areas for improvement / The quality of practice / 6. ...": only before
                 # the first item; after it a title line starts the next section.
                 continue
             break
+        bullets = bullets or not spans and _BULLET.match(line) is not None
         spans.append(_item(start, end, line))
     return spans
 
