@@ -37,7 +37,7 @@ from rag.query import Understanding, asks, list_cue_words
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
-from reportqa.text import MONTH_WORDS, sentence_spans, years_in
+from reportqa.text import MONTH_WORDS, quotable_spans, sentence_spans, years_in
 
 
 def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:
@@ -147,6 +147,20 @@ def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]
                         / max(1, len(set(tokenize(h))))))
 
 
+STATED_STRENGTHS = "Named as a strength"
+_STRENGTH = pattern("cues", "stated_strength")
+_POINTS_BACK = pattern("sentences", "anaphor")
+_NEGATED = re.compile(r"\bnot\b|n't\b", re.I)
+
+
+def _stated_strengths(text: str) -> list[tuple[int, int]]:
+    """The sentences in which a report with no list of strengths names one ("Children's
+    participation is a strength in Cumberland."), in order: not "... is not a strength",
+    nor "This is a strength", which needs the sentence before it to say what."""
+    return [(s, e) for s, e in quotable_spans(text) if _STRENGTH.search(text, s, e)
+            and not _NEGATED.search(text, s, e) and not _POINTS_BACK.match(text[s:e])]
+
+
 def _asked_first(u: Understanding, text: str, spans: list[tuple[int, int]],
                  skip: set[str], eng: Engine) -> list[tuple[int, int]]:
     """A list's items, those sharing the question's own distinctive words first ("what did
@@ -172,6 +186,8 @@ def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answe
         text = eng.retriever.report_text(row.report_id)
         headings = prof.lists.get(kind, ())
         heading, spans = listed_under(text, _named_first(u, headings))
+        if not spans and kind == "strengths":
+            heading, spans = STATED_STRENGTHS, _stated_strengths(text)
         if not spans:
             continue
         skip = list_cue_words(u.question) | set(tokenize(

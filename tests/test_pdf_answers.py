@@ -281,6 +281,24 @@ def test_a_list_question_gets_the_list_and_the_item_it_names(eng: Engine, questi
     assert item in a.citations[0].quote
 
 
+@pytest.mark.parametrize("question, council", [
+    ("name one thing oxfordshire childrens services does really well according to ofsted",
+     "Oxfordshire"),
+    ("What is actually working well when a concern about a child is first reported in Sandwell?",
+     "Sandwell"),
+])
+def test_a_report_with_no_list_of_strengths_answers_with_those_it_names(
+        eng: Engine, question: str, council: str) -> None:
+    """Asked what a council does well, a report with no list of strengths answers with the
+    sentences that name one ("... is a strength"), each cited on its page; never one that
+    says something is not a strength (Sandwell's report has one)."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table" and a.text.startswith(f"{council}: Named as a strength:")
+    for c in a.citations:
+        assert re.search(r"\bstrengths?\b", c.quote) and "not a strength" not in c.quote
+        assert c.page is not None
+
+
 @pytest.mark.parametrize("question", [
     "who is good at getting kids views into there ehcp in lancashire",
     "In Lancashire, what happens to health professionals when families want medication "

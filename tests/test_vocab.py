@@ -242,6 +242,16 @@ def test_improvement_as_a_topic_does_not_ask_for_the_improvement_list() -> None:
     assert asks_for_list("Which improvements did Ofsted say Doncaster needs?") == "improve"
 
 
+def test_a_strengths_based_way_of_working_does_not_ask_for_strengths() -> None:
+    """'Strengths-based' names an approach the reports describe, not a strength asked for."""
+    from rag.query import asks_for_list
+
+    for q in ("What model of strengths-based assessment do Birmingham's community teams use?",
+              "oxfordshire - is strengths based practice actually showing in kids records"):
+        assert asks_for_list(q) is None, q
+    assert asks_for_list("what are oxfordshire's main strengths?") == "strengths"
+
+
 def test_every_shorthand_row_is_read_as_its_word_in_its_examples() -> None:
     """Chat shorthand ("n bradford?", "r they ...") is read as the word it stands for, in
     every message the row quotes; the same letters inside a name or abbreviation are not."""
