@@ -112,6 +112,11 @@ def test_which_councils_were_judged_inadequate_is_exact_and_cited(eng: Engine) -
      "Widespread and/or systemic failings"),
     ("what grade did cambridgeshire get in the march 2024 inspection",
      "ofsted-ilacs-cambridgeshire-2024", "Requires improvement to be good"),
+    # "Young people leaving care" are the care leavers (the profiles' asked_as).
+    ("What grade did Ofsted give Redbridge for how well it supports young people leaving care?",
+     "ofsted-sif-redbridge-2016", "Experiences and progress of care leavers Requires improvement"),
+    ("what did ofsted rate doncaster for leaving care", "ofsted-ilacs-doncaster-2025",
+     "The experiences and progress of care leavers: Requires improvement to be good"),
 ])
 def test_judgement_questions_are_answered_from_page_one(eng: Engine, question: str, report: str,
                                                         grade: str) -> None:
