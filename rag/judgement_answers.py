@@ -143,8 +143,12 @@ def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]
     to improve" for "Areas for improvement" before "What does the area partnership need to
     do better?"), ties in the profile's order."""
     asked = set(u.terms)
-    return tuple(sorted(headings, key=lambda h: -len(set(tokenize(h)) & asked)
-                        / max(1, len(set(tokenize(h))))))
+
+    def share(heading: str) -> float:
+        named = set(tokenize(heading))
+        return len(named & asked) / max(1, len(named))
+
+    return tuple(sorted(headings, key=share, reverse=True))
 
 
 STATED_STRENGTHS = "Named as a strength"
