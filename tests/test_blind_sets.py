@@ -30,7 +30,8 @@ def _split_of() -> dict[str, str]:
     return {r[0]: r[2].strip() for r in rows[1:] if len(r) > 2}
 
 
-@pytest.mark.parametrize(("name", "split"), [("open.jsonl", "open"), ("train.jsonl", "train")])
+@pytest.mark.parametrize(("name", "split"), [("open.jsonl", "open"), ("train.jsonl", "train"),
+                                           ("unread-5.jsonl", "unread")])
 def test_set_shape_and_documents(name: str, split: str) -> None:
     rows, where = _rows(name), _split_of()
     assert len({r["id"] for r in rows}) == len(rows), f"{name}: duplicate ids"
