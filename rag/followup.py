@@ -437,16 +437,18 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
         return None
     last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
-    # After a sentence of running text, more is the rest of its section, else what came
-    # before the quote in it, else the next section; after a table cell or label ("Score:
-    # 3 - Evidence shows a good standard") it is the text under it.
-    following = quotable_spans(text, last.end, min(len(text), last.end + SECTION_LOOK))
-    skipped = _skipped(cites, text)
-    spans = []
-    if _ENDS_SENTENCE.search(last.quote):
-        spans = (_more_of(text, skipped + _rest_of_section(text, following))
-                 or _more_of(text, _before_in_section(text, cites)))
-    spans = spans or _more_of(text, skipped + following)
+    spans: list[tuple[int, int]] = []
+    words = 0
+    after = quotable_spans(text, last.end, min(len(text), last.end + 2000))
+    for s, e in _skipped(cites, text) + after:
+        n = len(text[s:e].split())
+        # A heading or label line ("Financial facts") is not more of what the report says.
+        if not _ENDS_SENTENCE.search(text[s:e]) or (spans and words + n > MORE_WORDS):
+            continue
+        spans.append((s, e))
+        words += n
+        if words >= MORE_WORDS // 2:
+            break
     if not spans:
         return None
     new = tuple(cite_span(i + 1, last.report_id, eng, s, e, council=last.council)
@@ -457,59 +459,6 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
 
 
 _ENDS_SENTENCE = re.compile(r"[.!?;][\"”’')]*\s*$")
-# A line so ended opens a list: the items after it are the same section.
-_OPENS_LIST = re.compile(r":[\"”’')]*\s*$")
-SECTION_LOOK = 2000  # characters around a quote in which the rest of its section is read
-
-
-def _more_of(text: str, candidates: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The first of these sentences that make half an answer (one longer sentence alone
-    when it comes first), in reading order; never a heading."""
-    spans: list[tuple[int, int]] = []
-    words = 0
-    for s, e in candidates:
-        n = len(text[s:e].split())
-        if _is_heading(text, (s, e)) or (spans and words + n > MORE_WORDS):
-            continue
-        spans.append((s, e))
-        words += n
-        if words >= MORE_WORDS // 2:
-            break
-    return sorted(spans)
-
-
-def _is_heading(text: str, span: tuple[int, int]) -> bool:
-    """A heading or label line ("Financial facts"): it neither ends a sentence nor opens a
-    list."""
-    line = text[span[0]:span[1]]
-    return not (_ENDS_SENTENCE.search(line) or _OPENS_LIST.search(line))
-
-
-def _rest_of_section(text: str, following: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The ``following`` sentences up to the next heading: more of what the report says
-    there ("Financial facts" after a council's population is not more about who lives
-    there)."""
-    rest = []
-    for span in following:
-        if _is_heading(text, span):
-            break
-        rest.append(span)
-    return rest
-
-
-def _before_in_section(text: str, cites: tuple[Citation, ...]) -> list[tuple[int, int]]:
-    """The sentences of the section before the first passage quoted from its report, nearest
-    first, that no passage quoted: a quote at the end of its section was the best sentence,
-    not the first."""
-    first = min((c for c in cites if c.report_id == cites[0].report_id), key=lambda c: c.start)
-    spans = quotable_spans(text, max(0, first.start - SECTION_LOOK), first.start)
-    out: list[tuple[int, int]] = []
-    for span in reversed(spans):
-        if _is_heading(text, span):
-            break
-        if not any(overlap((c.report_id, *span), c.span) for c in cites):
-            out.append(span)
-    return out
 
 
 def _skipped(cites: tuple[Citation, ...], text: str) -> list[tuple[int, int]]:

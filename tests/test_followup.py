@@ -1085,32 +1085,6 @@ def test_tell_me_more_skips_what_is_not_a_sentence(tmp_path: Path, body: str,
     assert [c.quote for c in more.citations] == more_quotes
 
 
-@pytest.mark.parametrize(("body", "said", "more_quotes"), [
-    # The quote ends its section: more is what came before it there, not the next section.
-    ("Fenwick has 90,000 people. Most residents are white. It has a large Jewish community.\n"
-     "Financial facts\nThe budget was five million pounds.\n",
-     "It has a large Jewish community.",
-     ["Fenwick has 90,000 people.", "Most residents are white."]),
-    # The section goes on after the quote: that comes first.
-    ("Fenwick has 90,000 people. It has a large Jewish community. Most residents are white.\n"
-     "Financial facts\nThe budget was five million pounds.\n",
-     "It has a large Jewish community.",
-     ["Most residents are white."]),
-])
-def test_tell_me_more_stays_in_the_section_of_the_quote(tmp_path: Path, body: str, said: str,
-                                                        more_quotes: list[str]) -> None:
-    """"Anything else?" after the last sentence of a section goes back over that section,
-    nearest first, before going on past its end into another heading's text."""
-    from rag.followup import Reading, more_answer
-
-    eng, quoted = _page_quoting(tmp_path, body, said)
-    first = "What communities live in Fenwick?"
-    more = more_answer(Reading("anything else?", f"anything else? (following: {first})",
-                               "more", Turn(first, first, (quoted,))), eng)
-    assert more is not None
-    assert [c.quote for c in more.citations] == more_quotes
-
-
 _SHORT = "Many plans lack contributions from health in order to ensure needs are identified."
 
 
