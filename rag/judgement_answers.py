@@ -143,26 +143,21 @@ def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]
     to improve" for "Areas for improvement" before "What does the area partnership need to
     do better?"), ties in the profile's order."""
     asked = set(u.terms)
-
-    def share(heading: str) -> float:
-        named = set(tokenize(heading))
-        return len(named & asked) / max(1, len(named))
-
-    return tuple(sorted(headings, key=share, reverse=True))
+    return tuple(sorted(headings, key=lambda h: _share(asked, set(tokenize(h))), reverse=True))
 
 
 STATED_STRENGTHS = "Named as a strength"
 _STRENGTH = pattern("cues", "stated_strength")
 _POINTS_BACK = pattern("sentences", "anaphor")
-_NEGATED = re.compile(r"\bnot\b|n't\b", re.I)
 
 
 def _stated_strengths(text: str) -> list[tuple[int, int]]:
     """The sentences in which a report with no list of strengths names one ("Children's
-    participation is a strength in Cumberland."), in order: not "... is not a strength",
-    nor "This is a strength", which needs the sentence before it to say what."""
-    return [(s, e) for s, e in quotable_spans(text) if _STRENGTH.search(text, s, e)
-            and not _NEGATED.search(text, s, e) and not _POINTS_BACK.match(text[s:e])]
+    participation is a strength in Cumberland."), in order; not "This is a strength", which
+    needs the sentence before it to say what. ("... is not a strength" never matches: the
+    pattern wants the strength right after the verb.)"""
+    return [(s, e) for s, e in quotable_spans(text)
+            if _STRENGTH.search(text, s, e) and not _POINTS_BACK.match(text[s:e])]
 
 
 def _asked_first(u: Understanding, text: str, spans: list[tuple[int, int]],
@@ -194,8 +189,10 @@ def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answe
             heading, spans = STATED_STRENGTHS, _stated_strengths(text)
         if not spans:
             continue
-        skip = list_cue_words(u.question) | set(tokenize(
-            f"{council} {_org_name(m)} {' '.join(headings)}"))
+        # Words that ask for the list, name whose it is or name the report family ("send
+        # inspection", "Ofsted") say nothing about which item is asked for.
+        skip = list_cue_words(u.question) | set(tokenize(" ".join(
+            (council, _org_name(m), prof.title, *prof.asked_by, *headings))))
         spans = _asked_first(u, text, spans, skip, eng)
         cites: list[Citation] = []
         words = 0

@@ -252,6 +252,18 @@ def test_a_strengths_based_way_of_working_does_not_ask_for_strengths() -> None:
     assert asks_for_list("what are oxfordshire's main strengths?") == "strengths"
 
 
+def test_a_stated_strength_is_not_a_negated_one_nor_a_way_of_working() -> None:
+    """cues.toml stated_strength: the strength right after the verb."""
+    from rag.lexicon import pattern
+
+    rx = pattern("cues", "stated_strength")
+    assert rx.search("The MASH is a strength.") and rx.search("Direct work is a real strength.")
+    for sentence in ("The voice of the child is not a strength in casework.",
+                     "Practice is strengths-based and relational.",
+                     "Leaders know their strengths and weaknesses."):
+        assert not rx.search(sentence), sentence
+
+
 def test_every_shorthand_row_is_read_as_its_word_in_its_examples() -> None:
     """Chat shorthand ("n bradford?", "r they ...") is read as the word it stands for, in
     every message the row quotes; the same letters inside a name or abbreviation are not."""

@@ -117,7 +117,9 @@ def profile_named(name: str | None) -> Profile | None:
     return next((p for p in profiles() if p.name == name), None)
 
 
-_ITEM = re.compile(r"^(?:[◼•●▪■◦‣-]\s*|\d{1,2}[.)]\s+|\(?[a-z][.)]\s+)\S")
+_BULLETS = "[◼•●▪■◦‣-]"  # the glyphs a list item may open with
+_NUMBER = r"\d{1,2}[.)]\s"  # "6. ", "6) "
+_ITEM = re.compile(rf"^(?:{_BULLETS}\s*|{_NUMBER}\s*|\(?[a-z][.)]\s+)\S")
 
 
 def listed_items(text: str, headings: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -150,30 +152,30 @@ def _lines(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
         pos = end + 1
 
 
-_BULLET = re.compile(r"^[◼•●▪■◦‣-]")
-_NUMBERED = re.compile(r"^\d{1,2}[.)]\s")
+_BULLET = re.compile(f"^{_BULLETS}")
+_NUMBERED = re.compile(f"^{_NUMBER}")
 
 
 def _bulleted(text: str, pos: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    bullets = False
+    opened_with_bullet = False
     for start, end, line in _lines(text, pos):
         # Numbered paragraphs after bullets are the report going on, not more of the list:
         # a PDF may run the next section's title into the last bullet (Oxfordshire 2024).
-        if not _ITEM.match(line) or (bullets and _NUMBERED.match(line)):
+        if not _ITEM.match(line) or (opened_with_bullet and _NUMBERED.match(line)):
             if not spans and _subheading_before_item(text, line, end):
                 # "Areas for improvement / The quality of practice / 6. ...": only before
                 # the first item; after it a title line starts the next section.
                 continue
             break
-        bullets = bullets or not spans and _BULLET.match(line) is not None
+        opened_with_bullet = opened_with_bullet or not spans and _BULLET.match(line) is not None
         spans.append(_item(start, end, line))
     return spans
 
 
 def _item(start: int, end: int, line: str) -> tuple[int, int]:
     """An item's span without its bullet."""
-    return start + len(re.match(r"^(?:[◼•●▪■◦‣-]\s*)?", line).group(0)), end  # type: ignore[union-attr]
+    return start + len(re.match(rf"^(?:{_BULLETS}\s*)?", line).group(0)), end  # type: ignore[union-attr]
 
 
 _WHOLE = re.compile(r"[.!?:][\"”’')\]]*$")
