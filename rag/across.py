@@ -20,7 +20,6 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from ingest.index import ReportRow
 from ingest.profiles import scopes
 from rag.cite_rows import cite_row, cite_score, refused
 from rag.engine import Engine
@@ -48,14 +47,12 @@ def indexed_reports(u: Understanding, eng: Engine) -> Answer:
     names, if any), each family's councils in order. About the index, not the reports' text,
     so nothing is quoted."""
     named = named_families(u.normalised)
-    hidden = set(eng.derived().hidden())
     groups: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
-    for row in eng.retriever.state().reports.values():
+    for row in eng.current_reports():
         m = row.metadata
         family = _family_of(m)
-        if row.report_id in hidden or not eng.derived().in_scope(row.report_id) or (
-                named and family not in named):
+        if named and family not in named:
             continue
         scope = scope_of(family)
         service = scope.service if scope else "other reports"
@@ -100,7 +97,7 @@ def which_inspected(u: Understanding, eng: Engine) -> Answer | None:
     window, extreme = asked_window(u.question), asked_extreme(u.question)
     found: list[_Inspected] = []
     dated = 0
-    for row in _current_reports(eng):
+    for row in eng.current_reports():
         m = row.metadata
         dates = m.get("inspection_dates") or ""
         if not dates or (named and m.get("family") not in named):
@@ -147,13 +144,6 @@ def _at_extreme(found: list[_Inspected], extreme: str) -> list[_Inspected]:
     return [f for f in found if (f.first_day or date.min) == pick]
 
 
-def _current_reports(eng: Engine) -> list[ReportRow]:
-    """The index's current reports in the question's scope, in report-id order."""
-    hidden = set(eng.derived().hidden())
-    return [r for r in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id)
-            if r.report_id not in hidden and eng.derived().in_scope(r.report_id)]
-
-
 _PUBLISHED = pattern("sentences", "published_line")
 
 
@@ -165,7 +155,7 @@ def _published_in(u: Understanding, eng: Engine, named: frozenset[str],
     per council); None when no report of the families asked prints one."""
     found: dict[str, _Inspected] = {}  # by council: its first page printing a date in the window
     printed = 0
-    for row in _current_reports(eng):
+    for row in eng.current_reports():
         if _family_of(row.metadata) not in named:
             continue
         line = _PUBLISHED.search(eng.retriever.report_text(row.report_id))

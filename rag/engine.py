@@ -172,6 +172,14 @@ class Engine:
                        _stats=None, only=keep)
         return replace(self, _derived=view, _lock=threading.Lock())
 
+    def current_reports(self) -> list[ReportRow]:
+        """The index's reports shown by default (not superseded, not duplicate copies) that
+        the question's filters allow (`scoped`), in report-id order."""
+        d = self.derived()
+        hidden = set(d.hidden())
+        return [r for r in sorted(self.retriever.state().reports.values(), key=lambda r: r.report_id)
+                if r.report_id not in hidden and d.in_scope(r.report_id)]
+
     def idf(self, term: str) -> float:
         d = self.derived()
         return d.idf.get(term, math.log(1 + (d.n_docs + 0.5) / 0.5))

@@ -71,11 +71,8 @@ def report_metadata(report_id: str, eng: Engine) -> Mapping[str, Any]:
 
 def _council_reports(councils: Collection[str], eng: Engine) -> list[ReportRow]:
     """The current reports of these councils that the question's filters allow, by id."""
-    d = eng.derived()
-    hidden = set(d.hidden())
-    return [row for row in sorted(eng.retriever.state().reports.values(), key=lambda r: r.report_id)
-            if row.report_id not in hidden and d.in_scope(row.report_id)
-            and council_key(row.metadata.get("council")) in councils]
+    return [row for row in eng.current_reports()
+            if council_key(row.metadata.get("council")) in councils]
 
 
 def inspection_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
