@@ -232,10 +232,10 @@ def child_baseline(label: str, embedder: str, seed: int, calls: int) -> dict[str
     from pydantic import PrivateAttr
 
     from ingest.index import IndexStore
-    from reportqa.embed import get_embedder
+    from reportqa.embed import embedder_for
 
     settings = _settings(label, embedder, seed)
-    emb = get_embedder(settings.embedder, settings.batch_size)
+    emb = embedder_for(settings)
 
     class Wrapped(BaseEmbedding):
         """Our embedder behind llama-index's interface (query embedding only is used)."""

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rag.answer import answer  # noqa: E402
 from rag.engine import Engine  # noqa: E402
-from reportqa.embed import get_embedder  # noqa: E402
+from reportqa.embed import embedder_for  # noqa: E402
 from reportqa.settings import Settings  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--embedder", choices=["minilm", "hash"], default="minilm")
     args = ap.parse_args()
     settings = Settings(embedder=args.embedder, index_dir=args.index, chroma_url=None)
-    get_embedder(settings.embedder, settings.batch_size).embed(["warm up"])
+    embedder_for(settings).embed(["warm up"])
     load = os.getloadavg()[0]
     t = time.perf_counter()
     eng = Engine.load(settings)

@@ -19,7 +19,7 @@ from ingest.chunk import chunk_report, embed_text
 from ingest.index import IndexStore, NewReport
 from ingest.parse import SUPPORTED, parse_file
 from ingest.structure import council_key, extract_structure, full_council_names
-from reportqa.embed import Embedder, get_embedder
+from reportqa.embed import Embedder, embedder_for
 from reportqa.errors import InputError, ReportQAError
 from reportqa.records import Report, sha256
 from reportqa.settings import Settings
@@ -79,7 +79,7 @@ def ingest(
     """Index every supported file under ``paths``; per-file problems go to ``summary.failed``."""
     t0 = time.perf_counter()
     summary = IngestSummary()
-    emb = embedder or get_embedder(settings.embedder, settings.batch_size)
+    emb = embedder or embedder_for(settings)
     store = IndexStore(settings, emb.name, emb.dim)
     try:
         if store.has_pending():

@@ -26,7 +26,7 @@ from rag.tables import (
     score_table,
 )
 from rag.versions import Version, resolve_versions
-from reportqa.embed import Embedder, get_embedder
+from reportqa.embed import Embedder, embedder_for, get_embedder
 from reportqa.errors import IndexNotReadyError
 from reportqa.settings import Settings
 from reportqa.text import sentence_key, sentence_spans
@@ -113,7 +113,7 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
-        emb = embedder or get_embedder(settings.embedder, settings.batch_size)
+        emb = embedder or embedder_for(settings)
         store = IndexStore(settings, emb.name, emb.dim, create=False)
         return cls(settings, store, emb, HybridRetriever(store, emb),
                    _injected=embedder is not None)

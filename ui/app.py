@@ -65,10 +65,10 @@ def _key(settings: Settings) -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def _embedder(kind: str, batch_size: int) -> Any:
+def _embedder(kind: str, batch_size: int, runtime: str) -> Any:
     from reportqa.embed import get_embedder
 
-    return get_embedder(kind, batch_size)
+    return get_embedder(kind, batch_size, runtime=runtime)
 
 
 @st.cache_resource(show_spinner=False)
@@ -246,7 +246,7 @@ def main() -> None:
     intro = st.empty()
 
     try:
-        embedder = _embedder(settings.embedder, settings.batch_size)
+        embedder = _embedder(settings.embedder, settings.batch_size, settings.embed_runtime)
         _ensure_corpus(settings, embedder)
         with st.spinner("Loading the model and the index\u2026"):
             engine = _engine(_key(settings), settings, embedder)

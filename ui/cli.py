@@ -425,9 +425,9 @@ def _chroma_server(args: argparse.Namespace, settings: Settings) -> int:
 
 def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
     from ingest.index import IndexStore
-    from reportqa.embed import get_embedder
+    from reportqa.embed import embedder_for
 
-    emb = get_embedder(settings.embedder, settings.batch_size)
+    emb = embedder_for(settings)
     return IndexStore(settings, emb.name, emb.dim, create=False)
 
 

@@ -242,7 +242,7 @@ def ingest_corpus(settings: Settings, progress: UIProgress | None = None,
     is interrupted (browser closed, server stopped) resumes on the next start; ingest is
     idempotent, so what was already written is skipped."""
     from ingest.pipeline import ingest
-    from reportqa.embed import get_embedder
+    from reportqa.embed import embedder_for
 
     prog = progress or (lambda *_: None)
     st: dict[str, Any] = {"done": 0, "total": None, "shown": 0.0}
@@ -255,7 +255,7 @@ def ingest_corpus(settings: Settings, progress: UIProgress | None = None,
         st["done"], st["total"] = done, total
         show(done / total if total else 1.0, f"Indexed {done}/{total} passages")
 
-    emb = embedder or get_embedder(settings.embedder, settings.batch_size)
+    emb = embedder or embedder_for(settings)
     marker = Path(settings.index_dir) / CORPUS_PENDING
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(settings.corpus_dir), encoding="utf-8")
