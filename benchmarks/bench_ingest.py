@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from ingest.chunk import embed_text  # noqa: E402
 from ingest.index import IndexStore  # noqa: E402
 from ingest.pipeline import ingest, load_sources  # noqa: E402
-from reportqa.embed import get_embedder  # noqa: E402
+from reportqa.embed import embedder_for  # noqa: E402
 from reportqa.settings import Settings  # noqa: E402
 
 CORPUS = REPO / "corpus"
@@ -134,7 +134,7 @@ def main() -> None:
               f"{'the bundled Ofsted PDFs' if args.pdf else 'bundled CQC pages'} + {copies} "
               f"renamed copies); cpu threads: {os.cpu_count()}")
 
-        emb = get_embedder("minilm", Settings().batch_size)  # the instance ingest() uses
+        emb = embedder_for(Settings(embedder="minilm"))  # the instance ingest() uses
         t = time.perf_counter()
         emb.embed(texts[:8])
         print(f"model load + warm-up: {time.perf_counter() - t:.1f} s (excluded below)")

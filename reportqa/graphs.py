@@ -12,9 +12,10 @@ torch on probe input before it is kept.
 A graph is exported with eager attention, then fused by ONNX Runtime's transformer optimizer
 (attention, skip layer norm and GELU each become one kernel): torch's scaled-dot-product
 attention exports as a pattern the optimizer does not recognise. Graphs are cached by a key
-naming everything they depend on (the caller's weights and versions, ONNX Runtime's version
-and `RECIPE`), so a new one never reads an old graph; graphs unused for `STALE_DAYS` go when a
-new one of the same kind is built.
+naming what they are made from (the caller's weights and package versions, ONNX Runtime's
+version and `RECIPE`), so new weights or versions never read an old graph; graphs unused for
+`STALE_DAYS` go when a new one of the same kind is built (graphs cached under an older key
+stay until then).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -33,7 +35,8 @@ import numpy as np
 
 # How graphs are made here; changing the export or the fusion changes this, so no cache
 # built the old way is read.
-RECIPE = "eager-attention, bert-fused, opset 17"
+OPSET = 17
+RECIPE = f"eager-attention, bert-fused, opset {OPSET}"
 # A cached graph no process has opened for this long belongs to weights or versions no longer
 # installed (each is about 90 MB): it goes when a new graph of its kind is built.
 STALE_DAYS = 30
@@ -66,9 +69,10 @@ class Graph:
 
 def cached_path(cache: Path, kind: str, key: str) -> Path:
     """Where the graph of ``kind`` made from what ``key`` names is cached."""
-    from importlib.metadata import version
+    import onnxruntime
 
-    full = f"{key} | {RECIPE} | onnxruntime {version('onnxruntime')}"
+    # The module's own version: onnxruntime-gpu and other builds install under other names.
+    full = f"{key} | {RECIPE} | onnxruntime {onnxruntime.__version__}"
     return cache / f"{kind}-{hashlib.sha256(full.encode()).hexdigest()[:16]}.onnx"
 
 
@@ -96,7 +100,11 @@ def build(path: Path, module: Any, probe: Mapping[str, Any], check: Callable[[Gr
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    # A name of its own even for two builds of one graph in one process (or in two containers
+    # sharing the cache with one pid); `prune` still finds it as "<name>.*.tmp".
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     names = list(probe)
     try:
         with warnings.catch_warnings():
@@ -105,7 +113,7 @@ def build(path: Path, module: Any, probe: Mapping[str, Any], check: Callable[[Gr
             torch.onnx.export(module, tuple(probe[k] for k in names), str(tmp),
                               input_names=names, output_names=["out"],
                               dynamic_axes={k: {0: "rows", 1: "tokens"} for k in names},
-                              opset_version=17, dynamo=False)
+                              opset_version=OPSET, dynamo=False)
         module.eval()  # the exporter leaves the module in training mode
         _fuse(tmp, heads, hidden)
         graph = Graph(tmp)

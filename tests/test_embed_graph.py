@@ -32,18 +32,39 @@ def _graphs(cache: Path) -> list[str]:
     return sorted(p.name for p in cache.iterdir())
 
 
-def test_onnx_embeds_as_torch_does_and_builds_its_graph_once(tmp_path: Path) -> None:
+def test_onnx_embeds_as_torch_does_and_builds_its_graph_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph embeds as torch does; it is fused (attention as one kernel); a second
+    embedder reads the cached file without loading torch's model or building again."""
+    import onnx
+
     graph = MiniLMEmbedder(batch_size=4, runtime="onnx", cache=tmp_path)
     torch_ = MiniLMEmbedder(batch_size=4, runtime="torch")
     got, want = graph.embed(TEXTS), torch_.embed(TEXTS)
     assert got.shape == want.shape == (len(TEXTS), 384) and got.dtype == np.float32
     assert float(np.abs(got - want).max()) < 1e-5
-    built = _graphs(tmp_path)
-    assert len(built) == 1 and built[0].startswith("minilm-") and built[0].endswith(".onnx")
+    [path] = tmp_path.iterdir()
+    assert path.name.startswith("minilm-") and path.suffix == ".onnx"
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops, ops
+    built = path.stat().st_ino
+
+    def no_torch(self: MiniLMEmbedder) -> None:
+        raise AssertionError("torch's model loaded where the cached graph should embed")
+
+    monkeypatch.setattr(MiniLMEmbedder, "_load", no_torch)
     again = MiniLMEmbedder(batch_size=4, runtime="onnx", cache=tmp_path)
     assert float(np.abs(again.embed(TEXTS[:3]) - want[:3]).max()) < 1e-5
-    assert _graphs(tmp_path) == built
+    assert _graphs(tmp_path) == [path.name]
+    assert path.stat().st_ino == built  # read, not replaced by a new build
     assert graph.embed([]).shape == (0, 384)
+
+
+def test_anything_but_a_list_of_strings_is_refused_by_either_runtime(tmp_path: Path) -> None:
+    for emb in (MiniLMEmbedder(runtime="torch"), MiniLMEmbedder(cache=tmp_path)):
+        for bad in ("a bare string", ["text", None], [3]):
+            with pytest.raises(TypeError, match="list of strings"):
+                emb.embed(bad)  # type: ignore[arg-type]
 
 
 def test_a_damaged_cached_graph_is_rebuilt_not_read(tmp_path: Path) -> None:
@@ -61,13 +82,29 @@ def test_a_graph_that_embeds_differently_is_refused_and_auto_uses_torch(
     """A graph is kept only if it embeds the probe texts as torch does: under "onnx" a bad one
     raises naming the setting to fall back with; under "auto" the embedder warns and embeds
     with torch (ingest never fails for want of a faster runtime); nothing is left cached."""
+    import reportqa.graphs as graphs_module
+
+    builds = []
+    real_build = graphs_module.build
+
+    def counted(*args: object, **kwargs: object) -> object:
+        builds.append(1)
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(graphs_module, "build", counted)
     monkeypatch.setattr(embed_module, "_EXPORT_TOLERANCE", -1.0)
-    with pytest.raises(RuntimeError, match="REPORTQA_EMBED_RUNTIME=torch"):
-        MiniLMEmbedder(runtime="onnx", cache=tmp_path).embed(["x"])
-    assert _graphs(tmp_path) == []
+    insists = MiniLMEmbedder(runtime="onnx", cache=tmp_path)
+    for _ in range(2):  # the second call names the fix again without building again
+        with pytest.raises(ReportQAError, match="REPORTQA_EMBED_RUNTIME=torch"):
+            insists.embed(["x"])
+    assert len(builds) == 1 and _graphs(tmp_path) == []
+    auto = MiniLMEmbedder(runtime="auto", cache=tmp_path)
     with caplog.at_level(logging.WARNING, logger="reportqa.embed"):
-        vec = MiniLMEmbedder(runtime="auto", cache=tmp_path).embed(TEXTS[:1])
-    assert "REPORTQA_EMBED_RUNTIME=torch" in caplog.text
+        vec = auto.embed(TEXTS[:1])
+        auto.embed(TEXTS[1:3])
+    [warning] = [r for r in caplog.records if r.name == "reportqa.embed"]  # warned once
+    assert "REPORTQA_EMBED_RUNTIME=torch" in warning.getMessage()
+    assert len(builds) == 2  # one attempt, then torch for good
     want = MiniLMEmbedder(runtime="torch").embed(TEXTS[:1])
     assert float(np.abs(vec - want).max()) < 1e-6
     assert _graphs(tmp_path) == []

@@ -186,6 +186,25 @@ def test_an_export_that_fails_or_reads_differently_leaves_nothing_cached(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_under_auto_a_graph_that_will_not_build_reads_with_torch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Answers never fail for want of the faster runtime: "auto" warns, naming the setting,
+    and reads with torch, as torch reads; nothing is cached."""
+    import logging
+
+    import rag.reader as reader_module
+
+    monkeypatch.setattr(reader_module, "_EXPORT_TOLERANCE", -1.0)
+    auto = Reader(precision="fp32", runtime="auto", cache=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="rag.reader"):
+        got = auto.score(*_ONE)
+    assert "REPORTQA_READER_RUNTIME=torch" in caplog.text and not auto.onnx
+    want = Reader(precision="fp32", runtime="torch").score(*_ONE)
+    assert abs(got[0] - want[0]) < 1e-6
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_runtimes_are_chosen_by_precision_and_unknown_ones_refused() -> None:
     """bf16 reads under torch (ONNX Runtime's CPU kernels have none); fp32 under ONNX Runtime
     unless torch is asked for; a runtime that is not one, or onnx with bf16, names the fix."""
