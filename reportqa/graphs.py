@@ -1,6 +1,6 @@
 """Small BERT networks run by ONNX Runtime: exported from torch once, fused, checked against
-torch, cached on disk. Public: `Graph`, `onnx_available`, `cached_path`, `open_cached`,
-`build`, `prune`, `STALE_DAYS`.
+torch, cached on disk. Public: `Graph`, `Runtime`, `RUNTIMES`, `onnx_available`,
+`cached_path`, `open_cached`, `build`, `prune`, `STALE_DAYS`.
 
 The sentence reader (rag/reader.py) and the MiniLM embedder (reportqa/embed.py) both run this
 way in fp32. On this machine's 2 cores ONNX Runtime reads the reader's pairs in about 0.6x
@@ -23,15 +23,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+
+from reportqa.errors import ReportQAError
 
 # How graphs are made here; changing the export or the fusion changes this, so no cache
 # built the old way is read.
@@ -40,6 +44,11 @@ RECIPE = f"eager-attention, bert-fused, opset {OPSET}"
 # A cached graph no process has opened for this long belongs to weights or versions no longer
 # installed (each is about 90 MB): it goes when a new graph of its kind is built.
 STALE_DAYS = 30
+# "auto": ONNX Runtime where it is installed, torch where it is not or the graph will not
+# build (with a warning); "torch" never tries; "onnx" insists and names the fix when it fails.
+RUNTIMES = ("auto", "torch", "onnx")
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def onnx_available() -> bool:
@@ -65,6 +74,58 @@ class Graph:
     def run(self, batch: Mapping[str, Any]) -> np.ndarray:
         feed = {k: np.asarray(batch[k], dtype=np.int64) for k in self.inputs}
         return np.asarray(self.session.run(None, feed)[0])
+
+
+class Runtime(Generic[T]):
+    """Where one network runs, decided on first use and then kept: the graph that ``open``
+    (given to `graph`) builds or loads, or torch. The reader and the embedder each hold one,
+    so both fall back, warn and fail alike.
+
+    ``setting`` is the environment variable that chooses the runtime (named in every message),
+    ``what`` the network ("the reader"). Under "auto" a graph that will not build or load runs
+    torch with one warning: answers and ingest never fail for want of a faster runtime. Under
+    "onnx" a failed build is not tried again: every call raises `ReportQAError` naming the fix.
+    """
+
+    def __init__(self, runtime: str, setting: str, what: str) -> None:
+        if runtime not in RUNTIMES:
+            raise ReportQAError(f"{setting}={runtime!r} is not a runtime; use one of "
+                                f"{', '.join(RUNTIMES)}")
+        self.name, self.setting, self.what = runtime, setting, what
+        self.tries_onnx = runtime == "onnx" or (runtime == "auto" and onnx_available())
+        self._decided = False
+        self._graph: T | None = None
+        self._failure: Exception | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def onnx(self) -> bool:
+        """Does (or, before first use, will) the network run under ONNX Runtime?"""
+        return self._graph is not None if self._decided else self.tries_onnx
+
+    def graph(self, open: Callable[[], T]) -> T | None:
+        """The graph ``open`` gives, opened on the first call only; None when torch runs."""
+        with self._lock:
+            if not self._decided:
+                self._graph = self._open(open) if self.tries_onnx else None
+                self._decided = True
+        if self._failure is not None:
+            raise ReportQAError(
+                f"{self.setting}=onnx: {self.what} would not run under ONNX Runtime "
+                f"({self._failure}); install onnxruntime and onnx, or set "
+                f"{self.setting}=torch") from self._failure
+        return self._graph
+
+    def _open(self, open: Callable[[], T]) -> T | None:
+        try:
+            return open()
+        except Exception as exc:  # noqa: BLE001 - "auto" falls back to torch; "onnx" insists
+            if self.name == "onnx":
+                self._failure = exc
+                return None
+            log.warning("%s under ONNX Runtime failed (%s); running it with torch (%s=torch "
+                        "says so and skips the attempt)", self.what, exc, self.setting)
+            return None
 
 
 def cached_path(cache: Path, kind: str, key: str) -> Path:

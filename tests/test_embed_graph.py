@@ -82,16 +82,14 @@ def test_a_graph_that_embeds_differently_is_refused_and_auto_uses_torch(
     """A graph is kept only if it embeds the probe texts as torch does: under "onnx" a bad one
     raises naming the setting to fall back with; under "auto" the embedder warns and embeds
     with torch (ingest never fails for want of a faster runtime); nothing is left cached."""
-    import reportqa.graphs as graphs_module
-
     builds = []
-    real_build = graphs_module.build
+    real_build = embed_module.build
 
     def counted(*args: object, **kwargs: object) -> object:
         builds.append(1)
         return real_build(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(graphs_module, "build", counted)
+    monkeypatch.setattr(embed_module, "build", counted)
     monkeypatch.setattr(embed_module, "_EXPORT_TOLERANCE", -1.0)
     insists = MiniLMEmbedder(runtime="onnx", cache=tmp_path)
     for _ in range(2):  # the second call names the fix again without building again
@@ -99,10 +97,10 @@ def test_a_graph_that_embeds_differently_is_refused_and_auto_uses_torch(
             insists.embed(["x"])
     assert len(builds) == 1 and _graphs(tmp_path) == []
     auto = MiniLMEmbedder(runtime="auto", cache=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="reportqa.embed"):
+    with caplog.at_level(logging.WARNING, logger="reportqa.graphs"):
         vec = auto.embed(TEXTS[:1])
         auto.embed(TEXTS[1:3])
-    [warning] = [r for r in caplog.records if r.name == "reportqa.embed"]  # warned once
+    [warning] = [r for r in caplog.records if r.name == "reportqa.graphs"]  # warned once
     assert "REPORTQA_EMBED_RUNTIME=torch" in warning.getMessage()
     assert len(builds) == 2  # one attempt, then torch for good
     want = MiniLMEmbedder(runtime="torch").embed(TEXTS[:1])
@@ -114,8 +112,8 @@ def test_the_runtime_is_a_setting_and_an_unknown_one_is_refused(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPORTQA_EMBED_RUNTIME", "torch")
     emb = embedder_for(Settings.from_env())
-    assert isinstance(emb, MiniLMEmbedder) and emb.runtime == "torch"
+    assert isinstance(emb, MiniLMEmbedder) and emb.runtime.name == "torch"
     with pytest.raises(ReportQAError, match="REPORTQA_EMBED_RUNTIME"):
         MiniLMEmbedder(runtime="tensorrt")
     # ONNX Runtime has no bf16 CPU kernels: a bf16 embedder is torch's whatever is asked.
-    assert MiniLMEmbedder(precision="bf16", runtime="onnx").runtime == "torch"
+    assert MiniLMEmbedder(precision="bf16", runtime="onnx").runtime.name == "torch"

@@ -1,12 +1,17 @@
-"""The ONNX graph cache's housekeeping (reportqa/graphs.py), without building a graph."""
+"""The ONNX graph cache's housekeeping and the choice of runtime (reportqa/graphs.py),
+without building a graph."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 
-from reportqa.graphs import STALE_DAYS, cached_path, prune
+import pytest
+
+from reportqa.errors import ReportQAError
+from reportqa.graphs import STALE_DAYS, Runtime, cached_path, prune
 
 
 def test_a_graphs_name_changes_with_anything_it_depends_on(tmp_path: Path) -> None:
@@ -31,3 +36,43 @@ def test_pruning_a_kind_leaves_other_kinds_and_recent_graphs(tmp_path: Path) -> 
     assert sorted(p.name for p in prune(keep)) == sorted([stale.name, half.name])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [keep.name, recent.name, reader.name])
+
+
+def _failing() -> object:
+    raise RuntimeError("no graph today")
+
+
+def test_the_runtime_is_decided_once_and_falls_back_or_names_the_fix_alike(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """One rule for every network (the reader and the embedder hold a `Runtime` each): "torch"
+    never opens a graph; "auto" falls back to torch with one warning naming the setting;
+    "onnx" refuses on every call, naming the fix, without trying again; a graph that opens
+    is opened once and kept; an unknown runtime is refused."""
+    opened = []
+
+    def opener() -> str:
+        opened.append(1)
+        return "graph"
+
+    torch: Runtime[str] = Runtime("torch", "REPORTQA_X_RUNTIME", "X")
+    assert torch.graph(opener) is None and not opened
+    kept: Runtime[str] = Runtime("onnx", "REPORTQA_X_RUNTIME", "X")
+    assert kept.graph(opener) == kept.graph(opener) == "graph" and len(opened) == 1 and kept.onnx
+    auto: Runtime[object] = Runtime("auto", "REPORTQA_X_RUNTIME", "X")
+    with caplog.at_level(logging.WARNING, logger="reportqa.graphs"):
+        assert auto.graph(_failing) is None and auto.graph(opener) is None
+    [warning] = caplog.records
+    assert "REPORTQA_X_RUNTIME=torch" in warning.getMessage() and not auto.onnx
+    insists: Runtime[object] = Runtime("onnx", "REPORTQA_X_RUNTIME", "X")
+    calls = []
+
+    def failing_counted() -> object:
+        calls.append(1)
+        return _failing()
+
+    for _ in range(2):
+        with pytest.raises(ReportQAError, match="no graph today.*REPORTQA_X_RUNTIME=torch"):
+            insists.graph(failing_counted)
+    assert len(calls) == 1
+    with pytest.raises(ReportQAError, match="REPORTQA_X_RUNTIME='tensorrt'"):
+        Runtime("tensorrt", "REPORTQA_X_RUNTIME", "X")

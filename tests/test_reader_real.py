@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,8 @@ from rag.reader import (
     cpu_flags,
     graph_path,
     length_groups,
+    runtime_for,
     use_bf16,
-    use_onnx,
     weights_sha256,
 )
 from reportqa.errors import ReportQAError
@@ -177,13 +178,23 @@ def test_an_export_that_fails_or_reads_differently_leaves_nothing_cached(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The graph is written beside its final name and moved there only after it reads the
     probe pairs as torch does; a graph that does not is refused, naming the setting to fall
-    back with, and no file is left to be trusted next time."""
+    back with (every call, without exporting again), and no file is left to be trusted."""
     import rag.reader as reader_module
 
+    exports = []
+    real_export = reader_module.export_graph
+
+    def counted(*args: Any) -> Any:
+        exports.append(1)
+        return real_export(*args)
+
+    monkeypatch.setattr(reader_module, "export_graph", counted)
     monkeypatch.setattr(reader_module, "_EXPORT_TOLERANCE", -1.0)
-    with pytest.raises(RuntimeError, match="REPORTQA_READER_RUNTIME=torch"):
-        Reader(precision="fp32", runtime="onnx", cache=tmp_path).score(*_ONE)
-    assert list(tmp_path.iterdir()) == []
+    insists = Reader(precision="fp32", runtime="onnx", cache=tmp_path)
+    for _ in range(2):
+        with pytest.raises(ReportQAError, match="REPORTQA_READER_RUNTIME=torch"):
+            insists.score(*_ONE)
+    assert len(exports) == 1 and list(tmp_path.iterdir()) == []
 
 
 def test_under_auto_a_graph_that_will_not_build_reads_with_torch(
@@ -197,7 +208,7 @@ def test_under_auto_a_graph_that_will_not_build_reads_with_torch(
 
     monkeypatch.setattr(reader_module, "_EXPORT_TOLERANCE", -1.0)
     auto = Reader(precision="fp32", runtime="auto", cache=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="rag.reader"):
+    with caplog.at_level(logging.WARNING, logger="reportqa.graphs"):
         got = auto.score(*_ONE)
     assert "REPORTQA_READER_RUNTIME=torch" in caplog.text and not auto.onnx
     want = Reader(precision="fp32", runtime="torch").score(*_ONE)
@@ -208,9 +219,9 @@ def test_under_auto_a_graph_that_will_not_build_reads_with_torch(
 def test_runtimes_are_chosen_by_precision_and_unknown_ones_refused() -> None:
     """bf16 reads under torch (ONNX Runtime's CPU kernels have none); fp32 under ONNX Runtime
     unless torch is asked for; a runtime that is not one, or onnx with bf16, names the fix."""
-    assert use_onnx("auto", bf16=False) and not use_onnx("auto", bf16=True)
-    assert not use_onnx("torch", bf16=False)
+    assert runtime_for("auto", bf16=False) == "auto" and runtime_for("auto", bf16=True) == "torch"
+    assert runtime_for("torch", bf16=False) == "torch"
     with pytest.raises(ReportQAError, match="REPORTQA_READER_RUNTIME"):
-        use_onnx("tensorrt", bf16=False)
+        runtime_for("tensorrt", bf16=False)
     with pytest.raises(ReportQAError, match="REPORTQA_READER_PRECISION=fp32"):
-        use_onnx("onnx", bf16=True)
+        runtime_for("onnx", bf16=True)
