@@ -422,8 +422,7 @@ def page_answer(reading: Reading, eng: Engine) -> Answer | None:
             parts.append(f"\u201c{quote}\u201d is from {name}, a web page with no page "
                          f"numbers [{c.n}].")
             continue
-        pages = f"{c.page}-{c.page_end}" if c.page_end and c.page_end != c.page else str(c.page)
-        parts.append(f"\u201c{quote}\u201d is on page {pages} of {name} [{c.n}].")
+        parts.append(f"\u201c{quote}\u201d is on page {c.pages} of {name} [{c.n}].")
     return Answer(reading.question, " ".join(parts), False, cites, answerer="page",
                   read_as=reading.read_as)
 

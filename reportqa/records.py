@@ -194,6 +194,16 @@ class Citation:
     def span(self) -> Span:
         return (self.report_id, self.start, self.end)
 
+    @property
+    def pages(self) -> str:
+        """The quote's page for people: "7", or "7-8" when it runs across a page break; ""
+        for a web page, which has none."""
+        if self.page is None:
+            return ""
+        if self.page_end is not None and self.page_end != self.page:
+            return f"{self.page}-{self.page_end}"
+        return str(self.page)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.n,

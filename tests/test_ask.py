@@ -452,6 +452,26 @@ def test_citation_records_round_trip() -> None:
     assert c.to_json()["start"] == 2 and c.to_json()["source"] == "http://x"
 
 
+def test_the_cli_text_and_csv_name_a_pdf_quotes_page() -> None:
+    """A user with a 50-page PDF looks for "p. 12": the terminal answer and the CSV export say
+    the page (a range when the quote crosses a page break; nothing for a web page)."""
+    from ui.render import answer_text, csv_rows
+
+    def cite(n: int, page: int | None, page_end: int | None) -> Citation:
+        return Citation(n, "r", "Bury", None, None, "Health", None, "Waits are long.",
+                        "Waits are long.", 10, 25, "/c/ofsted-send-bury.pdf", page=page,
+                        page_end=page_end)
+
+    a = Answer("q", "Waits are long [1][2][3][4].", False,
+               (cite(1, 7, None), cite(2, 7, 7), cite(3, 7, 8), cite(4, None, None)))
+    shown = [ln.strip() for ln in answer_text(a).splitlines() if "(chars" in ln]
+    assert shown == ["/c/ofsted-send-bury.pdf, p. 7 (chars 10-25)",
+                     "/c/ofsted-send-bury.pdf, p. 7 (chars 10-25)",
+                     "/c/ofsted-send-bury.pdf, p. 7-8 (chars 10-25)",
+                     "/c/ofsted-send-bury.pdf (chars 10-25)"]
+    assert [r["page"] for r in csv_rows(a)] == ["7", "7", "7-8", ""]
+
+
 def _about_page_engine(tmp_path: Path, council: str, section: str, body: str) -> Engine:
     """An index (hash embedder) of one fictional about-page of "<council> Borough Council"."""
     page = (f"{council} Borough Council: local authority assessment\n\nAbout {council}\n\n"

@@ -83,8 +83,8 @@ def source_label(c: Citation) -> str:
         parts.append(f"score {c.score}/4")
     if c.section:
         parts.append(c.section)
-    if c.page is not None:
-        parts.append(f"p. {c.page}" + (f"–{c.page_end}" if c.page_end else ""))
+    if c.pages:
+        parts.append(f"p. {c.pages}")
     return f"\\[{c.n}\\] " + " · ".join(md_escape(p) for p in parts if p)
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from reportqa.records import Answer
 from reportqa.text import answer_sentences
 
+# "page" last: columns readers of earlier exports rely on keep their places.
 CSV_FIELDS = ("n", "council", "quality_statement", "claim", "quote", "source", "report_id",
-              "start", "end")
+              "start", "end", "page")
 
 
 def answer_text(ans: Answer) -> str:
@@ -21,7 +22,9 @@ def answer_text(ans: Answer) -> str:
         where = " / ".join(x for x in (c.council, c.quality_statement, c.section) if x)
         lines.append(f"  [{c.n}] {where}")
         lines.append(f"      \u201c{' '.join(c.quote.split())}\u201d")
-        lines.append(f"      {c.source} (chars {c.start}-{c.end})")
+        # A PDF's page is where a reader looks; the offsets are for programs.
+        page = f", p. {c.pages}" if c.pages else ""
+        lines.append(f"      {c.source}{page} (chars {c.start}-{c.end})")
     return "\n".join(lines).rstrip()
 
 
@@ -38,7 +41,8 @@ def csv_rows(ans: Answer) -> list[dict[str, object]]:
     cl = claims(ans)
     return [{"n": c.n, "council": c.council or "", "quality_statement": c.quality_statement or "",
              "claim": cl.get(c.n, ""), "quote": c.quote, "source": c.source,
-             "report_id": c.report_id, "start": c.start, "end": c.end} for c in ans.citations]
+             "report_id": c.report_id, "start": c.start, "end": c.end, "page": c.pages}
+            for c in ans.citations]
 
 
 def write_csv(ans: Answer, path: str | Path) -> None:
