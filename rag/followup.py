@@ -415,7 +415,7 @@ def page_answer(reading: Reading, eng: Engine) -> Answer | None:
         return None
     parts = []
     for c in cites:
-        words = c.quote.split()
+        words = clean_quote(c.quote).split()
         quote = " ".join(words[:PAGE_QUOTE_WORDS]) + (" …" if len(words) > PAGE_QUOTE_WORDS else "")
         name = Path(c.source).name
         if c.page is None:
@@ -452,7 +452,7 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
         return None
     new = tuple(cite_span(i + 1, last.report_id, eng, s, e, council=last.council)
                 for i, (s, e) in enumerate(spans))
-    body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in new)
+    body = " ".join(with_marker(clean_quote(c.quote), c.n) for c in new)
     return Answer(reading.question, body, False, new, answerer="extractive",
                   read_as=reading.read_as)
 

@@ -28,6 +28,7 @@ from rag.evidence import (
     W,
     abstained,
     cite_span,
+    clean_quote,
     is_finding,
     leaning,
     with_marker,
@@ -204,7 +205,7 @@ def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answe
             words += len(text[s:e].split())
         # The heading as the report prints it: "What needs to improve?", "Recommendations:".
         shown = heading if (heading or "").endswith("?") else f"{heading}:"
-        body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in cites)
+        body = " ".join(with_marker(clean_quote(c.quote), c.n) for c in cites)
         # No figure of our own in the text: every figure in an answer must be in what it cites.
         tail = " The report lists more." if len(spans) > len(cites) else ""
         return Answer(u.question, f"{m.get('council')}: {shown} {body}{tail}", False,
@@ -319,7 +320,7 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
         headline = _headline(picked[0], eng, W.judgement_answer_words - len(parts[0].split()))
         if headline is not None:
             cites.append(headline)
-            parts.append(with_marker(" ".join(headline.quote.split()), headline.n))
+            parts.append(with_marker(clean_quote(headline.quote), headline.n))
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
@@ -446,7 +447,7 @@ def findings_behind(question: str, cited: tuple[Citation, ...], eng: Engine) -> 
         return None
     cites = tuple(cite_span(i + 1, row.report_id, eng, s, e, council=row.council)
                   for i, (s, e) in enumerate(spans))
-    body = " ".join(with_marker(" ".join(c.quote.split()), c.n) for c in cites)
+    body = " ".join(with_marker(clean_quote(c.quote), c.n) for c in cites)
     return Answer(question, f"The report's findings: {body}", False, cites, answerer="table")
 
 
@@ -482,7 +483,7 @@ def visit_findings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> 
                for i, (s, e) in enumerate(spans)]
         if new:
             cites += new
-            parts.append(" ".join([opening, *(with_marker(" ".join(c.quote.split()), c.n)
+            parts.append(" ".join([opening, *(with_marker(clean_quote(c.quote), c.n)
                                               for c in new)]))
     if not cites:
         return None
@@ -538,10 +539,10 @@ def report_summary(u: Understanding, council: str, eng: Engine) -> Answer | None
         text = eng.retriever.report_text(row.report_id)
         cites.append(cite_span(len(cites) + 1, row.report_id, eng, row.start, row.end,
                                council=row.council))
-        said = [with_marker(" ".join(cites[-1].quote.split()), len(cites))]
+        said = [with_marker(clean_quote(cites[-1].quote), len(cites))]
         for s, e in _fit(text, _reason_spans(row, text, eng, "")):
             cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e, council=row.council))
-            said.append(with_marker(" ".join(cites[-1].quote.split()), len(cites)))
+            said.append(with_marker(clean_quote(cites[-1].quote), len(cites)))
         parts.append(f"{row.council}: " + " ".join(said))
     if not cites:
         return None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import difflib
 import re
+import tomllib
 from datetime import date
 from functools import lru_cache
 from itertools import pairwise
+from pathlib import Path
 
 # A sentence ends at . ! ? (optionally followed by a closing quote/bracket) before whitespace
 # and a capital, digit or opening quote; common abbreviations are not ends.
@@ -108,6 +110,18 @@ def count_wordpieces(text: str) -> int:
 
 def count_wordpieces_batch(texts: list[str]) -> list[int]:
     return [len(e.ids) for e in _tokenizer().encode_batch(texts, add_special_tokens=False)]
+
+
+# Private-use code point -> the character its PDF font draws (reportqa/glyphs.toml).
+GLYPHS = {int(r["code"], 16): r["char"] for r in tomllib.loads(
+    (Path(__file__).with_name("glyphs.toml")).read_text("utf-8"))["glyph"]}
+
+
+def as_printed(text: str) -> str:
+    """Report text as its PDF shows it: Symbol-font bullets that text extraction gave as
+    private-use characters (an empty box on screen) become the characters drawn, one for one,
+    so offsets into the stored text still hold. For what people read; never for matching."""
+    return text.translate(GLYPHS)
 
 
 def answer_sentences(answer_text: str) -> list[str]:

@@ -492,3 +492,22 @@ def test_a_pdf_source_can_show_its_page(ui_env: Settings) -> None:
     images = at.image
     assert len(images) == 1
     assert "ofsted-send-bury-2024.pdf, page" in str(images[0].proto)
+
+
+def test_symbol_font_bullets_are_shown_as_printed_and_quotes_stay_exact() -> None:
+    """A PDF bullet that text extraction gives as U+F06E shows as the square it is drawn as
+    (not an empty box) in the answer, the terminal and the highlighted passage; the citation
+    a program reads (JSON, CSV) keeps the stored text, exact at its offsets."""
+    from rag.evidence import clean_quote
+    from ui.components import passage_html
+    from ui.render import answer_text, csv_rows
+
+    quote = "\uf06e At 31 August 2016, 235 children are looked after."
+    passage = "Figures:\n" + quote
+    c = _cite(quote=quote, passage=passage, start=19, end=19 + len(quote), passage_start=10)
+    assert clean_quote(quote) == "■ At 31 August 2016, 235 children are looked after."
+    a = Answer("q", f"{clean_quote(quote)} [1].", False, (c,))
+    assert "\u201c■ At 31 August" in answer_text(a) and "\uf06e" not in answer_text(a)
+    assert '<mark class="rq-quote"' in passage_html(c) and "\uf06e" not in passage_html(c)
+    assert "■ At 31 August 2016, 235 children are looked after.</mark>" in passage_html(c)
+    assert c.to_json()["quote"] == quote and csv_rows(a)[0]["quote"] == quote

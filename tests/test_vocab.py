@@ -282,3 +282,31 @@ def test_every_shorthand_row_is_read_as_its_word_in_its_examples() -> None:
         "how long are kids waiting in the U.K.?")
     for kept in ("B&NES", "ND assessments", "Hull's", "R.E. lessons", "n-gram"):
         assert expand_shorthand(kept) == kept
+
+
+def test_every_glyph_row_is_one_character_printed_at_line_starts_of_two_reports() -> None:
+    """Each row of reportqa/glyphs.toml turns one private-use character into one character and
+    says why; its examples are line starts of at least two bundled PDFs as ingest reads them
+    (the stored text keeps the private-use character), and those lines as printed hold none."""
+    from ingest.parse import parse_file
+    from reportqa.text import as_printed
+
+    ofsted = Path(__file__).resolve().parents[1] / "corpus" / "ofsted"
+    rows = tomllib.loads((Path(__file__).resolve().parents[1] / "reportqa" / "glyphs.toml")
+                         .read_text("utf-8"))["glyph"]
+    texts: dict[str, str] = {}
+    for row in rows:
+        code = chr(int(row["code"], 16))
+        assert 0xE000 <= ord(code) <= 0xF8FF and len(row["char"]) == 1 and row["why"], row
+        reports = set()
+        for example in row["examples"]:
+            name, line = example.split(": ", 1)
+            assert line.startswith(code), example
+            if name not in texts:
+                texts[name] = parse_file(ofsted / name).text
+            assert "\n" + line in texts[name], example
+            printed = as_printed(line)
+            assert printed[0] == row["char"] and len(printed) == len(line)
+            assert not any(0xE000 <= ord(ch) <= 0xF8FF for ch in printed), example
+            reports.add(name)
+        assert len(reports) >= 2, row["code"]

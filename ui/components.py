@@ -28,6 +28,7 @@ from ingest.upload import (  # noqa: F401
 )
 from reportqa.records import Answer, Citation
 from reportqa.settings import Settings
+from reportqa.text import as_printed
 
 NOT_IN_REPORTS_LABEL = "Not in the indexed reports"
 
@@ -161,7 +162,8 @@ def passage_html(c: Citation) -> str:
     """The passage with the quoted sentence in <mark>, and a link to the source page.
 
     Built only from ``html.escape``d pieces; the link is emitted only for http(s) URLs."""
-    p = c.passage or ""
+    # As printed (one character for one, so the quote's span in the passage holds).
+    p = as_printed(c.passage or "")
     span = quote_span(c)
     pre = ('<div class="rq-passage" style="white-space:pre-wrap;line-height:1.5;'
            'font-size:0.92rem">')
@@ -175,7 +177,7 @@ def passage_html(c: Citation) -> str:
         # The quote continues past this chunk (e.g. the comparison sentence that follows a
         # figure): show it highlighted on its own, then the passage for context.
         out = (f'<div style="margin-bottom:0.5rem"><mark class="rq-quote" style="{mark_style}">'
-               f"{esc(c.quote)}</mark></div>{pre}{esc(p)}</div>")
+               f"{esc(as_printed(c.quote))}</mark></div>{pre}{esc(p)}</div>")
     url = safe_url(c.source)
     where = f"characters {c.start}\u2013{c.end}"
     if url:
