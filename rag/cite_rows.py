@@ -5,7 +5,7 @@ Public: `cite_row`, `cite_score`, `refused`, `in_its_words`."""
 from __future__ import annotations
 
 from rag.engine import Engine
-from rag.evidence import W, cite_span
+from rag.evidence import W, cite_span, clean_quote
 from rag.query import Understanding
 from rag.tables import RatingRow, ScoreRow
 from reportqa.records import Answer, Citation
@@ -16,7 +16,7 @@ def in_its_words(quote: str) -> str:
     outcome, "The Care Quality Commission (CQC), has rated Darlington Borough Council as
     good, ..."): the grade's name alone drops the verdict as inspectors worded it. Empty for
     a table row (the judgement and its grade, a few words), which is quoted as printed."""
-    row = " ".join(quote.split())
+    row = clean_quote(quote)
     if len(row.split()) <= W.judgement_row_words:
         return ""
     return f", in the report\u2019s words: \u201c{row.rstrip('.')}\u201d"

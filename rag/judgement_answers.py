@@ -385,7 +385,7 @@ def _judged(j: JudgementRow, quote: str, n: int, worded: bool = False) -> str:
     effectiveness Requires improvement to be good", "2.2 Experiences and progress of care
     leavers Requires improvement"), so the grade reads as printed; an outcome stated as a
     sentence (area SEND) is named by its grade, then, ``worded``, quoted as that sentence."""
-    row = " ".join(quote.split())
+    row = clean_quote(quote)
     if len(row.split()) <= W.judgement_row_words and j.grade.lower() in row.lower():
         return f"{j.inspectorate} judged {j.council}: \u201c{row}\u201d [{n}]."
     words = in_its_words(quote) if worded else ""

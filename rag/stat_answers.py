@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ingest.structure import council_key
 from rag.engine import Engine
-from rag.evidence import W, cite_span, rank_terms, term_coverage
+from rag.evidence import W, cite_span, clean_quote, rank_terms, term_coverage
 from rag.lexicon import words
 from rag.query import CHANGE, PROJECTION, Understanding
 from rag.retrieve import tokenize
@@ -146,7 +146,7 @@ def versus_england(u: Understanding, councils: tuple[str, ...], eng: Engine) -> 
         cites.append(cite_span(n, s.report_id, eng, s.start, s.end, council=s.council,
                                 statement=s.quality_statement))
         cmp_val = f" {s.comparator_value:g}%" if s.comparator_value is not None else ""
-        parts.append(f"{s.council}: {s.raw} {s.subject[:60].rstrip()} ({u.direction} the "
+        parts.append(f"{s.council}: {s.raw} {clean_quote(s.subject[:60])} ({u.direction} the "
                      f"{s.comparator}{cmp_val}) [{n}].")
     head = f"Statistics {u.direction} the England average on this topic:"
     return Answer(u.question, head + " " + " ".join(parts), False, tuple(cites), answerer="table")

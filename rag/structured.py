@@ -21,6 +21,7 @@ from rag.engine import Engine
 from rag.evidence import (
     W,
     cite,
+    clean_quote,
     rank_sentences,
     rerank_dense,
     trim_to,
@@ -478,7 +479,7 @@ def _compare(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...]
             cites.append(replace(cite(len(cites) + 1, best, eng), n=len(cites) + 1))
             tail = "" if re.search(r"[.!?]$", best.text) else " …"
             parts.append(f"{names[key]}: "
-                         + with_marker(" ".join(best.text.split()) + tail, len(cites)))
+                         + with_marker(clean_quote(best.text) + tail, len(cites)))
             said = True
         if not said:
             missing.append(names[key])
@@ -584,7 +585,7 @@ def _as_printed(rating: str, quote: str) -> str:
     """The rating with the words the page prints after it ("Good: Evidence shows a good
     standard", as CQC prints its ratings, like its scores "3 - Evidence shows a good
     standard"); the bare rating where a score or another line follows ("Good Score: 75")."""
-    row = " ".join(quote.split())
+    row = clean_quote(quote)
     if row.lower().startswith(rating.lower()) and row[len(rating):].startswith(":"):
         return row.rstrip(".")
     return rating

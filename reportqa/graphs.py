@@ -110,10 +110,11 @@ class Runtime(Generic[T]):
                 self._graph = self._open(open) if self.tries_onnx else None
                 self._decided = True
         if self._failure is not None:
+            # Installing is the fix only when they are missing; else torch is.
+            fix = ("install onnxruntime and onnx, or set" if not onnx_available() else "set")
             raise ReportQAError(
                 f"{self.setting}=onnx: {self.what} would not run under ONNX Runtime "
-                f"({self._failure}); install onnxruntime and onnx, or set "
-                f"{self.setting}=torch") from self._failure
+                f"({self._failure}); {fix} {self.setting}=torch") from self._failure
         return self._graph
 
     def _open(self, open: Callable[[], T]) -> T | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import reportqa.graphs as graphs
 from reportqa.errors import ReportQAError
 from reportqa.graphs import STALE_DAYS, Runtime, cached_path, prune
 
@@ -43,11 +44,12 @@ def _failing() -> object:
 
 
 def test_the_runtime_is_decided_once_and_falls_back_or_names_the_fix_alike(
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """One rule for every network (the reader and the embedder hold a `Runtime` each): "torch"
     never opens a graph; "auto" falls back to torch with one warning naming the setting;
     "onnx" refuses on every call, naming the fix, without trying again; a graph that opens
     is opened once and kept; an unknown runtime is refused."""
+    monkeypatch.setattr(graphs, "onnx_available", lambda: True)
     opened = []
 
     def opener() -> str:
@@ -71,8 +73,48 @@ def test_the_runtime_is_decided_once_and_falls_back_or_names_the_fix_alike(
         return _failing()
 
     for _ in range(2):
-        with pytest.raises(ReportQAError, match="no graph today.*REPORTQA_X_RUNTIME=torch"):
+        with pytest.raises(ReportQAError, match=r"no graph today\); set REPORTQA_X_RUNTIME=torch"):
             insists.graph(failing_counted)
     assert len(calls) == 1
+    # Installing them is named as a fix only where they are missing.
+    monkeypatch.setattr(graphs, "onnx_available", lambda: False)
+    with pytest.raises(ReportQAError, match="install onnxruntime and onnx, or set"):
+        insists.graph(failing_counted)
     with pytest.raises(ReportQAError, match="REPORTQA_X_RUNTIME='tensorrt'"):
         Runtime("tensorrt", "REPORTQA_X_RUNTIME", "X")
+
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_threads_asking_at_once_open_the_graph_once(monkeypatch: pytest.MonkeyPatch,
+                                                    fails: bool) -> None:
+    """The answer server's threads may all ask for the network on the first request: one
+    opens it, the rest wait and get the same graph (or, under "onnx", the same refusal)."""
+    import threading
+    import time as clock
+
+    monkeypatch.setattr(graphs, "onnx_available", lambda: True)
+    runtime: Runtime[str] = Runtime("onnx", "REPORTQA_X_RUNTIME", "X")
+    opened: list[int] = []
+    results: list[str | None] = []
+
+    def opener() -> str:
+        opened.append(1)
+        clock.sleep(0.05)  # long enough for every thread to arrive while it opens
+        if fails:
+            raise RuntimeError("no graph today")
+        return "graph"
+
+    def ask() -> None:
+        try:
+            results.append(runtime.graph(opener))
+        except ReportQAError as exc:
+            results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == 1
+    assert results == ["ReportQAError" if fails else "graph"] * 8

@@ -357,3 +357,19 @@ def test_when_will_they_inspect_again_is_not_answered_with_this_inspections_date
     assert "within approximately three years" in a.text and a.answerer != "table", a.text
     dates = answer("When was Bury's SEND inspection?", eng.settings, engine=eng)
     assert "12 to 16 February 2024" in dates.text, dates.text
+
+
+@pytest.mark.parametrize("question", [
+    "Compare Redbridge and Sandwell on children's homes",
+    "What proportion of children in Hull are entitled to free school meals?",
+])
+def test_symbol_font_bullets_read_as_printed_in_every_kind_of_answer(eng: Engine,
+                                                                     question: str) -> None:
+    """The older reports' bullets are private-use characters in their text layers (an empty
+    box on screen): a comparison across councils or a plain answer shows them as printed,
+    while every citation still quotes the stored text exactly at its offsets."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.citations and not any(0xE000 <= ord(ch) <= 0xF8FF for ch in a.text), a.text
+    assert any("\uf06e" in c.quote or "\uf02d" in c.quote for c in a.citations), a.citations
+    for c in a.citations:
+        assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote

@@ -348,6 +348,9 @@ def test_md_escape_and_labels_are_literal() -> None:
 
     assert md_escape("*a* [l](javascript:x) <b> $x$ :red[y]\n\n# h") == (
         "\\*a\\* \\[l\\]\\(javascript\\:x\\) \\<b\\> \\$x\\$ \\:red\\[y\\] \\# h")
+    # A PDF's page ends the label: one page, a range across a page break, never "7-7".
+    assert source_label(_cite(page=7, page_end=7)).endswith("p\\. 7")  # Markdown-escaped
+    assert source_label(_cite(page=7, page_end=8)).endswith("p\\. 7\\-8")
     lab = source_label(_cite(council="**Evil** <i>C</i>", section="[x](http://e)", score=2))
     assert lab.startswith("\\[1\\] \\*\\*Evil\\*\\*") and "score 2/4" in lab.replace("\\/", "/")
     assert "\n" not in lab
