@@ -5,10 +5,11 @@ Public: `cite_row`, `cite_score`, `refused`, `in_its_words`."""
 from __future__ import annotations
 
 from rag.engine import Engine
-from rag.evidence import W, cite_span, clean_quote
+from rag.evidence import W, cite_span
 from rag.query import Understanding
 from rag.tables import RatingRow, ScoreRow
 from reportqa.records import Answer, Citation
+from reportqa.text import clean_quote
 
 
 def in_its_words(quote: str) -> str:

@@ -23,7 +23,7 @@ from rag.retrieve import tokenize
 from rag.tables import label_start
 from rag.verify import looks_like_instruction
 from reportqa.records import Answer, Chunk, Citation, Hit, Span, overlap
-from reportqa.text import as_printed, quotable_spans, sentence_key, sentence_spans
+from reportqa.text import quotable_spans, sentence_key, sentence_spans
 
 NOT_IN_REPORTS = "The indexed reports don't say."
 
@@ -584,11 +584,6 @@ def with_marker(sentence: str, n: int) -> str:
     if m:
         return f"{sentence[: m.start()]} [{n}]{m.group(1)}"
     return f"{sentence} [{n}]."
-
-
-def clean_quote(s: str) -> str:
-    """A quote as the answer text gives it: one space between words, bullets as printed."""
-    return " ".join(as_printed(s).split())
 
 
 def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,

@@ -23,7 +23,6 @@ from rag.evidence import (
     W,
     abstained,
     cite,
-    clean_quote,
     distinct_chunks,
     distinct_spans,
     gives_cause,
@@ -50,6 +49,7 @@ from rag.reader import available as reader_available
 from reportqa.errors import ReportQAError
 from reportqa.records import Answer, Hit
 from reportqa.settings import Settings
+from reportqa.text import clean_quote
 
 MAY_ANSWER = "Not certain, but the closest passage may answer this: "
 MAY_ANSWER_TWO = "Not certain, but the closest passages may answer this: "

@@ -22,7 +22,6 @@ from rag.engine import Engine
 from rag.evidence import (
     PURPOSE,
     cite_span,
-    clean_quote,
     leaning,
     may_explain_the_one_before,
     sentence_before,
@@ -52,7 +51,7 @@ from rag.retrieve import tokenize
 from rag.structured import understand
 from rag.when import asked_window, season_words
 from reportqa.records import Answer, Citation, Turn, overlap
-from reportqa.text import MONTH_WORDS, MONTHS, months_in, quotable_spans
+from reportqa.text import MONTH_WORDS, MONTHS, clean_quote, months_in, quotable_spans
 
 # Words a short follow-up may carry besides a cue and an organisation and still mean "the
 # same question, about this organisation" ("and what about Hull then, please?").

@@ -28,7 +28,6 @@ from rag.evidence import (
     W,
     abstained,
     cite_span,
-    clean_quote,
     is_finding,
     leaning,
     with_marker,
@@ -38,7 +37,7 @@ from rag.query import Understanding, asks, list_cue_words
 from rag.retrieve import tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from reportqa.records import Answer, Citation, overlap
-from reportqa.text import MONTH_WORDS, quotable_spans, sentence_spans, years_in
+from reportqa.text import MONTH_WORDS, clean_quote, quotable_spans, sentence_spans, years_in
 
 
 def inspected_in(u: Understanding, metadata: Mapping[str, Any]) -> bool:

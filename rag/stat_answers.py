@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from ingest.structure import council_key
 from rag.engine import Engine
-from rag.evidence import W, cite_span, clean_quote, rank_terms, term_coverage
+from rag.evidence import W, cite_span, rank_terms, term_coverage
 from rag.lexicon import words
 from rag.query import CHANGE, PROJECTION, Understanding
 from rag.retrieve import tokenize
 from rag.stats import Stat
 from reportqa.records import Answer, Citation
+from reportqa.text import clean_quote
 
 # Question words that frame a superlative rather than name the measure, and (for a
 # percentage) the words that name its unit; reports state a population share as "of the

@@ -21,7 +21,6 @@ from rag.engine import Engine
 from rag.evidence import (
     W,
     cite,
-    clean_quote,
     rank_sentences,
     rerank_dense,
     trim_to,
@@ -58,6 +57,7 @@ from rag.stat_answers import superlative, versus_england
 from rag.tables import RatingRow, ScoreRow, best_per_key
 from rag.when import asked_extreme
 from reportqa.records import Answer, Citation
+from reportqa.text import clean_quote
 
 # --- question types: one ordered table ----------------------------------------------------
 

@@ -124,6 +124,12 @@ def as_printed(text: str) -> str:
     return text.translate(GLYPHS)
 
 
+def clean_quote(s: str) -> str:
+    """A quote as people read it (answer text, the terminal): one space between words,
+    bullets as printed. Not for matching: the stored quote is what offsets point at."""
+    return " ".join(as_printed(s).split())
+
+
 def answer_sentences(answer_text: str) -> list[str]:
     """Sentences of an answer we composed (each ends with its "[n]." marker)."""
     return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", answer_text)

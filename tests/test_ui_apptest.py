@@ -501,7 +501,7 @@ def test_symbol_font_bullets_are_shown_as_printed_and_quotes_stay_exact() -> Non
     """A PDF bullet that text extraction gives as U+F06E shows as the square it is drawn as
     (not an empty box) in the answer, the terminal and the highlighted passage; the citation
     a program reads (JSON, CSV) keeps the stored text, exact at its offsets."""
-    from rag.evidence import clean_quote
+    from reportqa.text import clean_quote
     from ui.components import passage_html
     from ui.render import answer_text, csv_rows
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from reportqa.records import Answer
-from reportqa.text import answer_sentences, as_printed
+from reportqa.text import answer_sentences, clean_quote
 
 # "page" last: columns readers of earlier exports rely on keep their places.
 CSV_FIELDS = ("n", "council", "quality_statement", "claim", "quote", "source", "report_id",
@@ -21,7 +21,7 @@ def answer_text(ans: Answer) -> str:
     for c in ans.citations:
         where = " / ".join(x for x in (c.council, c.quality_statement, c.section) if x)
         lines.append(f"  [{c.n}] {where}")
-        lines.append(f"      \u201c{' '.join(as_printed(c.quote).split())}\u201d")
+        lines.append(f"      \u201c{clean_quote(c.quote)}\u201d")
         # A PDF's page is where a reader looks; the offsets are for programs.
         page = f", p. {c.pages}" if c.pages else ""
         lines.append(f"      {c.source}{page} (chars {c.start}-{c.end})")
