@@ -373,3 +373,23 @@ def test_symbol_font_bullets_read_as_printed_in_every_kind_of_answer(eng: Engine
     assert any("\uf06e" in c.quote or "\uf02d" in c.quote for c in a.citations), a.citations
     for c in a.citations:
         assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+
+
+def test_the_stats_table_shows_bullets_as_printed_and_json_keeps_them(
+        eng: Engine, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reportqa stats` prints Hull's figures (whose text layer gives list bullets as
+    private-use characters) as people read them, on one line per figure; `--json` keeps the
+    stored text exactly."""
+    from ui.cli import main
+
+    monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
+    index = str(eng.settings.index_dir)
+    assert main(["stats", "--council", "Kingston upon Hull", "--index", index]) == 0
+    table = capsys.readouterr().out
+    assert "Kingston upon Hull" in table
+    assert not any(0xE000 <= ord(ch) <= 0xF8FF for ch in table), table
+    assert main(["stats", "--council", "Kingston upon Hull", "--json", "--index", index]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any("\uf02d" in r["raw"] or "\uf06e" in r["raw"] or "\uf02d" in r["subject"]
+               or "\uf06e" in r["subject"] for r in rows), rows[:3]

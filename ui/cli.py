@@ -10,6 +10,7 @@ from typing import Any
 
 from reportqa.errors import ReportQAError
 from reportqa.settings import Settings
+from reportqa.text import clean_quote
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS: dict[str, Handler] = {}
@@ -432,6 +433,9 @@ def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _table(rows: list[list[str]], header: tuple[str, ...]) -> None:
+    # Cells as printed, on one line: report text may carry symbol-font bullets and line breaks
+    # (JSON and CSV keep the exact text).
+    rows = [[clean_quote(c) for c in r] for r in rows]
     widths = [min(60, max([len(h), *(len(r[i]) for r in rows)])) for i, h in enumerate(header)]
     print("  ".join(h.upper().ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:
