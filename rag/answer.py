@@ -32,6 +32,7 @@ from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for, needs
 from rag.followup import (
     Reading,
     action_after_quote,
+    as_indexed,
     asks_action,
     asks_only_why,
     cause_in_quote,
@@ -64,6 +65,7 @@ from reportqa.text import answer_sentences, quotable_spans, years_in
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
 MAX_QUESTION_CHARS = 1000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Answerer(Protocol):
@@ -76,8 +78,16 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
            engine: Engine | None = None, answerer: Answerer | None = None,
            k: int | None = None, on_delta: Callable[[str], None] | None = None) -> Answer:
     """Answer one question from the index named by ``settings``. Deterministic."""
+    return _answer(_validate(question), settings, filters, engine=engine, answerer=answerer,
+                   k=k, on_delta=on_delta)
+
+
+def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
+            engine: Engine | None = None, answerer: Answerer | None = None,
+            k: int | None = None, on_delta: Callable[[str], None] | None = None) -> Answer:
+    """`answer` of a question already validated (a chat message's reading may be longer
+    than the message typed: "and Staffordshire?" read as the whole question before)."""
     t0 = time.perf_counter()
-    q = _validate(question)
     eng = engine or get_engine(settings)
     eng.require_ready()
     u = _understood(q, eng)
@@ -105,15 +115,23 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     Staffordshire?" after a score question is answered as that question about Staffordshire.
     ``Answer.read_as`` says how it was read; ``literal`` answers the words alone."""
     t0 = time.perf_counter()
-    q = _validate(question)
+    # The message is checked as typed; whether it has words to search for, as read ("2025?"
+    # after a question about 2024's inspections asks that question of 2025).
+    q = _validate(question, words=False)
     eng = engine or get_engine(settings)
     eng.require_ready()
+    # Quotes as the index has them: an API client sends offsets only, and every follow-up
+    # must read the turns before it alike, whoever sent them.
+    history = [as_indexed(t, eng) for t in history]
     reading = Reading(q, q) if literal else read_in_context(q, history, eng.derived().councils)
+    _validate(reading.read_as, length=False)
     if reading.kind in ("page", "more"):
-        found = (page_answer if reading.kind == "page" else more_answer)(
-            _last_quoted(reading, history), eng)
-        ans = found or abstained(q, NOT_IN_REPORTS + " There is no earlier passage to continue "
-                                 "from: ask the question in full.")
+        last = _last_quoted(reading, history)
+        found = (page_answer if reading.kind == "page" else more_answer)(last, eng)
+        ans = found or abstained(q, NOT_IN_REPORTS + (
+            " The report quoted says nothing more after that passage."
+            if reading.kind == "more" and last.previous and last.previous.citations
+            else " There is no earlier passage to continue from: ask the question in full."))
         return _timed(replace(ans, question=q, read_as=reading.read_as), t0, t0)
     if reading.kind in ("carry", "carry_topic") and asks_action(reading):
         found = action_after_quote(reading, eng)
@@ -124,8 +142,8 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     elif reading.kind == "carry_topic":
         ans = _with_topic(reading, settings, filters, eng, answerer, k, on_delta, t0)
     else:
-        ans = answer(reading.read_as, settings, filters, engine=eng, answerer=answerer, k=k,
-                     on_delta=on_delta)
+        ans = _answer(reading.read_as, settings, filters, engine=eng, answerer=answerer, k=k,
+                      on_delta=on_delta)
     if reading.kind in _NEW_QUESTION and reading.previous is not None:
         if _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
             ans = (_beyond_the_quote(reading, reading.previous, settings, filters, eng,
@@ -168,7 +186,7 @@ def _cited_reports(turn: Turn) -> tuple[str, ...]:
 def _last_quoted(reading: Reading, history: Sequence[Turn]) -> Reading:
     """"Which page is that on?" after an answer that quoted nothing ("the reports don't say
     more than the passage quoted before"): the page of the last passage a turn quoted."""
-    if reading.previous is None or reading.previous.citations:
+    if reading.previous is None or reading.previous.citations or reading.previous.see_also:
         return reading
     quoted = next((t for t in reversed(history) if t.citations), None)
     return reading if quoted is None else replace(reading, previous=quoted)
@@ -387,14 +405,22 @@ def _answerer_for(settings: Settings) -> Answerer:
     return extractive_for(settings)
 
 
-def _validate(question: str) -> str:
+def _validate(question: str, *, length: bool = True, words: bool = True) -> str:
+    """The question with its spacing normalised, or QuestionError saying what is wrong with
+    it: empty, too long (``length``), no English words to search for (``words``), or text
+    that is not Unicode (a lone surrogate half, which no reply could carry)."""
     q = " ".join((question or "").split())
     if not q:
         raise QuestionError("the question is empty; type a question about the reports")
-    if len(q) > MAX_QUESTION_CHARS:
+    if length and len(q) > MAX_QUESTION_CHARS:
         raise QuestionError(f"the question is {len(q):,} characters; keep it under "
                             f"{MAX_QUESTION_CHARS:,} (ask one thing at a time)")
-    if not re.search(r"[A-Za-z]{2,}", q):
+    bad = _SURROGATE.search(q)
+    if bad:
+        raise QuestionError(f"the question has an invalid character at position {bad.start() + 1} "
+                            f"(half of a UTF-16 pair, U+{ord(bad.group()):04X}); type or paste "
+                            "it again")
+    if words and not re.search(r"[A-Za-z]{2,}", q):
         raise QuestionError("the question has no English words to search for; the reports are "
                             "in English, so please ask in English")
     return q

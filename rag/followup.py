@@ -1,5 +1,5 @@
 """Chat follow-ups: a message read in the light of the turn before it. Public: `Reading`,
-`read_in_context`, `page_answer`, `more_answer`.
+`read_in_context`, `page_answer`, `more_answer`, `as_indexed`.
 
 People type "and Staffordshire?", "what about care leavers?", "why?" or "which page is that
 on?" after a question. rag/vocab/followups.toml lists the kinds of follow-up (cues) and the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -123,7 +123,9 @@ def read_in_context(question: str, history: Sequence[Turn],
         if _only_names(q, named):
             return Reading(q, _swap_org(prev, prev_named, named[0], councils), "other_org", prev)
         return _elsewhere(q, kind, rest, prev, prev_named, named[0])
-    if kind == "other" and rest and not named and not prev_named:
+    if kind in ("other", None) and rest and not named and not prev_named:
+        # "and 2025?", or just "2025?": nothing but a new value for a slot of the question
+        # before (swap_slot reads nothing else).
         swapped = swap_slot(rest, prev.read_as)
         if swapped:
             return Reading(q, swapped, "other_slot", prev)
@@ -408,11 +410,15 @@ _TOPICS = {r["asked"]: r["text"] for r in vocab("followups")["topic"]}
 # --- answers that need no new search -----------------------------------------------------
 
 def page_answer(reading: Reading, eng: Engine) -> Answer | None:
-    """"Which page is that on?": the page of each passage the last answer cited."""
+    """"Which page is that on?": the page of each passage the last answer cited; after an
+    answer that quoted none, of the closest passages it showed instead."""
     cites = _previous_citations(reading, eng)
+    shown = () if cites or reading.previous is None else as_indexed(reading.previous, eng).see_also
+    if shown:
+        cites = tuple(replace(c, see_also=False) for c in shown)
     if not cites:
         return None
-    parts = []
+    parts = ["The closest passages shown:"] if shown else []
     for c in cites:
         words = clean_quote(c.quote).split()
         quote = " ".join(words[:PAGE_QUOTE_WORDS]) + (" …" if len(words) > PAGE_QUOTE_WORDS else "")
@@ -613,19 +619,28 @@ def _last_passage(cites: tuple[Citation, ...]) -> Citation:
 
 
 def _previous_citations(reading: Reading, eng: Engine) -> tuple[Citation, ...]:
-    """The last answer's citations, re-made from the index (a client may send back stale or
-    edited quotes; only the report id and offsets are trusted)."""
-    prev = reading.previous
-    if prev is None:
-        return ()
+    """The last answer's citations, re-made from the index."""
+    return as_indexed(reading.previous, eng).citations if reading.previous else ()
+
+
+def as_indexed(turn: Turn, eng: Engine) -> Turn:
+    """The turn with its citations re-made from the index: a client may send back stale,
+    edited or empty quotes (the API's history carries offsets only); only each citation's
+    report id and offsets are trusted, and one that no longer fits its report is dropped."""
+    return replace(turn, citations=_reread(turn.citations, eng),
+                   see_also=_reread(turn.see_also, eng))
+
+
+def _reread(cites: tuple[Citation, ...], eng: Engine) -> tuple[Citation, ...]:
     out = []
-    for i, c in enumerate(prev.citations):
+    for i, c in enumerate(cites):
         if eng.retriever.report(c.report_id) is None:
             continue
         n = len(eng.retriever.report_text(c.report_id))
         if 0 <= c.start < c.end <= n:
             out.append(cite_span(i + 1, c.report_id, eng, c.start, c.end, council=c.council,
-                                 statement=c.quality_statement, score=c.score))
+                                 statement=c.quality_statement, score=c.score,
+                                 see_also=c.see_also))
     return tuple(out)
 
 

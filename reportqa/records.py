@@ -229,7 +229,8 @@ class Citation:
                    page_kind=d.get("page_kind"), quality_statement=d.get("quality_statement"),
                    section=d.get("section"), score=d.get("score"), quote=str(d.get("quote", "")),
                    passage=str(d.get("passage", "")), start=int(d["start"]), end=int(d["end"]),
-                   source=str(d.get("source", "")), page=d.get("page"), page_end=d.get("page_end"))
+                   source=str(d.get("source", "")), page=d.get("page"), page_end=d.get("page_end"),
+                   see_also=bool(d.get("see_also", False)))
 
 
 @dataclass(frozen=True)
@@ -273,17 +274,23 @@ class Turn:
     question: str
     read_as: str = ""
     citations: tuple[Citation, ...] = ()
+    # The passages shown as "see also" when the answer quoted none: "which page is that on?"
+    # after "the reports don't say" asks about them.
+    see_also: tuple[Citation, ...] = ()
 
     @classmethod
     def of(cls, ans: Answer) -> Turn:
         return cls(ans.question, ans.read_as or ans.question,
-                   tuple(c for c in ans.citations if not c.see_also))
+                   tuple(c for c in ans.citations if not c.see_also),
+                   tuple(c for c in ans.citations if c.see_also))
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Turn:
         """A turn from ``Answer.to_json()`` output, or just {"question": ...}."""
         q = str(d["question"])
-        # An abstained answer's citations are "see also" passages, which Turn.of drops too.
+        cites = tuple(Citation.from_json(c) for c in d.get("citations") or ())
+        # An abstained answer's citations are all "see also" passages, however marked.
         abstained = bool(d.get("abstained"))
-        cites = () if abstained else tuple(Citation.from_json(c) for c in d.get("citations") or ())
-        return cls(q, str(d.get("read_as") or q), cites)
+        return cls(q, str(d.get("read_as") or q),
+                   () if abstained else tuple(c for c in cites if not c.see_also),
+                   cites if abstained else tuple(c for c in cites if c.see_also))

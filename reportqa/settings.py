@@ -9,6 +9,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INDEX = Path(os.path.expanduser("~/.cache/reportqa/index"))
+MAX_K = 100  # passages one question may retrieve (the API and the CLI refuse more)
 
 
 @dataclass(frozen=True)

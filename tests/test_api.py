@@ -201,6 +201,13 @@ BAD_ASK: list[tuple[str, Any, int, str]] = [
     ("blank question", {"question": " \n\t "}, 400, "the question is empty"),
     ("100 kB question", {"question": "word " * 20_000}, 400, "keep it under 1,000"),
     ("no words", {"question": "?? 12 !!"}, 400, "no English words"),
+    # half of a UTF-16 pair: no reply could carry it back (it failed as a 500, streamed as an
+    # empty 200)
+    # (sent as JSON text: an HTTP client cannot encode the character itself)
+    ("lone surrogate", '{"question": "What score did Darlington get\\ud800?"}', 400,
+     "invalid character at position 30"),
+    ("lone surrogate, streamed", '{"question": "\\udfffWhat about Bury?", "stream": true}',
+     400, "invalid character at position 1"),
     ("question a number", {"question": 42}, 422, "question: Input should be a valid string"),
     ("question missing", {"k": 3}, 422, "question: Field required"),
     ("k a string", {"question": "Bury?", "k": "many"}, 422, "k: Input should be a valid integer"),
@@ -224,7 +231,8 @@ BAD_ASK: list[tuple[str, Any, int, str]] = [
 def test_bad_ask_is_a_clear_4xx(client: TestClient, api_index: Settings, case: str, body: Any,
                                 status: int, message: str) -> None:
     before = state(api_index)
-    r = client.post("/ask", json=body)
+    r = (client.post("/ask", content=body, headers={"content-type": "application/json"})
+         if isinstance(body, str) else client.post("/ask", json=body))
     assert r.status_code == status, r.text
     assert message in r.json()["error"]
     assert state(api_index) == before

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
-from rag.answer import answer
+from rag.answer import answer, answer_in_chat
 from rag.engine import Engine
+from reportqa.records import Turn
 from reportqa.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,3 +141,24 @@ def test_loading_an_engine_imports_no_model(real: Engine) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("messages", [
+    ("Is there a shortage of care homes in Westminster?", "why?", "what are they doing about it?"),
+    ("What score did Darlington get for equity in experience and outcomes?", "why?",
+     "what are they doing about it?"),
+])
+def test_a_history_of_offsets_alone_is_answered_as_the_full_history(
+        real: Engine, messages: tuple[str, ...]) -> None:
+    """The API's history carries report ids and offsets, not quotes. Which way a quoted
+    finding leans (a shortfall or a strength) decides what "why?" looks for, and it is read
+    from the quote: every turn must be answered as in the terminal, where quotes travel."""
+    full: list[Turn] = []
+    bare: list[Turn] = []
+    for m in messages:
+        a = answer_in_chat(m, full, real.settings, engine=real)
+        b = answer_in_chat(m, bare, real.settings, engine=real)
+        assert (b.text, b.read_as) == (a.text, a.read_as), m
+        full.append(Turn.of(a))
+        bare.append(Turn.from_json({**a.to_json(), "citations": [
+            {**c.to_json(), "quote": "", "passage": ""} for c in a.citations]}))

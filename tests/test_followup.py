@@ -136,6 +136,10 @@ def test_a_follow_up_is_read_against_the_question_before(before: str, message: s
      "which councils did ofsted inspect since 2024?"),
     ("send inspections in autumn 2024 (September to November)?",
      "and between july and december 2024?", "send inspections between july and december 2024?"),
+    # the new value alone, without "and" or "what about"
+    ("which councils were inspected by ofsted in 2024?", "2025?",
+     "which councils were inspected by ofsted in 2025?"),
+    ("which councils were rated good?", "inadequate?", "which councils were rated inadequate?"),
     ("ofsted inspections in the first half of 2024", "what about the second half of 2024?",
      "ofsted inspections in the second half of 2024?"),
 ])
@@ -257,6 +261,29 @@ def test_more_without_an_earlier_answer_says_so(eng: Engine) -> None:
     assert a.abstained and "ask the question in full" in a.text
 
 
+def test_more_at_the_end_of_a_report_says_the_report_has_no_more(eng: Engine) -> None:
+    """Asked for more until the report runs out, the answer says so, not that there was
+    no earlier passage."""
+    history: list[Turn] = []
+    a = answer_in_chat("What score did Darlington get for safeguarding?", history,
+                       eng.settings, engine=eng)
+    for _ in range(40):
+        history.append(Turn.of(a))
+        a = answer_in_chat("tell me more", history, eng.settings, engine=eng)
+        if a.abstained:
+            break
+    assert a.abstained and "says nothing more after that passage" in a.text, a.text
+
+
+def test_a_message_read_as_a_longer_question_is_answered(eng: Engine) -> None:
+    """The limit is on what is typed: "and Staffordshire?" after a question of nearly 1,000
+    characters is read as that question of Staffordshire, longer than the limit."""
+    first = ("What score did Darlington get for safeguarding? "
+             + "Please give the score and the words that go with it. " * 18)[:997] + "?"
+    a, b = _chat(eng, first, "and Staffordshire?")
+    assert len(b.read_as) > 1000 and "Staffordshire" in b.text and not b.abstained, b.text
+
+
 def test_why_searches_the_reports_the_last_answer_cited(eng: Engine) -> None:
     first, why = _chat(eng, "What score did Darlington get for safeguarding?", "why?")
     assert why.read_as.startswith("why? (following:")
@@ -300,6 +327,21 @@ def test_which_page_after_an_answer_that_quoted_nothing_names_the_last_quoted_pa
     assert page.outcome == "answer", page.text
     assert page.citations[0].page == first.citations[0].page
     assert f"page {first.citations[0].page} of ofsted-ilacs-doncaster-2025.pdf" in page.text
+
+
+def test_which_page_after_the_reports_dont_say_names_the_passages_shown(
+        pdf_eng: Engine) -> None:
+    """After "the reports don't say" with its closest passages shown as [1]-[3], "which page
+    is that on?" names those passages' pages, numbered as they were shown."""
+    first = answer("How many llamas does Doncaster keep at its children's homes?",
+                   pdf_eng.settings, engine=pdf_eng)
+    assert first.abstained and first.citations, first.text
+    page = answer_in_chat("which page is that on?", [Turn.of(first)], pdf_eng.settings,
+                          engine=pdf_eng)
+    assert page.text.startswith("The closest passages shown:"), page.text
+    assert [(c.n, c.report_id, c.start, c.end) for c in page.citations] == [
+        (c.n, c.report_id, c.start, c.end) for c in first.citations]
+    assert all(f"page {c.pages} of" in page.text for c in first.citations)
 
 
 # --- example questions for the empty chat --------------------------------------------------

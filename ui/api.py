@@ -48,7 +48,7 @@ from reportqa.embed import Embedder, embedder_for
 from reportqa.errors import BackendError, IndexNotReadyError, ReportQAError
 from reportqa.records import Answer
 from reportqa.records import Turn as ChatTurn
-from reportqa.settings import Settings
+from reportqa.settings import MAX_K, Settings
 
 TOKEN_ENV = "REPORTQA_API_TOKEN"
 # A question is at most 1,000 characters (rag/answer.py), so 1 MiB leaves room for a long
@@ -56,7 +56,6 @@ TOKEN_ENV = "REPORTQA_API_TOKEN"
 BODY_LIMIT = 1 << 20
 UPLOAD_PATH = "/reports"
 MULTIPART_SLACK = 64 * 1024  # part headers and boundaries around the files themselves
-MAX_K = 100
 # No data behind these: liveness, and the docs (a browser cannot send a bearer header to
 # open /docs; the schema says what the source code says).
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
@@ -76,6 +75,7 @@ class CitationRef(BaseModel):
     end: int = Field(ge=0)
     council: str | None = None
     quality_statement: str | None = None
+    see_also: bool = False
 
 
 class Turn(BaseModel):
