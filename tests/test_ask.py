@@ -452,6 +452,34 @@ def test_citation_records_round_trip() -> None:
     assert c.to_json()["start"] == 2 and c.to_json()["source"] == "http://x"
 
 
+def test_ask_to_a_csv_path_that_cannot_be_written_still_prints_the_answer(
+        eng: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """The answer is printed first; the CSV failure is one clear line naming the file and
+    the fix (it was a traceback, and the answer was lost)."""
+    from ui.cli import main
+
+    monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
+    index = str(eng.settings.index_dir)
+    for bad in (tmp_path / "missing" / "x.csv", tmp_path):
+        assert main(["ask", "What score did Darlington get for safeguarding?", "--index", index,
+                     "--csv", str(bad)]) == 1
+        out, err = capsys.readouterr()
+        assert "Safeguarding is 3" in out
+        assert err.startswith(f"error: cannot write the CSV to {bad}") and "--csv" in err, err
+
+
+@pytest.mark.parametrize("k", ["0", "-3", "101", "many"])
+def test_ask_refuses_a_number_of_passages_the_api_would(k: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from ui.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["ask", "What score did Darlington get for safeguarding?", "--k", k])
+    assert exit_.value.code == 2
+    assert "is not a number of passages from 1 to 100" in capsys.readouterr().err
+
+
 def test_the_cli_text_and_csv_name_a_pdf_quotes_page() -> None:
     """A user with a 50-page PDF looks for "p. 12": the terminal answer and the CSV export say
     the page (a range when the quote crosses a page break; nothing for a web page)."""

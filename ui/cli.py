@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reportqa.errors import ReportQAError
-from reportqa.settings import Settings
+from reportqa.settings import MAX_K, Settings
 from reportqa.text import clean_quote
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -37,6 +37,17 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; rerun the same command to finish (nothing is left half-indexed)",
               file=sys.stderr)
         return 130
+
+
+def _passages(raw: str) -> int:
+    """``--k``: a whole number of passages the API would accept too."""
+    try:
+        k = int(raw)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= MAX_K:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of passages from 1 to {MAX_K}")
+    return k
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -83,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("question")
     sp.add_argument("--council", action="append", help="only this council (repeatable)")
     sp.add_argument("--statement", action="append", help="only this quality statement")
-    sp.add_argument("--k", type=int, help="passages to retrieve (default 8)")
+    sp.add_argument("--k", type=_passages, help=f"passages to retrieve, 1 to {MAX_K} (default 8)")
     sp.add_argument("--answerer", choices=["extractive", "llm"])
     sp.add_argument("--csv", metavar="FILE", help="also write the evidence as CSV rows")
     sp.add_argument("--json", action="store_true")
@@ -187,9 +198,16 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     filters = Filters(councils=tuple(args.council or ()),
                       statements=tuple(resolve_statement(s) for s in args.statement or ()))
     ans = answer(args.question, settings, filters, k=args.k)
+    # The answer first: a CSV path that cannot be written does not lose it.
+    print(json.dumps(ans.to_json(), ensure_ascii=False) if args.json else answer_text(ans),
+          flush=True)
     if args.csv:
-        write_csv(ans, args.csv)
-    print(json.dumps(ans.to_json(), ensure_ascii=False) if args.json else answer_text(ans))
+        try:
+            write_csv(ans, args.csv)
+        except OSError as exc:
+            raise ReportQAError(f"cannot write the CSV to {args.csv} ({exc.strerror or exc}); "
+                                "give --csv a file in a folder that exists and you can write "
+                                "to") from exc
     return 0
 
 
