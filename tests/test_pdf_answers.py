@@ -393,3 +393,12 @@ def test_the_stats_table_shows_bullets_as_printed_and_json_keeps_them(
     rows = json.loads(capsys.readouterr().out)
     assert any("\uf02d" in r["raw"] or "\uf06e" in r["raw"] or "\uf02d" in r["subject"]
                or "\uf06e" in r["subject"] for r in rows), rows[:3]
+
+
+@pytest.mark.parametrize("question", ["What did Ofsted judge Knowsley overall?",
+                                      "what did ofsted judge knowsley's services overall"])
+def test_what_ofsted_judged_a_council_is_its_judgement(eng: Engine, question: str) -> None:
+    """"Judge" as Ofsted's verb asks the judgement as "rate" does: the page-1 row, not a
+    sentence about the grade at the inspection before (which never said Inadequate)."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table" and "Overall effectiveness Inadequate" in a.text, a.text
