@@ -65,6 +65,8 @@ from reportqa.text import answer_sentences, quotable_spans, years_in
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
 MAX_QUESTION_CHARS = 1000
+# A chat message's reading: the message and the question before it ("why? (following: ...)").
+READING_CHARS = 3 * MAX_QUESTION_CHARS
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -120,11 +122,17 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     q = _validate(question, words=False)
     eng = engine or get_engine(settings)
     eng.require_ready()
-    # Quotes as the index has them: an API client sends offsets only, and every follow-up
-    # must read the turns before it alike, whoever sent them.
-    history = [as_indexed(t, eng) for t in history]
+    # The last turn's quotes as the index has them: an API client sends offsets only, and a
+    # follow-up must read the turn before it alike, whoever sent it. (An older turn is only
+    # ever quoted again through `_previous_citations`, which re-reads it too.)
+    if history:
+        history = [*history[:-1], as_indexed(history[-1], eng)]
     reading = Reading(q, q) if literal else read_in_context(q, history, eng.derived().councils)
-    _validate(reading.read_as, length=False)
+    # Words to search for: in the message, unless it only swaps a slot of the question
+    # before ("2025?"); the reading may be longer than a message, not without end.
+    _validate(reading.read_as if reading.kind == "other_slot" else q, length=False)
+    reading = replace(reading, read_as=_validate(reading.read_as, words=False,
+                                                 limit=READING_CHARS))
     if reading.kind in ("page", "more"):
         last = _last_quoted(reading, history)
         found = (page_answer if reading.kind == "page" else more_answer)(last, eng)
@@ -184,9 +192,11 @@ def _cited_reports(turn: Turn) -> tuple[str, ...]:
 
 
 def _last_quoted(reading: Reading, history: Sequence[Turn]) -> Reading:
-    """"Which page is that on?" after an answer that quoted nothing ("the reports don't say
-    more than the passage quoted before"): the page of the last passage a turn quoted."""
-    if reading.previous is None or reading.previous.citations or reading.previous.see_also:
+    """"Tell me more" or "which page is that on?" after an answer that quoted nothing: go on
+    from (or give the page of) the last passage a turn quoted. Not a page question after an
+    answer that showed its closest passages: it asks their pages (`page_answer`)."""
+    if reading.previous is None or reading.previous.citations or (
+            reading.kind == "page" and reading.previous.see_also):
         return reading
     quoted = next((t for t in reversed(history) if t.citations), None)
     return reading if quoted is None else replace(reading, previous=quoted)
@@ -405,14 +415,19 @@ def _answerer_for(settings: Settings) -> Answerer:
     return extractive_for(settings)
 
 
-def _validate(question: str, *, length: bool = True, words: bool = True) -> str:
+def _validate(question: str, *, length: bool = True, words: bool = True,
+              limit: int = MAX_QUESTION_CHARS) -> str:
     """The question with its spacing normalised, or QuestionError saying what is wrong with
-    it: empty, too long (``length``), no English words to search for (``words``), or text
-    that is not Unicode (a lone surrogate half, which no reply could carry)."""
+    it: empty, longer than ``limit`` (with ``length``), no English words to search for
+    (``words``), or text that is not Unicode (a lone surrogate half, which no reply could
+    carry)."""
     q = " ".join((question or "").split())
     if not q:
         raise QuestionError("the question is empty; type a question about the reports")
-    if length and len(q) > MAX_QUESTION_CHARS:
+    if length and len(q) > limit:
+        if limit != MAX_QUESTION_CHARS:
+            raise QuestionError(f"the conversation's question before is too long to follow on "
+                                f"from ({len(q):,} characters read); start a new conversation")
         raise QuestionError(f"the question is {len(q):,} characters; keep it under "
                             f"{MAX_QUESTION_CHARS:,} (ask one thing at a time)")
     bad = _SURROGATE.search(q)

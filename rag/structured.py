@@ -155,7 +155,6 @@ _WHICH = pattern("questions", "which_group")
 _SCORE_VALUE = pattern("questions", "score_value")
 _LIST_GROUP = pattern("questions", "list_group")
 _WHOLE_SERVICE = pattern("questions", "whole_service")
-_POINTS_BACK = pattern("followups", "anaphor")
 
 
 def _detect_publication_date(p: Parsed) -> Slots | None:
@@ -301,21 +300,21 @@ def _detect_rating(p: Parsed) -> Slots | None:
 
 
 def _only_its_score(p: Parsed) -> bool:
-    """"What score did Birmingham get?": one council, a score asked, and no other word (no
-    statement, no topic): its overall rating and percentage, not a search that quotes some
-    statement's bare "Score: 2" line."""
-    # Not "what score did they get for it?" or "what are they each scored out of?": those
-    # ask about what the conversation was on (a statement, the scale), not the overall rating.
-    if len(p.councils) != 1 or not asks("asks_score", p.q) or _POINTS_BACK.search(p.q) \
-            or re.search(r"\beach\b", p.q):
+    """"What score did Birmingham get?": one council, a score asked, and not one word more
+    (no statement, topic, time or pointing back: "which statement did it score most on?",
+    "what score did they get for that?"): its overall rating and percentage, not a search
+    that quotes some statement's bare "Score: 2" line. Words as typed: the search's
+    tokenizer drops "when", "which", "that" and "not"."""
+    if len(p.councils) != 1 or not asks("asks_score", p.q):
         return False
-    rest = set(tokenize(p.q)) - _score_words() - set(tokenize(p.councils[0].replace("-", " ")))
+    rest = set(re.findall(r"[a-z0-9]+", p.q)) - _score_words() - set(
+        re.findall(r"[a-z0-9]+", p.councils[0]))
     return not rest
 
 
 @cache
 def _score_words() -> frozenset[str]:
-    return frozenset(tokenize(" ".join(words("questions", "score_asking"))))
+    return frozenset(words("questions", "score_asking"))
 
 
 def _detect_score(p: Parsed) -> Slots | None:

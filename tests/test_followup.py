@@ -18,6 +18,7 @@ from rag.evidence import leaning
 from rag.followup import cue_kind, read_in_context
 from rag.lexicon import vocab
 from rag.query import council_catalogue
+from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Turn
 from reportqa.settings import Settings
 from reportqa.text import sentence_key
@@ -273,6 +274,45 @@ def test_more_at_the_end_of_a_report_says_the_report_has_no_more(eng: Engine) ->
         if a.abstained:
             break
     assert a.abstained and "says nothing more after that passage" in a.text, a.text
+
+
+@pytest.mark.parametrize("message", ["?", "...", "12?", "\U0001f44d"])
+def test_a_message_with_no_words_is_refused_even_after_a_council(eng: Engine,
+                                                                 message: str) -> None:
+    """Read in context, "?" would become "? in Darlington" and be searched; the message
+    itself must have words, unless it only swaps a slot ("2025?")."""
+    first = answer("What score did Darlington get for safeguarding?", eng.settings, engine=eng)
+    with pytest.raises(QuestionError, match="no English words"):
+        answer_in_chat(message, [Turn.of(first)], eng.settings, engine=eng)
+
+
+def test_more_after_an_answer_that_quoted_nothing_goes_on_from_the_last_quote(
+        eng: Engine) -> None:
+    """"Tell me more" after "the reports don't say" (with its closest passages shown) goes
+    on from the last passage a turn quoted, as before see-also passages were kept."""
+    first = answer("What score did Darlington get for safeguarding?", eng.settings, engine=eng)
+    none = answer("How many llamas does Darlington keep?", eng.settings, engine=eng)
+    assert none.abstained and none.citations, none.text
+    more = answer_in_chat("tell me more", [Turn.of(first), Turn.of(none)], eng.settings,
+                          engine=eng)
+    assert not more.abstained, more.text
+    last = max(first.citations, key=lambda c: c.end)
+    assert more.citations[0].report_id == last.report_id and more.citations[0].start >= last.end
+
+
+def test_a_reading_is_searched_with_its_spacing_normalised_and_within_a_limit(
+        eng: Engine) -> None:
+    """An API client may send an earlier question with a line break and no read_as: the
+    follow-up reads as the same question with spaces. A reading thousands of characters long
+    is refused, not searched."""
+    sent = Turn.from_json({"question": "What score did\nDarlington get for safeguarding?"})
+    b = answer_in_chat("and Staffordshire?", [sent], eng.settings, engine=eng)
+    assert b.read_as == "What score did Staffordshire get for safeguarding?"
+    assert "Staffordshire County Council's score for Safeguarding" in b.text
+    huge = "What score did Darlington get for safeguarding? " + "Very important. " * 400
+    with pytest.raises(QuestionError, match="start a new conversation"):
+        answer_in_chat("and Staffordshire?", [Turn.from_json({"question": huge})],
+                       eng.settings, engine=eng)
 
 
 def test_a_message_read_as_a_longer_question_is_answered(eng: Engine) -> None:

@@ -31,7 +31,7 @@ from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -75,7 +75,6 @@ class CitationRef(BaseModel):
     end: int = Field(ge=0)
     council: str | None = None
     quality_statement: str | None = None
-    see_also: bool = False
 
 
 class Turn(BaseModel):
@@ -105,6 +104,19 @@ class AskRequest(BaseModel):
                                 description="earlier turns, oldest first (earlier /ask responses "
                                 "as they came): 'and Bury?' is read against the last one")
     stream: bool = Field(default=False, description="NDJSON: {delta} lines, then {answer}")
+
+    @model_validator(mode="after")
+    def _unicode_only(self) -> AskRequest:
+        """A lone UTF-16 surrogate half in a filter or an earlier turn could not be carried
+        back in any reply (the question itself is checked where the CLI checks it)."""
+        texts = [("council", c) for c in self.council] + [("statement", x) for x in self.statement]
+        texts += [(f"history.{i}", t) for i, turn in enumerate(self.history)
+                  for t in (turn.question, turn.read_as or "")]
+        for field, text in texts:
+            if any("\ud800" <= ch <= "\udfff" for ch in text):
+                raise ValueError(f"{field} has an invalid character (half of a UTF-16 pair); "
+                                 "send it again as text")
+        return self
 
 
 # --- shared state ------------------------------------------------------------------------------
