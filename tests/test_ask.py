@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -467,6 +468,34 @@ def test_ask_to_a_csv_path_that_cannot_be_written_still_prints_the_answer(
         out, err = capsys.readouterr()
         assert "Safeguarding is 3" in out
         assert err.startswith(f"error: cannot write the CSV to {bad}") and "--csv" in err, err
+
+
+def test_chat_in_the_terminal_reads_commands_and_follow_ups(
+        eng: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reportqa chat`: "/help" and a mistyped command answer with the commands (they were
+    searched as questions), a follow-up is read against the turn before, "/quit" ends."""
+    from ui.cli import main
+
+    monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
+    monkeypatch.setattr("sys.stdin", io.StringIO(
+        "/help\n/bogus\nWhat score did Darlington get for safeguarding?\nand Staffordshire?\n"
+        "/quit\nWhat score did Bury get?\n"))
+    assert main(["chat", "--json", "--index", str(eng.settings.index_dir)]) == 0
+    out, err = capsys.readouterr()
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["read_as"] for a in answers] == ["What score did Darlington get for safeguarding?",
+                                               "What score did Staffordshire get for safeguarding?"]
+    assert "Staffordshire County Council's score for Safeguarding" in answers[1]["answer"]
+    assert err.count("commands: /new") == 2 and "unknown command /bogus" in err
+
+
+def test_the_csv_of_a_not_found_answer_claims_nothing_for_its_closest_passages(
+        eng: Engine) -> None:
+    from ui.render import csv_rows
+
+    a = answer("How many llamas does Darlington keep?", eng.settings, engine=eng)
+    assert a.abstained and a.citations
+    assert [r["claim"] for r in csv_rows(a)] == [""] * len(a.citations)
 
 
 @pytest.mark.parametrize("k", ["0", "-3", "101", "many"])

@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+CHAT_HELP = ("commands: /new starts over, /literal QUESTION asks QUESTION alone (not as a "
+             "follow-up), /quit ends; anything else is a question about the reports")
+
+
 def _passages(raw: str) -> int:
     """``--k``: a whole number of passages the API would accept too."""
     try:
@@ -233,6 +237,13 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
             continue
         if line == "/new":
             history.clear()
+            continue
+        if line in ("/quit", "/exit"):
+            return 0
+        if line.startswith("/") and not line.startswith("/literal "):
+            # A command is never searched as a question ("/help" is not about the reports).
+            print(CHAT_HELP if line == "/help" else f"unknown command {line.split()[0]}; "
+                  + CHAT_HELP, file=sys.stderr)
             continue
         literal = line.startswith("/literal ")
         question = line.removeprefix("/literal ").strip()

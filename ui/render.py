@@ -40,7 +40,8 @@ def claims(ans: Answer) -> dict[int, str]:
 def csv_rows(ans: Answer) -> list[dict[str, object]]:
     cl = claims(ans)
     return [{"n": c.n, "council": c.council or "", "quality_statement": c.quality_statement or "",
-             "claim": cl.get(c.n, ""), "quote": c.quote, "source": c.source,
+             # A "see also" passage supports no claim: the answer said the reports don't say.
+             "claim": "" if c.see_also else cl.get(c.n, ""), "quote": c.quote, "source": c.source,
              "report_id": c.report_id, "start": c.start, "end": c.end, "page": c.pages}
             for c in ans.citations]
 
