@@ -313,6 +313,9 @@ def _swap_org(prev: Turn, prev_named: list[Mention], new: Mention,
 
 
 def _topic_question(prev: Turn, topic: str, org: str, councils: list[Council]) -> str:
+    # "what about their care leavers?": every template names the organisation itself, so
+    # "their" goes rather than becoming "Hull's care leavers in Hull".
+    topic = re.sub(r"^their\s+", "", topic.strip(), flags=re.I)
     topic = _carry(topic, org).removesuffix(f" in {org}")
     asked = _asked(understand(prev.read_as, councils), prev.read_as)
     if asked == "quantity" and not _CONTINUES.match(topic):

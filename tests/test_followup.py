@@ -103,6 +103,11 @@ def _read(question: str, before: str) -> tuple[str, str]:
     # after "and", a question of its own is read as one, not slotted in as a topic
     ("What score did Darlington get for safeguarding?", "and did their carers find the "
      "advice helpful?", "carry", "did Darlington's carers find the advice helpful"),
+    # "their" is the organisation the template names already (not "Bury's ... in Bury")
+    ("Are families in Bury waiting long for EHC plans?", "what about their care leavers?",
+     "other_topic", "What about care leavers in Bury?"),
+    ("What score did Darlington get for safeguarding?", "what about their carers?",
+     "other_topic", "What score did Darlington get for carers?"),
 ])
 def test_a_follow_up_is_read_against_the_question_before(before: str, message: str, kind: str,
                                                           read_as: str) -> None:
