@@ -60,14 +60,13 @@ from rag.verify import verify_figures
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Hit, Turn, overlap
 from reportqa.settings import Settings
-from reportqa.text import answer_sentences, quotable_spans, years_in
+from reportqa.text import answer_sentences, quotable_spans, surrogate_at, years_in
 
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
 MAX_QUESTION_CHARS = 1000
 # A chat message's reading: the message and the question before it ("why? (following: ...)").
 READING_CHARS = 3 * MAX_QUESTION_CHARS
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Answerer(Protocol):
@@ -430,10 +429,10 @@ def _validate(question: str, *, length: bool = True, words: bool = True,
                                 f"from ({len(q):,} characters read); start a new conversation")
         raise QuestionError(f"the question is {len(q):,} characters; keep it under "
                             f"{MAX_QUESTION_CHARS:,} (ask one thing at a time)")
-    bad = _SURROGATE.search(q)
-    if bad:
-        raise QuestionError(f"the question has an invalid character at position {bad.start() + 1} "
-                            f"(half of a UTF-16 pair, U+{ord(bad.group()):04X}); type or paste "
+    bad = surrogate_at(q)
+    if bad is not None:
+        raise QuestionError(f"the question has an invalid character at position {bad + 1} "
+                            f"(half of a UTF-16 pair, U+{ord(q[bad]):04X}); type or paste "
                             "it again")
     if words and not re.search(r"[A-Za-z]{2,}", q):
         raise QuestionError("the question has no English words to search for; the reports are "

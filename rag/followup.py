@@ -416,7 +416,7 @@ def page_answer(reading: Reading, eng: Engine) -> Answer | None:
     """"Which page is that on?": the page of each passage the last answer cited; after an
     answer that quoted none, of the closest passages it showed instead."""
     cites = _previous_citations(reading, eng)
-    shown = () if cites or reading.previous is None else as_indexed(reading.previous, eng).see_also
+    shown = () if cites or reading.previous is None else _reread(reading.previous.see_also, eng)
     if shown:
         cites = tuple(replace(c, see_also=False) for c in shown)
     if not cites:

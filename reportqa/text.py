@@ -124,6 +124,16 @@ def as_printed(text: str) -> str:
     return text.translate(GLYPHS)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def surrogate_at(text: str) -> int | None:
+    """Where ``text`` has a lone UTF-16 surrogate half (a broken paste or client), which no
+    UTF-8 reply can carry; None when it has none."""
+    m = _SURROGATE.search(text)
+    return m.start() if m else None
+
+
 def clean_quote(s: str) -> str:
     """A quote as people read it (answer text, the terminal): one space between words,
     bullets as printed. Not for matching: the stored quote is what offsets point at."""

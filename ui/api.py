@@ -49,6 +49,7 @@ from reportqa.errors import BackendError, IndexNotReadyError, ReportQAError
 from reportqa.records import Answer
 from reportqa.records import Turn as ChatTurn
 from reportqa.settings import MAX_K, Settings
+from reportqa.text import surrogate_at
 
 TOKEN_ENV = "REPORTQA_API_TOKEN"
 # A question is at most 1,000 characters (rag/answer.py), so 1 MiB leaves room for a long
@@ -113,7 +114,7 @@ class AskRequest(BaseModel):
         texts += [(f"history.{i}", t) for i, turn in enumerate(self.history)
                   for t in (turn.question, turn.read_as or "")]
         for field, text in texts:
-            if any("\ud800" <= ch <= "\udfff" for ch in text):
+            if surrogate_at(text) is not None:
                 raise ValueError(f"{field} has an invalid character (half of a UTF-16 pair); "
                                  "send it again as text")
         return self
