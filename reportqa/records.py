@@ -220,6 +220,8 @@ class Citation:
             "source": self.source,
             "page": self.page,
             "page_end": self.page_end,
+            # A closest passage shown beside "the reports don't say", not a quote of an answer.
+            "see_also": self.see_also,
         }
 
     @classmethod

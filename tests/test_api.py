@@ -128,6 +128,18 @@ def test_a_follow_up_is_read_against_the_history_sent_back(client: TestClient,
     assert client.post("/ask", json={"question": "which page?", "history": [bad]}).status_code == 422
 
 
+def test_closest_passages_are_marked_see_also_and_read_back_as_such(client: TestClient) -> None:
+    first = client.post("/ask", json={"question": "How many dragons live in Darlington?"}).json()
+    assert first["abstained"] and first["citations"]
+    assert all(c["see_also"] for c in first["citations"])  # shown beside "don't say", not quoted
+    # A client that keeps each citation as it came but not the answer's other fields: the
+    # passages are still the closest ones shown, not quotes of an answer.
+    turn = {"question": first["question"], "citations": first["citations"]}
+    r = client.post("/ask", json={"question": "which page is that on?", "history": [turn]})
+    assert r.status_code == 200, r.text
+    assert r.json()["answer"].startswith("The closest passages shown:")
+
+
 def test_stream_with_the_extractive_answerer_sends_only_the_final_line(
         client: TestClient) -> None:
     q = QUESTIONS[0][0]

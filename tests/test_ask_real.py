@@ -83,8 +83,9 @@ def test_cli_ask_json_must_show(real: Engine) -> None:
     assert cite["report_id"] == "darlington-safeguarding"
     assert set(cite) == {"n", "report_id", "council", "page_kind", "quality_statement", "section",
                          "score", "quote", "passage", "start", "end", "source", "page",
-                         "page_end"}
+                         "page_end", "see_also"}
     assert cite["page"] is None  # a web page has no PDF page
+    assert cite["see_also"] is False  # quoted as the answer
     text = real.retriever.report_text(cite["report_id"])
     assert text[cite["start"] : cite["end"]] == cite["quote"]
 

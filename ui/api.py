@@ -76,6 +76,7 @@ class CitationRef(BaseModel):
     end: int = Field(ge=0)
     council: str | None = None
     quality_statement: str | None = None
+    see_also: bool = False
 
 
 class Turn(BaseModel):
