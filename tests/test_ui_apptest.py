@@ -244,6 +244,24 @@ def test_see_also_passages_for_an_unanswerable_question(app) -> None:
         assert any(m.value == "**Closest passages (see also)**" for m in app.markdown)
 
 
+def test_every_answer_can_be_judged_and_a_new_conversation_starts_afresh(app) -> None:
+    ask(app, "What did Leeds score for safeguarding?")  # not indexed: no passage to show
+    assert not source_labels(app)
+    assert app.get("feedback"), "no thumbs under an answer that quotes nothing"
+    ask(app, "What score did Darlington get for safeguarding?")
+    ask(app, "and Staffordshire?")
+    assert any("Read as:" in h.value for h in app.html)
+    app.button(key="new_conversation").click().run()
+    assert not answers(app) and not app.get("feedback")
+    ask(app, "and Staffordshire?")  # nothing before it now: read as typed
+    assert not any("Read as:" in h.value for h in app.html)
+
+
+def test_a_question_longer_than_the_limit_is_refused_with_the_limit(app) -> None:
+    ask(app, "What did carers say " * 60)  # 1,200 characters: the box no longer drops it
+    assert len(app.error) == 1 and "1,000" in unmd(app.error[0].value)
+
+
 def test_question_error_is_a_message_not_a_traceback(app) -> None:
     ask(app, "??? 123")
     assert not app.exception
@@ -341,6 +359,22 @@ def test_answer_html_escapes_and_marks() -> None:
     assert "<img" not in out and "&lt;img" in out
     assert '<sup class="rq-marker"' in out and "[2]</sup>" in out
     assert 'data-abstained="true"' in answer_html(Answer("q", "No.", True))
+
+
+def test_a_file_that_is_no_report_is_not_counted_as_a_cqc_assessment() -> None:
+    from types import SimpleNamespace
+
+    from ui.components import index_summary, report_family
+
+    cqc = {"council": "Darlington Borough Council", "page_kind": "about", "family": None}
+    note = {"council": None, "page_kind": "other", "family": None}
+    send = {"council": "Bury", "page_kind": "inspection_report", "family": "ofsted-area-send"}
+    assert report_family(cqc) == "CQC local authority assessments"
+    assert report_family(note) == "Other reports"
+    assert report_family(send) == "Ofsted/CQC area SEND inspections"
+    rows = [SimpleNamespace(metadata=m) for m in (cqc, cqc, note)]
+    assert index_summary(rows) == ("3 reports indexed: CQC local authority assessments (2); "
+                                   "Other reports (1)")
 
 
 def test_md_escape_and_labels_are_literal() -> None:
@@ -494,6 +528,9 @@ def test_a_pdf_source_can_show_its_page(ui_env: Settings) -> None:
     assert not at.exception, [e.value for e in at.exception]
     images = at.image
     assert len(images) == 1
+    # The newest answer is drawn anew on that rerun: its source box stays open on the page.
+    opened = [e for e in at.expander if unmd(e.label).startswith("[1]")]
+    assert opened and opened[0].proto.expanded
     assert "ofsted-send-bury-2024.pdf, page" in str(images[0].proto)
 
 

@@ -42,13 +42,14 @@ from ui.components import (  # noqa: E402
     answer_html,
     csv_bytes,
     esc,
-    family_name,
     index_summary,
     ingest_corpus,
     md_escape,
     needs_corpus,
     page_png,
     passage_html,
+    question_html,
+    report_family,
     report_rows,
     report_year,
     save_and_ingest,
@@ -163,10 +164,14 @@ def _render_answer(i: int, turn: dict[str, Any], engine: Engine) -> None:
     if ans.citations:
         st.markdown("**Closest passages (see also)**" if ans.abstained else "**Sources**")
         for c in ans.citations:
-            with st.expander(source_label(c)):
+            # Open while its page is shown: switching the page on reruns the script, and the
+            # newest answer is then drawn anew, collapsed.
+            with st.expander(source_label(c), expanded=bool(st.session_state.get(_page_key(i, c)))):
                 st.html(passage_html(c))
                 _page_view(i, c, engine)
-        _feedback(i, ans, engine.settings)
+    # Every answer can be judged, a "not in the reports" with no passage shown too.
+    _feedback(i, ans, engine.settings)
+    if ans.citations:
         st.download_button("Download evidence (CSV)", data=csv_bytes(ans),
                            file_name=f"reportqa-evidence-{i + 1}.csv", mime="text/csv",
                            key=f"csv-{i}", on_click="ignore")
@@ -191,12 +196,16 @@ def _feedback(i: int, ans: Answer, settings: Settings) -> None:
     st.caption("Thanks: saved for review.")
 
 
+def _page_key(i: int, c: Citation) -> str:
+    return f"page-{i}-{c.n}"
+
+
 def _page_view(i: int, c: Citation, engine: Engine) -> None:
     """For a PDF source: a switch that shows the cited page as the PDF prints it."""
     row = engine.retriever.report(c.report_id)
     if c.page is None or row is None:
         return
-    if st.toggle(f"Show page {c.page} of the PDF", key=f"page-{i}-{c.n}"):
+    if st.toggle(f"Show page {c.page} of the PDF", key=_page_key(i, c)):
         png = page_png(row.path, c.page)
         if png is None:
             st.caption(md_escape(f"The PDF is no longer at {row.path}; re-ingest it to see "
@@ -207,7 +216,7 @@ def _page_view(i: int, c: Citation, engine: Engine) -> None:
 
 def _render_turn(i: int, turn: dict[str, Any], engine: Engine) -> None:
     with st.chat_message("user"):
-        st.html(f'<div class="rq-question">{esc(turn["question"])}</div>')
+        st.html(question_html(turn["question"]))
     with st.chat_message("assistant"):
         _render_answer(i, turn, engine)
 
@@ -288,9 +297,16 @@ def main() -> None:
     intro.caption(md_escape(index_summary(indexed)) + ". Answers quote the reports and cite "
                   "them (with the page, for PDFs); if the reports don't say, the answer says so.")
     name_to_key = {c.name: c.key for c in derived.councils}
-    families = sorted({family_name(r.metadata.get("family")) for r in indexed})
+    families = sorted({report_family(r.metadata) for r in indexed})
     years = sorted({y for r in indexed if (y := report_year(r.metadata))}, reverse=True)
     with filters_box:
+        # A follow-up is read against the questions before it; this starts afresh (a reload
+        # does too, silently).
+        if ss["history"] and st.button("New conversation", key="new_conversation",
+                                       help="Forget the questions so far: the next one is "
+                                            "read on its own"):
+            ss["history"] = []
+            st.rerun()
         st.subheader("Filters")
         chosen_councils = st.multiselect("Council or area", sorted(name_to_key), key="f_council",
                                          placeholder="All councils")
@@ -300,7 +316,7 @@ def main() -> None:
         chosen_statements = st.multiselect("Quality statement (CQC)", list(STATEMENTS),
                                            key="f_statement", placeholder="All quality statements")
     only = tuple(r.report_id for r in indexed
-                 if (not chosen_families or family_name(r.metadata.get("family")) in chosen_families)
+                 if (not chosen_families or report_family(r.metadata) in chosen_families)
                  and (not chosen_years or report_year(r.metadata) in chosen_years))
     narrowed = bool(chosen_families or chosen_years)
     filters = Filters(councils=tuple(name_to_key[n] for n in chosen_councils if n in name_to_key),
@@ -329,8 +345,9 @@ def main() -> None:
 
     # Read the input first (the box is pinned to the bottom wherever it is called), so the
     # empty state's examples are not drawn above the answer to the first question.
+    # No max_chars: the box would silently drop a longer paste; the answer says the limit.
     typed = st.chat_input("Ask about the reports, e.g. How many Stockton carers used a "
-                          "support group?", max_chars=1000)
+                          "support group?")
     pending = ss.pop("pending", None)
     prompt = typed or (pending or {}).get("question")
     literal = bool(pending and not typed and pending.get("literal"))
@@ -344,7 +361,7 @@ def main() -> None:
         # What the conversation so far established, for follow-ups ("and Staffordshire?").
         context = [Turn.of(t["answer"]) for t in ss["history"] if t.get("answer") is not None]
         with st.chat_message("user"):
-            st.html(f'<div class="rq-question">{esc(prompt)}</div>')
+            st.html(question_html(prompt))
         with st.chat_message("assistant"):
             try:
                 with st.spinner("Searching the reports\u2026"):

@@ -73,7 +73,14 @@ def answer_html(ans: Answer) -> str:
     else:
         style = "font-size:1.05rem;line-height:1.55"
         cls = "rq-answer"
+    # A word longer than the column (a pasted URL) wraps rather than runs past the bubble.
+    style += ";overflow-wrap:anywhere"
     return f'<div class="{cls}" data-abstained="{str(ans.abstained).lower()}" style="{style}">{body}</div>'
+
+
+def question_html(question: str) -> str:
+    """The question as typed, escaped; a word longer than the column wraps."""
+    return f'<div class="rq-question" style="overflow-wrap:anywhere">{esc(question)}</div>'
 
 
 def source_label(c: Citation) -> str:
@@ -109,6 +116,16 @@ def family_name(family: str | None) -> str:
     return FAMILY_NAMES.get(family, family or "Other reports")
 
 
+def report_family(metadata: dict[str, Any]) -> str:
+    """The family a report is shown under. A CQC local authority assessment page carries no
+    family of its own but a council and a page kind; a file with neither (an uploaded note)
+    is not one, whatever its format."""
+    if not metadata.get("family") and not metadata.get("council") \
+            and metadata.get("page_kind") in (None, "other"):
+        return "Other reports"
+    return family_name(metadata.get("family"))
+
+
 def report_year(metadata: dict[str, Any]) -> str | None:
     """The year a report is about: its inspection dates' last year, else its publication."""
     years = re.findall(r"\b(20\d\d)\b", metadata.get("inspection_dates") or "")
@@ -121,7 +138,7 @@ def index_summary(rows: Iterable[Any]) -> str:
     n = 0
     for r in rows:
         n += 1
-        name = family_name(r.metadata.get("family"))
+        name = report_family(r.metadata)
         counts[name] = counts.get(name, 0) + 1
     parts = [f"{k} ({v})" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
     return f"{n} reports indexed: " + "; ".join(parts) if n else "No reports indexed yet."
@@ -206,7 +223,7 @@ def report_rows(rows: Iterable[Any]) -> list[dict[str, Any]]:
     for r in rows:
         j = r.to_json()
         out.append({"council": j.get("council") or "", "page kind": j.get("page_kind") or "",
-                    "family": family_name(j.get("family")),
+                    "family": report_family(r.metadata),
                     "quality statement": j.get("quality_statement") or "",
                     "score": j.get("score"), "chunks": j.get("chunks"), "id": j.get("id")})
     out.sort(key=lambda d: (d["council"], d["page kind"], d["quality statement"], d["id"]))
