@@ -116,6 +116,13 @@ def _looks_binary(sample: bytes) -> bool:
     return controls > max(8, len(sample) // 50)
 
 
+# A link's address may hold one level of brackets ("(javascript:alert(4))", Wikipedia's
+# "Foo_(bar)"): the whole address goes, not up to its first ")".
+_ADDRESS = r"\((?:[^()]|\([^()]*\))*\)"
+_IMAGE = re.compile(r"!\[([^\]]*)\]" + _ADDRESS)
+_LINK = re.compile(r"\[([^\]]+)\]" + _ADDRESS)
+
+
 def _parse_markdown(raw: str) -> ParsedFile:
     headings: list[str] = []
     out: list[str] = []
@@ -124,8 +131,8 @@ def _parse_markdown(raw: str) -> ParsedFile:
         if m:
             headings.append(m.group(1))
             line = m.group(1)
-        line = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", line)
-        line = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", line)
+        line = _IMAGE.sub(r"\1", line)
+        line = _LINK.sub(r"\1", line)
         line = re.sub(r"(\*\*|__)(.+?)\1", r"\2", line)
         line = re.sub(r"^\s*[-*+]\s+", "  • ", line)
         out.append(line)

@@ -88,6 +88,13 @@ def test_corpus_txt_files_parse_to_their_own_text(corpus_files: list[Path]) -> N
         assert len(parsed.text) > 500, f.name
 
 
+def test_a_markdown_link_whose_address_holds_brackets_goes_whole(tmp_path: Path) -> None:
+    f = tmp_path / "report.md"
+    f.write_text("# Eastmoor Council\n\nSee [the strategy](https://example.org/Care_(2024)) and "
+                 "[click me](javascript:alert(4)) or ![a chart](c.png (x)).\n", encoding="utf-8")
+    assert parse_file(f).text.split("\n")[2] == "See the strategy and click me or a chart."
+
+
 def test_markdown_headings_links_and_lists(tmp_path: Path) -> None:
     f = tmp_path / "report.md"
     f.write_text(
