@@ -67,20 +67,30 @@ def load(settings: Settings) -> list[dict[str, Any]]:
 
 
 def candidate_questions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Gold-question candidates in the evaluation format, for a person to review: a thumbs
-    down with a correction (the correction is the gold answer to check), and a thumbs up
+    """Gold-question candidates in the evaluation format, for a person to review, from the
+    last verdict on each answer: a thumbs down with a correction (the correction is the gold answer to check), and a thumbs up
     (its quotes are the evidence; the gold answer is left for the reviewer to pick)."""
+    # The last verdict on an answer is the one that counts: a thumbs down changed to a
+    # thumbs up (the app records both) was a change of mind.
+    last = {(r.get("read_as"), r.get("answer")): i for i, r in enumerate(rows, 1)}
     out = []
     for i, r in enumerate(rows, 1):
+        if last[(r.get("read_as"), r.get("answer"))] != i:
+            continue
         if r.get("verdict") == "down" and not r.get("correction"):
             continue
         quotes = [c["quote"] for c in r.get("citations") or []]
+        # "Not in the reports" marked right is an unanswerable question, as the eval reads one.
+        confirmed_absent = r.get("verdict") == "up" and r.get("outcome") == "not_found"
         out.append({"id": f"fb-{i:04d}", "question": r["read_as"],
                     "answers": [r["correction"]] if r.get("correction") else [],
-                    "evidence": quotes if r.get("verdict") == "up" else [],
-                    "council": None, "answerable": True, "type": "feedback",
+                    "evidence": quotes if r.get("verdict") == "up" and not confirmed_absent
+                    else [],
+                    "council": None, "answerable": not confirmed_absent, "type": "feedback",
                     "review": ("correction: check the report says it, shorten it to the "
                                "distinguishing words, add evidence" if r.get("correction")
+                               else "marked right that the reports don't say: check they don't"
+                               if confirmed_absent
                                else "answer was marked right: pick gold words from it"),
                     "answer_given": r["answer"], "verdict": r["verdict"]})
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,13 +53,30 @@ def test_a_torn_last_line_is_skipped_not_fatal(tmp_path: Path) -> None:
 def test_eval_from_feedback_writes_candidates_for_review(tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     s = Settings(index_dir=tmp_path / "index")
+    other = replace(ANS, read_as="What score did Bury get for safeguarding?")
     feedback.record(s, ANS, "up")
-    feedback.record(s, ANS, "down")  # no correction: nothing to learn from
+    feedback.record(s, other, "down")  # no correction: nothing to learn from
     feedback.record(s, ANS, "down", "2 - Evidence shows some shortfalls")
+    feedback.record(s, other, "up")  # changed its mind: the last verdict on an answer counts
     out = tmp_path / "out"
     assert main(["eval", "--from-feedback", "--index", str(s.index_dir), "--out", str(out)]) == 0
     rows = [json.loads(x) for x in (out / "feedback-candidates.jsonl").read_text().splitlines()]
-    assert [r["verdict"] for r in rows] == ["up", "down"]
-    assert rows[0]["question"] == ANS.read_as and rows[0]["evidence"] == [CITE.quote]
-    assert rows[1]["answers"] == ["2 - Evidence shows some shortfalls"]
+    assert [(r["question"], r["verdict"]) for r in rows] == [(ANS.read_as, "down"),
+                                                             (other.read_as, "up")]
+    assert rows[0]["answers"] == ["2 - Evidence shows some shortfalls"]
+    assert rows[1]["evidence"] == [CITE.quote]
     assert "2 candidate questions" in capsys.readouterr().out
+
+
+def test_a_confirmed_abstention_is_an_unanswerable_candidate_and_no_file_is_said(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    s = Settings(index_dir=tmp_path / "index")
+    out = tmp_path / "out"
+    assert main(["eval", "--from-feedback", "--index", str(s.index_dir), "--out", str(out)]) == 1
+    assert "no feedback recorded yet" in capsys.readouterr().err
+    none = Answer("What did Leeds score?", "The indexed reports don't cover Leeds.", True,
+                  read_as="What did Leeds score?")
+    feedback.record(s, none, "up")
+    assert main(["eval", "--from-feedback", "--index", str(s.index_dir), "--out", str(out)]) == 0
+    [row] = [json.loads(x) for x in (out / "feedback-candidates.jsonl").read_text().splitlines()]
+    assert row["answerable"] is False and row["answers"] == [] and row["evidence"] == []

@@ -288,6 +288,10 @@ def _feedback_candidates(args: argparse.Namespace, settings: Settings) -> int:
 
     from reportqa import feedback
 
+    if not feedback.path(settings).exists():
+        print(f"no feedback recorded yet: {feedback.path(settings)} does not exist. The app's "
+              "thumbs up/down under each answer (reportqa ui) write it.", file=sys.stderr)
+        return 1
     rows = feedback.candidate_questions(feedback.load(settings))
     out = Path(args.out) / "feedback-candidates.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
