@@ -254,6 +254,16 @@ def test_bad_ask_is_a_clear_4xx(client: TestClient, api_index: Settings, case: s
     assert state(api_index) == before
 
 
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_json_sent_without_its_content_type_is_told_so(client: TestClient,
+                                                       content_type: str | None) -> None:
+    # `curl -d '{"question": ...}'` sends a form content type.
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/ask", content='{"question": "What score did Bury get?"}', headers=headers)
+    assert r.status_code == 422
+    assert "Content-Type: application/json" in r.json()["error"], r.text
+
+
 def _chunked(data: bytes, piece: int = 1 << 20) -> Iterator[bytes]:
     """A body with no Content-Length (chunked transfer): the limit must hold while reading."""
     for i in range(0, len(data), piece):
@@ -431,6 +441,8 @@ def test_other_addresses_need_a_token(host: str) -> None:
         check_bind(host, None)
     with pytest.raises(ReportQAError, match="127.0.0.1"):
         check_bind(host, "")
+    with pytest.raises(ReportQAError, match="1-character token: use at least 16"):
+        check_bind(host, "a")
     check_bind(host, TOKEN)
 
 

@@ -277,8 +277,14 @@ async def _report_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=status)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(isinstance(e.get("input"), bytes) for e in exc.errors()):
+        # Without a JSON content type the body arrives as bytes (curl -d sends a form type).
+        got = request.headers.get("content-type") or "none"
+        return JSONResponse({"error": "invalid request: the body must be JSON sent with "
+                                      f"'Content-Type: application/json' (got {got})"},
+                            status_code=422)
     return JSONResponse({"error": "invalid request: " + _describe(exc.errors())},
                         status_code=422)
 
@@ -423,13 +429,24 @@ def create_app(settings: Settings, token: str | None = None) -> FastAPI:
     return app
 
 
+MIN_TOKEN = 16  # characters: a short token beyond this machine is guessed, not a guard
+
+
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse to serve beyond this machine without a token."""
-    if not token and not is_loopback(host):
+    """Refuse to serve beyond this machine without a token, or with one short enough to
+    guess."""
+    if is_loopback(host):
+        return
+    if not token:
         raise ReportQAError(
             f"refusing to serve the API on {host} without a token: anyone who can reach it "
             f"could read every report and add new ones. Set {TOKEN_ENV} (clients then send "
             "'Authorization: Bearer <token>'), or bind to 127.0.0.1 (the default)")
+    if len(token) < MIN_TOKEN:
+        raise ReportQAError(
+            f"refusing to serve the API on {host} with a {len(token)}-character token: use at "
+            f"least {MIN_TOKEN} characters, e.g. from: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(24))'")
 
 
 def serve(settings: Settings, host: str, port: int, token: str | None) -> int:
