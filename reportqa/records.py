@@ -264,6 +264,9 @@ class Answer:
             "outcome": self.outcome,
             "abstained": self.abstained,
             "citations": [c.to_json() for c in self.citations],
+            # What the reader should know beside the answer (a filter left out what the
+            # question names; sentences dropped by the figure check).
+            "notes": list(self.notes),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 

@@ -477,16 +477,27 @@ def test_chat_in_the_terminal_reads_commands_and_follow_ups(
     from ui.cli import main
 
     monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
-    monkeypatch.setattr("sys.stdin", io.StringIO(
-        "/help\n/bogus\nWhat score did Darlington get for safeguarding?\nand Staffordshire?\n"
-        "/quit\nWhat score did Bury get?\n"))
-    assert main(["chat", "--json", "--index", str(eng.settings.index_dir)]) == 0
+    lines = ["/help", "/bogus", "/literal", "What score did Darlington get for safeguarding?",
+             "????", "and Staffordshire?", "/new", "and Staffordshire?"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join([*lines, "/quit",
+                                                              "What score did Bury get?"])))
+    assert main(["chat", "--index", str(eng.settings.index_dir)]) == 0
     out, err = capsys.readouterr()
-    answers = [json.loads(line) for line in out.splitlines()]
+    assert err.count("commands: /new") == 3 and "unknown command /bogus" in err
+    assert "/literal needs a question" in err and "English" in err
+    assert "Staffordshire County Council's score for Safeguarding" in out and "Bury" not in out
+    # With --json, one line back for every message typed: a script can pair them up.
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines)))
+    assert main(["chat", "--json", "--index", str(eng.settings.index_dir)]) == 0
+    replies = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(replies) == len(lines)
+    assert [r.get("command") or r.get("error") for r in replies if "input" in r] == [
+        "help", "command", "command", "question", "new"]
+    answers = [r for r in replies if "input" not in r]
     assert [a["read_as"] for a in answers] == ["What score did Darlington get for safeguarding?",
-                                               "What score did Staffordshire get for safeguarding?"]
+                                               "What score did Staffordshire get for safeguarding?",
+                                               "and Staffordshire?"]
     assert "Staffordshire County Council's score for Safeguarding" in answers[1]["answer"]
-    assert err.count("commands: /new") == 2 and "unknown command /bogus" in err
 
 
 def test_the_csv_of_a_not_found_answer_claims_nothing_for_its_closest_passages(
@@ -496,6 +507,9 @@ def test_the_csv_of_a_not_found_answer_claims_nothing_for_its_closest_passages(
     a = answer("How many llamas does Darlington keep?", eng.settings, engine=eng)
     assert a.abstained and a.citations
     assert [r["claim"] for r in csv_rows(a)] == [""] * len(a.citations)
+    assert [r["see_also"] for r in csv_rows(a)] == ["yes"] * len(a.citations)
+    quoted = answer("What score did Darlington get for safeguarding?", eng.settings, engine=eng)
+    assert [r["see_also"] for r in csv_rows(quoted)] == [""] * len(quoted.citations)
 
 
 @pytest.mark.parametrize("k", ["0", "-3", "101", "many"])

@@ -75,7 +75,7 @@ def test_cli_ask_json_must_show(real: Engine) -> None:
     )
     assert out.returncode == 0, out.stderr
     obj = json.loads(out.stdout)
-    assert set(obj) == {"question", "read_as", "answer", "outcome", "abstained", "citations",
+    assert set(obj) == {"question", "read_as", "answer", "outcome", "abstained", "citations", "notes",
                         "timings_ms"}
     assert obj["outcome"] in ("answer", "uncertain", "not_found")
     assert "3" in obj["answer"] and not obj["abstained"]

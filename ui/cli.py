@@ -228,6 +228,16 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         settings = replace(settings, answerer=args.answerer)
     history: list[Turn] = []
     interactive = sys.stdin.isatty()
+
+    def say(line: str, message: str, **fields: str) -> None:
+        """A reply that is not an answer: on stderr, or with --json one line on stdout, so
+        every message typed gets exactly one line back."""
+        if args.json:
+            print(json.dumps({"input": line, **fields, "message": message}, ensure_ascii=False),
+                  flush=True)
+        else:
+            print(message, file=sys.stderr)
+
     while True:
         try:
             line = input("you> " if interactive else "").strip()
@@ -237,20 +247,24 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
             continue
         if line == "/new":
             history.clear()
+            say(line, "new conversation: the next question is read on its own", command="new")
             continue
         if line in ("/quit", "/exit"):
             return 0
-        if line.startswith("/") and not line.startswith("/literal "):
+        command, _, question = line.partition(" ")
+        if line.startswith("/") and (command != "/literal" or not question.strip()):
             # A command is never searched as a question ("/help" is not about the reports).
-            print(CHAT_HELP if line == "/help" else f"unknown command {line.split()[0]}; "
-                  + CHAT_HELP, file=sys.stderr)
+            say(line, CHAT_HELP if line == "/help"
+                else "/literal needs a question after it; " + CHAT_HELP if command == "/literal"
+                else f"unknown command {command}; " + CHAT_HELP,
+                **({"command": "help"} if line == "/help" else {"error": "command"}))
             continue
-        literal = line.startswith("/literal ")
-        question = line.removeprefix("/literal ").strip()
+        literal = command == "/literal"
+        question = question.strip() if literal else line
         try:
             ans = answer_in_chat(question, history, settings, literal=literal)
         except QuestionError as exc:  # a bad message ends that turn, not the conversation
-            print(f"error: {exc}", file=sys.stderr)
+            say(line, f"error: {exc}", error="question")
             continue
         history.append(Turn.of(ans))
         if args.json:

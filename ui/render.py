@@ -9,13 +9,13 @@ from pathlib import Path
 from reportqa.records import Answer
 from reportqa.text import answer_sentences, clean_quote
 
-# "page" last: columns readers of earlier exports rely on keep their places.
+# New columns go last: columns readers of earlier exports rely on keep their places.
 CSV_FIELDS = ("n", "council", "quality_statement", "claim", "quote", "source", "report_id",
-              "start", "end", "page")
+              "start", "end", "page", "see_also")
 
 
 def answer_text(ans: Answer) -> str:
-    lines = [ans.text, ""]
+    lines = [ans.text, *(f"Note: {n}" for n in ans.notes), ""]
     if ans.citations:
         lines.append("Sources:" if not ans.abstained else "See also:")
     for c in ans.citations:
@@ -42,7 +42,9 @@ def csv_rows(ans: Answer) -> list[dict[str, object]]:
     return [{"n": c.n, "council": c.council or "", "quality_statement": c.quality_statement or "",
              # A "see also" passage supports no claim: the answer said the reports don't say.
              "claim": "" if c.see_also else cl.get(c.n, ""), "quote": c.quote, "source": c.source,
-             "report_id": c.report_id, "start": c.start, "end": c.end, "page": c.pages}
+             "report_id": c.report_id, "start": c.start, "end": c.end, "page": c.pages,
+             # "yes": a closest passage shown beside "the reports don't say", not evidence.
+             "see_also": "yes" if c.see_also else ""}
             for c in ans.citations]
 
 
