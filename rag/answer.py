@@ -16,6 +16,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Protocol
 
+from ingest.structure import council_key
 from rag import structured
 from rag.engine import Engine, get_engine
 from rag.evidence import (
@@ -51,7 +52,14 @@ from rag.followup import (
 )
 from rag.judgement_answers import findings_behind
 from rag.llm import LLMAnswerer
-from rag.query import Council, Understanding, expand_shorthand, resolve_council
+from rag.query import (
+    Council,
+    Understanding,
+    asks,
+    expand_shorthand,
+    org_mentions,
+    resolve_council,
+)
 from rag.reader import SentenceReader, pair_text
 from rag.retrieve import Filters
 from rag.spelling import respell
@@ -98,13 +106,60 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
         ans = abstained(q, "The indexed reports don't cover "
                        + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
         return _timed(ans, t0, t0)
+    by = _inspectorate_named(u.question)
+    if by is not None:
+        reports = _reports_by(by, eng)
+        if u.councils and not set(u.councils) & set(reports.values()):
+            names = {c.key: c.name for c in eng.derived().councils}
+            ans = abstained(q, f"The indexed reports include no {by} report for "
+                            + " or ".join(names.get(c, c) for c in u.councils)
+                            + f": ask without naming {by} to search the reports that are indexed.")
+            return _timed(ans, t0, t0)
+        keep = [r for r in reports if not filters.report_ids or r in filters.report_ids]
+        filters = replace(filters, report_ids=tuple(keep) or ("(none)",))
     routed = structured.route(u, filters, eng)
     if routed is not None:
         ans = _timed(check_figures(routed), t0, time.perf_counter())
     else:
         ans = _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
     # Understood with its shorthand read ("r" -> "are"), answered as typed.
-    return replace(ans, question=q)
+    return replace(ans, question=q, notes=(*ans.notes, *_left_out(u, explicit, eng)))
+
+
+def _inspectorate_named(question: str) -> str | None:
+    """The one inspectorate a question names ("What did Ofsted rate ...?"), if it names one."""
+    named = [name for name, row in (("Ofsted", "names_ofsted"), ("CQC", "names_cqc"))
+             if asks(row, question)]
+    return named[0] if len(named) == 1 else None
+
+
+def _reports_by(inspectorate: str, eng: Engine) -> dict[str, str | None]:
+    """Report id -> council key of every indexed report by ``inspectorate`` (a joint SEND
+    inspection is by both; a CQC local authority assessment page carries no family, so no
+    inspectorate, of its own)."""
+    return {r.report_id: council_key(r.metadata.get("council"))
+            for r in eng.store.reports()
+            if inspectorate in (r.metadata.get("inspectorate") or "CQC")}
+
+
+def _left_out(u: Understanding, explicit: Filters, eng: Engine) -> tuple[str, ...]:
+    """What the question names that the filters given leave out: the filters decide what is
+    searched (a council's reports may discuss its neighbours), but an answer about Bury to
+    "What did Birmingham score?" must say why it is about Bury."""
+    names = {c.key: c.name for c in eng.derived().councils}
+    allowed = {resolve_council(c, eng.derived().councils) for c in explicit.councils}
+    notes = []
+    councils = [names.get(c, c) for c in u.councils if allowed and c not in allowed]
+    if councils:
+        notes.append(f"The council filter ({', '.join(names.get(c, c) for c in sorted(allowed))}) "
+                     f"leaves out {' and '.join(councils)}, which the question names: answered "
+                     "from the filtered reports only.")
+    statements = [s for s in u.statements if explicit.statements and s not in explicit.statements]
+    if statements:
+        notes.append(f"The quality statement filter ({', '.join(explicit.statements)}) leaves "
+                     f"out {' and '.join(statements)}, which the question names: answered from "
+                     "the filtered statements only.")
+    return tuple(notes)
 
 
 def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
@@ -126,7 +181,8 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     # ever quoted again through `_previous_citations`, which re-reads it too.)
     if history:
         history = [*history[:-1], as_indexed(history[-1], eng)]
-    reading = Reading(q, q) if literal else read_in_context(q, history, eng.derived().councils)
+    reading = Reading(q, q) if literal else read_in_context(_councils_respelt(q, eng), history,
+                                                            eng.derived().councils)
     # Words to search for: in the message, unless it only swaps a slot of the question
     # before ("2025?"); the reading may be longer than a message, not without end.
     _validate(reading.read_as if reading.kind == "other_slot" else q, length=False)
@@ -458,6 +514,19 @@ def _version_exclusions(u: Understanding, d: Any) -> tuple[str, ...]:
             if v.of:
                 hidden.add(v.of)
     return tuple(sorted(hidden))
+
+
+def _councils_respelt(message: str, eng: Engine) -> str:
+    """A chat message with a council typed one slip away read as that council ("birmingam",
+    "plymoth"), as `_understood` reads it: else it names no organisation, and the follow-up
+    reading carries the last one over ("birmingam safeguarding score in Westminster")."""
+    d = eng.derived()
+    names, near = _council_words(tuple(d.councils), d.words)
+    respelt = respell(message, near, only=names)
+    # Only for a name it did not find as typed: "redbridges front door" names Redbridge
+    # already, and is read as typed.
+    found = len(org_mentions(respelt, d.councils)) > len(org_mentions(message, d.councils))
+    return respelt if found else message
 
 
 def _understood(question: str, eng: Engine) -> Understanding:

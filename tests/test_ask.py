@@ -316,6 +316,52 @@ def test_filters_always_apply(eng: Engine) -> None:
         ask(eng, "carers", filters=Filters(councils=("Atlantis",)))
 
 
+def test_a_filter_that_leaves_out_what_the_question_names_says_so(eng: Engine) -> None:
+    from ui.render import answer_text
+
+    q = "What score did Darlington get for safeguarding?"
+    a = ask(eng, q, filters=Filters(councils=("Staffordshire",)))
+    # The filter decides what is searched; the note says why the answer is not Darlington's.
+    assert all(c.report_id.startswith("staffordshire") for c in a.citations)
+    assert len(a.notes) == 1 and "Darlington" in a.notes[0] and "Staffordshire" in a.notes[0]
+    assert a.to_json()["notes"] == list(a.notes) and f"Note: {a.notes[0]}" in answer_text(a)
+    s = ask(eng, q, filters=Filters(statements=("Assessing needs",)))
+    assert len(s.notes) == 1 and "Safeguarding" in s.notes[0] and "Assessing needs" in s.notes[0]
+    # Nothing to say when the filter keeps what the question names, or the question names none.
+    assert not ask(eng, q, filters=Filters(councils=("Darlington", "Staffordshire"))).notes
+    assert not ask(eng, "What score did they get for safeguarding?",
+                   filters=Filters(councils=("Staffordshire",))).notes
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """Darlington's CQC pages beside two Ofsted PDFs (Doncaster's children's services, Bury's
+    joint Ofsted and CQC SEND inspection)."""
+    settings = Settings(index_dir=tmp_path_factory.mktemp("mixed-index"), embedder="hash")
+    files = [*sorted((ROOT / "corpus").glob("darlington__*.txt")),
+             *(ROOT / "corpus" / "ofsted" / f for f in ("ofsted-ilacs-doncaster-2025.pdf",
+                                                      "ofsted-send-bury-2024.pdf"))]
+    assert not ingest(files, settings).failed
+    return Engine.load(settings)
+
+
+def test_a_question_naming_an_inspectorate_is_answered_from_its_reports(mixed: Engine) -> None:
+    def ask_(q: str) -> Answer:
+        return answer(q, mixed.settings, engine=mixed)
+
+    # Not a CQC score for "Ofsted", nor an Ofsted grade for "CQC": the council has none.
+    none = ask_("What did Ofsted rate Darlington?")
+    assert none.abstained and "no Ofsted report for Darlington" in none.text
+    none = ask_("What CQC rating did Doncaster get?")
+    assert none.abstained and "no CQC report for Doncaster" in none.text
+    # A joint inspection is by both; a question naming neither searches everything.
+    send = ask_("What did CQC say about health visitors in Bury?")
+    assert not send.abstained and send.citations[0].report_id == "ofsted-send-bury-2024"
+    assert not ask_("What rating did Darlington get?").abstained
+    ofsted = ask_("What did Ofsted say about waiting times?")
+    assert ofsted.citations and all(c.report_id.startswith("ofsted-") for c in ofsted.citations)
+
+
 def test_answers_are_deterministic(eng: Engine) -> None:
     q = "What did people say about safeguarding in Birmingham?"
     assert ask(eng, q).to_json()["answer"] == ask(eng, q).to_json()["answer"]

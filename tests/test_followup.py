@@ -346,6 +346,13 @@ def test_client_sent_citations_are_re_read_from_the_index(eng: Engine) -> None:
     assert more.citations[0].quote == first.citations[0].quote
 
 
+def test_a_council_typed_one_slip_away_is_not_the_council_before(eng: Engine) -> None:
+    first, second = _chat(eng, "What score did Westminster get for safeguarding?",
+                          "darlingtn safeguarding score")
+    assert "Westminster" not in second.read_as and "darlington" in second.read_as.lower()
+    assert second.citations and second.citations[0].report_id == "darlington-safeguarding"
+
+
 @pytest.fixture(scope="module")
 def pdf_eng(doncaster_pdf_index: Settings) -> Engine:
     return Engine.load(doncaster_pdf_index)
