@@ -1,5 +1,5 @@
 """The rows behind `reportqa reports|scores|judgements --json` and the HTTP API's GET /reports,
-/scores and /judgements. Public: `report_rows`, `score_rows`, `judgement_rows`.
+/scores and /judgements. Public: `report_rows`, `score_rows`, `judgement_rows`, `version_notes`, `noted`.
 
 One builder per listing, so the command line and the API cannot drift apart. Every quote is
 cut from the stored report text by the table's own offsets.
@@ -7,9 +7,12 @@ cut from the stored report text by the table's own offsets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from ingest.index import IndexStore
+from ingest.upload import FileResult
 from rag.engine import Engine
 from rag.versions import resolve_versions
 
@@ -20,6 +23,39 @@ def report_rows(store: IndexStore) -> list[dict[str, Any]]:
     versions = resolve_versions(reports, store.report_text)
     return [{**r.to_json(), "version": versions[r.report_id].status,
              "version_of": versions[r.report_id].of} for r in reports]
+
+
+def version_notes(store: IndexStore, report_ids: Iterable[str]) -> dict[str, str]:
+    """Report id -> what adding it did to the versions of its page, for whoever added it: a
+    copy that answers will not use, a copy that now stands in for an older one, an older
+    assessment. Ids whose page has no other version are left out."""
+    ids = set(report_ids)
+    if not ids:
+        return {}
+    versions = resolve_versions(store.reports(), store.report_text)
+    notes: dict[str, str] = {}
+    for rid, v in sorted(versions.items()):
+        if rid in ids and v.status == "duplicate":
+            notes[rid] = (f"{rid} is a copy of the page {v.of} holds, and answers use {v.of}; "
+                          f"to use {rid} instead: reportqa remove {v.of}")
+        elif rid in ids and v.status == "superseded":
+            notes[rid] = (f"{rid} is an older assessment than {v.of}: answers use {v.of} "
+                          "unless a question names the older one's year")
+        elif v.of in ids and rid not in ids:
+            notes[v.of] = (f"{v.of} now stands in for {rid}, "
+                           + ("a copy of the same page" if v.status == "duplicate"
+                              else "an older assessment")
+                           + f": answers use {v.of}")
+    return notes
+
+
+def noted(results: list[FileResult], store: IndexStore) -> list[FileResult]:
+    """Upload results with what each file did to the versions of its page said."""
+    notes = version_notes(store, [i for r in results if r.status in ("added", "updated")
+                                  for i in r.report_ids])
+    return [replace(r, message=r.message + "".join(f". Note: {notes[i]}" for i in r.report_ids
+                                                   if i in notes))
+            for r in results]
 
 
 def score_rows(eng: Engine) -> list[dict[str, Any]]:

@@ -1,10 +1,12 @@
 """Versions of the same report page. Public: `resolve_versions`.
 
-Two pages are the same page when council, page kind and quality statement agree. Among them:
+Two pages are the same page when council, page kind and quality statement agree and most of
+their sentences do. Among them:
 - a later assessment (a newer publication date) supersedes an older one: the newest is the
   default, older ones stay queryable by naming their year;
 - the same page from two sources (full page vs excerpt, HTML vs text: most sentences of the
-  shorter one occur in the longer one) is counted once: the longer text is canonical.
+  shorter one occur in the longer one) is counted once: the longer text is canonical, and of
+  two as long (an edited copy), the one added last.
 """
 
 from __future__ import annotations
@@ -32,24 +34,29 @@ def resolve_versions(reports: list[ReportRow], text_of: Callable[[str], str]) ->
     for r in reports:
         m = r.metadata
         key = council_key(m.get("council"))
-        if not key or m.get("page_kind") in (None, "other"):
+        # A page of no known kind is grouped too: two documents of a council are the same page
+        # only when most sentences agree (`_same_page`), so an edited copy is found.
+        if not key:
             continue
         groups.setdefault((key, m.get("page_kind") or "", m.get("quality_statement") or ""),
                           []).append(r)
     out: dict[str, Version] = {r.report_id: Version(r.report_id, "current",
                                                     published=r.metadata.get("published"))
                                for r in reports}
-    for rows in groups.values():
+    for (_, kind, _), rows in groups.items():
         if len(rows) > 1:
-            _resolve_group(rows, text_of, out)
+            # Pages of no known kind are never one assessment in two years: only copies.
+            _resolve_group(rows, text_of, out, dated=kind not in ("", "other"))
     return out
 
 
 def _resolve_group(rows: list[ReportRow], text_of: Callable[[str], str],
-                   out: dict[str, Version]) -> None:
+                   out: dict[str, Version], dated: bool = True) -> None:
     sents = {r.report_id: _sentences(text_of(r.report_id)) for r in rows}
-    # Longest first: among copies of the same page the most complete one is canonical.
-    rows = sorted(rows, key=lambda r: (-len(sents[r.report_id]), r.report_id))
+    # Longest first: among copies of the same page the most complete one is canonical; of
+    # copies as long, the one added last (an edited copy: a corrected figure, the same
+    # sentences otherwise) replaces the one it edits.
+    rows = sorted(rows, key=lambda r: (-len(sents[r.report_id]), -r.added_at, r.report_id))
     canon: list[ReportRow] = []
     for r in rows:
         twin = next((c for c in canon if _same_page(sents[r.report_id], sents[c.report_id])
@@ -59,10 +66,12 @@ def _resolve_group(rows: list[ReportRow], text_of: Callable[[str], str],
                                        r.metadata.get("published"))
         else:
             canon.append(r)
-    dated = [c for c in canon if c.metadata.get("published")]
-    if len(dated) > 1:
-        newest = max(dated, key=lambda c: (c.metadata["published"], c.report_id))
-        for c in dated:
+    if not dated:
+        return
+    published = [c for c in canon if c.metadata.get("published")]
+    if len(published) > 1:
+        newest = max(published, key=lambda c: (c.metadata["published"], c.report_id))
+        for c in published:
             if c.report_id != newest.report_id and c.metadata["published"] < newest.metadata["published"]:
                 out[c.report_id] = Version(c.report_id, "superseded", newest.report_id,
                                            c.metadata.get("published"))

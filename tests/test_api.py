@@ -355,6 +355,15 @@ def test_upload_indexes_sanitised_files_and_reports_each_failure(
         again = c.post("/reports", files=[("files", ("copy.txt", good_text("Eastmoor").encode(),
                                                      "text/plain"))])
         assert again.status_code == 200 and again.json()["files"][0]["status"] == "unchanged"
+        # An edited copy (a corrected figure) stands in for the page it edits, and says so.
+        fixed = good_text("Eastmoor").replace("61.37%", "62.04%").encode()
+        up = c.post("/reports", files=[("files", ("Eastmoor report.txt", fixed, "text/plain"))])
+        [res] = up.json()["files"]
+        assert res["status"] == "added" and "Note: " in res["message"], res
+        assert f"stands in for {added['report_ids'][0]}" in res["message"]
+        a = c.post("/ask", json={"question": "What percentage of carers in Eastmoor said they "
+                                             "could get advice quickly?"}).json()
+        assert "62.04%" in a["answer"]
 
 
 def test_ingests_run_one_at_a_time_while_answers_go_on(

@@ -436,6 +436,31 @@ def test_same_page_from_two_sources_counts_once_and_newer_assessment_wins(tmp_pa
     assert all(c.report_id != "sta-2025" for c in a.citations)
 
 
+def test_an_edited_copy_of_a_page_replaces_it_and_ingest_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.cli import main
+
+    monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
+    src = (ROOT / "corpus" / "darlington__about.txt").read_text(encoding="utf-8")
+    assert "110,562" in src
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "darlington__about.txt").write_text(src, encoding="utf-8")
+    (tmp_path / "fixed").mkdir()
+    (tmp_path / "fixed" / "darlington__about.txt").write_text(src.replace("110,562", "120,999"),
+                                                              encoding="utf-8")
+    index = str(tmp_path / "idx")
+    assert main(["ingest", str(tmp_path / "first"), "--index", index]) == 0
+    assert "note:" not in capsys.readouterr().out  # nothing else of that page yet
+    assert main(["ingest", str(tmp_path / "fixed"), "--index", index, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    [new] = out["added"]
+    assert out["notes"] == {new: f"{new} now stands in for darlington-about, a copy of the "
+                                 f"same page: answers use {new}"}
+    settings = Settings(index_dir=Path(index), embedder="hash")
+    a = answer("What is the population of Darlington?", settings, engine=Engine.load(settings))
+    assert "120,999" in a.text and a.citations[0].report_id == new
+
+
 # --- CLI: scores table covers every stated score -------------------------------------------
 
 def _stated_scores() -> set[tuple[str, str]]:

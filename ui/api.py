@@ -40,7 +40,7 @@ from ingest.upload import FileResult, save_and_ingest
 from rag.answer import answer_in_chat
 from rag.engine import Engine
 from rag.extractive import warm_reader
-from rag.listing import judgement_rows, report_rows, score_rows
+from rag.listing import judgement_rows, noted, report_rows, score_rows
 from rag.query import resolve_statement
 from rag.retrieve import Filters
 from reportqa.chroma_server import is_loopback
@@ -207,6 +207,7 @@ def add_reports(files: Annotated[list[UploadFile], File(description="report file
         for f in files:  # one file's bytes in memory at a time
             results += save_and_ingest([(f.filename or "", f.file.read())], svc.settings,
                                        embedder=svc.embedder())
+        results = noted(results, svc.engine().store)
     return _upload_response(results)
 
 

@@ -30,6 +30,7 @@ import streamlit as st  # noqa: E402
 from ingest.structure import STATEMENTS  # noqa: E402
 from rag.engine import Engine  # noqa: E402
 from rag.examples import example_questions  # noqa: E402
+from rag.listing import noted  # noqa: E402
 from rag.retrieve import Filters  # noqa: E402
 from reportqa import feedback  # noqa: E402
 from reportqa.errors import ReportQAError  # noqa: E402
@@ -282,10 +283,10 @@ def main() -> None:
         new = [f for f in (files or []) if f.file_id not in ss["uploads"]]
         if new:
             bar = st.progress(0.0, text="Indexing uploaded files")
-            results = save_and_ingest(
+            results = noted(save_and_ingest(
                 [(f.name, f.getvalue()) for f in new], settings,
                 progress=_bar_callback(bar),
-                embedder=engine.embedder)
+                embedder=engine.embedder), engine.store)
             bar.empty()
             for f, r in zip(new, results, strict=True):
                 ss["uploads"][f.file_id] = r

@@ -154,15 +154,20 @@ def _parser() -> argparse.ArgumentParser:
 @command("ingest")
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.pipeline import ingest
+    from rag.listing import version_notes
 
     summary = ingest(args.paths, settings, progress=sys.stderr.isatty() or not args.json)
     for path, reason in summary.failed:
         # One line per file, whatever the file name holds (newlines, escape sequences).
         print(f"FAILED {_one_line(path)}: {_one_line(reason)}", file=sys.stderr)
+    changed = [*summary.added, *summary.updated]
+    notes = version_notes(_open_store(settings), changed) if changed else {}
     if args.json:
-        print(json.dumps(summary.to_json()))
+        print(json.dumps({**summary.to_json(), "notes": notes}))
     else:
         print(summary.line())
+        for note in notes.values():
+            print(f"note: {note}")
     return 1 if summary.failed else 0
 
 
