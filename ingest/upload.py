@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +129,11 @@ def save_and_ingest(files: Sequence[tuple[str, bytes]], settings: Settings,
             results.append(FileResult(shown, "failed", str(exc)))
         if summary is not None:
             results.append(_result(shown, dest, summary))
-        if not results[-1].ok and created:
+        if created and results[-1].status in ("failed", "unchanged"):
+            # Nothing indexed from this copy (a failure, or text already indexed from
+            # another file): the upload folder keeps only what answers can cite.
             _discard(dest)
+            results[-1] = replace(results[-1], saved_as=None)
     prog(1.0, "done")
     return results
 

@@ -355,6 +355,10 @@ def test_upload_indexes_sanitised_files_and_reports_each_failure(
         again = c.post("/reports", files=[("files", ("copy.txt", good_text("Eastmoor").encode(),
                                                      "text/plain"))])
         assert again.status_code == 200 and again.json()["files"][0]["status"] == "unchanged"
+        # Its text is indexed from the first upload: the copy is not kept on disk.
+        assert again.json()["files"][0]["saved_as"] is None
+        assert [p.name for p in (Path(settings.index_dir) / "uploads").rglob("*.txt")] == [
+            "Eastmoor_report.txt"]
         # An edited copy (a corrected figure) stands in for the page it edits, and says so.
         fixed = good_text("Eastmoor").replace("61.37%", "62.04%").encode()
         up = c.post("/reports", files=[("files", ("Eastmoor report.txt", fixed, "text/plain"))])

@@ -450,9 +450,10 @@ def test_save_and_ingest_handles_traversal_size_type_and_duplicates(ui_env: Sett
     assert by[".."].status == "failed" and "name" in by[".."].message
     assert by["again.txt"].status == "unchanged"
     assert by["broken.pdf"].status == "failed" and by["broken.pdf"].message
-    # Nothing but the accepted files is left on disk; nothing escaped uploads/.
+    # Nothing but the files indexed from is left on disk (again.txt's text is indexed from
+    # passwd.txt); nothing escaped uploads/.
     left = sorted(p.name for p in uploads.rglob("*") if p.is_file())
-    assert left == ["again.txt", "passwd.txt"]
+    assert left == ["passwd.txt"] and by["again.txt"].saved_as is None
     assert progress and progress[-1] == 1.0 and all(0 <= f <= 1 for f in progress)
 
     from rag.answer import answer
