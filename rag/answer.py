@@ -188,6 +188,9 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     _validate(reading.read_as if reading.kind == "other_slot" else q, length=False)
     reading = replace(reading, read_as=_validate(reading.read_as, words=False,
                                                  limit=READING_CHARS))
+    if not history and reading.kind in _NOTHING_BEFORE:
+        # "why?" as the first message: there is no answer to ask it of.
+        return _timed(abstained(q, _NOTHING_BEFORE[reading.kind]), t0, t0)
     if reading.kind in ("page", "more"):
         last = _last_quoted(reading, history)
         found = (page_answer if reading.kind == "page" else more_answer)(last, eng)
@@ -217,6 +220,13 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
             ans = _in_the_report_quoted(reading, reading.previous, settings, filters, eng,
                                         answerer, k, t0) or ans
     return replace(ans, question=q, read_as=reading.read_as)
+
+
+_NOTHING_BEFORE = {
+    kind: f"There is no earlier answer to {what}: ask the question in full (for example "
+          "\u201cWhat did Ofsted say about care leavers in Bury?\u201d)."
+    for kind, what in (("why", "ask why about"), ("more", "go on from"),
+                       ("page", "give the page of"))}
 
 
 def _in_the_report_quoted(reading: Reading, prev: Turn, settings: Settings,

@@ -100,12 +100,26 @@ def cue_kind(message: str) -> tuple[str | None, str]:
     return None, message
 
 
+_CUE_ONLY = words("followups", "cue_only")
+
+
+def cue_only(message: str) -> str | None:
+    """The follow-up kind (why | more | page) of a message that is nothing but the cue: no
+    topic of its own to search for ("how come", "which page is that on?")."""
+    kind, _ = cue_kind(message)
+    if kind not in ("why", "more", "page"):
+        return None
+    topic = set(tokenize(message)) - _NOT_A_TOPIC - set(tokenize(" ".join(_CUE_ONLY)))
+    return None if topic else kind
+
+
 def read_in_context(question: str, history: Sequence[Turn],
                     councils: list[Council]) -> Reading:
     """``question`` as the conversation so far means it. Deterministic; no index access."""
     q = expand_shorthand(" ".join(question.split()))
     if not history:
-        return Reading(q, q)
+        # "why?" or "tell me more" with nothing before it: a follow-up to no answer.
+        return Reading(q, q, cue_only(q) or "alone")
     last = history[-1]
     # "and Wirral?" after "tell me more" swaps the organisation of what "more" was about.
     prev = Turn(topic_of(last), topic_of(last), last.citations)

@@ -346,6 +346,20 @@ def test_client_sent_citations_are_re_read_from_the_index(eng: Engine) -> None:
     assert more.citations[0].quote == first.citations[0].quote
 
 
+@pytest.mark.parametrize(("message", "what"), [("why?", "ask why about"),
+                                               ("how come", "ask why about"),
+                                               ("tell me more", "go on from"),
+                                               ("which page is that on?", "give the page of")])
+def test_a_follow_up_with_nothing_before_it_says_to_ask_in_full(eng: Engine, message: str,
+                                                                 what: str) -> None:
+    [a] = _chat(eng, message)
+    assert a.abstained and not a.citations
+    assert a.text.startswith(f"There is no earlier answer to {what}: ask the question in full")
+    # A cue with a topic of its own is a question: searched as one.
+    [b] = _chat(eng, "why are people in Darlington waiting for assessments?")
+    assert b.citations
+
+
 def test_a_council_typed_one_slip_away_is_not_the_council_before(eng: Engine) -> None:
     first, second = _chat(eng, "What score did Westminster get for safeguarding?",
                           "darlingtn safeguarding score")

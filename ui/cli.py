@@ -197,7 +197,7 @@ def _reports(args: argparse.Namespace, settings: Settings) -> int:
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
-    from rag.answer import answer
+    from rag.answer import answer_in_chat
     from rag.query import resolve_statement
     from rag.retrieve import Filters
     from ui.render import answer_text, write_csv
@@ -206,7 +206,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         settings = replace(settings, answerer=args.answerer)
     filters = Filters(councils=tuple(args.council or ()),
                       statements=tuple(resolve_statement(s) for s in args.statement or ()))
-    ans = answer(args.question, settings, filters, k=args.k)
+    # As the API's POST /ask reads a question with no history: one answer, whichever asks.
+    ans = answer_in_chat(args.question, [], settings, filters, k=args.k)
     # The answer first: a CSV path that cannot be written does not lose it.
     print(json.dumps(ans.to_json(), ensure_ascii=False) if args.json else answer_text(ans),
           flush=True)
