@@ -362,6 +362,24 @@ def test_a_question_naming_an_inspectorate_is_answered_from_its_reports(mixed: E
     assert ofsted.citations and all(c.report_id.startswith("ofsted-") for c in ofsted.citations)
 
 
+def test_a_waiting_time_is_answered_by_a_length_of_time(tmp_path: Path) -> None:
+    from conftest import one_page_engine
+
+    page = ("Fenwick Borough Council: local authority assessment\n"
+            "Key findings for this quality statement\n"
+            "People waiting for a Care Act assessment told us they were kept informed while "
+            "they waited, and 64.84% of people were satisfied with their care and support.\n")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    e = one_page_engine(tmp_path / "a", page)
+    q = "What is the average waiting time for a Care Act assessment in Fenwick?"
+    # A share is no waiting time: the report does not state one.
+    assert answer(q, e.settings, engine=e).abstained
+    timed = page.replace("they waited,", "they waited an average of 11 days,")
+    e = one_page_engine(tmp_path / "b", timed)
+    assert "11 days" in answer(q, e.settings, engine=e).text
+
+
 def test_answers_are_deterministic(eng: Engine) -> None:
     q = "What did people say about safeguarding in Birmingham?"
     assert ask(eng, q).to_json()["answer"] == ask(eng, q).to_json()["answer"]
