@@ -463,8 +463,10 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
     after = quotable_spans(text, last.end, min(len(text), last.end + 2000))
     for s, e in _skipped(cites, text) + after:
         n = len(text[s:e].split())
-        # A heading or label line ("Financial facts") is not more of what the report says.
-        if not _ENDS_SENTENCE.search(text[s:e]) or (spans and words + n > MORE_WORDS):
+        # A heading or label line ("Financial facts", or asked: "What needs to improve?") is
+        # not more of what the report says.
+        if not _ENDS_SENTENCE.search(text[s:e]) or _question_heading(text, s, e) \
+                or (spans and words + n > MORE_WORDS):
             continue
         spans.append((s, e))
         words += n
@@ -480,6 +482,13 @@ def more_answer(reading: Reading, eng: Engine) -> Answer | None:
 
 
 _ENDS_SENTENCE = re.compile(r"[.!?;][\"”’')]*\s*$")
+
+
+def _question_heading(text: str, start: int, end: int) -> bool:
+    """Is text[start:end] a line of its own that asks a question? Ofsted's reports head
+    their sections so ("What needs to improve?"); a finding is never put as one."""
+    return (text[start:end].rstrip().endswith("?") and (start == 0 or text[start - 1] == "\n")
+            and text[end:].lstrip(" \t")[:1] in ("\n", ""))
 
 
 def _skipped(cites: tuple[Citation, ...], text: str) -> list[tuple[int, int]]:

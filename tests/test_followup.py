@@ -372,6 +372,15 @@ def pdf_eng(doncaster_pdf_index: Settings) -> Engine:
     return Engine.load(doncaster_pdf_index)
 
 
+def test_more_reads_past_a_question_heading(pdf_eng: Engine) -> None:
+    first, more = _chat(pdf_eng, "Are sound plans in place in Doncaster where further "
+                                 "improvements are needed?", "tell me more")
+    assert any("sound plans are in place" in c.quote for c in first.citations), first.text
+    # The report's next line is its heading "What needs to improve?": the next finding follows.
+    assert "What needs to improve" not in more.text
+    assert "Work with other agencies to improve the quality of contacts" in more.text
+
+
 def test_which_page_names_the_page_of_the_last_citation(pdf_eng: Engine) -> None:
     first, page = _chat(pdf_eng, "What grade did Doncaster get for care leavers?",
                         "which page is that on?")
