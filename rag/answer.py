@@ -438,7 +438,14 @@ def _search_and_compose(u: Understanding, filters: Filters, settings: Settings, 
                 break
     else:
         ans = chosen.compose(u, hits, eng)
-    return _timed(check_figures(ans), t0, t_ret)
+    ans = check_figures(ans)
+    if ans.outcome != "answer" and k is not None and k < settings.k:
+        # "The reports don't say" after reading fewer passages than usual may only mean the
+        # passage that says it was not read.
+        ans = replace(ans, notes=(*ans.notes, f"Only {k} passage{'s' if k > 1 else ''} "
+                                  f"{'were' if k > 1 else 'was'} read (k={k}; the default is "
+                                  f"{settings.k}): a larger k may find the answer."))
+    return _timed(ans, t0, t_ret)
 
 
 def check_figures(ans: Answer) -> Answer:

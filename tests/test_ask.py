@@ -380,6 +380,15 @@ def test_a_waiting_time_is_answered_by_a_length_of_time(tmp_path: Path) -> None:
     assert "11 days" in answer(q, e.settings, engine=e).text
 
 
+def test_a_small_k_that_finds_nothing_says_more_passages_may(eng: Engine) -> None:
+    q = "How many llamas does Darlington keep?"
+    few = answer(q, eng.settings, engine=eng, k=1)
+    assert few.abstained and few.notes == (
+        f"Only 1 passage was read (k=1; the default is {eng.settings.k}): a larger k may find "
+        "the answer.",)
+    assert not answer(q, eng.settings, engine=eng).notes  # the default k: nothing to add
+
+
 def test_answers_are_deterministic(eng: Engine) -> None:
     q = "What did people say about safeguarding in Birmingham?"
     assert ask(eng, q).to_json()["answer"] == ask(eng, q).to_json()["answer"]
