@@ -406,6 +406,13 @@ def _with_topic(reading: Reading, settings: Settings, filters: Filters | None, e
     the same organisation, searched with the words of the question it points back to."""
     own = followup_question(reading)
     u = _understood(own, eng)
+    if not u.statements and asks("asks_score", own) and reading.previous is not None:
+        # "what score did it get?" after a question about Staffordshire's safeguarding: the
+        # score of the quality statement that question was about.
+        before = _understood(topic_of(reading.previous), eng).statements
+        if before:
+            own = f"{own.rstrip(' ?')} for {' and '.join(before)}?"
+            u = _understood(own, eng)
     merged = _merge_filters(filters or Filters(), u, eng)
     routed = structured.route(u, merged, eng)
     if routed is not None:

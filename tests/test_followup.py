@@ -360,6 +360,13 @@ def test_a_follow_up_with_nothing_before_it_says_to_ask_in_full(eng: Engine, mes
     assert b.citations
 
 
+def test_a_score_asked_of_it_is_the_score_of_the_statement_asked_about_before(
+        eng: Engine) -> None:
+    _, score = _chat(eng, "how does staffordshire handle safeguarding concerns?",
+                     "what score did it get?")
+    assert score.text.startswith("Staffordshire County Council's score for Safeguarding is 3")
+
+
 def test_a_council_typed_one_slip_away_is_not_the_council_before(eng: Engine) -> None:
     first, second = _chat(eng, "What score did Westminster get for safeguarding?",
                           "darlingtn safeguarding score")
@@ -370,6 +377,15 @@ def test_a_council_typed_one_slip_away_is_not_the_council_before(eng: Engine) ->
 @pytest.fixture(scope="module")
 def pdf_eng(doncaster_pdf_index: Settings) -> Engine:
     return Engine.load(doncaster_pdf_index)
+
+
+def test_naming_the_headline_judgement_asks_its_grade_and_follow_ups_keep_asking(
+        pdf_eng: Engine) -> None:
+    first, second = _chat(pdf_eng, "what was Doncaster's overall effectiveness",
+                          "and for care leavers?")
+    assert first.text.startswith("Ofsted judged Doncaster") and "Overall effectiveness" in first.text
+    assert second.read_as == "What grade did Doncaster get for care leavers?"
+    assert "care leavers" in second.text and second.text.startswith("Ofsted judged Doncaster")
 
 
 def test_more_reads_past_a_question_heading(pdf_eng: Engine) -> None:
