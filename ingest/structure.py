@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ingest.profiles import FamilyFacts, line_span, read_family
 from reportqa.records import Section, StatementScore, Structure
@@ -101,6 +103,17 @@ def canonical_statement(name: str) -> str | None:
     for canon, keys in STATEMENT_KEYS.items():
         if any(k in low for k in keys):
             return canon
+    return None
+
+
+def inspectorate_of(metadata: Mapping[str, Any]) -> str | None:
+    """Whose report this is: its family profile's inspectorate ("Ofsted", "Ofsted and CQC"),
+    "CQC" for a CQC local authority assessment page (no family of its own, but a page kind),
+    None for a file that is neither (an uploaded note)."""
+    if metadata.get("inspectorate"):
+        return str(metadata["inspectorate"])
+    if not metadata.get("family") and metadata.get("page_kind") not in (None, "other"):
+        return "CQC"
     return None
 
 

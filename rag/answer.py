@@ -16,7 +16,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Protocol
 
-from ingest.structure import council_key
+from ingest.structure import council_key, inspectorate_of
 from rag import structured
 from rag.engine import Engine, get_engine
 from rag.evidence import (
@@ -106,15 +106,21 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
         ans = abstained(q, "The indexed reports don't cover "
                        + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
         return _timed(ans, t0, t0)
+    notes = _left_out(u, explicit, eng)
     by = _inspectorate_named(u.question)
     if by is not None:
         reports = _reports_by(by, eng)
-        if u.councils and not set(u.councils) & set(reports.values()):
-            names = {c.key: c.name for c in eng.derived().councils}
-            ans = abstained(q, f"The indexed reports include no {by} report for "
-                            + " or ".join(names.get(c, c) for c in u.councils)
-                            + f": ask without naming {by} to search the reports that are indexed.")
-            return _timed(ans, t0, t0)
+        names = {c.key: c.name for c in eng.derived().councils}
+        # The councils searched: named, or set by the filter.
+        missing = [names.get(c, c) for c in filters.councils if c not in set(reports.values())]
+        if not reports or (missing and len(missing) == len(filters.councils)):
+            where = f" for {' or '.join(missing)}" if reports else ""
+            return _timed(abstained(q, f"The indexed reports include no {by} report{where}: ask "
+                                    f"without naming {by} to search the reports that are "
+                                    "indexed."), t0, t0)
+        if missing:
+            notes += (f"The indexed reports include no {by} report for "
+                      f"{' or '.join(missing)}: answered from the others.",)
         keep = [r for r in reports if not filters.report_ids or r in filters.report_ids]
         filters = replace(filters, report_ids=tuple(keep) or ("(none)",))
     routed = structured.route(u, filters, eng)
@@ -123,7 +129,7 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
     else:
         ans = _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
     # Understood with its shorthand read ("r" -> "are"), answered as typed.
-    return replace(ans, question=q, notes=(*ans.notes, *_left_out(u, explicit, eng)))
+    return replace(ans, question=q, notes=(*ans.notes, *notes))
 
 
 def _inspectorate_named(question: str) -> str | None:
@@ -135,11 +141,10 @@ def _inspectorate_named(question: str) -> str | None:
 
 def _reports_by(inspectorate: str, eng: Engine) -> dict[str, str | None]:
     """Report id -> council key of every indexed report by ``inspectorate`` (a joint SEND
-    inspection is by both; a CQC local authority assessment page carries no family, so no
-    inspectorate, of its own)."""
+    inspection is by both), from the reports the engine holds in memory."""
     return {r.report_id: council_key(r.metadata.get("council"))
-            for r in eng.store.reports()
-            if inspectorate in (r.metadata.get("inspectorate") or "CQC")}
+            for r in eng.retriever.state().reports.values()
+            if inspectorate in (inspectorate_of(r.metadata) or "")}
 
 
 def _left_out(u: Understanding, explicit: Filters, eng: Engine) -> tuple[str, ...]:

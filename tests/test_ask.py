@@ -360,6 +360,19 @@ def test_a_question_naming_an_inspectorate_is_answered_from_its_reports(mixed: E
     assert not ask_("What rating did Darlington get?").abstained
     ofsted = ask_("What did Ofsted say about waiting times?")
     assert ofsted.citations and all(c.report_id.startswith("ofsted-") for c in ofsted.citations)
+    # Of two councils named, the one with no such report is said, not silently dropped.
+    both = ask_("What did Ofsted say about Bury and Darlington?")
+    assert all(c.report_id.startswith("ofsted-") for c in both.citations)
+    assert both.notes == ("The indexed reports include no Ofsted report for Darlington Borough "
+                          "Council: answered from the others.",)
+    filtered = answer("What did Ofsted say about care leavers?", mixed.settings,
+                      Filters(councils=("Darlington",)), engine=mixed)
+    assert filtered.abstained and "no Ofsted report for Darlington" in filtered.text
+
+
+def test_an_inspectorate_with_no_report_indexed_is_named(eng: Engine) -> None:
+    a = answer("What did Ofsted say about safeguarding?", eng.settings, engine=eng)
+    assert a.abstained and a.text.startswith("The indexed reports include no Ofsted report:")
 
 
 def test_a_waiting_time_is_answered_by_a_length_of_time(tmp_path: Path) -> None:

@@ -368,6 +368,9 @@ def test_a_file_that_is_no_report_is_not_counted_as_a_cqc_assessment() -> None:
 
     cqc = {"council": "Darlington Borough Council", "page_kind": "about", "family": None}
     note = {"council": None, "page_kind": "other", "family": None}
+    # A council's strategy uploaded as a file of no known kind is no CQC assessment either.
+    strategy = {"council": "Darlington Borough Council", "page_kind": "other", "family": None}
+    assert report_family(strategy) == "Other reports"
     send = {"council": "Bury", "page_kind": "inspection_report", "family": "ofsted-area-send"}
     assert report_family(cqc) == "CQC local authority assessments"
     assert report_family(note) == "Other reports"

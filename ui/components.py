@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 # Re-exported: the app and its tests import the upload helpers from here.
+from ingest.structure import inspectorate_of
 from ingest.upload import (  # noqa: F401
     MAX_NAME_CHARS,
     UPLOAD_DIR,
@@ -118,10 +119,9 @@ def family_name(family: str | None) -> str:
 
 def report_family(metadata: dict[str, Any]) -> str:
     """The family a report is shown under. A CQC local authority assessment page carries no
-    family of its own but a council and a page kind; a file with neither (an uploaded note)
-    is not one, whatever its format."""
-    if not metadata.get("family") and not metadata.get("council") \
-            and metadata.get("page_kind") in (None, "other"):
+    family of its own but a page kind; a file with neither (an uploaded note) is not one,
+    whatever its format (`inspectorate_of`, the rule questions naming CQC are read by)."""
+    if not metadata.get("family") and inspectorate_of(metadata) is None:
         return "Other reports"
     return family_name(metadata.get("family"))
 
