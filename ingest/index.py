@@ -315,10 +315,15 @@ class IndexStore:
                       ch.council, ch.page_kind, ch.quality_statement, ch.theme, ch.score)
                      for seq, ch in enumerate(r.chunks)],
                 )
+                # When it was added is when its file last changed: a re-read of the same file
+                # (a parser upgrade) keeps it, so the newer of two copies of a page stays so.
+                before = c.execute("SELECT file_hash, added_at FROM reports WHERE report_id=?",
+                                   (r.report_id,)).fetchone()
+                added = before[1] if before and before[0] == r.file_hash else now
                 c.execute(
                     "INSERT OR REPLACE INTO reports VALUES (?,?,?,?,?,?,?,?,?)",
                     (r.report_id, r.content_hash, r.file_hash, r.path, r.source,
-                     json.dumps(r.metadata), r.text, len(r.chunks), now),
+                     json.dumps(r.metadata), r.text, len(r.chunks), added),
                 )
             self._bump(c)
             c.executemany("UPDATE pending SET state='cleanup' WHERE report_id=?",

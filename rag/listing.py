@@ -42,10 +42,11 @@ def version_notes(store: IndexStore, report_ids: Iterable[str]) -> dict[str, str
             notes[rid] = (f"{rid} is an older assessment than {v.of}: answers use {v.of} "
                           "unless a question names the older one's year")
         elif v.of in ids and rid not in ids:
-            notes[v.of] = (f"{v.of} now stands in for {rid}, "
-                           + ("a copy of the same page" if v.status == "duplicate"
-                              else "an older assessment")
-                           + f": answers use {v.of}")
+            # One new copy may stand in for several older ones: a note for each.
+            note = (f"{v.of} now stands in for {rid}, "
+                    + ("a copy of the same page" if v.status == "duplicate"
+                       else "an older assessment") + f": answers use {v.of}")
+            notes[v.of] = f"{notes[v.of]}; {note}" if v.of in notes else note
     return notes
 
 

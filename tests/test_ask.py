@@ -499,6 +499,14 @@ def test_an_edited_copy_of_a_page_replaces_it_and_ingest_says_so(
     settings = Settings(index_dir=Path(index), embedder="hash")
     a = answer("What is the population of Darlington?", settings, engine=Engine.load(settings))
     assert "120,999" in a.text and a.citations[0].report_id == new
+    # A parser upgrade re-reads both files in one run: the edited copy stays the newer.
+    from ingest import pipeline
+
+    monkeypatch.setattr(pipeline, "PARSER_VERSION", pipeline.PARSER_VERSION + 1)
+    assert main(["ingest", str(tmp_path / "first"), str(tmp_path / "fixed"), "--index", index]) == 0
+    assert "updated 2" in capsys.readouterr().out
+    a = answer("What is the population of Darlington?", settings, engine=Engine.load(settings))
+    assert "120,999" in a.text and a.citations[0].report_id == new
 
 
 # --- CLI: scores table covers every stated score -------------------------------------------
