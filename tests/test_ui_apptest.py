@@ -244,10 +244,26 @@ def test_see_also_passages_for_an_unanswerable_question(app) -> None:
         assert any(m.value == "**Closest passages (see also)**" for m in app.markdown)
 
 
-def test_every_answer_can_be_judged_and_a_new_conversation_starts_afresh(app) -> None:
+def test_every_answer_can_be_judged_and_a_new_conversation_starts_afresh(
+        app, ui_env: Settings) -> None:
+    from reportqa import feedback
+
     ask(app, "What did Leeds score for safeguarding?")  # not indexed: no passage to show
     assert not source_labels(app)
     assert app.get("feedback"), "no thumbs under an answer that quotes nothing"
+    assert app.button(key="new_conversation")  # from the first answer on
+    # Up, then down with a correction, then up again: each change is saved, the last counts.
+    app.get("feedback")[0].set_value(1).run()
+    app.get("feedback")[0].set_value(0).run()
+    app.text_input[0].set_value("Leeds is not indexed").run()
+    app.button(key="send-0-0").click().run()
+    app.get("feedback")[0].set_value(1).run()
+    assert [r["verdict"] for r in feedback.load(ui_env)] == ["up", "down", "up"]
+    app.button(key="new_conversation").click().run()
+    ask(app, "What did Leeds score for safeguarding?")
+    app.get("feedback")[0].set_value(1).run()  # the new conversation's first answer: saved too
+    assert [r["verdict"] for r in feedback.load(ui_env)] == ["up", "down", "up", "up"]
+    app.button(key="new_conversation").click().run()
     ask(app, "What score did Darlington get for safeguarding?")
     ask(app, "and Staffordshire?")
     assert any("Read as:" in h.value for h in app.html)

@@ -150,7 +150,7 @@ def _render_answer(i: int, turn: dict[str, Any], engine: Engine) -> None:
     if ans.read_as and ans.read_as != ans.question:
         # A follow-up was read in context: say how, and offer the words as typed.
         st.html(f'<div class="rq-read-as">Read as: {esc(ans.read_as)}</div>')
-        if st.button("Ask the words as typed instead", key=f"literal-{i}"):
+        if st.button("Ask the words as typed instead", key=f"literal-{_turn_key(i)}"):
             st.session_state["pending"] = {"question": ans.question, "literal": True}
             st.rerun()
     st.html(answer_html(ans))
@@ -175,30 +175,39 @@ def _render_answer(i: int, turn: dict[str, Any], engine: Engine) -> None:
     if ans.citations:
         st.download_button("Download evidence (CSV)", data=csv_bytes(ans),
                            file_name=f"reportqa-evidence-{i + 1}.csv", mime="text/csv",
-                           key=f"csv-{i}", on_click="ignore")
+                           key=f"csv-{_turn_key(i)}", on_click="ignore")
 
 
 def _feedback(i: int, ans: Answer, settings: Settings) -> None:
     """Thumbs up/down and an optional correction, saved to the index folder for review
-    (`reportqa eval --from-feedback`)."""
-    verdict = st.feedback("thumbs", key=f"fb-{i}")
+    (`reportqa eval --from-feedback`). A changed verdict is saved again: the last one counts."""
+    key = _turn_key(i)
+    verdict = st.feedback("thumbs", key=f"fb-{key}")
     if verdict is None:
         return
-    done = st.session_state.setdefault("feedback_saved", set())
+    saved = st.session_state.setdefault("feedback_saved", {})  # turn key -> last verdict saved
     label = "up" if verdict == 1 else "down"
     if label == "down":
-        fix = st.text_input("What should it have said? (optional)", key=f"fix-{i}", max_chars=2000)
-        if not st.button("Send", key=f"send-{i}") or (i, "down") in done:
-            return
-        feedback.record(settings, ans, "down", fix)
-    elif (i, "up") not in done:
+        fix = st.text_input("What should it have said? (optional)", key=f"fix-{key}",
+                            max_chars=2000)
+        if st.button("Send", key=f"send-{key}"):
+            feedback.record(settings, ans, "down", fix)
+            saved[key] = "down"
+    elif saved.get(key) != "up":
         feedback.record(settings, ans, "up")
-    done.add((i, label))
-    st.caption("Thanks: saved for review.")
+        saved[key] = "up"
+    if saved.get(key) == label:
+        st.caption("Thanks: saved for review.")
+
+
+def _turn_key(i: int) -> str:
+    """Widget keys of turn ``i`` of this conversation: a new conversation's first answer is
+    not the last one's (its thumbs, page switches and saved verdicts start afresh)."""
+    return f"{st.session_state.get('conversation', 0)}-{i}"
 
 
 def _page_key(i: int, c: Citation) -> str:
-    return f"page-{i}-{c.n}"
+    return f"page-{_turn_key(i)}-{c.n}"
 
 
 def _page_view(i: int, c: Citation, engine: Engine) -> None:
@@ -270,6 +279,7 @@ def main() -> None:
     ss.setdefault("uploads", {})  # uploader file_id -> FileResult
 
     sb = st.sidebar
+    new_box = sb.container()  # "New conversation", drawn once the message is read
     filters_box = sb.container()
     upload_box = sb.container()
     reports_box = sb.container()
@@ -301,13 +311,6 @@ def main() -> None:
     families = sorted({report_family(r.metadata) for r in indexed})
     years = sorted({y for r in indexed if (y := report_year(r.metadata))}, reverse=True)
     with filters_box:
-        # A follow-up is read against the questions before it; this starts afresh (a reload
-        # does too, silently).
-        if ss["history"] and st.button("New conversation", key="new_conversation",
-                                       help="Forget the questions so far: the next one is "
-                                            "read on its own"):
-            ss["history"] = []
-            st.rerun()
         st.subheader("Filters")
         chosen_councils = st.multiselect("Council or area", sorted(name_to_key), key="f_council",
                                          placeholder="All councils")
@@ -352,6 +355,15 @@ def main() -> None:
     pending = ss.pop("pending", None)
     prompt = typed or (pending or {}).get("question")
     literal = bool(pending and not typed and pending.get("literal"))
+    with new_box:
+        # A follow-up is read against the questions before it; this starts afresh (a reload
+        # does too, silently). Shown from the first question on, while it is answered too.
+        if (ss["history"] or prompt) and st.button(
+                "New conversation", key="new_conversation",
+                help="Forget the questions so far: the next one is read on its own"):
+            ss["history"] = []
+            ss["conversation"] = ss.get("conversation", 0) + 1
+            st.rerun()
     for i, past in enumerate(ss["history"]):
         _render_turn(i, past, engine)
     if not ss["history"] and not prompt:
