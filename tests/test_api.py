@@ -202,6 +202,9 @@ def test_no_index_is_503_with_the_cli_message(tmp_path: Path) -> None:
         for r in (c.post("/ask", json={"question": "What score did Bury get?"}),
                   c.get("/reports"), c.get("/scores")):
             assert r.status_code == 503 and "reportqa ingest" in r.json()["error"]
+        # An upload that indexes nothing still says why per file, not that there is no index.
+        r = c.post("/reports", files=[("files", ("notes.exe", b"MZ", "application/octet-stream"))])
+        assert r.status_code == 400 and "unsupported file type '.exe'" in r.json()["error"], r.text
 
 
 # --- bad input: 4xx, a clear message, the index unchanged -------------------------------------

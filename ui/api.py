@@ -207,7 +207,9 @@ def add_reports(files: Annotated[list[UploadFile], File(description="report file
         for f in files:  # one file's bytes in memory at a time
             results += save_and_ingest([(f.filename or "", f.file.read())], svc.settings,
                                        embedder=svc.embedder())
-        results = noted(results, svc.engine().store)
+        if any(r.status in ("added", "updated") for r in results):
+            # Only then is there an index to read versions from (a fresh one may have none).
+            results = noted(results, svc.engine().store)
     return _upload_response(results)
 
 
