@@ -117,8 +117,9 @@ def _looks_binary(sample: bytes) -> bool:
 
 
 # A link's address may hold one level of brackets ("(javascript:alert(4))", Wikipedia's
-# "Foo_(bar)"): the whole address goes, not up to its first ")".
-_ADDRESS = r"\((?:[^()]|\([^()]*\))*\)"
+# "Foo_(bar)"): the whole address goes, not up to its first ")"; one whose brackets do not
+# pair ("(https://x.org/plan_(2024)") goes up to its first ")", as before.
+_ADDRESS = r"(?:\((?:[^()]|\([^()]*\))*\)|\([^)]*\))"
 _IMAGE = re.compile(r"!\[([^\]]*)\]" + _ADDRESS)
 _LINK = re.compile(r"\[([^\]]+)\]" + _ADDRESS)
 

@@ -68,8 +68,10 @@ def load(settings: Settings) -> list[dict[str, Any]]:
 
 def candidate_questions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Gold-question candidates in the evaluation format, for a person to review, from the
-    last verdict on each answer: a thumbs down with a correction (the correction is the gold answer to check), and a thumbs up
-    (its quotes are the evidence; the gold answer is left for the reviewer to pick)."""
+    last verdict on each answer: a "not in the reports" marked right (an unanswerable
+    candidate), a thumbs down with a correction (the correction is the gold answer to
+    check), and a thumbs up (its quotes are the evidence; the gold answer is left for the
+    reviewer to pick)."""
     # The last verdict on an answer is the one that counts: a thumbs down changed to a
     # thumbs up (the app records both) was a change of mind.
     last = {(r.get("read_as"), r.get("answer")): i for i, r in enumerate(rows, 1)}

@@ -93,6 +93,8 @@ def test_a_markdown_link_whose_address_holds_brackets_goes_whole(tmp_path: Path)
     f.write_text("# Eastmoor Council\n\nSee [the strategy](https://example.org/Care_(2024)) and "
                  "[click me](javascript:alert(4)) or ![a chart](c.png (x)).\n", encoding="utf-8")
     assert parse_file(f).text.split("\n")[2] == "See the strategy and click me or a chart."
+    f.write_text("See [the plan](https://example.org/plan_(2024) for details.\n", encoding="utf-8")
+    assert parse_file(f).text == "See the plan for details."
 
 
 def test_markdown_headings_links_and_lists(tmp_path: Path) -> None:
