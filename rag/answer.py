@@ -121,8 +121,14 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
         if missing:
             notes += (f"The indexed reports include no {by} report for "
                       f"{' or '.join(missing)}: answered from the others.",)
+        # The shorter list of the two: a search filtered by thousands of ids is slow, and an
+        # index of one inspectorate's reports needs no filter at all.
+        others = tuple(r for r in eng.retriever.state().reports if r not in reports)
         keep = [r for r in reports if not filters.report_ids or r in filters.report_ids]
-        filters = replace(filters, report_ids=tuple(keep) or ("(none)",))
+        if filters.report_ids or (others and len(keep) <= len(others)):
+            filters = replace(filters, report_ids=tuple(keep) or ("(none)",))
+        elif others:
+            filters = replace(filters, exclude_report_ids=filters.exclude_report_ids + others)
     routed = structured.route(u, filters, eng)
     if routed is not None:
         ans = _timed(check_figures(routed), t0, time.perf_counter())
