@@ -109,26 +109,18 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
     notes = _left_out(u, explicit, eng)
     by = _inspectorate_named(u.question)
     if by is not None:
-        reports = _reports_by(by, eng)
-        names = {c.key: c.name for c in eng.derived().councils}
-        # The councils searched: named, or set by the filter.
-        missing = [names.get(c, c) for c in filters.councils if c not in set(reports.values())]
-        if not reports or (missing and len(missing) == len(filters.councils)):
-            where = f" for {' or '.join(missing)}" if reports else ""
-            return _timed(abstained(q, f"The indexed reports include no {by} report{where}: ask "
+        missing, filters = _by_inspectorate(by, filters, eng)
+        if missing is None:
+            return _timed(abstained(q, f"The indexed reports include no {by} report: ask "
                                     f"without naming {by} to search the reports that are "
                                     "indexed."), t0, t0)
+        if missing and len(missing) == len(filters.councils):
+            return _timed(abstained(q, f"The indexed reports include no {by} report for "
+                                    f"{' or '.join(missing)}: ask without naming {by} to "
+                                    "search the reports that are indexed."), t0, t0)
         if missing:
             notes += (f"The indexed reports include no {by} report for "
                       f"{' or '.join(missing)}: answered from the others.",)
-        # The shorter list of the two: a search filtered by thousands of ids is slow, and an
-        # index of one inspectorate's reports needs no filter at all.
-        others = tuple(r for r in eng.retriever.state().reports if r not in reports)
-        keep = [r for r in reports if not filters.report_ids or r in filters.report_ids]
-        if filters.report_ids or (others and len(keep) <= len(others)):
-            filters = replace(filters, report_ids=tuple(keep) or ("(none)",))
-        elif others:
-            filters = replace(filters, exclude_report_ids=filters.exclude_report_ids + others)
     routed = structured.route(u, filters, eng)
     if routed is not None:
         ans = _timed(check_figures(routed), t0, time.perf_counter())
@@ -143,6 +135,27 @@ def _inspectorate_named(question: str) -> str | None:
     named = [name for name, row in (("Ofsted", "names_ofsted"), ("CQC", "names_cqc"))
              if asks(row, question)]
     return named[0] if len(named) == 1 else None
+
+
+def _by_inspectorate(by: str, filters: Filters,
+                     eng: Engine) -> tuple[list[str] | None, Filters]:
+    """The councils searched (named, or set by the filter) that have no report by ``by``,
+    and the filters narrowed to its reports; None when the index holds none of them."""
+    reports = _reports_by(by, eng)
+    if not reports:
+        return None, filters
+    names = {c.key: c.name for c in eng.derived().councils}
+    have = set(reports.values())
+    missing = [names.get(c, c) for c in filters.councils if c not in have]
+    # The shorter list of the two: a search filtered by thousands of ids is slow, and an
+    # index of one inspectorate's reports needs no filter at all.
+    others = tuple(r for r in eng.retriever.state().reports if r not in reports)
+    keep = [r for r in reports if not filters.report_ids or r in filters.report_ids]
+    if filters.report_ids or (others and len(keep) <= len(others)):
+        filters = replace(filters, report_ids=tuple(keep) or ("(none)",))
+    elif others:
+        filters = replace(filters, exclude_report_ids=filters.exclude_report_ids + others)
+    return missing, filters
 
 
 def _reports_by(inspectorate: str, eng: Engine) -> dict[str, str | None]:
