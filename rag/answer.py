@@ -106,10 +106,11 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
         ans = abstained(q, "The indexed reports don't cover "
                        + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
         return _timed(ans, t0, t0)
-    notes = _left_out(u, explicit, eng)
+    names = {c.key: c.name for c in eng.derived().councils}
+    notes = _left_out(u, explicit, filters, names)
     by = _inspectorate_named(u.question)
     if by is not None:
-        missing, filters = _by_inspectorate(by, filters, eng)
+        missing, filters = _by_inspectorate(by, filters, names, eng)
         if missing is None:
             return _timed(abstained(q, f"The indexed reports include no {by} report: ask "
                                     f"without naming {by} to search the reports that are "
@@ -137,41 +138,39 @@ def _inspectorate_named(question: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def _by_inspectorate(by: str, filters: Filters,
+def _by_inspectorate(by: str, filters: Filters, names: dict[str, str],
                      eng: Engine) -> tuple[list[str] | None, Filters]:
-    """The councils searched (named, or set by the filter) that have no report by ``by``,
-    and the filters narrowed to its reports; None when the index holds none of them."""
-    reports = _reports_by(by, eng)
+    """The councils searched (named, or set by the filter) that have no report by ``by``
+    (a joint SEND inspection is by both), and the filters narrowed to its reports; None when
+    the index holds none of them. Read from the reports the engine holds in memory."""
+    reports: dict[str, str | None] = {}  # report id -> council key
+    others: list[str] = []
+    for r in eng.retriever.state().reports.values():
+        if by in (inspectorate_of(r.metadata) or ""):
+            reports[r.report_id] = council_key(r.metadata.get("council"))
+        else:
+            others.append(r.report_id)
     if not reports:
         return None, filters
-    names = {c.key: c.name for c in eng.derived().councils}
     have = set(reports.values())
     missing = [names.get(c, c) for c in filters.councils if c not in have]
     # The shorter list of the two: a search filtered by thousands of ids is slow, and an
     # index of one inspectorate's reports needs no filter at all.
-    others = tuple(r for r in eng.retriever.state().reports if r not in reports)
     keep = [r for r in reports if not filters.report_ids or r in filters.report_ids]
     if filters.report_ids or (others and len(keep) <= len(others)):
         filters = replace(filters, report_ids=tuple(keep) or ("(none)",))
     elif others:
-        filters = replace(filters, exclude_report_ids=filters.exclude_report_ids + others)
+        filters = replace(filters, exclude_report_ids=filters.exclude_report_ids + tuple(others))
     return missing, filters
 
 
-def _reports_by(inspectorate: str, eng: Engine) -> dict[str, str | None]:
-    """Report id -> council key of every indexed report by ``inspectorate`` (a joint SEND
-    inspection is by both), from the reports the engine holds in memory."""
-    return {r.report_id: council_key(r.metadata.get("council"))
-            for r in eng.retriever.state().reports.values()
-            if inspectorate in (inspectorate_of(r.metadata) or "")}
-
-
-def _left_out(u: Understanding, explicit: Filters, eng: Engine) -> tuple[str, ...]:
+def _left_out(u: Understanding, explicit: Filters, merged: Filters,
+              names: dict[str, str]) -> tuple[str, ...]:
     """What the question names that the filters given leave out: the filters decide what is
     searched (a council's reports may discuss its neighbours), but an answer about Bury to
-    "What did Birmingham score?" must say why it is about Bury."""
-    names = {c.key: c.name for c in eng.derived().councils}
-    allowed = {resolve_council(c, eng.derived().councils) for c in explicit.councils}
+    "What did Birmingham score?" must say why it is about Bury. ``merged`` holds the filter's
+    councils as `_merge_filters` resolved them."""
+    allowed = set(merged.councils) if explicit.councils else set()
     notes = []
     councils = [names.get(c, c) for c in u.councils if allowed and c not in allowed]
     if councils:
@@ -569,8 +568,7 @@ def _councils_respelt(message: str, eng: Engine) -> str:
     "plymoth"), as `_understood` reads it: else it names no organisation, and the follow-up
     reading carries the last one over ("birmingam safeguarding score in Westminster")."""
     d = eng.derived()
-    names, near = _council_words(tuple(d.councils), d.words)
-    respelt = respell(message, near, only=names)
+    respelt = _councils_read(message, d)
     # Only for a name it did not find as typed: "redbridges front door" names Redbridge
     # already, and is read as typed.
     found = len(org_mentions(respelt, d.councils)) > len(org_mentions(message, d.councils))
@@ -588,9 +586,15 @@ def _understood(question: str, eng: Engine) -> Understanding:
     # not the council word "county". Then every word, so the question-type rows read the
     # words the reports use ("... when was it publishd" asks the publication date), and the
     # content searched for, cut from that question, is respelt with it.
-    names, near = _council_words(tuple(d.councils), d.words)
-    typed = respell(respell(question, near, only=names), d.words, counts=d.word_counts)
+    typed = respell(_councils_read(question, d), d.words, counts=d.word_counts)
     return replace(structured.understand(typed, d.councils), question=question)
+
+
+def _councils_read(text: str, d: Any) -> str:
+    """``text`` with each word one slip away from a council's name read as it, where no
+    report word is nearer ("sandwel" -> "sandwell"; "comunity" stays for "community")."""
+    names, near = _council_words(tuple(d.councils), d.words)
+    return respell(text, near, only=names)
 
 
 @lru_cache(maxsize=4)
