@@ -46,6 +46,9 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re
 # table row opens with a capital ("14. Care leavers", "1 The areas", "2.1 Adoption").
 _FIGURE_GOES_ON = re.compile(r"^\d[\d.,]*%?\s+[a-z]")
 _SENTENCE_END = re.compile(r"[.!?][\"”’')\]]*$")
+# Words no sentence, heading or cell ends on: a line ending with one was wrapped.
+_OPEN_ENDED = re.compile(r"\s(?:the|a|an|of|to|and|or|for|with|in|on|at|by|from|into|across|"
+                         r"within|between|through|than|that|whose)$")
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,10 @@ def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
         return " "  # "sometimes over,\n25 years of age": a figure in mid-sentence, no paragraph number
     if blank or _BULLET.match(b) or _NUMBERED.match(b) or a.endswith(":"):
         return "\n"
-    if a.endswith(","):
-        return " "  # a line ending mid-clause goes on, however short ("the ATLAS (Accept, Teach,")
+    if a.endswith(",") or _OPEN_ENDED.search(a):
+        # A line ending mid-clause goes on, however short: "the ATLAS (Accept, Teach,", a
+        # table cell's "should ensure that the" / "SEND strategy continues ...".
+        return " "
     if b[0].isupper() and b.endswith("?") and len(b) < WRAP_SHARE * width:
         return "\n"  # a question heading ("What needs to improve?", "Is the service safe?")
     if b[0].islower() or b[0] in ",;)":

@@ -57,6 +57,29 @@ def test_a_short_line_ending_in_a_comma_goes_on() -> None:
     assert "sometimes over,\n◼ 25 years" in text
 
 
+def test_a_short_line_ending_on_a_word_no_sentence_ends_on_goes_on() -> None:
+    """A table cell wraps its sentence early ("should ensure that the / SEND strategy"); a
+    line ending on "the", "to", "across" was cut mid-phrase, whatever the next line opens
+    with. A bullet after it still starts its own line; a line ending on a noun does not go on."""
+    body = ["Leaders across the partnership should ensure that the",
+            "SEND strategy continues to be implemented.",
+            "Lancashire County Council and NHS Lancashire and",
+            "South Cumbria ICB",
+            "This is to meet the needs of children across",
+            "Lancashire.",
+            "They should improve:",
+            "• social care contributions to",
+            "• EHC plans",
+            "Areas for improvement"]
+    wide = "x" * 160
+    pages = [_page(n, [wide, *body] if n == 2 else [wide, "Some text."]) for n in (1, 2, 3, 4)]
+    text = clean_pages(pages).text
+    assert "should ensure that the SEND strategy continues to be implemented." in text
+    assert "\nLancashire County Council and NHS Lancashire and South Cumbria ICB\n" in text
+    assert "children across Lancashire.\nThey should improve:" in text
+    assert "contributions to\n• EHC plans\nAreas for improvement" in text
+
+
 def test_a_line_opening_with_a_figure_goes_on_from_a_sentence_cut_short() -> None:
     """A figure that wraps to the start of a line ("from 240 to / 95 since", "over, / 25
     years") is the sentence going on, not a numbered paragraph; a paragraph number or a

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from reportqa.records import Judgement
+from reportqa.text import sentence_spans
 
 HERE = Path(__file__).parent
 _HEAD = 1500  # a family is recognised from the start of the report
@@ -117,7 +118,7 @@ def profile_named(name: str | None) -> Profile | None:
     return next((p for p in profiles() if p.name == name), None)
 
 
-_BULLETS = "[◼•●▪■◦‣-]"  # the glyphs a list item may open with
+_BULLETS = "[◼•●▪■◦‣−–—-]"  # the glyphs a list item may open with (Surrey prints "−")
 _NUMBER = r"\d{1,2}[.)]\s"  # "6. ", "6) "
 _ITEM = re.compile(rf"^(?:{_BULLETS}\s*|{_NUMBER}\s*|\(?[a-z][.)]\s+)\S")
 
@@ -140,8 +141,49 @@ def listed_under(text: str, headings: tuple[str, ...]) -> tuple[str | None, list
             continue
         spans = _bulleted(text, m.end() + 1) or _paragraphs(text, m.end() + 1, headings)
         if spans:
-            return h, spans
+            return h, _with_sub_items(text, spans)
     return None, []
+
+
+def _with_sub_items(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """One item per recommendation: a lead-in ending with a colon ("they should urgently
+    improve:", "relating to:") takes the bulleted lines below it, which finish its sentence,
+    and a short lead-in of its own ("This is to ensure that:") goes with the item above it.
+    Reports print a recommendation so (area SEND, focused visits); an answer quoting the
+    lead-in alone would end at the colon."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        s, e = spans[i]
+        i += 1
+        if not text[s:e].rstrip().endswith(":"):
+            out.append((s, e))
+            continue
+        short = len(text[s:e].split()) < PARAGRAPH_WORDS
+        glyph = _glyph(text, s)
+        while i < len(spans) and _glyph(text, spans[i][0]) not in ("", glyph) \
+                and _adjacent(text, e, spans[i][0]):
+            e = spans[i][1]
+            i += 1
+        if out and short and _adjacent(text, out[-1][1], s):
+            s = out.pop()[0]
+        out.append((s, e))
+    return out
+
+
+def _adjacent(text: str, end: int, start: int) -> bool:
+    """Nothing but line breaks and bullets between two items: one follows the other."""
+    return not text[end:start].strip(" \t\n" + _GLYPHS)
+
+
+_GLYPHS = _BULLETS.strip("[]")
+
+
+def _glyph(text: str, start: int) -> str:
+    """The bullet glyph opening the line ``start`` is on ("" for a line of running text)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    head = text[line_start:start].strip()
+    return head[:1] if head and head[0] in _GLYPHS else ""
 
 
 def _lines(text: str, pos: int) -> Iterator[tuple[int, int, str]]:
@@ -190,19 +232,68 @@ def _paragraphs(text: str, pos: int, headings: tuple[str, ...]) -> list[tuple[in
     line ends the list."""
     names = {h.rstrip("?").lower() for h in headings}
     spans: list[tuple[int, int]] = []
+    # Words of the short lines passed over before the first item: a table's row label (the
+    # responsible body, "Bury Metropolitan Borough / Council and NHS Greater / Manchester
+    # ICB") is printed again before each row, its words perhaps in another order ("NHS
+    # Lancashire and South / Cumbria ICB and Lancashire / County Council"), and the list
+    # goes on after it; a title with any other word ends it.
+    label: set[str] = set()
     prev = ""
     for start, end, line in _lines(text, pos):
         if not spans and start - pos > PARAGRAPH_LOOK:
             break
-        opens = not prev or _WHOLE.search(prev) or len(prev.split()) < PARAGRAPH_WORDS
+        opens = not prev or _WHOLE.search(prev) or len(prev.split()) < PARAGRAPH_WORDS \
+            or _names_who(prev)
         whole = (_WHOLE.search(line) and len(line.split()) >= PARAGRAPH_WORDS and opens
                  and line[:1].isupper() and line.rstrip("?").lower() not in names)
-        if whole or (spans and _ITEM.match(line)):
-            spans.append(_item(start, end, line))
-        elif spans:
+        if whole or (spans and (_ITEM.match(line) or _lead_in(text, line, end))):
+            spans.extend(_recommendations(text, *_item(start, end, line)))
+        elif not spans:
+            label |= set(line.lower().split()) if _names_who(line) else set()
+        elif not (_names_who(line) and set(line.lower().split()) <= label):
             break
         prev = line
     return spans
+
+
+def _names_who(line: str) -> bool:
+    """A table cell naming a body ("Lancashire County Council and NHS Lancashire and South
+    Cumbria ICB"), not a wrapped sentence's first half: mostly capitalised words, no
+    sentence end, at most two short lines of words."""
+    words = line.split()
+    return (0 < len(words) <= 2 * PARAGRAPH_WORDS and not _WHOLE.search(line)
+            and 2 * sum(w[0].isupper() for w in words) > len(words))
+
+
+def _lead_in(text: str, line: str, end: int) -> bool:
+    """A line opening the bullets below it ("This is to ensure that:"), however short."""
+    return line.rstrip().endswith(":") and line[:1].isupper() \
+        and _ITEM.match(_line_after(text, end)) is not None
+
+
+def _line_after(text: str, end: int) -> str:
+    nxt_end = text.find("\n", end + 1)
+    return text[end + 1 : len(text) if nxt_end < 0 else nxt_end]
+
+
+# A sentence that says who should do what: a recommendation of its own, where a PDF runs
+# several into one paragraph (Bury's and Newham's 'Areas for improvement'). One opening with
+# a word pointing back ("This should be overseen ...", "They should publish ...", "In
+# particular, they should ...") goes on with the recommendation before it.
+_RECOMMENDS = re.compile(r"\b(?:should|must|needs? to)\b")
+_GOES_ON = re.compile(r"(?:This|These|That|Those|It|They|Their|Such|In|Also|Additionally)\b")
+
+
+def _recommendations(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A paragraph item, split before each further sentence that recommends something of
+    its own; any other sentence ("This will enable them to ...") stays with the one before."""
+    out: list[tuple[int, int]] = []
+    for s, e in sentence_spans(text, start, end):
+        if out and not (_RECOMMENDS.search(text, s, e) and not _GOES_ON.match(text, s)):
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out or [(start, end)]
 
 
 def _subheading_before_item(text: str, line: str, end: int) -> bool:
@@ -210,9 +301,7 @@ def _subheading_before_item(text: str, line: str, end: int) -> bool:
     topic titles): no full stop, a few words, and the next line is an item."""
     if not line.strip() or len(line.split()) > 12 or line.rstrip().endswith((".", ":", ";")):
         return False
-    nxt_end = text.find("\n", end + 1)
-    nxt = text[end + 1 : len(text) if nxt_end < 0 else nxt_end]
-    return _ITEM.match(nxt) is not None
+    return _ITEM.match(_line_after(text, end)) is not None
 
 
 def all_grades() -> tuple[str, ...]:
