@@ -193,23 +193,37 @@ def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answe
         spans = _asked_first(u, text, spans, skip, eng)
         cites: list[Citation] = []
         words = 0
+        cut = False
         for s, e in spans:
             n_words = len(text[s:e].split())
             if cites and words + n_words > W.list_words:
                 break
             if not cites and n_words > W.list_words:  # one long item: its opening words
-                e = s + len(" ".join(text[s:e].split(" ")[:W.list_words]))
+                e, cut = _cut_item(text, s, e, W.list_words)
             cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e,
                                    council=m.get("council")))
             words += len(text[s:e].split())
         # The heading as the report prints it: "What needs to improve?", "Recommendations:".
         shown = heading if (heading or "").endswith("?") else f"{heading}:"
-        body = " ".join(with_marker(clean_quote(c.quote), c.n) for c in cites)
+        # An item cut short says so ("... to better meet the needs of … [1].").
+        body = " ".join(with_marker(clean_quote(c.quote) + (" …" if cut and c.n == 1 else ""),
+                                    c.n) for c in cites)
         # No figure of our own in the text: every figure in an answer must be in what it cites.
         tail = " The report lists more." if len(spans) > len(cites) else ""
         return Answer(u.question, f"{m.get('council')}: {shown} {body}{tail}", False,
                       tuple(cites), answerer="table")
     return None
+
+
+def _cut_item(text: str, start: int, end: int, budget: int) -> tuple[int, bool]:
+    """Where a list item too long to quote whole is cut, and whether mid-sentence: after its
+    last whole sentence within ``budget`` words when that keeps most of them (three fifths),
+    else at ``budget`` words."""
+    within = [e for _, e in quotable_spans(text, start, end)
+              if len(text[start:e].split()) <= budget]
+    if within and 5 * len(text[start:within[-1]].split()) >= 3 * budget:
+        return within[-1], False
+    return start + len(" ".join(text[start:end].split(" ")[:budget])), True
 
 
 # Words every judgement name shares: they cannot tell one judgement from another.

@@ -299,6 +299,12 @@ def test_a_list_heading_the_question_names_is_read_first(tmp_path: Path) -> None
     assert [t.startswith(f"Lancashire: {h} ") for t, h in zip(shown.values(), expected,
                                                               strict=True)] == [True] * 3, shown
     assert "shared strategic governance" in next(iter(shown.values()))
+    # An item too long to quote whole is cut after a whole sentence, or says it is cut
+    # ("... to better meet the needs of … [1]."), never left hanging on "of [1]".
+    for q in ("What is Lancashire's SEND partnership doing well?",
+              "What does Lancashire's SEND partnership need to do better?"):
+        body = answer(q, settings, engine=eng).text
+        assert not re.search(r"\b(?:of|the|to|and|in|with|for) \[\d+\]", body), body
 
 
 def test_hyphens_at_line_wraps_are_hyphens() -> None:
