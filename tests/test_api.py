@@ -526,3 +526,19 @@ def test_serve_refuses_a_public_address_without_a_token(shared_hash_index: Setti
     assert "REPORTQA_API_TOKEN" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(OSError):  # nothing is listening
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_a_port_out_of_range_is_refused_before_anything_starts(port: str,
+                                                               capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    """uvicorn took --port 99999 modulo 65536 and listened on 34463 while the banner said
+    99999: every command with --port refuses what is not a port, naming the range."""
+    from ui.cli import main
+
+    for cmd in ("serve", "ui", "chroma-server"):
+        extra = ["--path", "x"] if cmd == "chroma-server" else []
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, *extra, "--port", port])
+        assert exc.value.code == 2
+        assert "give a number from 1 to 65535" in capsys.readouterr().err

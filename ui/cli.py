@@ -62,6 +62,17 @@ def command(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def _port(value: str) -> int:
+    """A TCP port: 1-65535 (uvicorn took 99999 modulo 65536 and served on another port)."""
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port: give a number from 1 to 65535")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reportqa", description=__doc__)
     sub = p.add_subparsers(dest="cmd")
@@ -126,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="exit non-zero when an overall metric is below its minimum")
     sp.add_argument("--json", action="store_true", help="print summary.json to stdout")
     sp = add("ui", "start the browser front end (Streamlit chat) on the index")
-    sp.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    sp.add_argument("--port", type=_port, default=8501, help="port to serve on (default 8501)")
     sp.add_argument("--address", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1, this machine only)")
     sp.add_argument("--headless", action="store_true",
@@ -137,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
              "GET /scores; docs at /docs)")
     sp.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1; any other needs a token)")
-    sp.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sp.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     sp.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default "
                     "$REPORTQA_API_TOKEN; prefer the variable: other local users can read a "
                     "command line)")
@@ -145,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(Chroma token auth when REPORTQA_CHROMA_TOKEN is set)")
     sp.add_argument("--path", required=True, help="folder for the server's data")
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sp.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sp.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     sp.add_argument("--insecure", action="store_true",
                     help="allow a non-loopback address without a token (not recommended)")
     return p
