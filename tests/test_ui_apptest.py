@@ -252,17 +252,21 @@ def test_every_answer_can_be_judged_and_a_new_conversation_starts_afresh(
     assert not source_labels(app)
     assert app.get("feedback"), "no thumbs under an answer that quotes nothing"
     assert app.button(key="new_conversation")  # from the first answer on
-    # Up, then down with a correction, then up again: each change is saved, the last counts.
+    # Up, then down (saved on the click, the correction being optional), then its
+    # correction, then up again: each change is saved, the last counts.
     app.get("feedback")[0].set_value(1).run()
     app.get("feedback")[0].set_value(0).run()
+    assert [r["verdict"] for r in feedback.load(ui_env)] == ["up", "down"]
     app.text_input[0].set_value("Leeds is not indexed").run()
     app.button(key="send-0-0").click().run()
     app.get("feedback")[0].set_value(1).run()
-    assert [r["verdict"] for r in feedback.load(ui_env)] == ["up", "down", "up"]
+    rows = feedback.load(ui_env)
+    assert [(r["verdict"], r["correction"]) for r in rows] == [
+        ("up", None), ("down", None), ("down", "Leeds is not indexed"), ("up", None)]
     app.button(key="new_conversation").click().run()
     ask(app, "What did Leeds score for safeguarding?")
     app.get("feedback")[0].set_value(1).run()  # the new conversation's first answer: saved too
-    assert [r["verdict"] for r in feedback.load(ui_env)] == ["up", "down", "up", "up"]
+    assert [r["verdict"] for r in feedback.load(ui_env)][4:] == ["up"]
     app.button(key="new_conversation").click().run()
     ask(app, "What score did Darlington get for safeguarding?")
     ask(app, "and Staffordshire?")

@@ -187,17 +187,17 @@ def _feedback(i: int, ans: Answer, settings: Settings) -> None:
         return
     saved = st.session_state.setdefault("feedback_saved", {})  # turn key -> last verdict saved
     label = "up" if verdict == 1 else "down"
+    if saved.get(key) != label:
+        # Saved on the click: a thumbs down whose optional correction is never sent counts.
+        feedback.record(settings, ans, label)
+        saved[key] = label
+    st.caption("Thanks: saved for review.")
     if label == "down":
         fix = st.text_input("What should it have said? (optional)", key=f"fix-{key}",
                             max_chars=2000)
-        if st.button("Send", key=f"send-{key}"):
-            feedback.record(settings, ans, "down", fix)
-            saved[key] = "down"
-    elif saved.get(key) != "up":
-        feedback.record(settings, ans, "up")
-        saved[key] = "up"
-    if saved.get(key) == label:
-        st.caption("Thanks: saved for review.")
+        if st.button("Send", key=f"send-{key}") and fix.strip():
+            feedback.record(settings, ans, "down", fix)  # the last verdict, with its correction
+            st.caption("Correction saved.")
 
 
 def _turn_key(i: int) -> str:
