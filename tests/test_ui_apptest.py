@@ -222,6 +222,15 @@ def test_council_filter_restricts_answers(app) -> None:
     assert any("filtered to Birmingham City Council" in unmd(c.value) for c in app.caption)
 
 
+def test_a_year_filter_keeps_a_council_s_undated_pages_of_that_year(app) -> None:
+    """Most CQC quality-statement pages carry no date of their own: filtered to the year of
+    their council's assessment they are still searched (the score was "not stated")."""
+    assert "2023" in app.multiselect(key="f_year").options
+    app.multiselect(key="f_year").select("2023").run()
+    ask(app, "What score did Birmingham get for safeguarding?")
+    assert "Safeguarding is 2" in answers(app)[-1], answers(app)[-1]
+
+
 def test_statement_filter_restricts_answers(app) -> None:
     app.multiselect(key="f_statement").select("Safeguarding").run()
     ask(app, "How did the council work with partners?")

@@ -52,7 +52,7 @@ from ui.components import (  # noqa: E402
     question_html,
     report_family,
     report_rows,
-    report_year,
+    report_years,
     save_and_ingest,
     source_label,
 )
@@ -309,7 +309,8 @@ def main() -> None:
                   "them (with the page, for PDFs); if the reports don't say, the answer says so.")
     name_to_key = {c.name: c.key for c in derived.councils}
     families = sorted({report_family(r.metadata) for r in indexed})
-    years = sorted({y for r in indexed if (y := report_year(r.metadata))}, reverse=True)
+    year_of = report_years(indexed)
+    years = sorted({y for y in year_of.values() if y}, reverse=True)
     with filters_box:
         st.subheader("Filters")
         chosen_councils = st.multiselect("Council or area", sorted(name_to_key), key="f_council",
@@ -321,7 +322,7 @@ def main() -> None:
                                            key="f_statement", placeholder="All quality statements")
     only = tuple(r.report_id for r in indexed
                  if (not chosen_families or report_family(r.metadata) in chosen_families)
-                 and (not chosen_years or report_year(r.metadata) in chosen_years))
+                 and (not chosen_years or year_of[r.report_id] in chosen_years))
     narrowed = bool(chosen_families or chosen_years)
     filters = Filters(councils=tuple(name_to_key[n] for n in chosen_councils if n in name_to_key),
                       statements=tuple(chosen_statements),

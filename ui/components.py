@@ -132,6 +132,25 @@ def report_year(metadata: dict[str, Any]) -> str | None:
     return years[-1] if years else (metadata.get("published") or "")[:4] or None
 
 
+def report_years(rows: Iterable[Any]) -> dict[str, str | None]:
+    """Report id -> its year (`report_year`). A page with no date of its own (most CQC
+    quality-statement pages) takes its council's other pages' year in the same family, when
+    they agree on one: filtered to 2023, Birmingham's safeguarding page was left out and the
+    answer said the reports don't state its score."""
+    rows = list(rows)
+    own = {r.report_id: report_year(r.metadata) for r in rows}
+    group: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        year = own[r.report_id]
+        if year and r.metadata.get("council"):
+            group.setdefault((r.metadata["council"], report_family(r.metadata)), set()).add(year)
+    out: dict[str, str | None] = {}
+    for r in rows:
+        years = group.get((r.metadata.get("council") or "", report_family(r.metadata)), set())
+        out[r.report_id] = own[r.report_id] or (next(iter(years)) if len(years) == 1 else None)
+    return out
+
+
 def index_summary(rows: Iterable[Any]) -> str:
     """"66 reports: 36 CQC local authority assessments, 13 Ofsted ... (ILACS), ..."."""
     counts: dict[str, int] = {}
