@@ -43,9 +43,11 @@ from rag.evidence import (
     with_sequel,
 )
 from rag.judgement_answers import inspected_in, report_metadata
+from rag.lexicon import words
 from rag.query import Understanding
 from rag.reader import MODEL_DIR, SentenceReader, order_score, pair_text, shared_reader
 from rag.reader import available as reader_available
+from rag.retrieve import tokenize
 from reportqa.errors import ReportQAError
 from reportqa.records import Answer, Hit
 from reportqa.settings import Settings
@@ -104,6 +106,26 @@ def fitting(first: Candidate, rest: list[Candidate], max_words: int) -> list[Can
     return out
 
 
+# Words that ask for a grade (questions.toml `grade_asking`) and CQC's word for it: what is
+# left of a grade question without them and its council's name is what it asks the grade of.
+_GRADE_WORDS = {t for w in (*words("questions", "grade_asking"), "score scores scored")
+                for t in tokenize(w)}
+
+
+def _another_statements_score(u: Understanding, c: Candidate, engine: Engine) -> bool:
+    """Is ``c`` a CQC score cell ("Score: 3 / 3 - Evidence shows a good standard") of a
+    quality statement the grade question does not ask about? A cell says nothing but its
+    score: "What grade did Staffordshire get for children in care?" is not answered by its
+    Safeguarding page's. A question naming no topic ("what score did it get?") may be."""
+    rid, start, end = c.span
+    row = next((r for r in engine.derived().scores
+                if r.report_id == rid and r.start < end and start < r.end), None)
+    if row is None or row.statement in u.statements:
+        return False
+    topic = set(u.terms) - _GRADE_WORDS - set(tokenize(" ".join(u.councils)))
+    return bool(topic) and not topic & set(tokenize(row.statement))
+
+
 class ExtractiveAnswerer:
     """Quote the report sentences that best answer the question; abstain when none does."""
 
@@ -128,6 +150,8 @@ class ExtractiveAnswerer:
         lexical = rank_sentences(u, hits, engine)
         cands = (read_candidates(u, lexical, self.reader, engine, self._lift)
                  if self.reader is not None else rerank_dense(u, lexical, engine))
+        if u.asks_grade:
+            cands = [c for c in cands if not _another_statements_score(u, c, engine)]
         figureless = bool(cands) and needs_figure(u) and not states_asked_figure(u, cands[0].text)
         if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold \
                 and not figureless:

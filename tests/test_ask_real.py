@@ -163,3 +163,17 @@ def test_a_history_of_offsets_alone_is_answered_as_the_full_history(
         full.append(Turn.of(a))
         bare.append(Turn.from_json({**a.to_json(), "citations": [
             {**c.to_json(), "quote": "", "passage": ""} for c in a.citations]}))
+
+
+def test_a_grade_asked_of_a_topic_is_not_another_statements_score(real: Engine) -> None:
+    """A CQC score cell says nothing but its score: "children in care" asked of Staffordshire
+    (CQC pages only, none grading children's services) is not answered by its Safeguarding
+    page's "Score: 3 / 3 - Evidence shows a good standard" (a browser review got exactly
+    that, as a first question and as "and Staffordshire?" after Hull's Ofsted grade)."""
+    a = answer("What grade did Staffordshire get for children in care?", real.settings,
+               engine=real)
+    assert not any("Score:" in c.quote for c in a.citations if not c.see_also), a.text
+    # Naming the statement, or no topic at all, still gets the score.
+    named = answer("What grade did Staffordshire get for safeguarding?", real.settings,
+                   engine=real)
+    assert "Safeguarding is 3" in named.text
