@@ -281,7 +281,7 @@ def which_rated(u: Understanding, eng: Engine) -> Answer:
         or {s.service for f in named if (s := scope_of(f)) and wanted.on_scale(f)}))
     if not match:
         return refused(u, f"No indexed council is {wanted.said('rated')}{where} "
-                       f"({len(rows)} ratings indexed).")
+                       f"({len(rows)} rating{'' if len(rows) == 1 else 's'} indexed).")
     listed = _by_service(match)
     cites = [cite_row(i + 1, r, eng, r.start, r.end) for i, r in enumerate(listed)]
     # "How many ...?" gets the list too: its markers count it, and a count the table derives

@@ -186,7 +186,10 @@ def judgement_table(reports: list[ReportRow], scores: list[ScoreRow],
                                  x.statement, f"{x.score} ({x.label})", x.published, x.report_id,
                                  x.start, x.end, x.source))
     for y in ratings:
-        if any(j.report_id == y.report_id for j in rows):
+        # Another family's overall grade came with its report's judgements above; a CQC page
+        # stating its rating beside its scores keeps both (Ealing's, Staffordshire's,
+        # Westminster's overall ratings were left out of `reportqa judgements`).
+        if y.family != "cqc-la-assessment" and any(j.report_id == y.report_id for j in rows):
             continue
         rows.append(JudgementRow("CQC", "cqc-la-assessment", y.council_key, y.council, y.council,
                                  "Overall rating", y.rating, y.published, y.report_id, y.start,

@@ -386,3 +386,19 @@ def test_which_councils_cqc_assessed_in_a_year_is_when_their_assessments_were_pu
     assert "The most recent published: Staffordshire" in latest.text
     since = answer("which councils did cqc assess since 2025?", eng.settings, engine=eng)
     assert councils(since) == {"London Borough of Ealing", "Staffordshire County Council"}, since.text
+
+
+def test_the_judgements_table_holds_every_cqc_overall_rating_the_scores_table_does(
+        eng: Engine) -> None:
+    """`reportqa judgements` restates the score table's overall ratings: a CQC page stating
+    its rating beside its scores kept only the scores (Ealing, Staffordshire, Westminster
+    were missing while `reportqa scores` and "which councils were rated good?" had them)."""
+    from rag.listing import judgement_rows, score_rows
+
+    rated = {(r["report_id"], r["label"]) for r in score_rows(eng)
+             if r["quality_statement"] == "(overall rating)"}
+    judged = [(r["report_id"], r["grade"]) for r in judgement_rows(eng)]
+    assert len(rated) >= len(CQC_PAGES) and rated <= set(judged)
+    cqc = [j for j in judged if j[0].removesuffix("-overview") + "__overview.txt" in CQC_PAGES
+           and j in rated]
+    assert len(cqc) == len(set(cqc)) == len(CQC_PAGES)  # each council's rating once
