@@ -312,3 +312,14 @@ def test_hyphens_at_line_wraps_are_hyphens() -> None:
     text = _parsed("ofsted-send-surrey-2023.pdf").text
     assert "\ufffe" not in text
     assert "co-produced" in text and "multi-agency" in text
+
+
+def test_a_text_about_inspection_reports_is_not_one() -> None:
+    """The Ofsted folder's README names the families and their outcomes ("Area SEND inspection
+    of ...", "Typically positive experiences and outcomes") but no organisation inspected:
+    read as a report it got family ofsted-area-send and an invented outcome, listed among the
+    judgements. A family is read only with its organisation."""
+    assert read_family((FOLDER / "README.md").read_text(encoding="utf-8")) is None
+    first = _parsed("ofsted-send-bury-2024.pdf")
+    facts = read_family(first.text)
+    assert facts is not None and facts.council == "Bury"

@@ -353,6 +353,10 @@ def read_family(text: str, page_starts: tuple[int, ...] = ()) -> FamilyFacts | N
         return None
     first = text[: page_starts[1]] if len(page_starts) > 1 else text[:4000]
     org = _first_group(prof.organisation, text[:_HEAD], "org")
+    if org is None:
+        # Words of a report's title with no organisation after them are a text about such
+        # reports (the Ofsted folder's README), not one: read generically, no grade.
+        return None
     dates = _first_group(prof.dates, text[:_HEAD], "dates")
     judgements = _table(prof, first)
     overall = next((j for j in judgements if j.name == prof.overall), None) or _overall(prof, first)
