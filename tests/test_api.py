@@ -528,6 +528,25 @@ def test_serve_refuses_a_public_address_without_a_token(shared_hash_index: Setti
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
 
 
+@pytest.mark.integration
+def test_serve_on_a_port_in_use_says_so_before_any_banner(shared_hash_index: Settings,
+                                                          free_port: Callable[[], int],
+                                                          run_cli: Callable[..., Any]) -> None:
+    """uvicorn printed "address already in use" after our "serving on ..." banner and exited
+    3: the port is bound first, and a taken one is a clear error naming it."""
+    import socket
+
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        r = run_cli("serve", "--port", str(port), "--index", str(shared_hash_index.index_dir),
+                    timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in r.stderr and "--port N" in r.stderr
+    assert "reportqa serve: http" not in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("port", ["99999", "0", "http"])
 def test_a_port_out_of_range_is_refused_before_anything_starts(port: str,
                                                                capsys: pytest.CaptureFixture[str]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 import json
 import queue
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
@@ -459,13 +460,29 @@ def serve(settings: Settings, host: str, port: int, token: str | None) -> int:
     import uvicorn
 
     check_bind(host, token)
+    sock = _bound(host, port)  # before the banner: a port in use is said, not announced
     app = create_app(settings, token)
     state = _warm(app.state.service)
     auth = "token required" if token else "no token, this machine only"
     print(f"reportqa serve: http://{_url_host(host)}:{port} ({auth}; index "
           f"{settings.index_dir}: {state}); docs at /docs", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, held until uvicorn listens on it; a clear error when
+    the port is taken (uvicorn printed "address already in use" after our banner, exit 3)."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise ReportQAError(f"cannot serve on {host}:{port}: {exc.strerror or exc} (another "
+                            "server may be using the port): stop it or pass --port N") from exc
+    return sock
 
 
 def _warm(svc: _Service) -> str:
