@@ -51,9 +51,17 @@ def version_notes(store: IndexStore, report_ids: Iterable[str]) -> dict[str, str
 
 
 def noted(results: list[FileResult], store: IndexStore) -> list[FileResult]:
-    """Upload results with what each file did to the versions of its page said."""
-    notes = version_notes(store, [i for r in results if r.status in ("added", "updated")
-                                  for i in r.report_ids])
+    """Upload results with what each file did to the versions of its page said, and a file
+    in which no report was recognised (no family, council or page kind) said to be one."""
+    added = [i for r in results if r.status in ("added", "updated") for i in r.report_ids]
+    notes = version_notes(store, added)
+    meta = {r.report_id: r.metadata for r in store.reports() if r.report_id in added}
+    for rid, m in meta.items():
+        if not (m.get("family") or m.get("council")) and m.get("page_kind") in (None, "other"):
+            note = (f"no inspection report was recognised in {rid} (no report family, council "
+                    f"or CQC page): it is searched like the reports; to take it out: "
+                    f"reportqa remove {rid}")
+            notes[rid] = f"{notes[rid]}; {note}" if rid in notes else note
     return [replace(r, message=r.message + "".join(f". Note: {notes[i]}" for i in r.report_ids
                                                    if i in notes))
             for r in results]

@@ -371,6 +371,14 @@ def test_upload_indexes_sanitised_files_and_reports_each_failure(
         a = c.post("/ask", json={"question": "What percentage of carers in Eastmoor said they "
                                              "could get advice quickly?"}).json()
         assert "62.04%" in a["answer"]
+        assert "no inspection report was recognised" not in res["message"]
+        # A file with no report in it is indexed (it may be one we cannot name), and said so.
+        odd = c.post("/reports", files=[("files", ("notes.txt", b"blorp zanth quibble 42 "
+                                                   b"frobnicate the wizzle. Nothing here.",
+                                                   "text/plain"))]).json()["files"][0]
+        assert odd["status"] == "added", odd
+        assert (f"no inspection report was recognised in {odd['report_ids'][0]}"
+                in odd["message"] and "reportqa remove" in odd["message"]), odd
 
 
 def test_ingests_run_one_at_a_time_while_answers_go_on(
