@@ -596,6 +596,11 @@ def test_chat_in_the_terminal_reads_commands_and_follow_ups(
     from ui.cli import main
 
     monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
+    # A bare "why?" first: nothing before it, so no "(read as: ; ...)" line with nothing read.
+    monkeypatch.setattr("sys.stdin", io.StringIO("why?\n"))
+    assert main(["chat", "--index", str(eng.settings.index_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "There is no earlier answer" in out and "read as" not in out, out
     lines = ["/help", "/bogus", "/literal", "What score did Darlington get for safeguarding?",
              "????", "and Staffordshire?", "/new", "and Staffordshire?"]
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join([*lines, "/quit",

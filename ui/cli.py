@@ -287,7 +287,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             print(json.dumps(ans.to_json(), ensure_ascii=False), flush=True)
             continue
-        if ans.read_as != ans.question:
+        if ans.read_as and ans.read_as != ans.question:  # "" when read as typed
             print(f"(read as: {ans.read_as}; /literal {ans.question} asks the words as typed)")
         print(answer_text(ans) + "\n", flush=True)
 
