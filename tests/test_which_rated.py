@@ -402,3 +402,14 @@ def test_the_judgements_table_holds_every_cqc_overall_rating_the_scores_table_do
     cqc = [j for j in judged if j[0].removesuffix("-overview") + "__overview.txt" in CQC_PAGES
            and j in rated]
     assert len(cqc) == len(set(cqc)) == len(CQC_PAGES)  # each council's rating once
+
+
+@pytest.mark.parametrize("question", ["What did Harrow get?", "What did Ofsted give Harrow?",
+                                      "what did harrow receive"])
+def test_what_a_council_got_with_nothing_after_asks_its_overall_grade(eng: Engine,
+                                                                      question: str) -> None:
+    """"What did Harrow get?" got two care-leaver sentences and "What did Ofsted give
+    Harrow?" "not in the reports" (browser review): nothing after the verb, it asks how the
+    council was graded overall, as "how did Harrow do?" does."""
+    a = ask(eng, question)
+    assert "Overall effectiveness Inadequate" in a.text, a.text
