@@ -323,3 +323,18 @@ def test_a_text_about_inspection_reports_is_not_one() -> None:
     first = _parsed("ofsted-send-bury-2024.pdf")
     facts = read_family(first.text)
     assert facts is not None and facts.council == "Bury"
+
+
+def test_recommendations_grouped_under_titles_are_one_list_that_ends_at_the_next_list() -> None:
+    """Hull's recommendations sit under "Priority and immediate action" and "Areas for
+    improvement", each grouped by topic titles ("The quality of social work plans"), numbered
+    1-20 through them: one list (an answer started at 6, leaving out the priority actions).
+    Its strengths, numbered on from 21 under no topic title, end before the next section."""
+    from ingest.profiles import listed_under, profile_named
+
+    text = _parsed("ofsted-sif-hull-2015.pdf").text
+    prof = profile_named("ofsted-sif")
+    assert prof is not None
+    numbers = {kind: [int(text[s:e].split(".")[0]) for s, e in
+                      listed_under(text, prof.lists[kind])[1]] for kind in ("improve", "strengths")}
+    assert numbers == {"improve": list(range(1, 21)), "strengths": list(range(21, 36))}

@@ -139,7 +139,8 @@ def listed_under(text: str, headings: tuple[str, ...]) -> tuple[str | None, list
         m = re.search(rf"^{words}\??\d?[ \t]*$(?:\n\d{{1,2}}[ \t]*$)?", text, re.M)
         if not m:
             continue
-        spans = _bulleted(text, m.end() + 1) or _paragraphs(text, m.end() + 1, headings)
+        spans = _bulleted(text, m.end() + 1, headings) or _paragraphs(text, m.end() + 1,
+                                                                        headings)
         if spans:
             return h, _with_sub_items(text, spans)
     return None, []
@@ -198,16 +199,27 @@ _BULLET = re.compile(f"^{_BULLETS}")
 _NUMBERED = re.compile(f"^{_NUMBER}")
 
 
-def _bulleted(text: str, pos: int) -> list[tuple[int, int]]:
+def _bulleted(text: str, pos: int, headings: tuple[str, ...]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
+    # Another list's heading ("The local authority's strengths") ends this one, even where
+    # the report numbers its paragraphs on past it.
+    others = _list_headings() - {_heading_key(h) for h in headings}
+    grouped = False
     opened_with_bullet = False
     for start, end, line in _lines(text, pos):
         # Numbered paragraphs after bullets are the report going on, not more of the list:
         # a PDF may run the next section's title into the last bullet (Oxfordshire 2024).
         if not _ITEM.match(line) or (opened_with_bullet and _NUMBERED.match(line)):
-            if not spans and _subheading_before_item(text, line, end):
-                # "Areas for improvement / The quality of practice / 6. ...": only before
-                # the first item; after it a title line starts the next section.
+            if _subheading_before_item(text, line, end) and (not spans or (
+                    grouped and _heading_key(line) not in others
+                    and _numbering_goes_on(text, spans[-1], end))):
+                grouped = True
+                # "Areas for improvement / The quality of practice / 6. ...": before the
+                # first item; after it a title line starts the next section, unless the
+                # list opened under topic titles and its numbers go on past this one ("5.
+                # ..." / "Areas for improvement" / "The quality of social work practice" /
+                # "6. ...": Hull's recommendations; its strengths, under no topic title,
+                # end where the report's numbered paragraphs go on into the next section).
                 continue
             break
         opened_with_bullet = opened_with_bullet or not spans and _BULLET.match(line) is not None
@@ -298,10 +310,44 @@ def _recommendations(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _subheading_before_item(text: str, line: str, end: int) -> bool:
     """A short title line opening a list (older reports group their recommendations under
-    topic titles): no full stop, a few words, and the next line is an item."""
-    if not line.strip() or len(line.split()) > 12 or line.rstrip().endswith((".", ":", ";")):
+    topic titles, a title above them: "Priority and immediate action / The quality of social
+    work practice / 1. ..."): no full stop, a few words, and an item within two lines."""
+    if not _title(line):
         return False
-    return _ITEM.match(_line_after(text, end)) is not None
+    nxt = _line_after(text, end)
+    if _ITEM.match(nxt):
+        return True
+    return _title(nxt) and _ITEM.match(_line_after(text, end + 1 + len(nxt))) is not None
+
+
+@lru_cache(maxsize=1)
+def _list_headings() -> frozenset[str]:
+    return frozenset(_heading_key(h) for p in profiles() for hs in p.lists.values() for h in hs)
+
+
+def _heading_key(line: str) -> str:
+    return " ".join(line.replace("’", "'").rstrip("?").lower().split())
+
+
+def _title(line: str) -> bool:
+    return bool(line.strip()) and len(line.split()) <= 12 \
+        and not line.rstrip().endswith((".", ":", ";"))
+
+
+def _numbering_goes_on(text: str, last: tuple[int, int], end: int) -> bool:
+    """Is the next numbered item, within two lines after ``end``, numbered one on from the
+    item ``last``?"""
+    before = re.match(r"(\d{1,2})[.)]\s", text[last[0]:last[1]])
+    if before is None:
+        return False
+    line = _line_after(text, end)
+    for _ in range(2):
+        m = re.match(r"(\d{1,2})[.)]\s", line)
+        if m:
+            return int(m.group(1)) == int(before.group(1)) + 1
+        end += 1 + len(line)
+        line = _line_after(text, end)
+    return False
 
 
 def all_grades() -> tuple[str, ...]:
