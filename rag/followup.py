@@ -191,8 +191,11 @@ def swap_slot(rest: str, before: str) -> str | None:
     body = before.rstrip(" ?.!")
     if not own:
         return None
-    if all(_YEAR.fullmatch(w) for w in own) and len(own) == 1 and _YEAR.search(body):
-        return _YEAR.sub(own[0], body, count=1) + "?"
+    if all(_YEAR.fullmatch(w) for w in own) and len(own) == 1:
+        # "and 2025?" changes the year asked, or asks the question of that year when it
+        # named none ("which councils got inadequate" / "and 2025?" was read alone).
+        return (_YEAR.sub(own[0], body, count=1) if _YEAR.search(body)
+                else f"{body} in {own[0]}") + "?"
     redated = _swap_month(own, body) or _swap_window(rest, own, body)
     if redated:
         return redated

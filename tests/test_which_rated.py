@@ -413,3 +413,24 @@ def test_what_a_council_got_with_nothing_after_asks_its_overall_grade(eng: Engin
     council was graded overall, as "how did Harrow do?" does."""
     a = ask(eng, question)
     assert "Overall effectiveness Inadequate" in a.text, a.text
+
+
+def test_a_year_alone_asks_the_list_before_of_that_year(eng: Engine) -> None:
+    """"and 2025?" after a list across councils that named no year asks it of 2025 (it was
+    read alone: "not in the reports", closest passages from Bradford's finances); after one
+    that named a year it changes the year."""
+    from rag.answer import answer_in_chat
+    from reportqa.records import Turn
+
+    history: list[Turn] = []
+    out = []
+    for m in ("which councils got inadequate", "and 2025?", "and 2024?"):
+        a = answer_in_chat(m, history, eng.settings, engine=eng)
+        history.append(Turn.of(a))
+        out.append(a)
+    first, later, earlier = out
+    assert later.read_as == "which councils got inadequate in 2025?"
+    assert earlier.read_as == "which councils got inadequate in 2024?"
+    assert "Harrow" in first.text and "Hull" not in first.text  # Hull: requires improvement
+    assert not later.abstained and "Harrow" in later.text, later.text
+    assert "Harrow" not in earlier.text, earlier.text
