@@ -118,7 +118,10 @@ def _another_statements_score(u: Understanding, c: Candidate, engine: Engine) ->
     score: "What grade did Staffordshire get for children in care?" is not answered by its
     Safeguarding page's. A question naming no topic ("what score did it get?") may be."""
     rid, start, end = c.span
-    row = next((r for r in engine.derived().scores
+    d = engine.derived()
+    if rid not in d.cells:  # no CQC table cell in its report: nothing to look up
+        return False
+    row = next((r for r in d.scores
                 if r.report_id == rid and r.start < end and start < r.end), None)
     if row is None or row.statement in u.statements:
         return False

@@ -491,7 +491,10 @@ def _question_heading(text: str, start: int, end: int) -> bool:
     """Is text[start:end] a line of its own that asks a question? Ofsted's reports head
     their sections so ("What needs to improve?"); a finding is never put as one."""
     return (text[start:end].rstrip().endswith("?") and (start == 0 or text[start - 1] == "\n")
-            and text[end:].lstrip(" \t")[:1] in ("\n", ""))
+            and _LINE_ENDS.match(text, end) is not None)
+
+
+_LINE_ENDS = re.compile(r"[ \t]*(?:\n|\Z)")  # nothing but spaces to the line's end
 
 
 def _skipped(cites: tuple[Citation, ...], text: str) -> list[tuple[int, int]]:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from ingest.index import IndexStore
+from ingest.structure import inspectorate_of
 from ingest.upload import FileResult
 from rag.engine import Engine
 from rag.versions import resolve_versions
@@ -57,7 +58,9 @@ def noted(results: list[FileResult], store: IndexStore) -> list[FileResult]:
     notes = version_notes(store, added)
     meta = {r.report_id: r.metadata for r in store.reports() if r.report_id in added}
     for rid, m in meta.items():
-        if not (m.get("family") or m.get("council")) and m.get("page_kind") in (None, "other"):
+        # No inspectorate's report (`inspectorate_of`, as "Other reports" in the app) and
+        # no council named.
+        if inspectorate_of(m) is None and not m.get("council"):
             note = (f"no inspection report was recognised in {rid} (no report family, council "
                     f"or CQC page): it is searched like the reports; to take it out: "
                     f"reportqa remove {rid}")

@@ -119,7 +119,7 @@ def profile_named(name: str | None) -> Profile | None:
 
 
 _BULLETS = "[◼•●▪■◦‣−–—-]"  # the glyphs a list item may open with (Surrey prints "−")
-_NUMBER = r"\d{1,2}[.)]\s"  # "6. ", "6) "
+_NUMBER = r"(\d{1,2})[.)]\s"  # "6. ", "6) ": group 1 of `_NUMBERED` is the number
 _ITEM = re.compile(rf"^(?:{_BULLETS}\s*|{_NUMBER}\s*|\(?[a-z][.)]\s+)\S")
 
 
@@ -337,12 +337,12 @@ def _title(line: str) -> bool:
 def _numbering_goes_on(text: str, last: tuple[int, int], end: int) -> bool:
     """Is the next numbered item, within two lines after ``end``, numbered one on from the
     item ``last``?"""
-    before = re.match(r"(\d{1,2})[.)]\s", text[last[0]:last[1]])
+    before = _NUMBERED.match(text[last[0]:last[1]])
     if before is None:
         return False
     line = _line_after(text, end)
     for _ in range(2):
-        m = re.match(r"(\d{1,2})[.)]\s", line)
+        m = _NUMBERED.match(line)
         if m:
             return int(m.group(1)) == int(before.group(1)) + 1
         end += 1 + len(line)
