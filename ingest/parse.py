@@ -17,9 +17,9 @@ from pathlib import Path
 from ingest.pdftext import clean_pages
 from ingest.profiles import all_grades, body_end
 from reportqa.errors import InputError
+from reportqa.text import ZERO_WIDTH
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MAX_LINE = 20_000  # a "line" longer than this is almost surely not prose
 
@@ -79,7 +79,7 @@ def parse_file(path: Path, max_mb: float = 20.0, data: bytes | None = None) -> P
 def normalise_text(text: str) -> str:
     """Unicode NFC, LF line ends, no control or zero-width characters, trimmed line ends."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _CONTROL.sub("", _ZERO_WIDTH.sub("", text))
+    text = _CONTROL.sub("", ZERO_WIDTH.sub("", text))
     lines = [ln.rstrip() for ln in text.split("\n")]
     while lines and not lines[-1]:
         lines.pop()

@@ -68,7 +68,7 @@ from rag.verify import verify_figures
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Hit, Turn, overlap
 from reportqa.settings import Settings
-from reportqa.text import answer_sentences, quotable_spans, surrogate_at, years_in
+from reportqa.text import answer_sentences, as_typed, quotable_spans, surrogate_at, years_in
 
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
@@ -524,6 +524,8 @@ def _validate(question: str, *, length: bool = True, words: bool = True,
     (``words``), or text that is not Unicode (a lone surrogate half, which no reply could
     carry)."""
     q = " ".join((question or "").split())
+    if surrogate_at(q) is None:
+        q = " ".join(as_typed(q).split())
     if not q:
         raise QuestionError("the question is empty; type a question about the reports")
     if length and len(q) > limit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+import unicodedata
 from datetime import date
 from functools import lru_cache
 from itertools import pairwise
@@ -125,6 +126,17 @@ def as_printed(text: str) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Characters no one sees, which a paste carries into words ("safe\u200bguarding") and the
+# stored text never has (ingest drops them too).
+ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
+def as_typed(text: str) -> str:
+    """A typed question in the form report text is stored in: compatibility characters
+    (full-width "Ｂｕｒｙ", ligatures, superscript digits) as their plain letters, invisible
+    characters dropped. A phone keyboard or a paste from a PDF gives these; a reader sees no
+    difference, so the answer should not differ either."""
+    return unicodedata.normalize("NFKC", ZERO_WIDTH.sub("", text))
 
 
 def surrogate_at(text: str) -> int | None:

@@ -132,6 +132,15 @@ def test_score_question_answered_from_metadata_with_exact_citation(eng: Engine) 
     assert_offsets_exact(eng, a)
 
 
+def test_full_width_letters_and_invisible_characters_ask_the_same_question(eng: Engine) -> None:
+    # A phone keyboard or a paste gives "Ｄａｒｌｉｎｇｔｏｎ" or "safe\u200bguarding"; it reads
+    # the same, so it is answered the same.
+    plain = ask(eng, "What score did Darlington get for safeguarding?")
+    typed = ask(eng, "What score did \uff24\uff41\uff52\uff4c\uff49\uff4e\uff47\uff54\uff4f\uff4e "
+                     "get for safe\u200bguarding?")
+    assert typed.text == plain.text and typed.citations == plain.citations
+
+
 def test_rating_question_cites_rating_and_percentage_line(eng: Engine) -> None:
     a = ask(eng, "What was Staffordshire's overall rating?")
     assert "Good" in a.text and "75%" in a.text
