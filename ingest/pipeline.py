@@ -32,6 +32,11 @@ PARSER_VERSION = 10
 _GROUP_CHUNKS = 256  # embed + commit in groups: bounded memory, frequent commit points
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 report', '2 reports': people read the summary line, and '1 reports' reads as a bug."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 @dataclass
 class IngestSummary:
     added: list[str] = field(default_factory=list)
@@ -49,10 +54,11 @@ class IngestSummary:
     def line(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, unchanged "
                 f"{len(self.unchanged)}, failed {len(self.failed)}; "
-                f"{self.chunks_added - self.chunks_reused} chunks embedded"
-                + (f" ({self.chunks_reused} unchanged chunks reused)" if self.chunks_reused else "")
-                + f"; index now holds {self.reports_total} reports / {self.chunks_total} "
-                f"chunks ({self.seconds:.2f} s)")
+                f"{_count(self.chunks_added - self.chunks_reused, 'chunk')} embedded"
+                + (f" ({_count(self.chunks_reused, 'unchanged chunk')} reused)"
+                   if self.chunks_reused else "")
+                + f"; index now holds {_count(self.reports_total, 'report')} / "
+                f"{_count(self.chunks_total, 'chunk')} ({self.seconds:.2f} s)")
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ingest.parse import parse_file
-from ingest.pipeline import ingest
+from ingest.pipeline import IngestSummary, ingest
 from reportqa.errors import InputError
 
 GOOD_FIRE = """Riverside Fire and Rescue Service: fire safety inspection report
@@ -421,3 +421,11 @@ def test_sigkill_at_random_moments_then_rerun(tmp_path: Path, corpus_dir: Path, 
         assert final["chunk_ids"] == reference["chunk_ids"], trail
     assert killed >= 4, ("most kills should land while the ingest is still running", trail)
     assert partial >= 1, ("one kill should land between two committed write groups", trail)
+
+
+def test_the_summary_line_counts_one_report_in_the_singular() -> None:
+    one = IngestSummary(added=["a"], chunks_added=1, chunks_total=1, reports_total=1)
+    assert "1 chunk embedded" in one.line() and "holds 1 report / 1 chunk (" in one.line()
+    two = IngestSummary(chunks_added=3, chunks_reused=1, chunks_total=9, reports_total=2)
+    assert "2 chunks embedded (1 unchanged chunk reused)" in two.line()
+    assert "holds 2 reports / 9 chunks" in two.line()
