@@ -7,14 +7,15 @@ cut from the stored report text by the table's own offsets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from ingest.index import IndexStore
-from ingest.structure import inspectorate_of
+from ingest.structure import council_key, inspectorate_of
 from ingest.upload import FileResult
 from rag.engine import Engine
+from rag.query import resolve_council
 from rag.versions import resolve_versions
 
 
@@ -70,11 +71,24 @@ def noted(results: list[FileResult], store: IndexStore) -> list[FileResult]:
             for r in results]
 
 
-def score_rows(eng: Engine) -> list[dict[str, Any]]:
-    """Council x quality statement -> score, then each overall rating, with its quote."""
+def _of_council(eng: Engine, council: str | None) -> Callable[[str | None], bool]:
+    """Whether a row's council is the one asked for ("bury", "Stockton"), or every row when
+    none is; an unknown council raises QuestionError naming the indexed ones."""
+    if not council:
+        return lambda _name: True
+    want = resolve_council(council, eng.derived().councils)
+    return lambda name: council_key(name) == want
+
+
+def score_rows(eng: Engine, council: str | None = None) -> list[dict[str, Any]]:
+    """Council x quality statement -> score, then each overall rating, with its quote
+    (``council``: only that council's)."""
     d = eng.derived()
+    keep = _of_council(eng, council)
     rows = []
     for r in d.scores:
+        if not keep(r.council):
+            continue
         text = eng.retriever.report_text(r.report_id)
         rows.append({"council": r.council, "quality_statement": r.statement, "theme": r.theme,
                      "score": r.score, "label": r.label, "indicative": r.indicative,
@@ -82,6 +96,8 @@ def score_rows(eng: Engine) -> list[dict[str, Any]]:
                      "report_id": r.report_id, "quote": text[r.start : r.end],
                      "start": r.start, "end": r.end, "source": r.source})
     for x in d.ratings:
+        if not keep(x.council):
+            continue
         text = eng.retriever.report_text(x.report_id)
         rows.append({"council": x.council, "quality_statement": "(overall rating)", "theme": "",
                      "score": x.percentage, "label": x.rating, "indicative": x.indicative,
@@ -91,10 +107,14 @@ def score_rows(eng: Engine) -> list[dict[str, Any]]:
     return rows
 
 
-def judgement_rows(eng: Engine) -> list[dict[str, Any]]:
-    """Every graded judgement of every report family, with its quote and PDF page."""
+def judgement_rows(eng: Engine, council: str | None = None) -> list[dict[str, Any]]:
+    """Every graded judgement of every report family, with its quote and PDF page
+    (``council``: only that council's)."""
+    keep = _of_council(eng, council)
     rows = []
     for j in eng.derived().judgements:
+        if not keep(j.council):
+            continue
         row = eng.retriever.report(j.report_id)
         page, _ = row.pages(j.start, j.end) if row else (None, None)
         text = eng.retriever.report_text(j.report_id)

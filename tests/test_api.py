@@ -190,6 +190,27 @@ def test_listings_are_the_cli_json_rows(client: TestClient, api_index: Settings,
     assert r.json() == cli_rows and cli_rows
 
 
+@pytest.mark.parametrize("name", ["scores", "judgements"])
+def test_a_listing_asked_for_one_council_is_that_councils_rows(
+        client: TestClient, api_index: Settings, name: str,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.cli import main
+
+    every = client.get(f"/{name}").json()
+    darlington = client.get(f"/{name}", params={"council": "darlington"}).json()
+    assert darlington and len(darlington) < len(every)
+    assert {r["council"] for r in darlington} == {"Darlington Borough Council"}
+    assert darlington == [r for r in every if r["council"] == "Darlington Borough Council"]
+    monkeypatch.setenv("REPORTQA_EMBEDDER", "hash")
+    capsys.readouterr()
+    assert main([name, "--json", "--council", "Darlington", "--index",
+                 str(api_index.index_dir)]) == 0
+    assert json.loads(capsys.readouterr().out) == darlington
+    unknown = client.get(f"/{name}", params={"council": "Atlantis"})
+    assert unknown.status_code == 400 and "no indexed council matches 'Atlantis'" in \
+        unknown.json()["error"]
+
+
 def test_health_and_docs(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     schema = client.get("/openapi.json").json()

@@ -7,8 +7,8 @@ call the library, return its JSON, turn errors into status codes. Public: `creat
                       stream: NDJSON lines {"delta": ...} (LLM drafts), then {"answer": ...}
     GET  /reports     what `reportqa reports --json` lists
     POST /reports     multipart upload, field "files" (repeatable), ingested as the app does
-    GET  /judgements  the rows of `reportqa judgements --json`
-    GET  /scores      the rows of `reportqa scores --json`
+    GET  /judgements  the rows of `reportqa judgements --json` (?council=X: that council's)
+    GET  /scores      the rows of `reportqa scores --json` (?council=X: that council's)
     GET  /health      liveness; never needs the token
     GET  /docs, /openapi.json   FastAPI's generated documentation
 
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
@@ -156,6 +156,8 @@ def _service(request: Request) -> _Service:
 
 
 Service = Annotated[_Service, Depends(_service)]
+CouncilQuery = Annotated[str | None, Query(description="only this council's rows (as typed: "
+                                                    "'bury', 'Stockton-on-Tees')")]
 router = APIRouter()
 health_router = APIRouter()
 
@@ -215,13 +217,13 @@ def add_reports(files: Annotated[list[UploadFile], File(description="report file
 
 
 @router.get("/judgements", summary="Every graded judgement (as `reportqa judgements --json`)")
-def list_judgements(svc: Service) -> JSONResponse:
-    return JSONResponse(judgement_rows(svc.engine()))
+def list_judgements(svc: Service, council: CouncilQuery = None) -> JSONResponse:
+    return JSONResponse(judgement_rows(svc.engine(), council))
 
 
 @router.get("/scores", summary="Scores and overall ratings (as `reportqa scores --json`)")
-def list_scores(svc: Service) -> JSONResponse:
-    return JSONResponse(score_rows(svc.engine()))
+def list_scores(svc: Service, council: CouncilQuery = None) -> JSONResponse:
+    return JSONResponse(score_rows(svc.engine(), council))
 
 
 @health_router.get("/health", summary="Liveness (no token needed)")

@@ -92,11 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("report_id")
     sp.add_argument("--json", action="store_true")
     sp = add("scores", "the score table: council x quality statement -> score, and ratings")
+    sp.add_argument("--council", help="only this council")
     fmt = sp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
     sp = add("judgements", "every graded judgement of every report family (Ofsted grades, "
              "SEND outcomes, CQC ratings and scores), with the line that says so")
+    sp.add_argument("--council", help="only this council")
     fmt = sp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
@@ -364,7 +366,7 @@ def _scores(args: argparse.Namespace, settings: Settings) -> int:
     from rag.engine import Engine
     from rag.listing import score_rows
 
-    rows = score_rows(Engine.load(settings))
+    rows = score_rows(Engine.load(settings), args.council)
     _emit(rows, args, ("council", "quality_statement", "score", "label", "page_kind", "report_id"))
     return 0
 
@@ -374,7 +376,7 @@ def _judgements(args: argparse.Namespace, settings: Settings) -> int:
     from rag.engine import Engine
     from rag.listing import judgement_rows
 
-    rows = judgement_rows(Engine.load(settings))
+    rows = judgement_rows(Engine.load(settings), args.council)
     _emit(rows, args, ("inspectorate", "council", "judgement", "grade", "date", "page",
                        "report_id"))
     return 0
