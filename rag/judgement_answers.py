@@ -18,7 +18,7 @@ from typing import Any
 
 from ingest.index import ReportRow
 from ingest.profiles import Profile, all_grades, listed_under, profile_named, profiles, scopes
-from ingest.structure import council_key
+from ingest.structure import STATEMENT_KEYS, STATEMENTS, council_key
 from rag.cite_rows import in_its_words
 from rag.engine import Engine
 from rag.evidence import (
@@ -335,6 +335,65 @@ def judgements(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answ
             cites.append(headline)
             parts.append(with_marker(clean_quote(headline.quote), headline.n))
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _graded_names() -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """(family, judgement, the words it is asked by) for every judgement a family grades short
+    of the whole report: the profiles' judgements, and CQC's quality statements and themes
+    (a "leadership" question may be about CQC's theme as much as Ofsted's leaders)."""
+    for prof in profiles():
+        for name in prof.judgements:
+            if name != prof.overall:
+                yield prof.name, name, prof.asked_as.get(name, ())
+    for name, theme in STATEMENTS.items():
+        yield _CQC_PAGES, name, STATEMENT_KEYS[name]
+        yield _CQC_PAGES, theme, ()
+
+
+def _asked_services(q: set[str], council: str) -> dict[str, str]:
+    """The kinds of report (their services: "children's services (Ofsted)") one of whose
+    judgements is what the question asks about, each with that judgement: those whose name
+    (or the words it is asked by) covers most of what is asked ("care leavers" is a whole
+    Ofsted judgement, and only the "care" of CQC's "Is the service caring?")."""
+    service = {s.family: s.service for s in scopes()}
+    found: list[tuple[float, str, str]] = []  # (share of the topic covered, service, judgement)
+    for family, name, asked_as in _graded_names():
+        topic = _topic(q, f"{council} {_family_title(family)}")
+        for jw in map(_judgement_words, (name, *asked_as)):
+            if topic and _covers(topic, jw) and _share(q, jw) >= W.judgement_match:
+                found.append((len(topic & jw) / len(topic), service.get(family, family), name))
+    most = max((c for c, _, _ in found), default=0.0)
+    out: dict[str, str] = {}
+    for c, label, name in found:
+        if c == most:
+            out.setdefault(label, name)
+    return out
+
+
+def family_not_indexed(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """"What grade did Staffordshire get for care leavers?" when only one kind of report grades
+    that (an Ofsted inspection of children's services, ILACS or SIF) and none of the council's
+    indexed reports is of that kind: say which report would answer, rather than "the reports
+    don't say" with unrelated passages. None when such a report is indexed, when the question
+    names a CQC quality statement, or when no one kind of report grades what it asks about."""
+    reports = _council_reports(councils, eng)
+    if len(councils) != 1 or u.asks_overall or u.statements or not reports:
+        return None
+    council = str(reports[0].metadata.get("council"))
+    asked = _asked_services({t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS},
+                            council)
+    service = {s.family: s.service for s in scopes()}
+    have = {service[r.metadata.get("family") or _CQC_PAGES] for r in reports}
+    if len(asked) != 1 or set(asked) & have:
+        return None
+    (label, name), = asked.items()
+    return abstained(u.question, f"The indexed reports include no {label} report for {council}, "
+                     f"the kind of report that grades '{name}'; its indexed reports: "
+                     f"{'; '.join(sorted(have))}.")
+
+
+# A CQC local authority assessment page has no family of its own (its scope's name).
+_CQC_PAGES = scopes()[-1].family
 
 
 def _headline(j: JudgementRow, eng: Engine, room: int, n: int = 2) -> Citation | None:

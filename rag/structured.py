@@ -33,6 +33,7 @@ from rag.grades import (
     without_families,
 )
 from rag.judgement_answers import (
+    family_not_indexed,
     inspected_in,
     inspection_dates,
     judgement_extreme,
@@ -365,7 +366,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
     # A council with only an ungraded visit: no grade, the visit's findings instead.
     QuestionType("judgement", _detect_judgement,
-                 _some(lambda u, c, e: judgements(u, c, e) or visit_findings(u, c, e)),
+                 _some(lambda u, c, e: judgements(u, c, e) or visit_findings(u, c, e)
+                       or family_not_indexed(u, c, e)),
                  falls_through=True, overlay=True, this_inspection=True),
     # "Compare Darlington and Bury on safeguarding": side by side, a quota per council.
     QuestionType("compare", _detect_compare,

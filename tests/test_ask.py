@@ -379,6 +379,26 @@ def test_a_question_naming_an_inspectorate_is_answered_from_its_reports(mixed: E
     assert filtered.abstained and "no Ofsted report for Darlington" in filtered.text
 
 
+def test_a_grade_only_another_kind_of_report_gives_names_that_report(mixed: Engine) -> None:
+    def ask_(q: str) -> Answer:
+        return answer(q, mixed.settings, engine=mixed)
+
+    # Care leavers are graded by an inspection of children's services: Darlington has only
+    # CQC pages, Bury only its SEND inspection.
+    for q, council, has in (("What grade did Darlington get for care leavers?",
+                             "Darlington Borough Council", "adult social care (CQC)"),
+                            ("how was bury rated for children in care", "Bury",
+                             "SEND (Ofsted and CQC)")):
+        a = ask_(q)
+        assert a.abstained and a.text.startswith(
+            f"The indexed reports include no children's services (Ofsted) report for {council}")
+        assert a.text.endswith(f"its indexed reports: {has}."), a.text
+    # Doncaster has one; "leadership" is CQC's theme as much as Ofsted's: searched as before.
+    assert ("The experiences and progress of care leavers: Requires improvement to be good"
+            in ask_("What grade did Doncaster get for care leavers?").text)
+    assert "no children's services" not in ask_("How did Darlington do for leadership?").text
+
+
 def test_an_inspectorate_with_no_report_indexed_is_named(eng: Engine) -> None:
     a = answer("What did Ofsted say about safeguarding?", eng.settings, engine=eng)
     assert a.abstained and a.text.startswith("The indexed reports include no Ofsted report:")
