@@ -1,6 +1,6 @@
 """Answers from an inspection report's own facts, read at ingest: the dates it states, the
 judgements of its judgement table, and the items it lists under a heading ("What needs to
-improve?"). Public: `inspection_dates`, `publication_dates`, `judgements`, `judgement_extreme`, `report_list` (the
+improve?"). Public: `inspection_dates`, `dates_or_publication`, `publication_dates`, `judgements`, `judgement_extreme`, `report_list` (the
 handlers rag/structured.py's question table calls), `inspected_in`, `report_metadata`, and
 `findings_behind` ("why?" after a grade: the report's own summary of what it judged).
 
@@ -132,6 +132,21 @@ def publication_dates(u: Understanding, councils: tuple[str, ...], eng: Engine) 
     if not cites:
         return None
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def dates_or_publication(u: Understanding, councils: tuple[str, ...],
+                         eng: Engine) -> Answer | None:
+    """"When was Westminster inspected?": the inspection dates the named councils' reports
+    state, else, when they state none (a CQC local authority assessment page says only when it
+    was published), when they were published, said to be that and not the assessment's dates."""
+    found = inspection_dates(u, councils, eng)
+    if found is not None:
+        return found
+    published = publication_dates(u, councils, eng)
+    if published is None:
+        return None
+    return replace(published, text="The indexed reports don't state when the inspection or "
+                   "assessment took place, only when the report was published: " + published.text)
 
 
 def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]:

@@ -33,9 +33,9 @@ from rag.grades import (
     without_families,
 )
 from rag.judgement_answers import (
+    dates_or_publication,
     family_not_indexed,
     inspected_in,
-    inspection_dates,
     judgement_extreme,
     judgements,
     publication_dates,
@@ -361,7 +361,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
                  _some(lambda u, c, e: publication_dates(u, c, e)), falls_through=True,
                  this_inspection=True),
     # "When was Doncaster inspected?": the dates each report of that council states.
-    QuestionType("inspection_date", _detect_inspection_date, _some(lambda u, c, e: inspection_dates(u, c, e)),
+    QuestionType("inspection_date", _detect_inspection_date,
+                 _some(lambda u, c, e: dates_or_publication(u, c, e)),
                  falls_through=True, this_inspection=True),
     # "What did Ofsted grade Doncaster's services for care leavers?": a named council's judgement.
     # A council with only an ungraded visit: no grade, the visit's findings instead.

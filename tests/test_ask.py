@@ -399,6 +399,21 @@ def test_a_grade_only_another_kind_of_report_gives_names_that_report(mixed: Engi
     assert "no children's services" not in ask_("How did Darlington do for leadership?").text
 
 
+def test_when_a_report_states_no_inspection_dates_its_publication_date_answers(
+        mixed: Engine) -> None:
+    def ask_(q: str) -> Answer:
+        return answer(q, mixed.settings, engine=mixed)
+
+    # A CQC local authority page states when it was published, not when CQC assessed.
+    a = ask_("When was Darlington assessed by CQC?")
+    assert a.text.startswith("The indexed reports don't state when the inspection or "
+                             "assessment took place, only when the report was published: "
+                             "Darlington Borough Council's report was published on "), a.text
+    assert a.citations[0].quote in a.text and a.citations[0].report_id.startswith("darlington")
+    # An Ofsted report states its inspection's dates: those answer.
+    assert ask_("When was Doncaster inspected?").text.startswith("Doncaster")
+
+
 def test_an_inspectorate_with_no_report_indexed_is_named(eng: Engine) -> None:
     a = answer("What did Ofsted say about safeguarding?", eng.settings, engine=eng)
     assert a.abstained and a.text.startswith("The indexed reports include no Ofsted report:")
