@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from ingest.structure import STATEMENTS
 from rag.engine import Engine
 from rag.evidence import (
     COMPARISON,
@@ -44,7 +45,7 @@ from rag.evidence import (
 )
 from rag.judgement_answers import inspected_in, report_metadata
 from rag.lexicon import words
-from rag.query import Understanding
+from rag.query import Understanding, asks
 from rag.reader import MODEL_DIR, SentenceReader, order_score, pair_text, shared_reader
 from rag.reader import available as reader_available
 from rag.retrieve import tokenize
@@ -116,7 +117,8 @@ def _another_statements_score(u: Understanding, c: Candidate, engine: Engine) ->
     """Is ``c`` a CQC score cell ("Score: 3 / 3 - Evidence shows a good standard") of a
     quality statement the grade question does not ask about? A cell says nothing but its
     score: "What grade did Staffordshire get for children in care?" is not answered by its
-    Safeguarding page's. A question naming no topic ("what score did it get?") may be."""
+    Safeguarding page's, nor "What score did Darlington get for care leavers?" by its Care
+    provision page's. A question naming no topic ("what score did it get?") may be."""
     rid, start, end = c.span
     d = engine.derived()
     if rid not in d.cells:  # no CQC table cell in its report: nothing to look up
@@ -126,7 +128,11 @@ def _another_statements_score(u: Understanding, c: Candidate, engine: Engine) ->
     if row is None or row.statement in u.statements:
         return False
     topic = set(u.terms) - _GRADE_WORDS - set(tokenize(" ".join(u.councils)))
-    return bool(topic) and not topic & set(tokenize(row.statement))
+    # Most of what is asked must be the statement's words, or its theme's ("working with
+    # people"): "care leavers" shares only "care" with "Care provision, integration and
+    # continuity".
+    named = set(tokenize(f"{row.statement} {STATEMENTS.get(row.statement, '')}"))
+    return bool(topic) and len(topic & named) * 2 <= len(topic)
 
 
 class ExtractiveAnswerer:
@@ -153,7 +159,7 @@ class ExtractiveAnswerer:
         lexical = rank_sentences(u, hits, engine)
         cands = (read_candidates(u, lexical, self.reader, engine, self._lift)
                  if self.reader is not None else rerank_dense(u, lexical, engine))
-        if u.asks_grade:
+        if u.asks_grade or asks("asks_score", u.question):
             cands = [c for c in cands if not _another_statements_score(u, c, engine)]
         figureless = bool(cands) and needs_figure(u) and not states_asked_figure(u, cands[0].text)
         if cands and self.uncertain_threshold <= cands[0].confidence < self.threshold \

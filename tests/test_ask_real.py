@@ -173,6 +173,12 @@ def test_a_grade_asked_of_a_topic_is_not_another_statements_score(real: Engine) 
     a = answer("What grade did Staffordshire get for children in care?", real.settings,
                engine=real)
     assert not any("Score:" in c.quote for c in a.citations if not c.see_also), a.text
+    # Asked as a score, and of a topic sharing a word with a statement ("care" with "Care
+    # provision, integration and continuity"): no score either.
+    for q in ("What score did Darlington get for care leavers?",
+              "What score did Birmingham get for care leavers?"):
+        a = answer(q, real.settings, engine=real)
+        assert not any("core:" in c.quote for c in a.citations if not c.see_also), (q, a.text)
     # Naming the statement, or no topic at all, still gets the score.
     named = answer("What grade did Staffordshire get for safeguarding?", real.settings,
                    engine=real)
