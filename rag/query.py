@@ -10,7 +10,7 @@ council is recognised without code changes. A small gazetteer of English council
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -98,7 +98,15 @@ class Understanding:
 
 
 def parse_question(question: str, councils: list[Council]) -> Understanding:
-    """The question parsed once; its type is left to rag/structured.py `understand`."""
+    """The question parsed once; its type is left to rag/structured.py `understand`. A claim
+    put to be checked ("X was rated good, right?") is read as the yes/no question it asks,
+    without its checking words (questions.toml tag_question)."""
+    checked = _TAG.sub(" ", question).strip() or question
+    u = _parsed(checked, councils)
+    return replace(u, question=question, yes_no=u.yes_no or checked != question)
+
+
+def _parsed(question: str, councils: list[Council]) -> Understanding:
     q = normalise(question)
     found = _find_councils(q, councils)
     known = {c.key for c in councils}
@@ -155,6 +163,7 @@ def asks(name: str, text: str) -> bool:
 # Question wording (rag/vocab/questions.toml). A projection or a change is another measure
 # than the level a superlative compares.
 _YES_NO = pattern("questions", "yes_no")
+_TAG = pattern("questions", "tag_question")
 PROJECTION = pattern("questions", "projection")
 CHANGE = pattern("questions", "change")
 
