@@ -559,19 +559,9 @@ def visit_findings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> 
     cites: list[Citation] = []
     parts: list[str] = []
     for row, prof in visits:
-        m = row.metadata
-        # No dates here: every figure an answer states is in a passage it cites (verify.py).
-        opening = f"{prof.inspectorate}'s visit to {_org_name(m)} was not graded; its findings open:"
-        text = eng.retriever.report_text(row.report_id)
-        start = _summary_start(text, 0, prof)
-        spans = _fit(text, _summary_opening(text, start, d.templates, ""),
-                     W.reason_words - len(opening.split())) if start else []
-        new = [cite_span(len(cites) + i + 1, row.report_id, eng, s, e, council=m.get("council"))
-               for i, (s, e) in enumerate(spans)]
-        if new:
-            cites += new
-            parts.append(" ".join([opening, *(with_marker(clean_quote(c.quote), c.n)
-                                              for c in new)]))
+        said = _visit_opening(row, prof, eng, cites)
+        if said:
+            parts.append(said)
     if not cites:
         return None
     if asks("grade_itself", u.question):
@@ -583,6 +573,23 @@ def visit_findings(u: Understanding, councils: tuple[str, ...], eng: Engine) -> 
                                  see),
                        answerer="table")
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _visit_opening(row: ReportRow, prof: Profile, eng: Engine, cites: list[Citation]) -> str:
+    """An ungraded visit said to be one, then the sentences its findings open with, cited
+    (appended to ``cites``, numbered on from them); "" when it has no findings heading."""
+    m = row.metadata
+    # No dates here: every figure an answer states is in a passage it cites (verify.py).
+    opening = f"{prof.inspectorate}'s visit to {_org_name(m)} was not graded; its findings open:"
+    text = eng.retriever.report_text(row.report_id)
+    start = _summary_start(text, 0, prof)
+    spans = _fit(text, _summary_opening(text, start, eng.derived().templates, ""),
+                 W.reason_words - len(opening.split())) if start else []
+    new = [cite_span(len(cites) + i + 1, row.report_id, eng, s, e, council=m.get("council"))
+           for i, (s, e) in enumerate(spans)]
+    cites += new
+    return " ".join([opening, *(with_marker(clean_quote(c.quote), c.n) for c in new)]) if new \
+        else ""
 
 
 def _asks_of_a_grade(u: Understanding) -> bool:
@@ -631,6 +638,16 @@ def report_summary(u: Understanding, council: str, eng: Engine) -> Answer | None
             cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e, council=row.council))
             said.append(with_marker(clean_quote(cites[-1].quote), len(cites)))
         parts.append(f"{row.council}: " + " ".join(said))
+    # A council's ungraded visits (a focused visit letter) are summarised by their findings.
+    for report in _council_reports((council,), eng):
+        prof = profile_named(report.metadata.get("family"))
+        if prof is None or not prof.findings or prof.grades or report.report_id in seen \
+                or report.report_id in hidden or not d.in_scope(report.report_id):
+            continue
+        seen.add(report.report_id)
+        said_visit = _visit_opening(report, prof, eng, cites)
+        if said_visit:
+            parts.append(said_visit)
     if not cites:
         return None
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")

@@ -209,6 +209,10 @@ def test_outcomes_of_several_councils_are_named_by_grade_when_their_sentences_do
     ("what was the outcome of kent's focused visit", "ofsted-fv-kent-2024"),
     ("whats ofsteds overall verdict on dudley childrens services", "ofsted-fv-dudley-2020"),
     ("how did wolverhampton do in its ofsted visit", "ofsted-fv-wolverhampton-2024"),
+    # Asked for a summary or what it found, as of a graded report (CLI review: "don't say",
+    # and the "Headline findings" heading line quoted as a finding).
+    ("Summarise Blackpool's report", "ofsted-fv-blackpool-2025"),
+    ("what did the focused visit to worcestershire find", "ofsted-fv-worcestershire-2025"),
 ])
 def test_a_grade_asked_of_an_ungraded_visit_says_so_and_quotes_its_findings(
         eng: Engine, question: str, report: str) -> None:
