@@ -102,6 +102,8 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
     u = _understood(q, eng)
     explicit = filters or Filters()
     filters = _merge_filters(explicit, u, eng)
+    if explicit.councils:
+        filters = _council_reports_only(filters, eng)
     if u.unknown_councils and u.unknown_first and not explicit.councils:
         ans = abstained(q, "The indexed reports don't cover "
                        + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
@@ -129,6 +131,17 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
         ans = _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
     # Understood with its shorthand read ("r" -> "are"), answered as typed.
     return replace(ans, question=q, notes=(*ans.notes, *notes))
+
+
+def _council_reports_only(filters: Filters, eng: Engine) -> Filters:
+    """A council filter narrows the tables as it narrows the passages: "which councils were
+    rated good?" filtered to Darlington lists Darlington's rating alone, not every council's.
+    (Councils a question names are no such filter: "which scored lower than Darlington?"
+    reads every council's row.)"""
+    ids = [r.report_id for r in eng.retriever.state().reports.values()
+           if council_key(r.metadata.get("council")) in filters.councils
+           and (not filters.report_ids or r.report_id in filters.report_ids)]
+    return replace(filters, report_ids=tuple(ids) or ("(none)",))
 
 
 def _inspectorate_named(question: str) -> str | None:

@@ -325,6 +325,16 @@ def test_filters_always_apply(eng: Engine) -> None:
         ask(eng, "carers", filters=Filters(councils=("Atlantis",)))
 
 
+def test_a_council_filter_narrows_a_list_across_councils(eng: Engine) -> None:
+    # The API's and the CLI's council filter: a list across councils is the filtered ones'
+    # (an API review got every council's rating, with no note, under a Darlington filter).
+    every = ask(eng, "Which councils were rated good?")
+    assert {c.report_id.split("-")[0] for c in every.citations} >= {"darlington", "staffordshire"}
+    one = ask(eng, "Which councils were rated good?", filters=Filters(councils=("Darlington",)))
+    assert one.citations and {c.report_id.split("-")[0] for c in one.citations} == {"darlington"}
+    assert "Darlington" in one.text and "Staffordshire" not in one.text
+
+
 def test_a_filter_that_leaves_out_what_the_question_names_says_so(eng: Engine) -> None:
     from ui.render import answer_text
 
