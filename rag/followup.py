@@ -40,6 +40,7 @@ from rag.query import (
     Council,
     Mention,
     Understanding,
+    asks,
     asks_grade,
     expand_shorthand,
     org_keys,
@@ -135,6 +136,12 @@ def read_in_context(question: str, history: Sequence[Turn],
         return Reading(q, _following(q, prev), kind, last)
     if named:
         if _only_names(q, named):
+            if asks("how_did_it_do", q) and not (asks_grade(prev.read_as)
+                                                 or asks("asks_score", prev.read_as)):
+                # "how did Doncaster do?" asks Doncaster's grade, whatever came before, unless
+                # a grade was asked before ("what did Bury score for safeguarding?"): then
+                # it may ask the same of Doncaster.
+                return Reading(q, q)
             return Reading(q, _swap_org(prev, prev_named, named[0], councils), "other_org", prev)
         return _elsewhere(q, kind, rest, prev, prev_named, named[0])
     if kind in ("other", None) and rest and not named and not prev_named:

@@ -179,6 +179,19 @@ def test_a_full_question_stands_alone(message: str) -> None:
     assert _read(message, "What score did Darlington get for safeguarding?") == ("alone", message)
 
 
+@pytest.mark.parametrize("before", [
+    "how long do children wait for autism assessments",  # names no organisation
+    "what does bury need to improve",
+])
+def test_how_did_a_council_do_asks_its_grade_unless_a_grade_was_asked_before(before: str) -> None:
+    # A browser review: "how did Doncaster do" after either was read as that question about
+    # Doncaster ("Doncaster: how long do children wait ...?"), never giving its grade.
+    assert _read("how did Doncaster do", before) == ("alone", "how did Doncaster do")
+    # After a grade or score it may ask the same of another council.
+    assert _read("how did Staffordshire do?", "What score did Darlington get for safeguarding?") \
+        == ("other_org", "What score did Staffordshire get for safeguarding?")
+
+
 @pytest.mark.parametrize(("before", "message", "read_as"), [
     ("How much did Darlington spend on adult social care?", "what did bury budget for it",
      "what did bury budget for it (following: How much did Bury spend on adult social care?)"),
