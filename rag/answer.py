@@ -109,7 +109,7 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
                        + " or ".join(u.unknown_councils) + ": no report for that council is indexed.")
         return _timed(ans, t0, t0)
     names = {c.key: c.name for c in eng.derived().councils}
-    notes = _left_out(u, explicit, filters, names)
+    notes = _left_out(u, explicit, filters, names) + _reports_left_out(u, explicit, names, eng)
     by = _inspectorate_named(u.question)
     if by is not None:
         missing, filters = _by_inspectorate(by, filters, names, eng)
@@ -175,6 +175,25 @@ def _by_inspectorate(by: str, filters: Filters, names: dict[str, str],
     elif others:
         filters = replace(filters, exclude_report_ids=filters.exclude_report_ids + tuple(others))
     return missing, filters
+
+
+def _reports_left_out(u: Understanding, explicit: Filters, names: dict[str, str],
+                      eng: Engine) -> tuple[str, ...]:
+    """The councils the question names whose every indexed report the report filter (the
+    app's family and year filters) leaves out: "What score did Darlington get?" filtered to
+    2024 is answered "no score stated", which is only true of the filtered reports."""
+    if not explicit.report_ids:
+        return ()
+    kept: dict[str, bool] = {}
+    for r in eng.retriever.state().reports.values():
+        key = council_key(r.metadata.get("council"))
+        if key in u.councils:
+            kept[key] = kept.get(key, False) or r.report_id in explicit.report_ids
+    out = [names.get(c, c) for c in u.councils if kept.get(c) is False]
+    if not out:
+        return ()
+    return (f"The report filters (family, year) leave out every report of {' and '.join(out)}, "
+            "which the question names: answered from the filtered reports only.",)
 
 
 def _left_out(u: Understanding, explicit: Filters, merged: Filters,

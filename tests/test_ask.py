@@ -325,6 +325,21 @@ def test_filters_always_apply(eng: Engine) -> None:
         ask(eng, "carers", filters=Filters(councils=("Atlantis",)))
 
 
+def test_a_report_filter_that_leaves_out_every_report_of_the_council_named_says_so(
+        eng: Engine) -> None:
+    # The app's year filter: Darlington's pages are 2025's, so under 2024 its score is "not
+    # stated" of the filtered reports only (a browser review read it as a false "don't say").
+    staffs = tuple(r.report_id for r in eng.store.reports() if r.report_id.startswith("staff"))
+    a = ask(eng, "What score did Darlington get for safeguarding?",
+            filters=Filters(report_ids=staffs))
+    assert a.notes == ("The report filters (family, year) leave out every report of Darlington "
+                       "Borough Council, which the question names: answered from the filtered "
+                       "reports only.",)
+    kept = ask(eng, "What score did Staffordshire get for safeguarding?",
+               filters=Filters(report_ids=staffs))
+    assert not kept.notes and "Safeguarding is 3" in kept.text
+
+
 def test_a_council_filter_narrows_a_list_across_councils(eng: Engine) -> None:
     # The API's and the CLI's council filter: a list across councils is the filtered ones'
     # (an API review got every council's rating, with no note, under a Darlington filter).
