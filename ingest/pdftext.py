@@ -174,7 +174,8 @@ def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
     if b.lower().rstrip(" .") in grades and len(a) < width and (
             a.endswith("?") or not _SENTENCE_END.search(a)):
         # a grade cell joins the judgement it grades: "Care leavers: Good", "Is it safe? Good"
-        return " " if a.endswith("?") else ": "
+        # (after a heading's own colon, a space: "with children and families: good")
+        return " " if a.endswith(("?", ":")) else ": "
     if not blank and _FIGURE_GOES_ON.match(b) and not (_SENTENCE_END.search(a) or a.endswith(":")):
         return " "  # "sometimes over,\n25 years of age": a figure in mid-sentence, no paragraph number
     if blank or _BULLET.match(b) or _NUMBERED.match(b) or a.endswith(":"):
@@ -185,6 +186,8 @@ def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
         return " "
     if b[0].isupper() and b.endswith("?") and len(b) < WRAP_SHARE * width:
         return "\n"  # a question heading ("What needs to improve?", "Is the service safe?")
+    if _grades_heading(b, after_b, grades):
+        return "\n"  # a judgement heading wrapped over two lines opens its section
     if b[0].islower() or b[0] in ",;)":
         return "" if re.search(r"[A-Za-z]-$", a) else " "
     long_a = len(a) >= WRAP_SHARE * width
@@ -193,6 +196,20 @@ def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
     if long_a and _runs_on(b, after_b, width):
         return " "  # the paragraph goes on after a sentence that ended at the line's end
     return "\n"
+
+
+_HEADING_GRADE = re.compile(r"^[A-Z][^.:;]{10,160}?:{1,2}\s*(.+?)\s*$")
+
+
+def _grades_heading(b: str, after_b: str | None, grades: set[str]) -> bool:
+    """Does ``b`` open a judgement heading that wraps onto the next line ("The experiences
+    and progress of care leavers: requires" / "improvement to be good", "The impact of leaders
+    on social work practice with children and" / "families: good")? Wrapped, it reads as a
+    paragraph going on and was glued to the one before, so its section was never opened."""
+    if after_b is None or not grades:
+        return False
+    m = _HEADING_GRADE.match(f"{b} {after_b}")
+    return m is not None and m.group(1).lower().rstrip(" .") in grades
 
 
 def _runs_on(b: str, after_b: str | None, width: float) -> bool:

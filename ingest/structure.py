@@ -328,4 +328,7 @@ def _looks_heading(line: str) -> bool:
         and not line.startswith(("•", "“", '"', "-"))
         and not re.match(r"^\d", line)
         and not re.match(r"^Score", line)
+        # Mostly words, not a phone or reference number ("T 0300 123 1231" above a letter's
+        # address block labelled every letter's opening).
+        and sum(bool(re.search(r"[A-Za-z]{2}", w)) for w in words) * 2 >= len(words)
     )

@@ -168,3 +168,29 @@ def test_a_500_page_pdf_is_read_with_its_page_map(tmp_path) -> None:  # type: ig
     assert page_at(parsed.page_starts, at) == 321
     # the templated paragraph's short last line has the same shape on every page: it stays
     assert f"most of the {321 + 12} children, although {321 % 9 + 2} reviews were late." in parsed.text
+
+
+def test_a_judgement_heading_wrapped_over_two_lines_opens_its_own_line() -> None:
+    """A judgement heading that wraps ("... care leavers: requires" / "improvement to be
+    good", "... with children and" / "families: good") read as the paragraph going on, and was
+    glued to the end of the one before, so its section never opened (a CLI review saw care
+    leavers' sentences labelled "children in care: inadequate"; 9 headings in 7 reports)."""
+    grades = ("Requires improvement to be good", "Good", "Outstanding", "Inadequate")
+    wide = "x" * 90
+    body = ["30. There is effective recruitment of adopters that meets the needs of children,",
+            "but assessments do not always consider how vulnerabilities will be mitigated.",
+            "The experiences and progress of care leavers: requires",
+            "improvement to be good",
+            "31. Children in care do not have the opportunity to build trusting relationships",
+            "with their personal adviser before they turn 18, inspectors found in most cases.",
+            "The impact of leaders on social work practice with children and",
+            "families: good",
+            "32. Leaders know their services well."]
+    pages = [_page(n, [wide, *body] if n == 2 else [wide, "Some text."]) for n in (1, 2, 3, 4)]
+    text = clean_pages(pages, grades).text
+    assert "will be mitigated.\nThe experiences and progress of care leavers: requires " \
+           "improvement to be good\n31. Children" in text
+    assert "in most cases.\nThe impact of leaders on social work practice with children and " \
+           "families: good\n32." in text
+    # A sentence going on after a full line still runs on.
+    assert "the needs of children, but assessments" in text

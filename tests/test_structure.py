@@ -312,3 +312,15 @@ def test_cqc_vocabulary_is_data_that_the_bundled_pages_use() -> None:
         assert canonical_statement(name) == name and any(canonical_statement(k) == name for k in keys)
     printed = [h for h in KNOWN_HEADINGS if h.lower() in lines]
     assert len(printed) >= len(KNOWN_HEADINGS) - 3, sorted(set(KNOWN_HEADINGS) - set(printed))
+
+
+def test_a_phone_number_line_is_no_section_heading() -> None:
+    """An Ofsted letter opens with its address block; "T 0300 123 1231" above a long line
+    read as a heading and labelled every letter's opening (a browser review: "Kent · Visit
+    letter · T 0300 123 1231"). A short line of words still heads the text below it."""
+    text = ("Ofsted\nPiccadilly Gate\nT 0300 123 1231\nTextphone 0161 618 8524 "
+            "enquiries@ofsted.gov.uk www.gov.uk/ofsted and further contact details here\n"
+            "Headline findings\nMost children referred to the front door service receive a "
+            "timely and appropriate response from social workers.\n")
+    titles = [s.title for s in extract_structure(text).sections]
+    assert "T 0300 123 1231" not in titles and "Headline findings" in titles
