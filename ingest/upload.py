@@ -31,7 +31,7 @@ _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 @dataclass
 class FileResult:
     name: str  # as the user gave it (display only; never used as a path)
-    status: str  # added | updated | unchanged | failed
+    status: str  # added | updated | unchanged | failed | removed (undone in the app)
     message: str
     saved_as: str | None = None
     report_ids: list[str] = field(default_factory=list)
@@ -151,6 +151,22 @@ def _result(shown: str, dest: Path, summary: Any) -> FileResult:
     return FileResult(shown, "unchanged",
                       f"already indexed as {', '.join(summary.unchanged) or 'an existing report'}",
                       str(dest), list(summary.unchanged))
+
+
+def remove_upload(result: FileResult, settings: Settings, store: Any) -> FileResult:
+    """Undo an upload (a file that turned out to be no report): its reports leave the index,
+    their chunks with them, and its copy under the index's uploads folder is deleted. Only a
+    copy inside that folder is ever deleted. ``store`` is the index's IndexStore."""
+    if store.has_pending():  # finish an interrupted write first, as ingest does
+        store.recover()
+    chunks = sum(store.remove(rid) for rid in result.report_ids if store.find_id(rid))
+    if result.saved_as:
+        root = (Path(settings.index_dir).resolve() / UPLOAD_DIR).resolve()
+        saved = Path(result.saved_as).resolve()
+        if saved.parent.parent == root:
+            _discard(saved)
+    return FileResult(result.name, "removed",
+                      f"removed {', '.join(result.report_ids)} from the index ({chunks} chunks)")
 
 
 def _discard(dest: Path) -> None:

@@ -336,6 +336,14 @@ def test_upload_in_app_reports_per_file_errors_and_answers_at_once(app, ui_env: 
     # The same upload again in a later rerun is not re-ingested.
     app.run()
     assert not app.exception and any(e.label == "Indexed reports (38)" for e in app.expander)
+    # An upload that was no report can be removed again, its saved copy with it.
+    remove = next(b for b in app.button if b.label == "Remove xssville.txt from the index")
+    remove.click().run()
+    assert not app.exception and any(e.label == "Indexed reports (37)" for e in app.expander)
+    assert any(unmd(i.value).startswith("xssville.txt: removed ") for i in app.info)
+    assert sorted(p.name for p in (ui_env.index_dir / "uploads").rglob("*")
+                  if p.is_file()) == ["passwd.txt"]
+    assert not any(b.label.startswith("Remove xssville") for b in app.button)
 
 
 # --- pure helpers ----------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from ui.components import (  # noqa: E402
     page_png,
     passage_html,
     question_html,
+    remove_upload,
     report_family,
     report_rows,
     report_years,
@@ -244,15 +245,23 @@ def _examples(engine: Engine) -> None:
             st.rerun()
 
 
-def _render_upload_results(results: list[FileResult]) -> None:
-    for r in results:
+def _render_upload_results(uploads: dict[str, FileResult], shown: list[str],
+                           settings: Settings, engine: Engine) -> None:
+    """Each upload's result; one just indexed can be removed again (a file that is no report
+    would otherwise stay in every answer's search, with only the command line to remove it)."""
+    for file_id in shown:
+        r = uploads[file_id]
         text = md_escape(f"{r.name}: {r.message}")
         if r.status == "failed":
             st.error(text)
-        elif r.status == "unchanged":
+        elif r.status in ("unchanged", "removed"):
             st.info(text)
         else:
             st.success(text)
+            if r.report_ids and st.button(f"Remove {r.name} from the index",
+                                          key=f"remove-{file_id}"):
+                uploads[file_id] = remove_upload(r, settings, engine.store)
+                st.rerun()
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -300,8 +309,8 @@ def main() -> None:
             bar.empty()
             for f, r in zip(new, results, strict=True):
                 ss["uploads"][f.file_id] = r
-        _render_upload_results([ss["uploads"][f.file_id] for f in (files or [])
-                                if f.file_id in ss["uploads"]])
+        _render_upload_results(ss["uploads"], [f.file_id for f in (files or [])
+                                                if f.file_id in ss["uploads"]], settings, engine)
 
     derived = engine.derived()
     indexed = engine.store.reports()

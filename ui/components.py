@@ -23,6 +23,7 @@ from ingest.upload import (  # noqa: F401
     UPLOAD_DIR,
     UPLOAD_TYPES,
     FileResult,
+    remove_upload,
     sanitize_filename,
     save_and_ingest,
     upload_path,
