@@ -192,6 +192,11 @@ class ExtractiveAnswerer:
             # "What is the app called?" answered by a sentence that names nothing ("they
             # produced a care leaver app"): the reports don't say.
             return self._not_found(u, cands, hits, engine)
+        if needs_figure(u) and not states_asked_figure(u, picked[0].text):
+            # The second pick states the figure asked and the first does not: it leads, so
+            # the neighbour joined to the first cannot crowd it out ("what share of stockton
+            # carers used a support group" quoted an online platform's 165 carers alone).
+            picked = sorted(picked, key=lambda c: not states_asked_figure(u, c.text))
         # Only now: the neighbour and a runner-up change what is quoted, never whether the
         # question is answered.
         if len(picked) == 1 and 0 <= picked[0].read_p < W.unsure_pick_p:

@@ -34,6 +34,10 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Engine:
      "stockton-on-tees-care-provision-integration-and-continuity"),
     ("What proportion of Stockton carers were accessing a support group, compared with England?",
      "32.98%", "stockton-on-tees-care-provision-integration-and-continuity"),
+    # The reader's first pick (an online platform's "165 carers") states no share: the second,
+    # which does, leads and is not crowded out by the first's neighbour (browser review).
+    ("what share of stockton carers used a support group", "25.19%",
+     "stockton-on-tees-care-provision-integration-and-continuity"),
     ("What is the population of Bradford?", "560,194", "bradford-about"),
     # facts
     ("What is the name of Staffordshire's advice and guidance hub?", "Staffordshire Cares",
