@@ -360,7 +360,7 @@ def main() -> None:
     # Read the input first (the box is pinned to the bottom wherever it is called), so the
     # empty state's examples are not drawn above the answer to the first question.
     # No max_chars: the box would silently drop a longer paste; the answer says the limit.
-    typed = st.chat_input("Ask about the reports, e.g. How many Stockton carers used a "
+    typed = st.chat_input("Ask about the reports, e.g. What share of Stockton carers used a "
                           "support group?")
     pending = ss.pop("pending", None)
     prompt = typed or (pending or {}).get("question")
