@@ -102,8 +102,26 @@ def parse_question(question: str, councils: list[Council]) -> Understanding:
     put to be checked ("X was rated good, right?") is read as the yes/no question it asks,
     without its checking words (questions.toml tag_question)."""
     checked = _TAG.sub(" ", question).strip() or question
+    claim = _GRADE_CLAIM.match(checked)
+    if claim and _only_a_council(claim.group("who"), councils):
+        # "is sheffield good?", "did havering fail?": its overall grade answers.
+        u = _parsed(f"how did {claim.group('who')} do?", councils)
+        return replace(u, question=question, yes_no=True, content=strip_frames(checked))
     u = _parsed(checked, councils)
     return replace(u, question=question, yes_no=u.yes_no or checked != question)
+
+
+def _only_a_council(words: str, councils: list[Council]) -> bool:
+    """Are ``words`` an indexed council's name and nothing else ("brighton and hove", "bury
+    council"), not a council and a topic ("sheffields pre birth assessments")?"""
+    q = normalise(words)
+    found = _find_councils(q, councils)
+    if len(found) != 1:
+        return False
+    rest = f" {q} "
+    for a in sorted(next(c for c in councils if c.key == found[0]).aliases, key=len, reverse=True):
+        rest = rest.replace(f" {a} ", " ").replace(f" {a}'s ", " ")
+    return set(rest.split()) <= {"the", "council", "city", "county", "borough", "of"}
 
 
 def _parsed(question: str, councils: list[Council]) -> Understanding:
@@ -164,6 +182,7 @@ def asks(name: str, text: str) -> bool:
 # than the level a superlative compares.
 _YES_NO = pattern("questions", "yes_no")
 _TAG = pattern("questions", "tag_question")
+_GRADE_CLAIM = pattern("questions", "grade_claim")
 PROJECTION = pattern("questions", "projection")
 CHANGE = pattern("questions", "change")
 

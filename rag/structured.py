@@ -319,7 +319,8 @@ def _score_words() -> frozenset[str]:
 
 
 def _detect_score(p: Parsed) -> Slots | None:
-    return {} if asks("asks_score", p.q) and p.stmts else None
+    # Not "why did Darlington only get a 2 for equity?": the reason is in the text.
+    return {} if asks("asks_score", p.q) and p.stmts and not p.u.asks_reason else None
 
 
 def _detect_which_councils(p: Parsed) -> Slots | None:
