@@ -1,8 +1,10 @@
 """Answers from an inspection report's own facts, read at ingest: the dates it states, the
 judgements of its judgement table, and the items it lists under a heading ("What needs to
-improve?"). Public: `inspection_dates`, `dates_or_publication`, `publication_dates`, `judgements`, `judgement_extreme`, `report_list` (the
-handlers rag/structured.py's question table calls), `inspected_in`, `report_metadata`, and
-`findings_behind` ("why?" after a grade: the report's own summary of what it judged).
+improve?"). Public: `inspection_dates`, `dates_or_publication`, `publication_dates`,
+`judgements`, `family_not_indexed`, `judgement_extreme`, `report_list`, `report_summary`,
+`visit_findings` (the handlers rag/structured.py's question table calls), `inspected_in`,
+`report_metadata`, and `findings_behind` ("why?" after a grade: the report's own summary of
+what it judged).
 
 Every answer cites the row or item it states, one citation each; a handler returns None
 when no row fits, so the question goes to search.
