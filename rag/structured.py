@@ -297,7 +297,23 @@ def _detect_all_scores(p: Parsed) -> Slots | None:
 
 
 def _detect_rating(p: Parsed) -> Slots | None:
-    return {} if (asks_rating(p.q) or _only_its_score(p)) and not p.stmts else None
+    rated = asks_rating(p.q) and (asks("asks_rating", p.q) or _only_how_it_did(p))
+    return {} if (rated or _only_its_score(p)) and not p.stmts else None
+
+
+def _only_how_it_did(p: Parsed) -> bool:
+    """"How did Doncaster do?" says nothing but how it did: not "how did newham's young
+    commissioners do", which asks about the commissioners. Words as typed, less the report
+    families' names ("send inspection") and any year."""
+    rest = set(re.findall(r"[a-z]+", without_families(p.q))) - _how_words()
+    for c in p.councils:
+        rest -= set(re.findall(r"[a-z]+", c))
+    return not rest
+
+
+@cache
+def _how_words() -> frozenset[str]:
+    return frozenset(words("questions", "how_did_words"))
 
 
 def _only_its_score(p: Parsed) -> bool:
