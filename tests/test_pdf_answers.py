@@ -406,3 +406,13 @@ def test_what_ofsted_judged_a_council_is_its_judgement(eng: Engine, question: st
     sentence about the grade at the inspection before (which never said Inadequate)."""
     a = answer(question, eng.settings, engine=eng)
     assert a.answerer == "table" and "Overall effectiveness Inadequate" in a.text, a.text
+
+
+def test_a_visit_letters_closing_line_is_no_answer(eng: Engine) -> None:
+    """Every letter closes "Ofsted will take the findings from this focused visit into account
+    when planning the next inspection or visit": sharing "Ofsted", "focused visit" and
+    "inspection" with many questions, it was quoted for what the visit looked at (an Ofsted
+    PDF review, three of four letters)."""
+    a = answer("what did ofsted look at in the kent focused visit", eng.settings, engine=eng)
+    assert not any(c.quote.startswith("Ofsted will take the findings") for c in a.citations)
+    assert any("Inspectors looked at the local authority" in c.quote for c in a.citations), a.text
