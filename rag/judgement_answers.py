@@ -155,8 +155,13 @@ def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]
     """A family's list headings, those the question names most first: by the share of a
     heading's words it uses ("priority actions" asks for "Areas for priority action", "needs
     to improve" for "Areas for improvement" before "What does the area partnership need to
-    do better?"), ties in the profile's order."""
+    do better?"), ties in the profile's order. "Need to improve" names no heading: it asks
+    what needs improving, most urgent first (the profile's order: an area SEND report's
+    priority actions; two reviews saw "What does Bury need to improve?", the README's example,
+    leave out Bury's six). Only the noun names "Areas for improvement"."""
     asked = set(u.terms)
+    if not re.search(r"\bimprovements?\b", u.question, re.I):
+        asked -= set(tokenize("need improve"))
     return tuple(sorted(headings, key=lambda h: _share(asked, set(tokenize(h))), reverse=True))
 
 

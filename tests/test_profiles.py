@@ -299,6 +299,10 @@ def test_a_list_heading_the_question_names_is_read_first(tmp_path: Path) -> None
     assert [t.startswith(f"Lancashire: {h} ") for t, h in zip(shown.values(), expected,
                                                               strict=True)] == [True] * 3, shown
     assert "shared strategic governance" in next(iter(shown.values()))
+    # "Need to improve" names no heading: the most urgent list answers (two reviews saw the
+    # README's "What does Bury need to improve?" leave out its priority actions).
+    assert answer("What does Lancashire need to improve?", settings, engine=eng).text \
+        .startswith("Lancashire: Areas for priority action: ")
     # An item too long to quote whole is cut after a whole sentence, or says it is cut
     # ("... to better meet the needs of … [1]."), never left hanging on "of [1]".
     for q in ("What is Lancashire's SEND partnership doing well?",
