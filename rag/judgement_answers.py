@@ -141,7 +141,7 @@ def dates_or_publication(u: Understanding, councils: tuple[str, ...],
     """"When was Westminster inspected?": the inspection dates the named councils' reports
     state, else, when they state none (a CQC local authority assessment page says only when it
     was published), when they were published, said to be that and not the assessment's dates."""
-    found = inspection_dates(u, councils, eng)
+    found = inspection_dates(u, councils, eng) or _assessment_start(u, councils, eng)
     if found is not None:
         return found
     published = publication_dates(u, councils, eng)
@@ -149,6 +149,30 @@ def dates_or_publication(u: Understanding, councils: tuple[str, ...],
         return None
     return replace(published, text="The indexed reports don't state when the inspection or "
                    "assessment took place, only when the report was published: " + published.text)
+
+
+_STARTED = pattern("sentences", "assessment_start_line")
+
+
+def _assessment_start(u: Understanding, councils: tuple[str, ...], eng: Engine) -> Answer | None:
+    """When each named council's CQC assessment began, where its pages say ("Assessment start
+    date: 11 May 2023"), one citation per council; None when none says."""
+    cites: list[Citation] = []
+    parts: list[str] = []
+    done: set[str] = set()
+    for row in _council_reports(councils, eng):
+        m = row.metadata
+        found = _STARTED.search(eng.retriever.report_text(row.report_id))
+        if found is None or str(m.get("council")) in done:
+            continue
+        done.add(str(m.get("council")))
+        n = len(cites) + 1
+        cites.append(cite_span(n, row.report_id, eng, found.start(1), found.end(1),
+                               council=m.get("council")))
+        parts.append(f"{_org_name(m)}'s assessment started on {found.group(1)} [{n}].")
+    if not cites:
+        return None
+    return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
 def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]:

@@ -439,6 +439,13 @@ def test_when_a_report_states_no_inspection_dates_its_publication_date_answers(
     assert ask_("When was Doncaster inspected?").text.startswith("Doncaster")
 
 
+def test_a_page_that_states_when_the_assessment_started_answers_when(eng: Engine) -> None:
+    a = ask(eng, "When was Lincolnshire assessed?")
+    assert a.text == "Lincolnshire County Council's assessment started on 11 May 2023 [1]."
+    assert a.citations[0].quote == "11 May 2023"
+    assert_offsets_exact(eng, a)
+
+
 def test_an_inspectorate_with_no_report_indexed_is_named(eng: Engine) -> None:
     a = answer("What did Ofsted say about safeguarding?", eng.settings, engine=eng)
     assert a.abstained and a.text.startswith("The indexed reports include no Ofsted report:")

@@ -127,7 +127,7 @@ def test_every_sentence_shape_row_is_backed_by_two_reports_it_matches() -> None:
     root = VOCAB.parents[1] / "corpus"
     assert {r["name"] for r in data["pattern"]} == {"anaphor", "heading", "consequence", "report_frame",
                                                    "label_line", "list_number", "examples_follow",
-                                                   "published_line", "dated_line"}
+                                                   "published_line", "dated_line", "assessment_start_line"}
     assert all(r.get("case_sensitive") for r in data["pattern"])
     assert {r["name"] for r in data["section"]} == {"boilerplate"}
     # Pattern rows are checked with every other named row (below); here the page lines (a
