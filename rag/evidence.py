@@ -454,13 +454,23 @@ def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:
 
 def neighbours(c: Candidate, engine: Engine) -> tuple[Candidate | None, Candidate | None]:
     """The sentences right before and right after the candidate in the same paragraph
-    (None where the paragraph begins or ends)."""
+    (None where the paragraph begins or ends, or a heading line stands there)."""
     text = engine.retriever.report_text(c.hit.chunk.report_id)
     before = sentence_before(text, c.start)
     prev = Candidate(c.hit, *before, text[before[0]:before[1]], c.score,
-                     c.coverage) if before else None
+                     c.coverage) if before and not heading_line(text, *before) else None
     nxt = next_sentence(c, engine)
     return prev, nxt if nxt is not None and _next_to(c.end, nxt.start) else None
+
+
+def heading_line(text: str, start: int, end: int) -> bool:
+    """Is text[start:end] a line of its own that heads what follows ("What needs to
+    improve?", "Areas for improvement"): short, and a question or no sentence? Quoted on after
+    a finding it read as part of it ("... begun to address this. What needs to improve [1]?")."""
+    alone = (start == 0 or text[start - 1] == "\n") and (end >= len(text) or text[end] == "\n")
+    line = text[start:end]
+    return alone and len(line.split()) <= 12 and (line.rstrip().endswith("?")
+                                                    or not ENDS_AS_SENTENCE.search(line))
 
 
 def joined(c: Candidate, neighbour: Candidate, engine: Engine) -> Candidate:
@@ -523,6 +533,9 @@ def with_sequel(c: Candidate, engine: Engine, max_words: int, *, any_next: bool 
     ("This is because ...", "As a result, ...") or ``any_next``, as one candidate, if both fit
     in ``max_words``; unchanged otherwise."""
     nxt = next_sentence(c, engine)
+    text = engine.retriever.report_text(c.hit.chunk.report_id)
+    if nxt is not None and heading_line(text, nxt.start, nxt.end):
+        return c
     if (nxt is None or not _next_to(c.end, nxt.start) or not (any_next or points_back(nxt))
             or not _fits(len(c.text.split()) + len(nxt.text.split()), max_words)):
         return c

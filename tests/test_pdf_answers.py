@@ -416,3 +416,17 @@ def test_a_visit_letters_closing_line_is_no_answer(eng: Engine) -> None:
     a = answer("what did ofsted look at in the kent focused visit", eng.settings, engine=eng)
     assert not any(c.quote.startswith("Ofsted will take the findings") for c in a.citations)
     assert any("Inspectors looked at the local authority" in c.quote for c in a.citations), a.text
+
+
+def test_a_heading_line_is_not_quoted_on_after_a_finding(eng: Engine) -> None:
+    """Asked why, the sentence after the pick is quoted with it; a heading line there read as
+    part of the finding ("... only recently has action begun to address this. What needs to
+    improve [1]?"). Neither the sentence after nor the one before may be a heading line."""
+    from rag.evidence import heading_line
+
+    text = "Services have declined.\nWhat needs to improve?\n◼ Leaders should act.\nA sentence."
+    at = text.index("What")
+    assert heading_line(text, at, at + len("What needs to improve?"))
+    assert not heading_line(text, 0, len("Services have declined."))
+    a = answer("why did havering get inadequate", eng.settings, engine=eng)
+    assert not any("What needs to improve" in c.quote for c in a.citations), a.text
