@@ -105,10 +105,45 @@ def parse_question(question: str, councils: list[Council]) -> Understanding:
     claim = _GRADE_CLAIM.match(checked)
     if claim and _only_a_council(claim.group("who"), councils):
         # "is sheffield good?", "did havering fail?": its overall grade answers.
-        u = _parsed(f"how did {claim.group('who')} do?", councils)
-        return replace(u, question=question, yes_no=True, content=strip_frames(checked))
+        return _overall_asked(claim.group("who"), question, checked, councils)
+    said = _CLAIMED.match(checked) if checked != question else None
+    if said and _only_a_council(said.group("who"), councils):
+        # "Westminster was rated good, right?", "is it true that Ealing requires improvement?"
+        if _only_grade_words(said.group("rest")):
+            return _overall_asked(said.group("who"), question, checked, councils)
+        # "Doncaster got good for care leavers, didn't it?": as asked the usual way round.
+        verb = said.group("verb").lower()
+        lead = "did" if verb in ("got", "gets", "received", "had") else verb
+        rest = said.group("rest") if lead == verb else f"get {said.group('rest')}"
+        checked = f"{lead} {said.group('who')} {rest}?"
     u = _parsed(checked, councils)
     return replace(u, question=question, yes_no=u.yes_no or checked != question)
+
+
+def _overall_asked(who: str, question: str, checked: str, councils: list[Council]) -> Understanding:
+    """The question read as "how did <council> do?", yes or no, searched with its own words."""
+    u = _parsed(f"how did {who} do?", councils)
+    return replace(u, question=question, yes_no=True, content=strip_frames(checked))
+
+
+def _only_grade_words(text: str) -> bool:
+    """Does ``text`` say only that a grade was given ("was rated requires improvement", "had
+    widespread failings")? claim_grade_words plus every family's grade and outcome words."""
+    said = set(re.findall(r"[a-z]+", normalise(text)))
+    return bool(said) and said <= _claim_words() and bool(said & _grade_words())
+
+
+@lru_cache(maxsize=1)
+def _grade_words() -> frozenset[str]:
+    from ingest.profiles import scopes
+
+    return frozenset(w for s in scopes() for g in (*s.grades, *(p for p, _ in s.grade_words))
+                     for w in re.findall(r"[a-z]+", g.lower()))
+
+
+@lru_cache(maxsize=1)
+def _claim_words() -> frozenset[str]:
+    return _grade_words() | frozenset(words("questions", "claim_grade_words"))
 
 
 def _only_a_council(words: str, councils: list[Council]) -> bool:
@@ -183,6 +218,7 @@ def asks(name: str, text: str) -> bool:
 _YES_NO = pattern("questions", "yes_no")
 _TAG = pattern("questions", "tag_question")
 _GRADE_CLAIM = pattern("questions", "grade_claim")
+_CLAIMED = pattern("questions", "claimed")
 PROJECTION = pattern("questions", "projection")
 CHANGE = pattern("questions", "change")
 

@@ -446,6 +446,20 @@ def test_a_page_that_states_when_the_assessment_started_answers_when(eng: Engine
     assert_offsets_exact(eng, a)
 
 
+@pytest.mark.parametrize("claim, rating", [
+    ("Westminster was rated good, right?", "Westminster City Council's overall rating is Good"),
+    ("Ealing was rated good, right?", "London Borough of Ealing's overall rating is Requires "
+                                      "improvement"),
+    ("is it true that Ealing requires improvement?", "London Borough of Ealing's overall "
+                                                     "rating is Requires improvement"),
+])
+def test_a_claim_about_a_councils_rating_is_answered_with_its_rating(
+        eng: Engine, claim: str, rating: str) -> None:
+    # Put council first, as journalists check claims, it got Westminster's deprivation rank
+    # and "don't say"; asked "was Westminster rated good?" it was answered (second CLI review).
+    assert ask(eng, claim).text.startswith(rating)
+
+
 def test_an_inspectorate_with_no_report_indexed_is_named(eng: Engine) -> None:
     a = answer("What did Ofsted say about safeguarding?", eng.settings, engine=eng)
     assert a.abstained and a.text.startswith("The indexed reports include no Ofsted report:")
