@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.profiles import FamilyFacts, headings_of, line_span, read_family
+from ingest.profiles import FamilyFacts, line_span, read_family
 from reportqa.records import Section, StatementScore, Structure
 
 # CQC's names (statements, their themes and identifying words, score labels, ratings,
@@ -88,9 +87,7 @@ def _family_structure(text: str, lines: list[tuple[int, int, str]], headings: tu
         page_kind=facts.page_kind,
         overall_rating=overall.grade if overall else None,
         overall_rating_span=(overall.start, overall.end) if overall else None,
-        published=_published(text),
-        sections=tuple(_sections(text, lines, (*headings, *headings_of(facts.family)),
-                                 _judged_names(facts))),
+        published=_published(text), sections=tuple(_sections(text, lines, headings)),
         family=facts.family, inspectorate=facts.inspectorate, organisation=facts.organisation,
         inspection_dates=facts.inspection_dates, judgements=facts.judgements,
         page_starts=page_starts,
@@ -298,17 +295,8 @@ def _overall_percentage(text: str) -> int | None:
     return None
 
 
-def _judged_names(facts: FamilyFacts) -> tuple[str, ...]:
-    """The judgements a report's page 1 grades: each opens its section where the report
-    prints it again over its findings ("The experiences and progress of care leavers:
-    requires improvement to be good")."""
-    return tuple(j.name for j in facts.judgements)
-
-
-def _sections(text: str, lines: list[tuple[int, int, str]], headings: tuple[str, ...],
-              judged: tuple[str, ...] = ()) -> list[Section]:
+def _sections(text: str, lines: list[tuple[int, int, str]], headings: tuple[str, ...]) -> list[Section]:
     known = {h.lower() for h in KNOWN_HEADINGS} | {h.lower() for h in headings}
-    graded = tuple(j.lower().replace("’", "'") + ":" for j in judged)
     marks: list[tuple[str, int, int]] = []  # title, heading line start, body start
     for i, (start, end, ln) in enumerate(lines):
         cand = ln.strip().rstrip(":").strip()
@@ -317,15 +305,9 @@ def _sections(text: str, lines: list[tuple[int, int, str]], headings: tuple[str,
         norm = cand.lower().replace("’", "'")
         nxt = next((x for _, _, x in lines[i + 1 : i + 3] if x.strip()), "")
         if norm in known or norm.startswith("about ") and len(cand) < 80 or (
-            norm.startswith(graded) and len(cand) < 160 if graded else False
-        ) or (
             _looks_heading(cand) and len(nxt.strip()) > max(60, len(cand) * 2)
         ):
             marks.append((cand, start, min(end + 1, len(text))))
-    # A heading is printed once; a table's row label repeats before each row ("Manchester
-    # ICB" five times over Bury's priority actions), and labelled them all as its section.
-    seen = Counter(title for title, _, _ in marks)
-    marks = [m for m in marks if seen[m[0]] == 1 or m[0].lower().replace("’", "'") in known]
     sections: list[Section] = []
     first_body = 0
     if not marks or marks[0][1] > 0:

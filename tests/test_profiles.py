@@ -342,26 +342,3 @@ def test_recommendations_grouped_under_titles_are_one_list_that_ends_at_the_next
     numbers = {kind: [int(text[s:e].split(".")[0]) for s, e in
                       listed_under(text, prof.lists[kind])[1]] for kind in ("improve", "strengths")}
     assert numbers == {"improve": list(range(1, 21)), "strengths": list(range(21, 36))}
-
-
-@pytest.mark.parametrize("name, sentence, section", [
-    # Care leavers' findings, under a judgement heading printed over two lines.
-    ("ofsted-ilacs-havering-2024.pdf", "Most care leavers are positive about the support",
-     "The experiences and progress of care leavers: requires improvement to be good"),
-    # A heading printed on one line, which was never read as one (over 9 words).
-    ("ofsted-ilacs-cambridgeshire-2024.pdf", "When care leavers reach the age of 21",
-     "The experiences and progress of care leavers: requires improvement to be good"),
-    # A priority action, not the responsible body's cell printed before each row.
-    ("ofsted-send-bury-2024.pdf", "Leaders across the partnership should ensure that the SEND "
-     "strategy continues", "Areas for priority action"),
-])
-def test_a_finding_is_labelled_with_the_section_the_report_prints_it_under(
-        name: str, sentence: str, section: str) -> None:
-    """Citations carry the section: reviews saw Havering's care-leaver findings labelled
-    "children in care: inadequate", every Cambridgeshire citation "Overall effectiveness",
-    and Bury's priority actions "Manchester ICB"."""
-    p = _parsed(name)
-    st = extract_structure(p.text, p.headings, page_starts=p.page_starts)
-    at = p.text.index(sentence)
-    found = next(s.title for s in st.sections if s.start <= at < s.end)
-    assert found == section, [s.title for s in st.sections]

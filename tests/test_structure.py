@@ -324,15 +324,3 @@ def test_a_phone_number_line_is_no_section_heading() -> None:
             "timely and appropriate response from social workers.\n")
     titles = [s.title for s in extract_structure(text).sections]
     assert "T 0300 123 1231" not in titles and "Headline findings" in titles
-
-
-def test_a_table_row_label_repeated_is_no_section_heading() -> None:
-    """A SEND report's recommendations table prints the responsible body before each row
-    ("Manchester ICB" five times over Bury's priority actions); read as a heading it labelled
-    every row its section. A heading is printed once."""
-    row = ("Leaders across the partnership should improve the timeliness of assessments so "
-           "that children and young people get the help they need without delay.")
-    text = "Report title\n" + "".join(f"Manchester ICB\n{row}\n" for _ in range(3)) + \
-        "Areas for improvement\n" + row + "\n"
-    titles = [s.title for s in extract_structure(text).sections]
-    assert "Manchester ICB" not in titles and "Areas for improvement" in titles

@@ -118,15 +118,6 @@ def profile_named(name: str | None) -> Profile | None:
     return next((p for p in profiles() if p.name == name), None)
 
 
-def headings_of(name: str | None) -> tuple[str, ...]:
-    """The headings a family's profile names (its lists', its findings'): each opens a section
-    wherever the report prints it, however short the text below."""
-    prof = profile_named(name)
-    if prof is None:
-        return ()
-    return (*(h for hs in prof.lists.values() for h in hs), *prof.findings)
-
-
 _BULLETS = "[◼•●▪■◦‣−–—-]"  # the glyphs a list item may open with (Surrey prints "−")
 _NUMBER = r"(\d{1,2})[.)]\s"  # "6. ", "6) ": group 1 of `_NUMBERED` is the number
 _ITEM = re.compile(rf"^(?:{_BULLETS}\s*|{_NUMBER}\s*|\(?[a-z][.)]\s+)\S")
