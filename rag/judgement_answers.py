@@ -1,7 +1,8 @@
 """Answers from an inspection report's own facts, read at ingest: the dates it states, the
 judgements of its judgement table, and the items it lists under a heading ("What needs to
 improve?"). Public: `inspection_dates`, `dates_or_publication`, `publication_dates`,
-`judgements`, `family_not_indexed`, `judgement_extreme`, `report_list`, `report_summary`,
+`judgements`, `family_not_indexed`, `indexed_kinds`, `kinds_without_cqc`,
+`judgement_extreme`, `report_list`, `report_summary`,
 `visit_findings` (the handlers rag/structured.py's question table calls), `inspected_in`,
 `report_metadata`, and `findings_behind` ("why?" after a grade: the report's own summary of
 what it judged).
@@ -428,14 +429,31 @@ def family_not_indexed(u: Understanding, councils: tuple[str, ...], eng: Engine)
     council = str(reports[0].metadata.get("council"))
     asked = _asked_services({t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS},
                             council)
-    service = {s.family: s.service for s in scopes()}
-    have = {service[r.metadata.get("family") or _CQC_PAGES] for r in reports}
+    have = set(indexed_kinds(councils, eng))
     if len(asked) != 1 or set(asked) & have:
         return None
     (label, name), = asked.items()
     return abstained(u.question, f"The indexed reports include no {label} report for {council}, "
                      f"the kind of report that grades '{name}'; its indexed reports: "
                      f"{'; '.join(sorted(have))}.")
+
+
+def indexed_kinds(councils: tuple[str, ...], eng: Engine) -> list[str]:
+    """The kinds of report indexed for these councils, as lists across councils label them
+    ("adult social care (CQC)", "SEND (Ofsted and CQC)"), sorted."""
+    service = {s.family: s.service for s in scopes()}
+    return sorted({service[r.metadata.get("family") or _CQC_PAGES]
+                   for r in _council_reports(councils, eng)})
+
+
+def kinds_without_cqc(councils: tuple[str, ...], eng: Engine) -> list[str]:
+    """The kinds of report indexed for these councils when none is a CQC local authority
+    assessment (whose quality statements a score question asks about); [] otherwise."""
+    reports = _council_reports(councils, eng)
+    # A CQC local authority page has no report family of its own.
+    if not reports or any(not r.metadata.get("family") for r in reports):
+        return []
+    return indexed_kinds(councils, eng)
 
 
 # A CQC local authority assessment page has no family of its own (its scope's name).

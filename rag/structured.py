@@ -38,6 +38,7 @@ from rag.judgement_answers import (
     inspected_in,
     judgement_extreme,
     judgements,
+    kinds_without_cqc,
     publication_dates,
     report_list,
     report_metadata,
@@ -546,7 +547,8 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
     if not groups:
         what = " and ".join(stmts) if stmts else "any quality statement"
         who = " or ".join(names) if names else "any council"
-        return refused(u, f"The indexed reports don't state a score for {who} on {what}.")
+        return refused(u, f"The indexed reports don't state a score for {who} on {what}."
+                       + _no_cqc_pages(councils, eng))
     parts: list[str] = []
     cites: list[Citation] = []
     for (_, _), grp in groups.items():
@@ -567,6 +569,17 @@ def _scores(u: Understanding, councils: tuple[str, ...], stmts: tuple[str, ...],
     if missing:
         parts.append("No score is indexed for " + ", ".join(eng.derived().council_names(tuple(missing))) + ".")
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
+
+
+def _no_cqc_pages(councils: tuple[str, ...], eng: Engine) -> str:
+    """Why a named council has no CQC score, when it is that no CQC assessment of its adult
+    social care is indexed ("what score did bury get for safeguarding?": its only report is
+    its SEND inspection)."""
+    kinds = kinds_without_cqc(councils, eng) if len(councils) == 1 else []
+    if not kinds:
+        return ""
+    return (" Scores are given by CQC's assessments of adult social care, and none is indexed "
+            f"for it; its indexed reports: {'; '.join(kinds)}.")
 
 
 def _statement_extreme(u: Understanding, council: str, eng: Engine) -> Answer | None:

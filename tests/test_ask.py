@@ -418,6 +418,12 @@ def test_a_grade_only_another_kind_of_report_gives_names_that_report(mixed: Engi
         assert a.abstained and a.text.startswith(
             f"The indexed reports include no children's services (Ofsted) report for {council}")
         assert a.text.endswith(f"its indexed reports: {has}."), a.text
+    # A CQC score asked of a council with no CQC assessment indexed says so too.
+    score = ask_("what score did bury get for safeguarding?")
+    assert score.abstained and score.text.endswith(
+        "Scores are given by CQC's assessments of adult social care, and none is indexed for "
+        "it; its indexed reports: SEND (Ofsted and CQC)."), score.text
+    assert "Scores are given" not in ask_("what score did darlington get for wellbeing?").text
     # Doncaster has one; "leadership" is CQC's theme as much as Ofsted's: searched as before.
     assert ("The experiences and progress of care leavers: Requires improvement to be good"
             in ask_("What grade did Doncaster get for care leavers?").text)
