@@ -46,6 +46,7 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re
 # table row opens with a capital ("14. Care leavers", "1 The areas", "2.1 Adoption").
 _FIGURE_GOES_ON = re.compile(r"^\d[\d.,]*%?\s+[a-z]")
 _SENTENCE_END = re.compile(r"[.!?][\"”’')\]]*$")
+_ASKS = re.compile(r"^(?:What|How|Why|Is|Are|Does|Do|Did|Where|Who|Which|When)\b")
 # Words no sentence, heading or cell ends on: a line ending with one was wrapped.
 _OPEN_ENDED = re.compile(r"\s(?:the|a|an|of|to|and|or|for|with|in|on|at|by|from|into|across|"
                          r"within|between|through|than|that|whose)$")
@@ -184,8 +185,14 @@ def _separator(a: str, b: str, after_b: str | None, blank: bool, width: float,
         # A line ending mid-clause goes on, however short: "the ATLAS (Accept, Teach,", a
         # table cell's "should ensure that the" / "SEND strategy continues ...".
         return " "
-    if b[0].isupper() and b.endswith("?") and len(b) < WRAP_SHARE * width:
-        return "\n"  # a question heading ("What needs to improve?", "Is the service safe?")
+    if b[0].isupper() and b.endswith("?") and (len(b) < WRAP_SHARE * width or (
+            _ASKS.match(b) and _SENTENCE_END.search(a))):
+        # A question heading ("What needs to improve?", "Is the service safe?"), however long
+        # ("What is it like to be a child or young person with SEND in this area?", glued to
+        # the paragraphs either side in seven of eight SEND reports: quoted as its own answer).
+        return "\n"
+    if a.endswith("?") and _ASKS.match(a) and b[0].isupper():
+        return "\n"  # the paragraph below a question heading
     if _grades_heading(b, after_b, grades):
         return "\n"  # a judgement heading wrapped over two lines opens its section
     if b[0].islower() or b[0] in ",;)":

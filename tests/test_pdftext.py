@@ -194,3 +194,18 @@ def test_a_judgement_heading_wrapped_over_two_lines_opens_its_own_line() -> None
            "families: good\n32." in text
     # A sentence going on after a full line still runs on.
     assert "the needs of children, but assessments" in text
+
+
+def test_a_long_question_heading_is_a_line_of_its_own() -> None:
+    """"What is it like to be a child or young person with SEND in this area?" is as long as
+    a line of text: it was glued to the paragraphs either side (seven of eight SEND reports)
+    and quoted as its own answer. A question opening with a question word after a sentence's
+    end heads what follows."""
+    wide = "x" * 70
+    body = ["The local area partnership commissions a pupil referral unit for these children.",
+            "What is it like to be a child or young person with SEND in this area?",
+            "Children and young people are valued and visible in their communities."]
+    pages = [_page(n, [wide, *body] if n == 2 else [wide, "Some text."]) for n in (1, 2, 3, 4)]
+    text = clean_pages(pages).text
+    assert "these children.\nWhat is it like to be a child or young person with SEND in this " \
+           "area?\nChildren and young people" in text
