@@ -181,8 +181,11 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
     if n_words < W.min_words or _HEADING.match(sent) or _FRAME.match(sent) or (
             n_words < W.short_unpunctuated_words and unpunctuated
-            and not _names_what_is_asked(u, sent, weights)):
-        return None  # titles, headings and "Score: 3" lines are not answers to read out
+            and not _names_what_is_asked(u, sent, weights)) or (
+            sent.rstrip().endswith("?") and heading_line(text, s, e)):
+        # Titles, headings ("What is it like to be a child or young person with SEND in this
+        # area?", quoted as its own answer) and "Score: 3" lines are not answers to read out.
+        return None
     score = (W.coverage * cov + W.rank / (1 + W.rank_decay * (h.rank - 1))
              - W.length_penalty * n_words)
     if u.wants_figure:
@@ -468,9 +471,11 @@ def heading_line(text: str, start: int, end: int) -> bool:
     improve?", "Areas for improvement"): short, and a question or no sentence? Quoted on after
     a finding it read as part of it ("... begun to address this. What needs to improve [1]?")."""
     alone = (start == 0 or text[start - 1] == "\n") and (end >= len(text) or text[end] == "\n")
-    line = text[start:end]
-    return alone and len(line.split()) <= 12 and (line.rstrip().endswith("?")
-                                                    or not ENDS_AS_SENTENCE.search(line))
+    line, n = text[start:end], len(text[start:end].split())
+    # A question heading may run long ("What is it like to be a child or young person with
+    # SEND in this area?"); a label line is short.
+    return alone and (line.rstrip().endswith("?") and n <= 20
+                      or n <= 12 and not ENDS_AS_SENTENCE.search(line))
 
 
 def joined(c: Candidate, neighbour: Candidate, engine: Engine) -> Candidate:

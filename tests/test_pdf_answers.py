@@ -430,3 +430,10 @@ def test_a_heading_line_is_not_quoted_on_after_a_finding(eng: Engine) -> None:
     assert not heading_line(text, 0, len("Services have declined."))
     a = answer("why did havering get inadequate", eng.settings, engine=eng)
     assert not any("What needs to improve" in c.quote for c in a.citations), a.text
+
+
+def test_a_question_heading_is_not_its_own_answer(eng: Engine) -> None:
+    """Asked in the heading's own words, the heading was quoted as the answer ("What is it like
+    to be a child or young person with SEND in this area [1]?": a second CLI review)."""
+    a = answer("What is it like to be a child with SEND in Rotherham?", eng.settings, engine=eng)
+    assert a.citations and not any(c.quote.rstrip().endswith("?") for c in a.citations), a.text
