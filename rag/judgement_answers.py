@@ -176,18 +176,24 @@ def _assessment_start(u: Understanding, councils: tuple[str, ...], eng: Engine) 
     return Answer(u.question, " ".join(parts), False, tuple(cites), answerer="table")
 
 
-def _named_first(u: Understanding, headings: tuple[str, ...]) -> tuple[str, ...]:
+def _named_first(u: Understanding, headings: tuple[str, ...],
+                 urgent: tuple[str, ...] = ()) -> tuple[str, ...]:
     """A family's list headings, those the question names most first: by the share of a
     heading's words it uses ("priority actions" asks for "Areas for priority action", "needs
     to improve" for "Areas for improvement" before "What does the area partnership need to
-    do better?"), ties in the profile's order. "Need to improve" names no heading: it asks
-    what needs improving, most urgent first (the profile's order: an area SEND report's
-    priority actions; two reviews saw "What does Bury need to improve?", the README's example,
-    leave out Bury's six). Only the noun names "Areas for improvement"."""
+    do better?"), ties in the profile's order. A question that names no list by its noun
+    ("what does Bury need to improve?", not "... areas for improvement", "... do better")
+    gets the ``urgent`` lists first, where the report has them: two reviews saw the README's
+    example leave out Bury's six priority actions."""
     asked = set(u.terms)
-    if not re.search(r"\bimprovements?\b", u.question, re.I):
-        asked -= set(tokenize("need improve"))
-    return tuple(sorted(headings, key=lambda h: _share(asked, set(tokenize(h))), reverse=True))
+    ordered = sorted(headings, key=lambda h: _share(asked, set(tokenize(h))), reverse=True)
+    if urgent and not _NAMES_A_LIST.search(u.question):
+        ordered = [h for h in ordered if h in urgent] + [h for h in ordered if h not in urgent]
+    return tuple(ordered)
+
+
+_NAMES_A_LIST = re.compile(r"\b(?:improvements?|better|strengths?|recommendations?|areas?)\b",
+                           re.I)
 
 
 STATED_STRENGTHS = "Named as a strength"
@@ -228,7 +234,8 @@ def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answe
             continue
         text = eng.retriever.report_text(row.report_id)
         headings = prof.lists.get(kind, ())
-        heading, spans = listed_under(text, _named_first(u, headings))
+        heading, spans = listed_under(text, _named_first(u, headings,
+                                                         prof.lists.get("urgent", ())))
         if not spans and kind == "strengths":
             heading, spans = STATED_STRENGTHS, _stated_strengths(text)
         if not spans:
