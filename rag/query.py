@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from ingest.profiles import gazetteer_lines
+from ingest.profiles import gazetteer_lines, scopes
 from ingest.structure import (
     STATEMENT_KEYS,
     STATEMENTS,
@@ -135,8 +135,6 @@ def _only_grade_words(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _grade_words() -> frozenset[str]:
-    from ingest.profiles import scopes
-
     return frozenset(w for s in scopes() for g in (*s.grades, *(p for p, _ in s.grade_words))
                      for w in re.findall(r"[a-z]+", g.lower()))
 
@@ -156,7 +154,11 @@ def _only_a_council(words: str, councils: list[Council]) -> bool:
     rest = f" {q} "
     for a in sorted(next(c for c in councils if c.key == found[0]).aliases, key=len, reverse=True):
         rest = rest.replace(f" {a} ", " ").replace(f" {a}'s ", " ")
-    return set(rest.split()) <= {"the", "council", "city", "county", "borough", "of"}
+    return set(rest.split()) <= _NAME_WORDS
+
+
+# Words a council's name may carry beyond its aliases ("the city of york council").
+_NAME_WORDS = frozenset({"the", "council", "city", "county", "borough", "of"})
 
 
 def _parsed(question: str, councils: list[Council]) -> Understanding:
