@@ -26,6 +26,8 @@ STATEMENT_KEYS: dict[str, tuple[str, ...]] = {r["name"]: tuple(r["keys"]) for r 
 SCORE_LABELS = {int(k): v for k, v in _CQC["score_labels"].items() if k.isdigit()}
 RATINGS = tuple(_CQC["ratings"]["names"])
 KNOWN_HEADINGS = tuple(_CQC["headings"]["names"])
+# The report family name of a CQC local authority assessment page (no profile of its own).
+CQC_FAMILY: str = _CQC["family"]["name"]
 _TITLE_PATTERNS = (
     re.compile(r"^(?P<c>.+?):\s*local authority assessment\s*$", re.I),
     re.compile(r"^CQC rates (?P<c>.+?)[’']s? adult social care", re.I),

@@ -21,7 +21,7 @@ from typing import Any
 
 from ingest.index import ReportRow
 from ingest.profiles import Profile, all_grades, listed_under, profile_named, profiles, scopes
-from ingest.structure import STATEMENT_KEYS, STATEMENTS, council_key
+from ingest.structure import CQC_FAMILY, STATEMENT_KEYS, STATEMENTS, council_key
 from rag.cite_rows import in_its_words
 from rag.engine import Engine
 from rag.evidence import (
@@ -400,8 +400,8 @@ def _graded_names() -> Iterator[tuple[str, str, tuple[str, ...]]]:
             if name != prof.overall:
                 yield prof.name, name, prof.asked_as.get(name, ())
     for name, theme in STATEMENTS.items():
-        yield _CQC_PAGES, name, STATEMENT_KEYS[name]
-        yield _CQC_PAGES, theme, ()
+        yield CQC_FAMILY, name, STATEMENT_KEYS[name]
+        yield CQC_FAMILY, theme, ()
 
 
 def _asked_services(q: set[str], council: str) -> dict[str, str]:
@@ -449,7 +449,7 @@ def indexed_kinds(councils: tuple[str, ...], eng: Engine) -> list[str]:
     """The kinds of report indexed for these councils, as lists across councils label them
     ("adult social care (CQC)", "SEND (Ofsted and CQC)"), sorted."""
     service = {s.family: s.service for s in scopes()}
-    return sorted({service[r.metadata.get("family") or _CQC_PAGES]
+    return sorted({service[r.metadata.get("family") or CQC_FAMILY]
                    for r in _council_reports(councils, eng)})
 
 
@@ -461,10 +461,6 @@ def kinds_without_cqc(councils: tuple[str, ...], eng: Engine) -> list[str]:
     if not reports or any(not r.metadata.get("family") for r in reports):
         return []
     return indexed_kinds(councils, eng)
-
-
-# A CQC local authority assessment page has no family of its own (its scope's name).
-_CQC_PAGES = scopes()[-1].family
 
 
 def _headline(j: JudgementRow, eng: Engine, room: int, n: int = 2) -> Citation | None:
@@ -506,7 +502,7 @@ def judgements_named_across(u: Understanding, eng: Engine) -> list[JudgementRow]
     empty when it names one that no judgement covers."""
     q = {t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS}
     hidden = set(eng.derived().hidden())
-    rows = [j for j in eng.derived().judgements if j.family != "cqc-la-assessment"
+    rows = [j for j in eng.derived().judgements if j.family != CQC_FAMILY
             and eng.derived().in_scope(j.report_id) and j.report_id not in hidden]
     # Not `_topic`: across councils, the families' titles ("children's services") would take
     # "children" and "care" from "children in care".
@@ -539,7 +535,7 @@ def _graded(u: Understanding, councils: tuple[str, ...], eng: Engine) -> list[Ju
     """The inspection judgements of these councils from the inspection the question's year
     points to. CQC local authority scores have their own table and rows (score, rating)."""
     return [j for j in eng.derived().judgements if j.council_key in councils
-            and j.family != "cqc-la-assessment" and inspected_in(u, report_metadata(j.report_id, eng))]
+            and j.family != CQC_FAMILY and inspected_in(u, report_metadata(j.report_id, eng))]
 
 
 def _grade_scale(family: str) -> tuple[str, ...]:

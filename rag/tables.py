@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.index import ReportRow
-from ingest.structure import SCORE_LABELS, STATEMENTS, council_key
+from ingest.structure import CQC_FAMILY, SCORE_LABELS, STATEMENTS, council_key
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class RatingRow:
     indicative: bool
     # The report family the rating is of (ingest/profiles/*.toml; CQC's local authority
     # assessments "cqc-la-assessment"): a council may hold a CQC rating and an Ofsted grade.
-    family: str = "cqc-la-assessment"
+    family: str = CQC_FAMILY
 
 
 def score_table(reports: list[ReportRow]) -> list[ScoreRow]:
@@ -86,7 +86,7 @@ def rating_table(reports: list[ReportRow]) -> list[RatingRow]:
                 report_id=r.report_id, page_kind=m.get("page_kind") or "", start=s, end=e,
                 source=r.source, published=m.get("published"),
                 indicative=bool(m.get("indicative")),
-                family=m.get("family") or "cqc-la-assessment",
+                family=m.get("family") or CQC_FAMILY,
             ))
     rows.sort(key=lambda x: (x.council_key, x.page_kind != "overall_summary", x.report_id))
     return rows
@@ -99,7 +99,7 @@ def cqc_row_spans(scores: list[ScoreRow], ratings: list[RatingRow]) -> dict[str,
     """Each report's CQC table cells (scores, overall ratings) as (start, end) spans."""
     out: dict[str, set[tuple[int, int]]] = {}
     cells: list[ScoreRow | RatingRow] = [*scores, *(x for x in ratings
-                                                   if x.family == "cqc-la-assessment")]
+                                                   if x.family == CQC_FAMILY)]
     for r in cells:
         out.setdefault(r.report_id, set()).add((r.start, r.end))
     return out
@@ -182,16 +182,16 @@ def judgement_table(reports: list[ReportRow], scores: list[ScoreRow],
                 rows.append(JudgementRow(judgement=label, grade=m["overall_rating"], start=s,
                                          end=e, **base))
     for x in scores:
-        rows.append(JudgementRow("CQC", "cqc-la-assessment", x.council_key, x.council, x.council,
+        rows.append(JudgementRow("CQC", CQC_FAMILY, x.council_key, x.council, x.council,
                                  x.statement, f"{x.score} ({x.label})", x.published, x.report_id,
                                  x.start, x.end, x.source))
     for y in ratings:
         # Another family's overall grade came with its report's judgements above; a CQC page
         # stating its rating beside its scores keeps both (Ealing's, Staffordshire's,
         # Westminster's overall ratings were left out of `reportqa judgements`).
-        if y.family != "cqc-la-assessment" and any(j.report_id == y.report_id for j in rows):
+        if y.family != CQC_FAMILY and any(j.report_id == y.report_id for j in rows):
             continue
-        rows.append(JudgementRow("CQC", "cqc-la-assessment", y.council_key, y.council, y.council,
+        rows.append(JudgementRow("CQC", CQC_FAMILY, y.council_key, y.council, y.council,
                                  "Overall rating", y.rating, y.published, y.report_id, y.start,
                                  y.end, y.source))
     return rows
