@@ -1,7 +1,7 @@
 """Answers from an inspection report's own facts, read at ingest: the dates it states, the
 judgements of its judgement table, and the items it lists under a heading ("What needs to
 improve?"). Public: `inspection_dates`, `dates_or_publication`, `publication_dates`,
-`judgements`, `family_not_indexed`, `indexed_kinds`, `kinds_without_cqc`,
+`judgements`, `family_not_indexed`, `kinds_without_cqc`,
 `judgement_extreme`, `report_list`, `report_summary`,
 `visit_findings` (the handlers rag/structured.py's question table calls), `inspected_in`,
 `report_metadata`, and `findings_behind` ("why?" after a grade: the report's own summary of
@@ -409,13 +409,12 @@ def _asked_services(q: set[str], council: str) -> dict[str, str]:
     judgements is what the question asks about, each with that judgement: those whose name
     (or the words it is asked by) covers most of what is asked ("care leavers" is a whole
     Ofsted judgement, and only the "care" of CQC's "Is the service caring?")."""
-    service = {s.family: s.service for s in scopes()}
     found: list[tuple[float, str, str]] = []  # (share of the topic covered, service, judgement)
     for family, name, asked_as in _graded_names():
         topic = _topic(q, f"{council} {_family_title(family)}")
         for jw in map(_judgement_words, (name, *asked_as)):
             if topic and _covers(topic, jw) and _share(q, jw) >= W.judgement_match:
-                found.append((len(topic & jw) / len(topic), service.get(family, family), name))
+                found.append((len(topic & jw) / len(topic), _SERVICE.get(family, family), name))
     most = max((c for c, _, _ in found), default=0.0)
     out: dict[str, str] = {}
     for c, label, name in found:
@@ -436,7 +435,7 @@ def family_not_indexed(u: Understanding, councils: tuple[str, ...], eng: Engine)
     council = str(reports[0].metadata.get("council"))
     asked = _asked_services({t for t in u.topic_terms if t not in _JUDGEMENT_FRAME_STEMS},
                             council)
-    have = set(indexed_kinds(councils, eng))
+    have = set(_kinds(reports))
     if len(asked) != 1 or set(asked) & have:
         return None
     (label, name), = asked.items()
@@ -445,22 +444,23 @@ def family_not_indexed(u: Understanding, councils: tuple[str, ...], eng: Engine)
                      f"{'; '.join(sorted(have))}.")
 
 
-def indexed_kinds(councils: tuple[str, ...], eng: Engine) -> list[str]:
-    """The kinds of report indexed for these councils, as lists across councils label them
-    ("adult social care (CQC)", "SEND (Ofsted and CQC)"), sorted."""
-    service = {s.family: s.service for s in scopes()}
-    return sorted({service[r.metadata.get("family") or CQC_FAMILY]
-                   for r in _council_reports(councils, eng)})
+# Report family -> the kind of report it is, as lists across councils label it.
+_SERVICE = {s.family: s.service for s in scopes()}
+
+
+def _kinds(reports: list[ReportRow]) -> list[str]:
+    """The kinds of these reports ("adult social care (CQC)", "SEND (Ofsted and CQC)"),
+    sorted; a CQC local authority page has no report family of its own."""
+    return sorted({_SERVICE[r.metadata.get("family") or CQC_FAMILY] for r in reports})
 
 
 def kinds_without_cqc(councils: tuple[str, ...], eng: Engine) -> list[str]:
     """The kinds of report indexed for these councils when none is a CQC local authority
     assessment (whose quality statements a score question asks about); [] otherwise."""
     reports = _council_reports(councils, eng)
-    # A CQC local authority page has no report family of its own.
     if not reports or any(not r.metadata.get("family") for r in reports):
         return []
-    return indexed_kinds(councils, eng)
+    return _kinds(reports)
 
 
 def _headline(j: JudgementRow, eng: Engine, room: int, n: int = 2) -> Citation | None:
