@@ -466,16 +466,23 @@ def neighbours(c: Candidate, engine: Engine) -> tuple[Candidate | None, Candidat
     return prev, nxt if nxt is not None and _next_to(c.end, nxt.start) else None
 
 
+def own_line(text: str, start: int, end: int) -> bool:
+    """Does text[start:end] stand on a line of its own (nothing but spaces after it)?"""
+    return (start == 0 or text[start - 1] == "\n") and _LINE_ENDS.match(text, end) is not None
+
+
+_LINE_ENDS = re.compile(r"[ \t]*(?:\n|\Z)")  # nothing but spaces to the line's end
+
+
 def heading_line(text: str, start: int, end: int) -> bool:
     """Is text[start:end] a line of its own that heads what follows ("What needs to
     improve?", "Areas for improvement"): short, and a question or no sentence? Quoted on after
     a finding it read as part of it ("... begun to address this. What needs to improve [1]?")."""
-    alone = (start == 0 or text[start - 1] == "\n") and (end >= len(text) or text[end] == "\n")
     line, n = text[start:end], len(text[start:end].split())
     # A question heading may run long ("What is it like to be a child or young person with
     # SEND in this area?"); a label line is short.
-    return alone and (line.rstrip().endswith("?") and n <= 20
-                      or n <= 12 and not ENDS_AS_SENTENCE.search(line))
+    return own_line(text, start, end) and (line.rstrip().endswith("?") and n <= 20
+                                           or n <= 12 and not ENDS_AS_SENTENCE.search(line))
 
 
 def joined(c: Candidate, neighbour: Candidate, engine: Engine) -> Candidate:
@@ -538,11 +545,10 @@ def with_sequel(c: Candidate, engine: Engine, max_words: int, *, any_next: bool 
     ("This is because ...", "As a result, ...") or ``any_next``, as one candidate, if both fit
     in ``max_words``; unchanged otherwise."""
     nxt = next_sentence(c, engine)
-    text = engine.retriever.report_text(c.hit.chunk.report_id)
-    if nxt is not None and heading_line(text, nxt.start, nxt.end):
-        return c
     if (nxt is None or not _next_to(c.end, nxt.start) or not (any_next or points_back(nxt))
-            or not _fits(len(c.text.split()) + len(nxt.text.split()), max_words)):
+            or not _fits(len(c.text.split()) + len(nxt.text.split()), max_words)
+            or heading_line(engine.retriever.report_text(c.hit.chunk.report_id), nxt.start,
+                            nxt.end)):
         return c
     return _through(c, nxt.end, engine)
 

@@ -24,6 +24,7 @@ from rag.evidence import (
     cite_span,
     leaning,
     may_explain_the_one_before,
+    own_line,
     sentence_before,
     with_marker,
 )
@@ -497,11 +498,7 @@ _ENDS_SENTENCE = re.compile(r"[.!?;][\"”’')]*\s*$")
 def _question_heading(text: str, start: int, end: int) -> bool:
     """Is text[start:end] a line of its own that asks a question? Ofsted's reports head
     their sections so ("What needs to improve?"); a finding is never put as one."""
-    return (text[start:end].rstrip().endswith("?") and (start == 0 or text[start - 1] == "\n")
-            and _LINE_ENDS.match(text, end) is not None)
-
-
-_LINE_ENDS = re.compile(r"[ \t]*(?:\n|\Z)")  # nothing but spaces to the line's end
+    return text[start:end].rstrip().endswith("?") and own_line(text, start, end)
 
 
 def _skipped(cites: tuple[Citation, ...], text: str) -> list[tuple[int, int]]:
