@@ -78,6 +78,14 @@ class _Pending:
     chunks: list = field(default_factory=list)
 
 
+def remove_reports(store: IndexStore, report_ids: Iterable[str]) -> int:
+    """Delete these indexed reports and all their chunks, finishing an interrupted write
+    first, as ingest does; the number of chunks removed. Ids not indexed are passed over."""
+    if store.has_pending():
+        store.recover()
+    return sum(store.remove(rid) for rid in report_ids if store.find_id(rid))
+
+
 def ingest(
     paths: Iterable[str | Path], settings: Settings, embedder: Embedder | None = None,
     progress: Progress | bool = False, sources: dict[str, dict[str, str]] | None = None,

@@ -157,9 +157,9 @@ def remove_upload(result: FileResult, settings: Settings, store: Any) -> FileRes
     """Undo an upload (a file that turned out to be no report): its reports leave the index,
     their chunks with them, and its copy under the index's uploads folder is deleted. Only a
     copy inside that folder is ever deleted. ``store`` is the index's IndexStore."""
-    if store.has_pending():  # finish an interrupted write first, as ingest does
-        store.recover()
-    chunks = sum(store.remove(rid) for rid in result.report_ids if store.find_id(rid))
+    from ingest.pipeline import remove_reports
+
+    chunks = remove_reports(store, result.report_ids)
     if result.saved_as:
         root = (Path(settings.index_dir).resolve() / UPLOAD_DIR).resolve()
         saved = Path(result.saved_as).resolve()

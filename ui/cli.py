@@ -413,12 +413,12 @@ def _emit(rows: list[dict[str, Any]], args: argparse.Namespace, cols: tuple[str,
 
 @command("remove")
 def _remove(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.pipeline import remove_reports
+
     store = _open_store(settings)
     if not store.find_id(args.report_id):
         raise ReportQAError(f"no report with id '{args.report_id}'; see `reportqa reports`")
-    if store.has_pending():  # finish an interrupted write first, as ingest does
-        store.recover()
-    n = store.remove(args.report_id)
+    n = remove_reports(store, [args.report_id])
     if args.json:
         print(json.dumps({"removed": args.report_id, "chunks": n}))
     else:
