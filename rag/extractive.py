@@ -107,6 +107,18 @@ def fitting(first: Candidate, rest: list[Candidate], max_words: int) -> list[Can
     return out
 
 
+def within(picked: list[Candidate], max_words: int) -> list[Candidate]:
+    """The picks an answer of ``max_words`` words has room for, as a reader counts them: each
+    quote's words and the full stop after its marker ("... drift [1]."). The steps that pick
+    count a quote's words alone, so two quotes could come to 76 or 77 words: the last quotes
+    go first, and a first quote too long alone is cut (its offsets stay exact)."""
+    while len(picked) > 1 and sum(len(c.text.split()) + 1 for c in picked) > max_words:
+        picked = picked[:-1]
+    if len(picked[0].text.split()) + 1 > max_words:
+        return [trim_to(picked[0], max_words - 1)]
+    return picked
+
+
 # Words that ask for a grade (questions.toml `grade_asking`) and CQC's word for it: what is
 # left of a grade question without them and its council's name is what it asks the grade of.
 _GRADE_WORDS = {t for w in (*words("questions", "grade_asking"), "score scores scored")
@@ -201,7 +213,7 @@ class ExtractiveAnswerer:
         # question is answered.
         if len(picked) == 1 and 0 <= picked[0].read_p < W.unsure_pick_p:
             picked = self._runner_up(picked, cands, self.max_words, self.threshold)
-        picked = self._with_neighbour(u, picked, cands, engine)
+        picked = within(self._with_neighbour(u, picked, cands, engine), self.max_words)
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
         return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,

@@ -74,6 +74,8 @@ def _read(question: str, before: str) -> tuple[str, str]:
      "What score did Staffordshire get for safeguarding?"),
     ("What score did Darlington get for safeguarding?", "what about staffordshire", "other_org",
      "What score did Staffordshire get for safeguarding?"),
+    ("What score did Darlington get for safeguarding?", "same question for staffordshire",
+     "other_org", "What score did Staffordshire get for safeguarding?"),
     ("Which councils scored 1 for safeguarding?", "and what about Bury?", "other_org",
      "What did Bury score for Safeguarding?"),
     ("Which councils' children's services were judged inadequate?", "and Doncaster?",

@@ -9,8 +9,10 @@ from conftest import one_page_engine
 
 from rag.answer import MAY_ANSWER, ExtractiveAnswerer, answer
 from rag.engine import Engine
-from rag.extractive import MAY_ANSWER_TWO
-from reportqa.records import Answer, Citation
+from evals.metrics import word_count
+from rag.evidence import Candidate, with_marker
+from rag.extractive import MAY_ANSWER_TWO, within
+from reportqa.records import Answer, Chunk, Citation, Hit
 from reportqa.settings import Settings
 
 Q = "How many people live in Bradford?"
@@ -558,3 +560,23 @@ def test_the_next_best_sentence_never_decides_whether_a_question_is_answered(tmp
     a = answer("how many foster carers did fenwick recruit", eng.settings, engine=eng,
                answerer=ask)
     assert a.outcome == "not_found", a.text
+
+
+def _candidate(text: str, start: int = 0) -> Candidate:
+    chunk = Chunk("c1", "r1", text, start, start + len(text))
+    return Candidate(Hit(chunk, 1.0, 1), start, start + len(text), text, 1.0, 1.0)
+
+
+def test_quotes_are_kept_within_the_word_limit_as_a_reader_counts_it() -> None:
+    """Each quote's "[n]." full stop reads as a word (evals.metrics.word_count): two quotes
+    of 54 and 20 words make a 76-word answer, so the second goes; a 75-word quote alone is
+    cut to 74 words. Offsets stay exact."""
+    first, second = _candidate("word " * 53 + "end."), _candidate("next " * 19 + "end.", 400)
+    assert within([first, second], 75) == [first]
+    short = _candidate("next " * 18 + "end.", 400)
+    assert within([first, short], 75) == [first, short]
+    long_ = _candidate(" ".join(f"w{i}" for i in range(75)) + ".")
+    (cut,) = within([long_, second], 75)
+    assert len(cut.text.split()) == 74 and cut.text == long_.text[: cut.end - cut.start]
+    text = " ".join(with_marker(c.text, i + 1) for i, c in enumerate([first, short]))
+    assert word_count(text) <= 75
