@@ -35,8 +35,10 @@ from rag.followup import (
     action_after_quote,
     as_indexed,
     asks_action,
+    asks_comparison,
     asks_only_why,
     cause_in_quote,
+    comparison_in_quote,
     followup_question,
     lean_of,
     more_answer,
@@ -256,6 +258,10 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
         return _timed(replace(ans, question=q, read_as=reading.read_as), t0, t0)
     if reading.kind in ("carry", "carry_topic") and asks_action(reading):
         found = action_after_quote(reading, eng)
+        if found is not None:
+            return _timed(found, t0, t0)
+    if reading.kind in ("carry", "carry_topic") and asks_comparison(reading):
+        found = comparison_in_quote(reading, eng)
         if found is not None:
             return _timed(found, t0, t0)
     if reading.kind == "why" and reading.previous is not None:

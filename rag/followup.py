@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rag.engine import Engine
 from rag.evidence import (
+    COMPARISON,
     PURPOSE,
     cite_span,
     leaning,
@@ -646,6 +647,38 @@ def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
                     and len(text[s:more[0][1]].split()) <= MORE_WORDS:
                 e = more[0][1]
             return quoting(reading, cite_span(1, last.report_id, eng, s, e, council=last.council))
+    return None
+
+
+_JUDGES_FIGURE = pattern("followups", "judges_figure")
+
+
+def asks_comparison(reading: Reading) -> bool:
+    """Does the message ask how the figure just given compares ("is that good?", "is that
+    better than the national average?", "how does that compare")?"""
+    return reading.previous is not None and bool(_JUDGES_FIGURE.search(reading.question))
+
+
+def comparison_in_quote(reading: Reading, eng: Engine) -> Answer | None:
+    """"Is that good?" after a quoted figure: the sentence of the last answer that sets it
+    against an average or another figure, else the next sentence of its paragraph when that
+    one does ("This is higher than the England average."). None when neither does: the
+    question is then searched as any other."""
+    cites = _previous_citations(reading, eng)
+    for c in cites:
+        text = eng.retriever.report_text(c.report_id)
+        for s, e in quotable_spans(text, c.start, c.end):
+            if COMPARISON.search(text, s, e):
+                return quoting(reading, cite_span(1, c.report_id, eng, s, e, council=c.council))
+    if not cites:
+        return None
+    last = _last_passage(cites)
+    text = eng.retriever.report_text(last.report_id)
+    end = text.find("\n", last.end)
+    nxt = [sp for sp in quotable_spans(text, last.end, len(text) if end < 0 else end)
+           if sp[0] >= last.end][:1]
+    if nxt and COMPARISON.search(text, *nxt[0]):
+        return quoting(reading, cite_span(1, last.report_id, eng, *nxt[0], council=last.council))
     return None
 
 

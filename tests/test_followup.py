@@ -1053,6 +1053,62 @@ def test_asking_what_is_done_about_the_last_quote(message: str, asks: bool) -> N
     assert asks_action(Reading(message, message, "carry", prev)) is asks
 
 
+_FIGURE = "In Fenwick 64.8% of people were satisfied with their care and support."
+_COMPARED = "This is similar to the England average of 62.7%."
+
+
+@pytest.mark.parametrize(("page", "quoted", "expected"), [
+    # The figure's own sentence sets it against an average: quoted again.
+    (f"Carers were asked too. {_FIGURE[:-1]}, compared to 62.7% in England.\n",
+     f"{_FIGURE[:-1]}, compared to 62.7% in England.",
+     f"{_FIGURE[:-1]}, compared to 62.7% in England."),
+    # The comparison follows in the same paragraph: that sentence.
+    (f"{_FIGURE} {_COMPARED}\n", _FIGURE, _COMPARED),
+    # Only in the next paragraph, or nowhere: searched as any other question.
+    (f"{_FIGURE}\n{_COMPARED}\n", _FIGURE, None),
+    (f"{_FIGURE} Most said staff were kind.\n", _FIGURE, None),
+])
+def test_is_that_good_quotes_the_comparison_of_the_figure_given(
+        tmp_path: Path, page: str, quoted: str, expected: str | None) -> None:
+    """"Is that good?" after a quoted figure asks how it compares: reports say so in the
+    figure's sentence or the next one, which is quoted, not searched for (searched, the
+    words found the council's overall rating)."""
+    from rag.followup import Reading, comparison_in_quote
+
+    eng, cite = _page_quoting(tmp_path, page, quoted)
+    first = "How satisfied are people in Fenwick with their care?"
+    prev = Turn(first, first, (cite,))
+    reading = Reading("is that good?", "is that good in Fenwick?", "carry", prev)
+    found = comparison_in_quote(reading, eng)
+    assert (None if found is None else [" ".join(c.quote.split()) for c in found.citations]) \
+        == (None if expected is None else [expected])
+    if found is not None:
+        c = found.citations[0]
+        assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+        chat = answer_in_chat("is that good?", [prev], eng.settings, engine=eng)
+        assert chat.text == found.text and chat.read_as != chat.question
+
+
+@pytest.mark.parametrize(("message", "asks"), [
+    ("is that good?", True),
+    ("is that better than the national avg?", True),
+    ("is that higher than the national avrage", True),
+    ("how does that compare to england", True),
+    ("so is it really high?", True),
+    ("is it getting any better there", False),  # a trend, not how the figure compares
+    ("is that the latest figure?", False),
+    ("what about carers?", False),
+])
+def test_asking_how_the_figure_just_given_compares(message: str, asks: bool) -> None:
+    from rag.followup import Reading, asks_comparison
+
+    cite = Citation(1, "fenwick__about", "Fenwick", None, None, None, None, _FIGURE, _FIGURE,
+                    0, len(_FIGURE), "fenwick__about.txt")
+    prev = Turn("How satisfied are people in Fenwick?", "How satisfied are people in Fenwick?",
+                (cite,))
+    assert asks_comparison(Reading(message, message, "carry", prev)) is asks
+
+
 class _ByQuestion:
     """A fake sentence reader giving probability ``p`` to the sentence holding ``sure[key]``
     for a question that contains ``key``, and 0.1 to everything else."""

@@ -7,9 +7,9 @@ import re
 import pytest
 from conftest import one_page_engine
 
+from evals.metrics import word_count
 from rag.answer import MAY_ANSWER, ExtractiveAnswerer, answer
 from rag.engine import Engine
-from evals.metrics import word_count
 from rag.evidence import Candidate, with_marker
 from rag.extractive import MAY_ANSWER_TWO, within
 from reportqa.records import Answer, Chunk, Citation, Hit
