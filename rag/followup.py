@@ -158,6 +158,12 @@ def read_in_context(question: str, history: Sequence[Turn],
     org = _display(prev_named[0])
     body = q
     if kind == "other" and rest:
+        if not _OWN_QUESTION.match(rest) and _ANAPHOR.search(rest):
+            # "what about the ones in custody?" after a question about care leavers: a part
+            # of the topic before, not a new topic to put in its form ("What grade did
+            # Doncaster get for the ones in custody?"), so it is searched with that topic.
+            own = _topic_question(prev, rest, org, councils, part=True)
+            return Reading(q, f"{own} (following: {prev.read_as})", "carry_topic", prev)
         if not _OWN_QUESTION.match(rest):
             return Reading(q, _topic_question(prev, rest, org, councils), "other_topic", prev)
         # "and did their carers find the advice helpful?": a question of its own after the
@@ -338,12 +344,18 @@ def _swap_org(prev: Turn, prev_named: list[Mention], new: Mention,
     return f"{name}: {prev.read_as}"
 
 
-def _topic_question(prev: Turn, topic: str, org: str, councils: list[Council]) -> str:
+def _topic_question(prev: Turn, topic: str, org: str, councils: list[Council],
+                    part: bool = False) -> str:
+    """The question a new topic stands for, in the form of the question before ("What grade
+    did X get for care leavers?"); a ``part`` of the topic before ("the ones in custody")
+    keeps a figure question's form but names no judgement or score of its own."""
     # "what about their care leavers?": every template names the organisation itself, so
     # "their" goes rather than becoming "Hull's care leavers in Hull".
     topic = re.sub(r"^their\s+", "", topic.strip(), flags=re.I)
     topic = _carry(topic, org).removesuffix(f" in {org}")
     asked = _asked(understand(prev.read_as, councils), prev.read_as)
+    if part and asked in ("grade", "score"):
+        asked = "search"
     if asked == "quantity" and not _CONTINUES.match(topic):
         asked = "search"
     opener = _OPENER.match(prev.read_as)

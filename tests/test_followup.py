@@ -110,6 +110,10 @@ def _read(question: str, before: str) -> tuple[str, str]:
      "other_topic", "What about care leavers in Bury?"),
     ("What score did Darlington get for safeguarding?", "what about their carers?",
      "other_topic", "What score did Darlington get for carers?"),
+    # a part of the topic before ("the ones" are care leavers) names no judgement of its own
+    ("What grade did Doncaster get for care leavers?", "what about the ones in custody?",
+     "carry_topic", "What about the ones in custody in Doncaster? (following: What grade did "
+     "Doncaster get for care leavers?)"),
 ])
 def test_a_follow_up_is_read_against_the_question_before(before: str, message: str, kind: str,
                                                           read_as: str) -> None:
