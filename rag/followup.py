@@ -156,6 +156,10 @@ def read_in_context(question: str, history: Sequence[Turn],
     if not prev_named or (_ACROSS.search(q) and not _PRONOUN.search(q)):
         return Reading(q, q)
     org = _display(prev_named[0])
+    statement = _statement_quoted(q, last)
+    if statement:
+        return Reading(q, _TOPICS["score"].format(org=org, topic=statement, opener=""),
+                       "other_topic", prev)
     body = q
     if kind == "other" and rest:
         if not _OWN_QUESTION.match(rest) and _ANAPHOR.search(rest):
@@ -174,6 +178,18 @@ def read_in_context(question: str, history: Sequence[Turn],
         # "how long are they waiting?": "they" are whoever the question before was about.
         return Reading(q, f"{_carry(body, org)} (following: {prev.read_as})", "carry_topic", prev)
     return Reading(q, _carry(body, org), "carry", prev)
+
+
+_OF_THE_QUOTE = pattern("followups", "score_of_quote")
+
+
+def _statement_quoted(q: str, last: Turn) -> str | None:
+    """The quality statement whose score "what score did they get for that?" asks: the one
+    the page last quoted is about (CQC pages are one statement each), when the message names
+    none itself. None for any other message."""
+    if not (_OF_THE_QUOTE.search(q) and asks("asks_score", q)) or statement_spans(q):
+        return None
+    return next((c.quality_statement for c in last.citations if c.quality_statement), None)
 
 
 def _elsewhere(q: str, kind: str | None, rest: str, prev: Turn, prev_named: list[Mention],

@@ -1357,3 +1357,28 @@ def test_a_follow_up_pointing_back_is_read_as_its_own_question_then_the_one_befo
     answer_in_chat("how long are they waiting", [Turn(first, first)], eng.settings, engine=eng,
                    answerer=ExtractiveAnswerer(reader=rec))
     assert "how long are they waiting in Fenwick? " + first in rec.questions, rec.questions
+
+
+@pytest.mark.parametrize(("message", "read_as"), [
+    ("what score did they get for that", "What score did Darlington get for Assessing needs?"),
+    ("how did they score on it?", "What score did Darlington get for Assessing needs?"),
+    # a statement the message names itself is the one asked
+    ("what score did they get for safeguarding", None),
+    # not a score question
+    ("why was that?", None),
+])
+def test_a_score_asked_for_that_is_the_quoted_pages_statement(message: str,
+                                                               read_as: str | None) -> None:
+    """"What score did they get for that?" after a quote from a CQC page about one quality
+    statement asks that statement's score (read alone, it took whichever score the search
+    found first)."""
+    quote = "The 3 conversations model was well embedded in the community teams."
+    cite = Citation(1, "darlington__assessing-needs", "Darlington", "cqc_quality_statement",
+                    "Assessing needs", None, None, quote, quote, 0, len(quote),
+                    "darlington__assessing-needs.txt")
+    before = "what is the 3 conversations model in darlington"
+    r = read_in_context(message, [Turn(before, before, (cite,))], COUNCILS)
+    if read_as is None:
+        assert "Assessing needs" not in r.read_as
+    else:
+        assert (r.kind, r.read_as) == ("other_topic", read_as)
