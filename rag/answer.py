@@ -257,9 +257,10 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
             else " There is no earlier passage to continue from: ask the question in full."))
         return _timed(replace(ans, question=q, read_as=reading.read_as), t0, t0)
     if reading.kind in ("carry", "carry_topic") and asks_action(reading):
-        found = action_after_quote(reading, eng)
+        found = action_after_quote(reading, eng) or _action_in_the_report(
+            reading, settings, filters, eng, answerer, k, t0)
         if found is not None:
-            return _timed(found, t0, t0)
+            return _timed(replace(found, question=q, read_as=reading.read_as), t0, t0)
     if reading.kind in ("carry", "carry_topic") and asks_comparison(reading):
         found = comparison_in_quote(reading, eng)
         if found is not None:
@@ -310,6 +311,26 @@ def _in_the_report_quoted(reading: Reading, prev: Turn, settings: Settings,
     merged = replace(_merge_filters(filters or Filters(), u, eng), report_ids=reports)
     near = _search_and_compose(u, merged, settings, eng, answerer, k, None, t0)
     return near if near.outcome == "answer" else None
+
+
+def _action_in_the_report(reading: Reading, settings: Settings, filters: Filters | None,
+                          eng: Engine, answerer: Answerer | None, k: int | None,
+                          t0: float) -> Answer | None:
+    """"What are they doing about it?" when the quoted problem's own paragraph says nothing
+    of it: the reports quoted before, searched for the problem's topic among sentences that
+    say what is being done (`Understanding.wants_action`); searched as any other question, it
+    mostly quoted the problem again. None when none of them does."""
+    reports = _cited_reports(reading.previous) if reading.previous else ()
+    if not reports:
+        return None
+    u = _understood(followup_question(reading), eng)
+    if u.intent != "search":
+        return None
+    u = replace(u, content=topic_query(reading), reader_question=topic_question(reading),
+                wants_action=True)
+    merged = replace(_merge_filters(filters or Filters(), u, eng), report_ids=reports)
+    near = _search_and_compose(u, merged, settings, eng, answerer, k, None, t0)
+    return None if near.abstained else near
 
 
 def _cited_reports(turn: Turn) -> tuple[str, ...]:

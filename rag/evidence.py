@@ -285,6 +285,8 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
                     continue
                 if u.reason_for is not None and not is_finding(text[s:e], templates):
                     continue
+                if u.wants_action and not ACTION.search(text, s, e):
+                    continue
                 cand = _score_sentence(u, h, text, s, s0, e, weights, q_figs, pct, count)
                 if cand is not None:
                     out.append(cand)
@@ -311,6 +313,8 @@ _CUE_DATA = _cues()
 _SYN = _synonyms(_CUE_DATA["synonym"])
 _CUE = {c["name"]: re.compile(c["pattern"], re.I) for c in _CUE_DATA["cue"]}
 _CAUSAL, _FREQUENCY, _DIFFERENCE = _CUE["causal"], _CUE["frequency"], _CUE["difference"]
+# A sentence saying what someone is doing or has done about a problem.
+ACTION = pattern("cues", "action_taken")
 _NUMBER_WORD = pattern("cues", "number_word")
 _QUANTITY_PHRASE = pattern("cues", "quantity_phrase")
 _SHARE_FIGURE, _MONEY_FIGURE = pattern("cues", "share_figure"), pattern("cues", "money_figure")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rag.engine import Engine
 from rag.evidence import (
+    ACTION,
     COMPARISON,
     PURPOSE,
     cite_span,
@@ -636,7 +637,6 @@ _POINTS_BACK = pattern("sentences", "anaphor")
 _CAUSE_WITHIN = pattern("followups", "cause_within")
 _NEAR_CHARS = 600  # longer than nearly every report sentence
 _ASKS_ACTION = pattern("followups", "asks_action")
-_ACTION = pattern("cues", "action_taken")
 _EXAMPLES_FOLLOW = pattern("sentences", "examples_follow")
 ACTION_SENTENCES = 3  # how far past a quoted problem its response is looked for
 # Words of "whats the council doin about it" that name no topic, as typed and as stemmed.
@@ -669,7 +669,7 @@ def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
              if sp[0] >= last.end][:ACTION_SENTENCES]
     for i, (s, e) in enumerate(spans):
         sentence = text[s:e]
-        if sentence[:1].isupper() and _ACTION.search(sentence):
+        if sentence[:1].isupper() and ACTION.search(sentence):
             more = spans[i + 1:i + 2]
             if more and _EXAMPLES_FOLLOW.match(text[more[0][0]:more[0][1]]) \
                     and len(text[s:more[0][1]].split()) <= MORE_WORDS:

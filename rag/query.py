@@ -66,6 +66,9 @@ class Understanding:
     notes: tuple[str, ...] = field(default_factory=tuple)
     # Passages the conversation already quoted: "why?" wants a new one.
     avoid: tuple[Span, ...] = ()
+    # "What are they doing about it?" in a chat: only a sentence saying what is being done
+    # about it answers (rag/vocab/cues.toml action_taken), not the problem quoted again.
+    wants_action: bool = False
     # "Why?" after a finding: the reason is another finding of the same report, leaning the
     # same way ("shortfall" | "strength" | "" for neither; rag/vocab/cues.toml), never a label
     # line or standard text; after a quoted answer the closest one is quoted as uncertain

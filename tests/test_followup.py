@@ -1382,3 +1382,22 @@ def test_a_score_asked_for_that_is_the_quoted_pages_statement(message: str,
         assert "Assessing needs" not in r.read_as
     else:
         assert (r.kind, r.read_as) == ("other_topic", read_as)
+
+
+def test_what_is_done_about_it_is_searched_among_actions_when_its_paragraph_says_none(
+        tmp_path: Path) -> None:
+    """The response to a quoted problem is often in another paragraph of the report: asked
+    "what are they doing about it?", the report quoted is searched for the problem's topic
+    among sentences that say what is being done, so the problem is not quoted again."""
+    page = (f"{_PROBLEM} Families said the wait for speech therapy left them without help.\n"
+            "Carers in Fenwick are well supported by the council's carers hub.\n"
+            "To reduce waits for speech and language therapy, leaders have commissioned a "
+            "second therapy provider.\n")
+    eng, quoted = _page_quoting(tmp_path, page, _PROBLEM)
+    first = "How long do children in Fenwick wait for speech therapy?"
+    chat = answer_in_chat("what are they doing about it?", [Turn(first, first, (quoted,))],
+                          eng.settings, engine=eng)
+    assert not chat.abstained, chat.text
+    assert [" ".join(c.quote.split()) for c in chat.citations] == [
+        "To reduce waits for speech and language therapy, leaders have commissioned a second "
+        "therapy provider."]
