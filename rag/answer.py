@@ -53,6 +53,7 @@ from rag.followup import (
     topic_question,
 )
 from rag.judgement_answers import findings_behind
+from rag.lexicon import pattern
 from rag.llm import LLMAnswerer
 from rag.query import (
     Council,
@@ -126,13 +127,36 @@ def _answer(q: str, settings: Settings, filters: Filters | None = None, *,
         if missing:
             notes += (f"The indexed reports include no {by} report for "
                       f"{' or '.join(missing)}: answered from the others.",)
-    routed = structured.route(u, filters, eng)
+    # "Why was X rated ...?" before the tables: they would give the grade, not its reasons.
+    routed = _reason_for_grade(q, u, filters, eng) or structured.route(u, filters, eng)
     if routed is not None:
         ans = _timed(check_figures(routed), t0, time.perf_counter())
     else:
         ans = _search_and_compose(u, filters, settings, eng, answerer, k, on_delta, t0)
     # Understood with its shorthand read ("r" -> "are"), answered as typed.
     return replace(ans, question=q, notes=(*ans.notes, *notes))
+
+
+# "Why was Harrow rated inadequate?": the asking words before the grade question they wrap
+# (questions.toml why_graded).
+_WHY_GRADED = pattern("questions", "why_graded")
+
+
+def _reason_for_grade(q: str, u: Understanding, filters: Filters, eng: Engine) -> Answer | None:
+    """"Why was Harrow rated inadequate?", "why did Darlington only get a 2 for equity?": the
+    grade question it wraps, answered from the tables, then the report's own summary of that
+    judgement, as "why?" after a grade in a chat (`findings_behind`). Searched, such a
+    question found whatever shared its words ("rated" is in no Ofsted summary). None unless
+    an organisation follows the asking words and its grade is in the tables."""
+    m = _WHY_GRADED.match(q)
+    if not (u.asks_reason and u.asks_grade and m):
+        return None
+    graded = q[m.end():]
+    named = org_mentions(graded, eng.derived().councils)
+    if not named or named[0].start != 0:
+        return None
+    told = structured.route(_understood(graded, eng), filters, eng)
+    return findings_behind(q, told.citations, eng) if told is not None else None
 
 
 def _council_reports_only(filters: Filters, eng: Engine) -> Filters:

@@ -1401,3 +1401,24 @@ def test_what_is_done_about_it_is_searched_among_actions_when_its_paragraph_says
     assert [" ".join(c.quote.split()) for c in chat.citations] == [
         "To reduce waits for speech and language therapy, leaders have commissioned a second "
         "therapy provider."]
+
+
+@pytest.mark.parametrize("question", [
+    "Why was Doncaster judged requires improvement overall?",
+    "why did ofsted judge doncaster requires improvement to be good",
+    "why doncaster's overall effectiveness was requires improvement?",
+])
+def test_why_a_council_got_its_grade_asked_alone_is_the_reports_summary(
+        pdf_eng: Engine, question: str) -> None:
+    """Asked in one question, "why was X rated ...?" is the grade question it wraps followed
+    by "why?": the report's own summary of that judgement, as in a chat."""
+    _, why = _chat(pdf_eng, "What was Doncaster's overall effectiveness grade?", "why?")
+    alone = answer(question, pdf_eng.settings, engine=pdf_eng)
+    assert alone.text.startswith("The report's findings:"), alone.text
+    assert [c.span for c in alone.citations] == [c.span for c in why.citations]
+
+
+def test_why_about_something_else_than_a_councils_grade_is_searched(eng: Engine) -> None:
+    q = "Why did fewer providers in Darlington hold good ratings?"
+    assert not answer(q, eng.settings, engine=eng).text.startswith("The report's findings:")
+
