@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from ingest.index import ReportRow
-from ingest.profiles import all_grades
+from ingest.profiles import all_grades, profile_named
 from rag.engine import Engine
 from rag.lexicon import pattern, vocab, words
 from rag.query import Understanding, asks, asks_count, asks_percentage
@@ -614,6 +615,39 @@ def with_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]."
 
 
+def judgement_heading(row: ReportRow | None, text: str, start: int, eng: Engine) -> str | None:
+    """The judgement section a quote sits in, as its report heads it ("The experiences and
+    progress of care leavers: requires improvement to be good"), when that heading comes
+    after the one its chunk was filed under. The chunker takes only short lines as headings,
+    so a care leavers finding of an ILACS report was labelled with the children in care
+    section before it (a chat review: five reports). Display only: chunks keep their section,
+    which the embedder and the reader read (filing chunks under these headings instead read
+    worse: evals/README.md). None for families without judgements."""
+    prof = profile_named(row.metadata.get("family")) if row else None
+    if row is None or prof is None or not prof.judgements:
+        return None
+    table_end = max((j.end for j in eng.derived().judgements if j.report_id == row.report_id),
+                    default=0)
+    at = _heading_lines(row.content_hash, text, prof.judgements)
+    found = [(s, h) for s, h in at if table_end <= s < start]
+    if not found:
+        return None
+    s, heading = found[-1]
+    chunk = eng.retriever.chunk_at(row.report_id, start)
+    filed = text.rfind(chunk.section, 0, start) if chunk and chunk.section else -1
+    return heading if s > filed else None
+
+
+@lru_cache(maxsize=64)
+def _heading_lines(content_hash: str, text: str, names: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """(line start, line) of every line of ``text`` that opens with one of the judgement
+    ``names`` (a report's judgement table and its section headings). Keyed by the report's
+    content (a str caches its own hash, so the text costs nothing to key by)."""
+    opening = re.compile(r"^(?:" + "|".join(re.escape(n) for n in names) + r")\b.*$",
+                         re.I | re.M)
+    return tuple((m.start(), " ".join(m.group(0).split())) for m in opening.finditer(text))
+
+
 def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
               chunk: Chunk | None = None, council: str | None = None,
               statement: str | None = None, score: int | None = None,
@@ -632,7 +666,8 @@ def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
         n=n, report_id=report_id, council=council,
         page_kind=chunk.page_kind if chunk else (row.metadata.get("page_kind") if row else None),
         quality_statement=statement or (ch.quality_statement if ch else None),
-        section=ch.section if ch else None, score=score,
+        section=judgement_heading(row, text, start, eng) or (ch.section if ch else None),
+        score=score,
         quote=text[start:end], passage=ch.text if ch else text[start:end],
         start=start, end=end, source=row.source if row else "",
         passage_start=ch.start if ch else start, see_also=see_also, page=page, page_end=page_end,

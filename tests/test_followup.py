@@ -1422,3 +1422,28 @@ def test_why_about_something_else_than_a_councils_grade_is_searched(eng: Engine)
     q = "Why did fewer providers in Darlington hold good ratings?"
     assert not answer(q, eng.settings, engine=eng).text.startswith("The report's findings:")
 
+
+def test_a_pdf_citation_is_labelled_with_the_judgement_section_it_sits_in(
+        pdf_eng: Engine) -> None:
+    """The chunker files chunks under short heading lines only, so Doncaster's care leavers
+    findings were labelled with the children in care section before them. A citation shows
+    the judgement heading its quote sits under; the page-1 table's rows are no section."""
+    from rag.evidence import cite_span
+
+    rid = pdf_eng.derived().judgements[0].report_id
+    text = pdf_eng.retriever.report_text(rid)
+
+    def label(needle: str) -> str | None:
+        at = text.index(needle)
+        return cite_span(1, rid, pdf_eng, at, at + len(needle)).section
+
+    assert label("for example those in custody") == (
+        "The experiences and progress of care leavers: requires improvement to be good")
+    first = text.index("The experiences and progress of children in care: good")
+    inside = text.index(". ", first + 200) + 2
+    assert label(text[inside:inside + 30]).startswith(
+        "The experiences and progress of children in care")
+    # Above the first judgement section (the summary below the table): the chunk's own label.
+    summary = "Services to care leavers have improved in some areas"
+    at = text.index(summary)
+    assert label(summary) == pdf_eng.retriever.chunk_at(rid, at).section
