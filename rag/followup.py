@@ -664,9 +664,7 @@ def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
         return None
     last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
-    end = text.find("\n", last.end)
-    spans = [sp for sp in quotable_spans(text, last.end, len(text) if end < 0 else end)
-             if sp[0] >= last.end][:ACTION_SENTENCES]
+    spans = _rest_of_paragraph(text, last)[:ACTION_SENTENCES]
     for i, (s, e) in enumerate(spans):
         sentence = text[s:e]
         if sentence[:1].isupper() and ACTION.search(sentence):
@@ -702,12 +700,17 @@ def comparison_in_quote(reading: Reading, eng: Engine) -> Answer | None:
         return None
     last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
-    end = text.find("\n", last.end)
-    nxt = [sp for sp in quotable_spans(text, last.end, len(text) if end < 0 else end)
-           if sp[0] >= last.end][:1]
+    nxt = _rest_of_paragraph(text, last)[:1]
     if nxt and COMPARISON.search(text, *nxt[0]):
         return quoting(reading, cite_span(1, last.report_id, eng, *nxt[0], council=last.council))
     return None
+
+
+def _rest_of_paragraph(text: str, last: Citation) -> list[tuple[int, int]]:
+    """The sentences after a quoted passage, to the end of its paragraph."""
+    end = text.find("\n", last.end)
+    return [sp for sp in quotable_spans(text, last.end, len(text) if end < 0 else end)
+            if sp[0] >= last.end]
 
 
 def _last_passage(cites: tuple[Citation, ...]) -> Citation:

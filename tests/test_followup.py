@@ -996,6 +996,16 @@ def _page_quoting_two(tmp_path: Path, body: str, first: str,
     return eng, one, cite_span(2, one.report_id, eng, at, at + len(second))
 
 
+def _chat_gives(eng: Engine, message: str, prev: Turn, found: Answer) -> None:
+    """``found`` quotes its report exactly, as an answer, and the chat gives it for
+    ``message`` after ``prev``, read as something other than the words typed."""
+    c = found.citations[0]
+    assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
+    assert found.outcome == "answer"
+    chat = answer_in_chat(message, [prev], eng.settings, engine=eng)
+    assert chat.text == found.text and chat.read_as != chat.question
+
+
 _PROBLEM = "Children in Fenwick wait up to 40 weeks for speech and language therapy."
 _ACTION = "Leaders have commissioned a second therapy provider to shorten the wait."
 
@@ -1019,7 +1029,6 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     from rag.followup import Reading, action_after_quote
 
     eng, quoted = _page_quoting(tmp_path, page, _PROBLEM)
-    full = eng.retriever.report_text(quoted.report_id)
     first = "Do children in Fenwick wait long for speech therapy?"
     prev = Turn(first, first, (quoted,))
     reading = Reading("what are they doing about it?", "what are they doing about it in Fenwick",
@@ -1029,10 +1038,7 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     if found is not None:
         response = _ACTION if _ACTION in page else "Leaders have strengthened how referrals are triaged."
         assert [" ".join(c.quote.split()) for c in found.citations] == [response]
-        c = found.citations[0]
-        assert full[c.start:c.end] == c.quote and found.outcome == "answer"
-        chat = answer_in_chat("what are they doing about it?", [prev], eng.settings, engine=eng)
-        assert chat.text == found.text and chat.read_as != chat.question
+        _chat_gives(eng, "what are they doing about it?", prev, found)
 
 
 @pytest.mark.parametrize(("message", "asks"), [
@@ -1087,10 +1093,7 @@ def test_is_that_good_quotes_the_comparison_of_the_figure_given(
     assert (None if found is None else [" ".join(c.quote.split()) for c in found.citations]) \
         == (None if expected is None else [expected])
     if found is not None:
-        c = found.citations[0]
-        assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
-        chat = answer_in_chat("is that good?", [prev], eng.settings, engine=eng)
-        assert chat.text == found.text and chat.read_as != chat.question
+        _chat_gives(eng, "is that good?", prev, found)
 
 
 @pytest.mark.parametrize(("message", "asks"), [
