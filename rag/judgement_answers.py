@@ -242,31 +242,58 @@ def report_list(u: Understanding, council: str, kind: str, eng: Engine) -> Answe
             continue
         # Words that ask for the list, name whose it is or name the report family ("send
         # inspection", "Ofsted") say nothing about which item is asked for.
-        skip = list_cue_words(u.question) | set(tokenize(" ".join(
+        skip = list_cue_words(u.question) | _ITEM_ASKING | set(tokenize(" ".join(
             (council, _org_name(m), prof.title, *prof.asked_by, *headings))))
         spans = _asked_first(u, text, spans, skip, eng)
-        cites: list[Citation] = []
-        words = 0
-        cut = False
-        for s, e in spans:
-            n_words = len(text[s:e].split())
-            if cites and words + n_words > W.list_words:
-                break
-            if not cites and n_words > W.list_words:  # one long item: its opening words
-                e, cut = _cut_item(text, s, e, W.list_words)
-            cites.append(cite_span(len(cites) + 1, row.report_id, eng, s, e,
-                                   council=m.get("council")))
-            words += len(text[s:e].split())
+        cites, cut = _items_quoted(row.report_id, m.get("council"), spans,
+                                   _asked_count(u.question), eng)
         # The heading as the report prints it: "What needs to improve?", "Recommendations:".
         shown = heading if (heading or "").endswith("?") else f"{heading}:"
         # An item cut short says so ("... to better meet the needs of … [1].").
-        body = " ".join(with_marker(clean_quote(c.quote) + (" …" if cut and c.n == 1 else ""),
+        body = " ".join(with_marker(clean_quote(c.quote) + (" …" if c.n in cut else ""),
                                     c.n) for c in cites)
         # No figure of our own in the text: every figure in an answer must be in what it cites.
         tail = " The report lists more." if len(spans) > len(cites) else ""
         return Answer(u.question, f"{m.get('council')}: {shown} {body}{tail}", False,
                       tuple(cites), answerer="table")
     return None
+
+
+_ITEM_ASKING = {t for w in words("lists", "item_asking") for t in tokenize(w)}
+_ASKED_COUNT = pattern("lists", "asked_count")
+_COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+
+
+def _asked_count(question: str) -> int | None:
+    """How many items a list question asks for ("name two ..."), if it says more than one:
+    asked for one, as many as fit are quoted as before, for the asker to choose from."""
+    m = _ASKED_COUNT.search(question)
+    n = None if m is None else _COUNTS.get(m.group(1).lower()) or int(m.group(1))
+    return n if n and n > 1 else None
+
+
+def _items_quoted(report_id: str, council: str | None, spans: list[tuple[int, int]],
+                  asked: int | None, eng: Engine) -> tuple[list[Citation], set[int]]:
+    """The items of a report's list quoted, in order, within ``W.list_words`` words, and the
+    numbers of those cut short. Asked for a number of items, that many, each cut to its
+    share of the words when long; else as many whole items as fit (one long first item: its
+    opening words)."""
+    text = eng.retriever.report_text(report_id)
+    share = W.list_words // asked if asked else W.list_words
+    cites: list[Citation] = []
+    cut: set[int] = set()
+    words = 0
+    for s, e in spans[:asked] if asked else spans:
+        n_words = len(text[s:e].split())
+        if cites and words + min(n_words, share) > W.list_words:
+            break
+        if n_words > share:
+            e, mid = _cut_item(text, s, e, share)
+            if mid:
+                cut.add(len(cites) + 1)
+        cites.append(cite_span(len(cites) + 1, report_id, eng, s, e, council=council))
+        words += len(text[s:e].split())
+    return cites, cut
 
 
 def _cut_item(text: str, start: int, end: int, budget: int) -> tuple[int, bool]:

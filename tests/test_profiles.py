@@ -342,3 +342,25 @@ def test_recommendations_grouped_under_titles_are_one_list_that_ends_at_the_next
     numbers = {kind: [int(text[s:e].split(".")[0]) for s, e in
                       listed_under(text, prof.lists[kind])[1]] for kind in ("improve", "strengths")}
     assert numbers == {"improve": list(range(1, 21)), "strengths": list(range(21, 36))}
+
+
+def test_a_list_question_asking_for_a_number_of_items_gets_that_many(tmp_path: Path) -> None:
+    """"Name two areas for improvement": two items, each cut to its share of the words when
+    long (in the report's order one long item left room for no second); "list three
+    recommendations ofsted made to ..." quotes the first three, not the one item that happens
+    to use the asking words ("made"). Without a number, as many whole items as fit."""
+    from ingest.pipeline import ingest
+    from rag.answer import answer
+    from rag.engine import Engine
+    from reportqa.settings import Settings
+
+    settings = Settings(index_dir=tmp_path / "idx", embedder="hash")
+    ingest([FOLDER / "ofsted-sif-sandwell-2018.pdf", FOLDER / "ofsted-send-telford-and-wrekin-2023.pdf"],
+           settings)
+    eng = Engine.load(settings)
+    two = answer("name two areas for improvement for telford and wrekin send", settings, engine=eng)
+    assert len(two.citations) == 2 and len(re.sub(r"\[\d+\]", "", two.text).split()) <= 75, two.text
+    three = answer("list three recommendations ofsted made to sandwell", settings, engine=eng)
+    assert [c.quote.split()[0] for c in three.citations] == ["1.", "2.", "3."], three.text
+    plain = answer("list the recommendations ofsted made to sandwell", settings, engine=eng)
+    assert plain.citations[0].quote.startswith("1.") and plain.text.endswith("The report lists more.")
