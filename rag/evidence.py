@@ -394,6 +394,39 @@ _SMALL = frozenset({"of", "the", "and", "for", "in", "to", "a", "an", "on", "at"
 _QUOTED_NAME = re.compile(r"\s*[‘“'\"][A-Z][^‘’“”'\"\s]*(?: [^‘’“”'\"\s]+){0,3}[’”'\"]")
 
 
+_COUNTED = pattern("questions", "counted_noun")
+
+
+def counts_what_is_asked(question: str, text: str) -> bool | None:
+    """Does ``text`` count what a "how many X ...?" question asks about: a number followed,
+    within three words, by X or a report word for it ("742 children and young people", "27
+    adoptions")? None when the question names nothing counted ("how many are there?")."""
+    m = _COUNTED.search(question)
+    if m is None:
+        return None
+    noun = tokenize(m.group(1))
+    if not noun:
+        return None
+    wanted = {noun[0]} | _SYN.get(noun[0], set())
+    for fig in _FIG.finditer(text):
+        if re.fullmatch(r"(?:19|20)\d\d", fig.group(0)):
+            continue
+        after = tokenize(" ".join(text[fig.end():fig.end() + 60].split()[:3]))
+        if wanted & set(after):
+            return True
+    return False
+
+
+_SHARE = re.compile(r"\d+(?:\.\d+)?\s*(?:%|per ?cent\b)", re.I)
+
+
+def counts_anything(text: str) -> bool:
+    """Does ``text`` count anything: a figure that is no share ("71%"), sum of money, age,
+    length of time, ordinal or year?"""
+    rest = _SHARE.sub(" ", _NOT_A_COUNT.sub(" ", text))
+    return any(not re.fullmatch(r"(?:19|20)\d\d", f) for f in _FIG.findall(rest))
+
+
 def states_a_name(u: Understanding, text: str) -> bool:
     """Does ``text`` name something the question does not: a capitalised word that does not
     open its sentence, is not a month or a clause opener, is not one of the question's words
@@ -496,6 +529,21 @@ def joined(c: Candidate, neighbour: Candidate, engine: Engine) -> Candidate:
     text = engine.retriever.report_text(c.hit.chunk.report_id)
     start, end = min(c.start, neighbour.start), max(c.end, neighbour.end)
     return replace(c, start=start, end=end, text=text[start:end])
+
+
+def self_contained(c: Candidate, engine: Engine, max_words: int) -> Candidate:
+    """A quote that opens by pointing back ("This is known as 'waiting well'.", "It is aware
+    of the need to ...") with the sentence it points back to, when that one is in the same
+    paragraph, is no heading, and both fit in ``max_words`` (with the full stop after the
+    marker): alone it names nothing. The pick is the reader's; only what is quoted grows."""
+    if c.core_start > c.start or not _ANAPHOR.match(c.text.lstrip("◼•● ")):
+        return c
+    text = engine.retriever.report_text(c.hit.chunk.report_id)
+    before = sentence_before(text, c.start, line_break=False)
+    if before is None or heading_line(text, *before) \
+            or len(text[before[0]:c.end].split()) + 1 > max_words:
+        return c
+    return with_antecedent(c, engine)
 
 
 def sentence_before(text: str, start: int, line_break: bool = True) -> tuple[int, int] | None:

@@ -24,6 +24,8 @@ from rag.evidence import (
     W,
     abstained,
     cite,
+    counts_anything,
+    counts_what_is_asked,
     distinct_chunks,
     distinct_spans,
     gives_cause,
@@ -34,6 +36,7 @@ from rag.evidence import (
     points_back,
     rank_sentences,
     rerank_dense,
+    self_contained,
     states_a_grade,
     states_a_name,
     states_asked_figure,
@@ -209,11 +212,15 @@ class ExtractiveAnswerer:
             # the neighbour joined to the first cannot crowd it out ("what share of stockton
             # carers used a support group" quoted an online platform's 165 carers alone).
             picked = sorted(picked, key=lambda c: not states_asked_figure(u, c.text))
+        picked = self._counting_first(u, picked, cands)
         # Only now: the neighbour and a runner-up change what is quoted, never whether the
         # question is answered.
         if len(picked) == 1 and 0 <= picked[0].read_p < W.unsure_pick_p:
             picked = self._runner_up(picked, cands, self.max_words, self.threshold)
         picked = within(self._with_neighbour(u, picked, cands, engine), self.max_words)
+        # Room left by the other quotes, each with its "[n]." full stop.
+        room = self.max_words - sum(len(c.text.split()) + 1 for c in picked[1:])
+        picked = [self_contained(picked[0], engine, room), *picked[1:]]
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
         return Answer(u.question, text, False, cites, tuple(hits), answerer=self.name,
@@ -333,6 +340,24 @@ class ExtractiveAnswerer:
             if p > best.read_p + W.neighbour_join_margin:
                 return fitting(pair, rest, limit)
         return picked
+
+    @staticmethod
+    def _counting_first(u: Understanding, picked: list[Candidate],
+                        cands: list[Candidate]) -> list[Candidate]:
+        """Asked "how many children ...?" and answered by a sentence whose figures count
+        nothing (a share, a rise: "risen by 71%"), the first of the next candidates the
+        reader also reads as answering (weights.toml: second_read_p, second_sentence_pool)
+        that counts what is asked ("742 children ...") leads, the pick after it. A pick that
+        counts something else is left alone: "173 care leavers" answers "how many young
+        people who have left care", in other words. The question is answered either way:
+        only which figure leads changes."""
+        if not needs_figure(u) or counts_anything(picked[0].text) \
+                or counts_what_is_asked(u.question, picked[0].text) is not False:
+            return picked
+        better = next((c for c in cands[1:1 + W.second_sentence_pool]
+                       if c.read_p >= W.second_read_p and not overlaps(c, picked[:1])
+                       and counts_what_is_asked(u.question, c.text)), None)
+        return picked if better is None else [better, picked[0]]
 
     @staticmethod
     def _nearly_as_good(c: Candidate, best: Candidate) -> bool:

@@ -223,6 +223,26 @@ def test_asked_why_the_sentence_and_its_reason_are_quoted_together(
     assert asked_what.citations[0].quote == alone, asked_what.text
 
 
+@pytest.mark.parametrize(("page", "quoted"), [
+    # "This is known as ..." names nothing alone: quoted with what it points back to.
+    ("Children are helped while they wait for therapy. This is known as waiting well.\n",
+     "Children are helped while they wait for therapy. This is known as waiting well."),
+    # Not across a line break (often a heading or a new paragraph), nor a sentence that
+    # points at nothing.
+    ("Children are helped while they wait for therapy.\nThis is known as waiting well.\n",
+     "This is known as waiting well."),
+    ("Children are helped while they wait for therapy. Fenwick calls it waiting well.\n",
+     "Fenwick calls it waiting well."),
+])
+def test_a_quote_that_points_back_comes_with_what_it_points_to(
+        tmp_path, page: str, quoted: str) -> None:  # type: ignore[no-untyped-def]
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                             f"About Fenwick\n{page}")
+    c = _one_exact_citation(eng, _keyword_answerer("waiting well"),
+                            "What is waiting well in Fenwick?")
+    assert " ".join(c.quote.split()) == quoted
+
+
 def test_asked_why_a_sentence_giving_its_own_cause_is_quoted_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A sentence that states the cause itself ("because ...") answers the why; the
     sentence after it is not added."""
@@ -580,3 +600,32 @@ def test_quotes_are_kept_within_the_word_limit_as_a_reader_counts_it() -> None:
     assert len(cut.text.split()) == 74 and cut.text == long_.text[: cut.end - cut.start]
     text = " ".join(with_marker(c.text, i + 1) for i, c in enumerate([first, short]))
     assert word_count(text) <= 75
+
+
+class _SureOf:
+    """A fake reader: each sentence's probability is that of the first key it contains."""
+
+    def __init__(self, sure: dict[str, float]) -> None:
+        self.sure = sure
+
+    def score(self, question: str, candidates: list[str]) -> list[float]:
+        return [next((p for k, p in self.sure.items() if k in c), 0.01) for c in candidates]
+
+
+def test_a_count_question_leads_with_the_sentence_counting_what_is_asked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Asked "how many children ...?", of two sentences the reader reads as answering, the
+    one that counts children leads the one whose figure is a rise ("risen by 71%"): the
+    question was answered either way, only which figure comes first changes."""
+    eng = one_page_engine(tmp_path, "Fenwick Borough Council: local authority assessment\n"
+                             "About Fenwick\nSince June, the number of children on protection "
+                             "plans in Fenwick has risen by 71%.\nCarers in Fenwick are well "
+                             "supported by the council.\nIn November, 742 children in "
+                             "Fenwick were the subject of a protection plan.\n")
+    ask = ExtractiveAnswerer(0.5, 75, 0.2, _SureOf({"risen": 0.98, "742": 0.9}), (0.5, 0.2))
+    a = answer("How many children in Fenwick were on protection plans?", eng.settings,
+               engine=eng, answerer=ask)
+    assert a.outcome == "answer" and a.citations[0].quote.startswith("In November, 742"), a.text
+    # Asked about the rise, the rise answers first.
+    rise = answer("By how much did protection plans in Fenwick rise?", eng.settings,
+                  engine=eng, answerer=ask)
+    assert rise.citations[0].quote.startswith("Since June"), rise.text
