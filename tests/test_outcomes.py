@@ -532,8 +532,9 @@ def test_an_uncertain_answer_quotes_the_pair_the_reader_reads_better(tmp_path) -
     ({"permanence": 0.9, "foster": 0.88}, ("permanence", "foster"), "three locality"),
     # Far less sure of it (its log-odds over second_read_gap behind): the pick alone.
     ({"permanence": 0.9, "foster": 0.6}, ("permanence",), "foster"),
-    # Sure of it but below second_read_p, however close: the pick alone.
-    ({"permanence": 0.55, "foster": 0.45}, ("permanence",), "foster"),
+    # Sure of it but below second_read_p, however close: the pick alone (a pick sure
+    # enough, at or over unsure_pick_p, for no runner-up to follow it either).
+    ({"permanence": 0.85, "foster": 0.45}, ("permanence",), "foster"),
 ])
 def test_a_second_sentence_the_reader_reads_nearly_as_well_joins_the_answer(
         tmp_path, odds: dict[str, float], quoted: tuple[str, ...], left: str) -> None:  # type: ignore[no-untyped-def]
@@ -551,8 +552,11 @@ def test_a_second_sentence_the_reader_reads_nearly_as_well_joins_the_answer(
 @pytest.mark.parametrize("odds, quoted, left", [
     # Unsure of its pick (under unsure_pick_p): the next best sentence of the report follows.
     ({"permanence": 0.45, "foster": 0.4}, ("permanence", "foster"), "three locality"),
-    # Sure of its pick, and not of the next (under second_read_p): the pick alone.
-    ({"permanence": 0.6, "foster": 0.4}, ("permanence",), "foster"),
+    # Sure of its pick (at or over unsure_pick_p, 0.8), and not of the next (under
+    # second_read_p): the pick alone.
+    ({"permanence": 0.85, "foster": 0.4}, ("permanence",), "foster"),
+    # Under 0.8 the pick is unsure, even when it reads as answering.
+    ({"permanence": 0.7, "foster": 0.4}, ("permanence", "foster"), "three locality"),
 ])
 def test_an_unsure_pick_is_quoted_with_the_next_best_sentence(
         tmp_path, odds: dict[str, float], quoted: tuple[str, ...], left: str) -> None:  # type: ignore[no-untyped-def]
