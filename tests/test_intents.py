@@ -122,7 +122,8 @@ def test_a_question_about_another_inspection_is_not_answered_from_this_ones_tabl
 
 def test_which_part_named_by_its_grade_comes_from_the_judgement_table(pdf_eng: Engine) -> None:
     """A grade named in any wording ("rate as", "requiring") asks which judgements have it;
-    "why" asks for the reason, which the table does not hold."""
+    "why" asks for the reason, which the table does not hold: the report's own summary of
+    that judgement, no judgement row restated."""
     s = pdf_eng.settings
     grades = {j.judgement: j.grade for j in pdf_eng.derived().judgements}
     ri = sorted(n for n, g in grades.items() if g.startswith("Requires improvement"))
@@ -134,7 +135,9 @@ def test_which_part_named_by_its_grade_comes_from_the_judgement_table(pdf_eng: E
         assert sorted(n for n in grades if n in a.text) == ri, a.text
     why = answer("Why was Doncaster graded requires improvement for care leavers?", s,
                  engine=pdf_eng)
-    assert why.answerer != "table", why.text
+    rows = {(j.start, j.end) for j in pdf_eng.derived().judgements}
+    assert why.text.startswith("The report's findings:"), why.text
+    assert not any((c.start, c.end) in rows for c in why.citations), why.text
 
 
 def test_a_councils_lowest_and_highest_quality_statements(shared_hash_index: Settings) -> None:
