@@ -10,7 +10,7 @@ candidate sentence).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -397,6 +397,11 @@ _QUOTED_NAME = re.compile(r"\s*[‘“'\"][A-Z][^‘’“”'\"\s]*(?: [^‘’
 _COUNTED = pattern("questions", "counted_noun")
 
 
+def _is_year(figure: str) -> bool:
+    """A bare year ("2024"): a date, not a count or a figure asked for."""
+    return re.fullmatch(r"(?:19|20)\d\d", figure) is not None
+
+
 def counts_what_is_asked(question: str, text: str) -> bool | None:
     """Does ``text`` count what a "how many X ...?" question asks about: a number followed,
     within three words, by X or a report word for it ("742 children and young people", "27
@@ -409,7 +414,7 @@ def counts_what_is_asked(question: str, text: str) -> bool | None:
         return None
     wanted = {noun[0]} | _SYN.get(noun[0], set())
     for fig in _FIG.finditer(text):
-        if re.fullmatch(r"(?:19|20)\d\d", fig.group(0)):
+        if _is_year(fig.group(0)):
             continue
         after = tokenize(" ".join(text[fig.end():fig.end() + 60].split()[:3]))
         if wanted & set(after):
@@ -424,7 +429,7 @@ def counts_anything(text: str) -> bool:
     """Does ``text`` count anything: a figure that is no share ("71%"), sum of money, age,
     length of time, ordinal or year?"""
     rest = _SHARE.sub(" ", _NOT_A_COUNT.sub(" ", text))
-    return any(not re.fullmatch(r"(?:19|20)\d\d", f) for f in _FIG.findall(rest))
+    return any(not _is_year(f) for f in _FIG.findall(rest))
 
 
 def states_a_name(u: Understanding, text: str) -> bool:
@@ -463,7 +468,7 @@ def new_figures(sent: str, q_figs: set[str]) -> list[str]:
     out = []
     sent = _LIST_NUMBER.sub("", sent, count=1)
     for f in _FIG.findall(sent) + [w.lower() for w in _NUMBER_WORD.findall(sent)]:
-        if f in q_figs or re.fullmatch(r"(19|20)\d\d", f):
+        if f in q_figs or _is_year(f):
             continue
         out.append(f)
     return out
@@ -541,7 +546,7 @@ def self_contained(c: Candidate, engine: Engine, max_words: int) -> Candidate:
     text = engine.retriever.report_text(c.hit.chunk.report_id)
     before = sentence_before(text, c.start, line_break=False)
     if before is None or heading_line(text, *before) \
-            or len(text[before[0]:c.end].split()) + 1 > max_words:
+            or not _fits(len(text[before[0]:c.end].split()), max_words):
         return c
     return with_antecedent(c, engine)
 
@@ -606,6 +611,12 @@ def with_sequel(c: Candidate, engine: Engine, max_words: int, *, any_next: bool 
     return _through(c, nxt.end, engine)
 
 
+def quoted_words(cands: Iterable[Candidate]) -> int:
+    """Words these quotes take in an answer: each one's words and the full stop after its
+    marker ("... drift [1]."), which reads as a word too (`_fits`)."""
+    return sum(len(c.text.split()) + 1 for c in cands)
+
+
 def _fits(words: int, max_words: int) -> bool:
     """Do ``words`` words of quote fit an answer of ``max_words``? The full stop after the
     citation marker ("... drift [1].") reads as a word too."""
@@ -663,7 +674,8 @@ def with_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]."
 
 
-def judgement_heading(row: ReportRow | None, text: str, start: int, eng: Engine) -> str | None:
+def judgement_heading(row: ReportRow | None, text: str, start: int, chunk: Chunk | None,
+                      eng: Engine) -> str | None:
     """The judgement section a quote sits in, as its report heads it ("The experiences and
     progress of care leavers: requires improvement to be good"), when that heading comes
     after the one its chunk was filed under. The chunker takes only short lines as headings,
@@ -681,7 +693,6 @@ def judgement_heading(row: ReportRow | None, text: str, start: int, eng: Engine)
     if not found:
         return None
     s, heading = found[-1]
-    chunk = eng.retriever.chunk_at(row.report_id, start)
     filed = text.rfind(chunk.section, 0, start) if chunk and chunk.section else -1
     return heading if s > filed else None
 
@@ -714,7 +725,7 @@ def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
         n=n, report_id=report_id, council=council,
         page_kind=chunk.page_kind if chunk else (row.metadata.get("page_kind") if row else None),
         quality_statement=statement or (ch.quality_statement if ch else None),
-        section=judgement_heading(row, text, start, eng) or (ch.section if ch else None),
+        section=judgement_heading(row, text, start, ch, eng) or (ch.section if ch else None),
         score=score,
         quote=text[start:end], passage=ch.text if ch else text[start:end],
         start=start, end=end, source=row.source if row else "",

@@ -34,6 +34,7 @@ from rag.evidence import (
     next_sentence,
     overlaps,
     points_back,
+    quoted_words,
     rank_sentences,
     rerank_dense,
     self_contained,
@@ -115,9 +116,9 @@ def within(picked: list[Candidate], max_words: int) -> list[Candidate]:
     quote's words and the full stop after its marker ("... drift [1]."). The steps that pick
     count a quote's words alone, so two quotes could come to 76 or 77 words: the last quotes
     go first, and a first quote too long alone is cut (its offsets stay exact)."""
-    while len(picked) > 1 and sum(len(c.text.split()) + 1 for c in picked) > max_words:
+    while len(picked) > 1 and quoted_words(picked) > max_words:
         picked = picked[:-1]
-    if len(picked[0].text.split()) + 1 > max_words:
+    if quoted_words(picked) > max_words:
         return [trim_to(picked[0], max_words - 1)]
     return picked
 
@@ -218,8 +219,7 @@ class ExtractiveAnswerer:
         if len(picked) == 1 and 0 <= picked[0].read_p < W.unsure_pick_p:
             picked = self._runner_up(picked, cands, self.max_words, self.threshold)
         picked = within(self._with_neighbour(u, picked, cands, engine), self.max_words)
-        # Room left by the other quotes, each with its "[n]." full stop.
-        room = self.max_words - sum(len(c.text.split()) + 1 for c in picked[1:])
+        room = self.max_words - quoted_words(picked[1:])  # left by the other quotes
         picked = [self_contained(picked[0], engine, room), *picked[1:]]
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))
         text = " ".join(with_marker(clean_quote(c.text), i + 1) for i, c in enumerate(picked))
