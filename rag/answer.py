@@ -20,6 +20,7 @@ from ingest.structure import council_key, inspectorate_of
 from rag import structured
 from rag.engine import Engine, get_engine
 from rag.evidence import (
+    ACTION,
     NOT_IN_REPORTS,
     Candidate,
     W,
@@ -28,6 +29,7 @@ from rag.evidence import (
     distinct_spans,
     rank_sentences,
     states_asked_figure,
+    with_marker,
 )
 from rag.extractive import MAY_ANSWER, ExtractiveAnswerer, extractive_for, needs_figure
 from rag.followup import (
@@ -64,14 +66,21 @@ from rag.query import (
     resolve_council,
 )
 from rag.reader import SentenceReader, pair_text
-from rag.retrieve import Filters
+from rag.retrieve import Filters, tokenize
 from rag.spelling import respell
 from rag.tables import JudgementRow, RatingRow, ScoreRow
 from rag.verify import verify_figures
 from reportqa.errors import QuestionError
 from reportqa.records import Answer, Citation, Hit, Turn, overlap
 from reportqa.settings import Settings
-from reportqa.text import answer_sentences, as_typed, quotable_spans, surrogate_at, years_in
+from reportqa.text import (
+    answer_sentences,
+    as_typed,
+    clean_quote,
+    quotable_spans,
+    surrogate_at,
+    years_in,
+)
 
 __all__ = ["MAY_ANSWER", "NOT_IN_REPORTS", "ExtractiveAnswerer", "answer", "answer_in_chat", "candidates_for",
            "check_figures", "extractive_for", "understand_and_filter"]
@@ -274,7 +283,8 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
         return _timed(abstained(q, _NOTHING_BEFORE[reading.kind]), t0, t0)
     if reading.kind in ("page", "more"):
         last = _last_quoted(reading, history)
-        found = (page_answer if reading.kind == "page" else more_answer)(last, eng)
+        found = page_answer(last, eng) if reading.kind == "page" else more_answer(
+            last, eng, [c.span for t in history for c in t.citations])
         ans = found or abstained(q, NOT_IN_REPORTS + (
             " The report quoted says nothing more after that passage."
             if reading.kind == "more" and last.previous and last.previous.citations
@@ -354,7 +364,30 @@ def _action_in_the_report(reading: Reading, settings: Settings, filters: Filters
                 wants_action=True)
     merged = replace(_merge_filters(filters or Filters(), u, eng), report_ids=reports)
     near = _search_and_compose(u, merged, settings, eng, answerer, k, None, t0)
-    return None if near.abstained else near
+    if not near.abstained:
+        return near
+    closest = near.citations[:1]
+    if closest and ACTION.search(closest[0].quote) and _on_the_quoted_problem(
+            closest[0], reading.previous, eng):
+        # The question's words ("sort that") name little; the quoted problem names what is
+        # being sorted, so an action sentence of that report on the same thing may answer.
+        quote = replace(closest[0], n=1, see_also=False)
+        return Answer(reading.question, MAY_ANSWER + with_marker(clean_quote(quote.quote), 1),
+                      False, (quote,), uncertain=True, read_as=reading.read_as)
+    return None
+
+
+SHARED_WITH_PROBLEM = 3  # words besides the organisation's name: "care leavers ... outside"
+
+
+def _on_the_quoted_problem(cite: Citation, prev: Turn | None, eng: Engine) -> bool:
+    """Does an action sentence speak of what the last answer quoted as the problem: at least
+    SHARED_WITH_PROBLEM of its words, not counting the organisation's name?"""
+    if prev is None:
+        return False
+    problem = set(tokenize(" ".join(c.quote for c in as_indexed(prev, eng).citations)))
+    return len((set(tokenize(cite.quote)) & problem) - set(tokenize(cite.council))) \
+        >= SHARED_WITH_PROBLEM
 
 
 def _cited_reports(turn: Turn) -> tuple[str, ...]:

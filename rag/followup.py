@@ -490,39 +490,67 @@ def page_answer(reading: Reading, eng: Engine) -> Answer | None:
                   read_as=reading.read_as)
 
 
-def more_answer(reading: Reading, eng: Engine) -> Answer | None:
-    """"Tell me more": the sentences the last answer skipped between two passages it quoted
-    from one stretch of a report (it picked the best sentences of a paragraph, not all of
-    them), then the report's next sentences after the last passage cited."""
+def more_answer(reading: Reading, eng: Engine,
+                quoted_before: Sequence[tuple[str, int, int]] = ()) -> Answer | None:
+    """"Tell me more": first what the paragraph of the best passage quoted ([1]) says besides
+    it, as much as an answer holds (the rest of the paragraph, then its opening: "For example,
+    only four carers were recruited" is an example of the sentence before it; a paragraph
+    keeps to one subject, the next often starts another); else the sentences the last answer
+    skipped between two passages it quoted from one stretch of a report, then the report's
+    next sentences after the last passage cited. Nothing quoted earlier in the conversation
+    (``quoted_before``) is quoted again, so "more" after "more" goes on through the report."""
     cites = _previous_citations(reading, eng)
     if not cites:
         return None
     last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
-    spans: list[tuple[int, int]] = []
-    words = 0
-    after = quotable_spans(text, last.end, min(len(text), last.end + 2000))
-    for s, e in _skipped(cites, text) + after:
-        n = len(text[s:e].split())
-        # A heading or label line ("Financial facts", or asked: "What needs to improve?") is
-        # not more of what the report says.
-        if not _ENDS_SENTENCE.search(text[s:e]) or _question_heading(text, s, e) \
-                or (spans and words + n > MORE_WORDS):
-            continue
-        spans.append((s, e))
-        words += n
-        if words >= MORE_WORDS // 2:
-            break
+    quoted = [c.span for c in cites] + list(quoted_before)
+
+    def unquoted(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [sp for sp in spans if not any(overlap((last.report_id, *sp), q) for q in quoted)]
+
+    spans = _more_spans(text, unquoted(_rest_of_paragraph_of(cites[0], text)), MORE_WORDS)
+    if not spans:
+        far = max([e for rid, _, e in quoted if rid == last.report_id], default=last.end)
+        after = quotable_spans(text, last.end, min(len(text), far + 2000))
+        spans = _more_spans(text, unquoted(_skipped(cites, text) + after), MORE_WORDS // 2)
     if not spans:
         return None
     new = tuple(cite_span(i + 1, last.report_id, eng, s, e, council=last.council)
-                for i, (s, e) in enumerate(spans))
+                for i, (s, e) in enumerate(sorted(spans)))
     body = " ".join(with_marker(clean_quote(c.quote), c.n) for c in new)
     return Answer(reading.question, body, False, new, answerer="extractive",
                   read_as=reading.read_as)
 
 
+def _more_spans(text: str, spans: list[tuple[int, int]], enough: int) -> list[tuple[int, int]]:
+    """The sentences "more" quotes, in the order offered, within MORE_WORDS as a reader counts
+    them (each "[n]." a word), until ``enough`` words. A heading or label line ("Financial
+    facts", or asked: "What needs to improve?") is not more of what the report says."""
+    out: list[tuple[int, int]] = []
+    words = 0
+    for s, e in spans:
+        n = len(text[s:e].split()) + 1
+        if not _ENDS_SENTENCE.search(text[s:e]) or _question_heading(text, s, e) \
+                or (out and words + n > MORE_WORDS):
+            continue
+        out.append((s, e))
+        words += n
+        if words >= enough:
+            break
+    return out
+
+
 _ENDS_SENTENCE = re.compile(r"[.!?;][\"”’')]*\s*$")
+
+
+def _rest_of_paragraph_of(cite: Citation, text: str) -> list[tuple[int, int]]:
+    """The other sentences of the paragraph (line) a passage was quoted from: those after it
+    in reading order, then those before it, nearest first."""
+    start = text.rfind("\n", 0, cite.start) + 1
+    end = text.find("\n", cite.end)
+    end = len(text) if end < 0 else end
+    return quotable_spans(text, cite.end, end) + quotable_spans(text, start, cite.start)[::-1]
 
 
 def _question_heading(text: str, start: int, end: int) -> bool:

@@ -407,13 +407,17 @@ def test_naming_the_headline_judgement_asks_its_grade_and_follow_ups_keep_asking
     assert "care leavers" in second.text and second.text.startswith("Ofsted judged Doncaster")
 
 
-def test_more_reads_past_a_question_heading(pdf_eng: Engine) -> None:
-    first, more = _chat(pdf_eng, "Are sound plans in place in Doncaster where further "
-                                 "improvements are needed?", "tell me more")
+def test_more_reads_the_paragraph_then_past_a_question_heading(pdf_eng: Engine) -> None:
+    first, more, again = _chat(pdf_eng, "Are sound plans in place in Doncaster where further "
+                                        "improvements are needed?", "tell me more", "go on")
     assert any("sound plans are in place" in c.quote for c in first.citations), first.text
-    # The report's next line is its heading "What needs to improve?": the next finding follows.
-    assert "What needs to improve" not in more.text
-    assert "Work with other agencies to improve the quality of contacts" in more.text
+    # The quote ends its paragraph: "more" is first the paragraph's opening it follows.
+    assert "Leaders know their children and their organisation well" in more.text, more.text
+    # The report's next line is its heading "What needs to improve?": the next finding
+    # follows, and nothing quoted before is quoted again.
+    assert "What needs to improve" not in again.text
+    assert "Work with other agencies to improve the quality of contacts" in again.text, again.text
+    assert not {c.span for c in again.citations} & {c.span for c in first.citations + more.citations}
 
 
 def test_which_page_names_the_page_of_the_last_citation(pdf_eng: Engine) -> None:
@@ -1404,6 +1408,35 @@ def test_what_is_done_about_it_is_searched_among_actions_when_its_paragraph_says
     assert [" ".join(c.quote.split()) for c in chat.citations] == [
         "To reduce waits for speech and language therapy, leaders have commissioned a second "
         "therapy provider."]
+
+
+def test_an_action_on_the_quoted_problem_is_offered_when_the_question_names_nothing(
+        tmp_path: Path) -> None:
+    """"Are they doing anything to sort that?" names nothing the reader can match: the
+    action sentence the search came closest to is offered as uncertain when it speaks of
+    what the last answer quoted as the problem, and not when it speaks of something else."""
+    problem = ("Care leavers who live outside of Fenwick do not currently benefit from "
+               "council tax exemption.")
+    action = ("Leaders have actively taken further steps to address shortfalls, for example "
+              "pursuing political consent so that care leavers who live outside of Fenwick "
+              "are not financially disadvantaged.")
+    page = (f"{problem} Most care leavers have a personal adviser.\n"
+            "Carers in Fenwick are well supported by the council's carers hub.\n"
+            f"{action}\n")
+    eng, quoted = _page_quoting(tmp_path, page, problem)
+    first = "do care leavers in fenwick have to pay council tax"
+    chat = answer_in_chat("are they doing anything to sort that?", [Turn(first, first, (quoted,))],
+                          eng.settings, engine=eng)
+    assert chat.outcome == "uncertain", chat.text
+    assert [" ".join(c.quote.split()) for c in chat.citations] == [action]
+    # An action on another matter is not offered for this problem.
+    other = page.replace(action, "Leaders have actively taken further steps to recruit more "
+                                 "foster carers for babies and toddlers.")
+    (tmp_path / "other").mkdir()
+    eng, quoted = _page_quoting(tmp_path / "other", other, problem)
+    chat = answer_in_chat("are they doing anything to sort that?", [Turn(first, first, (quoted,))],
+                          eng.settings, engine=eng)
+    assert "foster carers" not in chat.text, chat.text
 
 
 @pytest.mark.parametrize("question", [
