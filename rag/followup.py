@@ -509,7 +509,7 @@ def more_answer(reading: Reading, eng: Engine,
     def unquoted(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         return [sp for sp in spans if not any(overlap((last.report_id, *sp), q) for q in quoted)]
 
-    spans = _more_spans(text, unquoted(_rest_of_paragraph_of(cites[0], text)), MORE_WORDS)
+    spans = _more_spans(text, unquoted(around_in_paragraph(text, cites[0])), MORE_WORDS)
     if not spans:
         far = max([e for rid, _, e in quoted if rid == last.report_id], default=last.end)
         after = quotable_spans(text, last.end, min(len(text), far + 2000))
@@ -544,13 +544,11 @@ def _more_spans(text: str, spans: list[tuple[int, int]], enough: int) -> list[tu
 _ENDS_SENTENCE = re.compile(r"[.!?;][\"”’')]*\s*$")
 
 
-def _rest_of_paragraph_of(cite: Citation, text: str) -> list[tuple[int, int]]:
+def around_in_paragraph(text: str, cite: Citation) -> list[tuple[int, int]]:
     """The other sentences of the paragraph (line) a passage was quoted from: those after it
     in reading order, then those before it, nearest first."""
     start = text.rfind("\n", 0, cite.start) + 1
-    end = text.find("\n", cite.end)
-    end = len(text) if end < 0 else end
-    return quotable_spans(text, cite.end, end) + quotable_spans(text, start, cite.start)[::-1]
+    return _rest_of_paragraph(text, cite) + quotable_spans(text, start, cite.start)[::-1]
 
 
 def _question_heading(text: str, start: int, end: int) -> bool:
