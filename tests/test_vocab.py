@@ -36,6 +36,12 @@ def test_frames_leave_the_subject_alone() -> None:
         "What was the outcome of the inspection")
     # nothing would be left: the question stays as asked
     assert strip_frames("according to the report?") == "according to the report?"
+    # an organisation's designation goes, its name stays; "the council" alone is the subject
+    assert strip_frames("where does darlington borough council publish its JSNA?") == (
+        "where does darlington publish its JSNA")
+    assert strip_frames("What did Ofsted find in the London Borough of Havering?") == (
+        "What did Ofsted find in Havering")
+    assert strip_frames("who leads the council?") == "who leads the council"
 
 
 def test_every_list_row_compiles_explains_itself_and_matches_its_examples() -> None:
