@@ -120,6 +120,30 @@ def test_a_follow_up_is_read_against_the_question_before(before: str, message: s
     assert _read(message, before) == (kind, read_as)
 
 
+@pytest.mark.parametrize(("middle", "kind"), [
+    ("is that better than average?", "carry_topic"),
+    ("so what does that mean for families?", "carry_topic"),
+    ("what about the high priority ones?", "carry_topic"),
+    # "that" before a noun names a thing of its own: not pointing back
+    ("does that team still exist?", "carry"),
+])
+def test_another_council_after_a_message_that_points_back_asks_the_question_it_pointed_to(
+        middle: str, kind: str) -> None:
+    """"That" standing alone or before a verb or a judgement, and "ones", point back at the
+    question before: the message is read with it, so "and Staffordshire?" next asks that
+    question of Staffordshire, not "is that better than average in Staffordshire?"."""
+    first = "what proportion of people in darlington needed no more support after short term help"
+    second = read_in_context(middle, [Turn(first, first)], COUNCILS)
+    assert second.kind == kind, second
+    if kind != "carry_topic":
+        return
+    third = read_in_context("and staffordshire?", [Turn(first, first), Turn(middle, second.read_as)],
+                            COUNCILS)
+    assert (third.kind, third.read_as) == (
+        "other_org", "what proportion of people in Staffordshire needed no more support after "
+                     "short term help")
+
+
 @pytest.mark.parametrize(("before", "message", "read_as"), [
     ("which councils were rated good?", "and inadequate?", "which councils were rated inadequate?"),
     ("which councils got requires improvement?", "what about outstanding",
