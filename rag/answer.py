@@ -38,9 +38,11 @@ from rag.followup import (
     as_indexed,
     asks_action,
     asks_comparison,
+    asks_consequence,
     asks_only_why,
     cause_in_quote,
     comparison_in_quote,
+    consequence_of_quote,
     followup_question,
     lean_of,
     more_answer,
@@ -290,6 +292,10 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
             if reading.kind == "more" and last.previous and last.previous.citations
             else " There is no earlier passage to continue from: ask the question in full."))
         return _timed(replace(ans, question=q, read_as=reading.read_as), t0, t0)
+    if asks_consequence(reading):
+        found = consequence_of_quote(reading, eng)
+        if found is not None:
+            return _timed(replace(found, question=q, read_as=reading.read_as), t0, t0)
     if reading.kind in ("carry", "carry_topic") and asks_action(reading):
         found = action_after_quote(reading, eng) or _action_in_the_report(
             reading, settings, filters, eng, answerer, k, t0)

@@ -702,6 +702,44 @@ def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     return None
 
 
+_ASKS_CONSEQUENCE = pattern("followups", "asks_consequence")
+_CONSEQUENCE_WITHIN = pattern("cues", "consequence_within")
+CONSEQUENCE_SENTENCES = 2  # how far past a quoted finding what follows from it is looked for
+
+
+def asks_consequence(reading: Reading) -> bool:
+    """Does the message ask what follows from the finding just quoted ("so what does that
+    mean for families?", "why's that a problem")?"""
+    return reading.previous is not None and bool(_ASKS_CONSEQUENCE.search(reading.question))
+
+
+def consequence_of_quote(reading: Reading, eng: Engine) -> Answer | None:
+    """"So what does that mean for families?" after a quoted finding: the sentence of the last
+    answer's quotes that states what follows from it ("This means they may not fully
+    understand ...", "... meaning that these children are experiencing drift"), else the
+    first of the next sentences of its paragraph that does. None when none does: the
+    question is then read as any other."""
+    cites = _previous_citations(reading, eng)
+    for c in cites:
+        text = eng.retriever.report_text(c.report_id)
+        for s, e in quotable_spans(text, c.start, c.end):
+            if _states_consequence(text[s:e]):
+                return quoting(reading, cite_span(1, c.report_id, eng, s, e, council=c.council))
+    if not cites:
+        return None
+    last = _last_passage(cites)
+    text = eng.retriever.report_text(last.report_id)
+    for s, e in _rest_of_paragraph(text, last)[:CONSEQUENCE_SENTENCES]:
+        if _states_consequence(text[s:e]):
+            return quoting(reading, cite_span(1, last.report_id, eng, s, e, council=last.council))
+    return None
+
+
+def _states_consequence(sentence: str) -> bool:
+    return bool(_CONSEQUENCE.match(sentence.lstrip("◼■• "))
+                or _CONSEQUENCE_WITHIN.search(sentence))
+
+
 _JUDGES_FIGURE = pattern("followups", "judges_figure")
 
 

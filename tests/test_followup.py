@@ -1434,6 +1434,33 @@ def test_what_is_done_about_it_is_searched_among_actions_when_its_paragraph_says
         "therapy provider."]
 
 
+@pytest.mark.parametrize("message", ["so what does that mean for families?", "why's that a problem",
+                                     "whats the impact of that?"])
+def test_what_follows_from_a_quoted_finding_is_the_sentence_stating_it(
+        tmp_path: Path, message: str) -> None:
+    """Asked what follows from a quoted shortfall, the next sentence of its paragraph that
+    states a consequence answers ("This means ..."), not a reason or another finding."""
+    problem = "Families who speak English as an additional language lack interpreters."
+    consequence = "This means they may not fully understand how to access services."
+    page = (f"{problem} {consequence}\nThe council runs a carers hub that is well used.\n")
+    eng, quoted = _page_quoting(tmp_path, page, problem)
+    first = "do families in fenwick get interpreters"
+    chat = answer_in_chat(message, [Turn(first, first, (quoted,))], eng.settings, engine=eng)
+    assert [" ".join(c.quote.split()) for c in chat.citations] == [consequence], chat.text
+
+
+def test_a_consequence_already_quoted_is_quoted_alone(tmp_path: Path) -> None:
+    """When the last answer quoted the finding with its consequence, "what did that mean for
+    the kids?" quotes the sentence stating the consequence, not the whole passage again."""
+    problem = "Many social workers are newly qualified."
+    consequence = "The high turnover means that relationships with children are fragmented."
+    eng, quoted = _page_quoting(tmp_path, f"{problem} {consequence}\n", f"{problem} {consequence}")
+    first = "how many fenwick social workers are newly qualified"
+    chat = answer_in_chat("what did that mean for the kids?", [Turn(first, first, (quoted,))],
+                          eng.settings, engine=eng)
+    assert [" ".join(c.quote.split()) for c in chat.citations] == [consequence], chat.text
+
+
 def test_an_action_on_the_quoted_problem_is_offered_when_the_question_names_nothing(
         tmp_path: Path) -> None:
     """"Are they doing anything to sort that?" names nothing the reader can match: the
