@@ -663,10 +663,12 @@ _POINTS_BACK = pattern("sentences", "anaphor")
 _CAUSE_WITHIN = pattern("followups", "cause_within")
 _NEAR_CHARS = 600  # longer than nearly every report sentence
 _ASKS_ACTION = pattern("followups", "asks_action")
+_ABOUT_THESE = pattern("cues", "about_these")
 _EXAMPLES_FOLLOW = pattern("sentences", "examples_follow")
 ACTION_SENTENCES = 3  # how far past a quoted problem its response is looked for
 # Words of "whats the council doin about it" that name no topic, as typed and as stemmed.
-_NOT_A_TOPIC = _FILLER | set(tokenize(" ".join(_FILLER | {"what", "whats", "anything", "they"})))
+_NOT_A_TOPIC = _FILLER | set(tokenize(" ".join(_FILLER | {"what", "whats", "anything", "they"}
+                                                | words("followups", "actor"))))
 
 
 def asks_action(reading: Reading) -> bool:
@@ -690,10 +692,13 @@ def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
         return None
     last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
-    spans = _rest_of_paragraph(text, last)[:ACTION_SENTENCES]
+    spans = _rest_of_paragraph(text, last)
     for i, (s, e) in enumerate(spans):
         sentence = text[s:e]
-        if sentence[:1].isupper() and ACTION.search(sentence):
+        # Further on in the paragraph, only a response that names the problems it answers
+        # ("aware of these issues and has started a full review").
+        if sentence[:1].isupper() and ACTION.search(sentence) \
+                and (i < ACTION_SENTENCES or _ABOUT_THESE.search(sentence)):
             more = spans[i + 1:i + 2]
             if more and _EXAMPLES_FOLLOW.match(text[more[0][0]:more[0][1]]) \
                     and len(text[s:more[0][1]].split()) <= MORE_WORDS:

@@ -1036,6 +1036,9 @@ def _chat_gives(eng: Engine, message: str, prev: Turn, found: Answer) -> None:
 
 _PROBLEM = "Children in Fenwick wait up to 40 weeks for speech and language therapy."
 _ACTION = "Leaders have commissioned a second therapy provider to shorten the wait."
+_THESE = "The ICB is aware of these delays and has started a full review."
+_AWARE = "Senior leaders are aware of this and children waiting are now seen by a manager."
+_IN_RESPONSE = "In response to this, a waiting-well service offers help while families wait."
 
 
 @pytest.mark.parametrize(("page", "answered"), [
@@ -1045,9 +1048,17 @@ _ACTION = "Leaders have commissioned a second therapy provider to shorten the wa
     (f"{_PROBLEM} Families said the wait left them without help.\n{_ACTION}\n", False),
     # "Have strengthened", "have set up": responses too.
     (f"{_PROBLEM} Leaders have strengthened how referrals are triaged.\n", True),
-    # Four sentences on is past the finding's own account.
+    # Four sentences on is past the finding's own account ...
     (f"{_PROBLEM} Families said the wait was long. Some went private. Others gave up. "
      f"{_ACTION}\n", False),
+    # ... unless the response names the problems it answers.
+    (f"{_PROBLEM} Families said the wait was long. Some went private. Others gave up. "
+     f"{_THESE}\n", True),
+    # Ofsted's other ways of putting a response: leaders aware of it, "In response to this".
+    (f"{_PROBLEM} {_AWARE}\n", True),
+    (f"{_PROBLEM} {_IN_RESPONSE}\n", True),
+    # Not aware of it is no response.
+    (f"{_PROBLEM} Many families are not aware of this support.\n", False),
 ])
 def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
         tmp_path: Path, page: str, answered: bool) -> None:
@@ -1064,7 +1075,8 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     found = action_after_quote(reading, eng)
     assert (found is not None) is answered
     if found is not None:
-        response = _ACTION if _ACTION in page else "Leaders have strengthened how referrals are triaged."
+        response = next((r for r in (_ACTION, _THESE, _AWARE, _IN_RESPONSE) if r in page),
+                        "Leaders have strengthened how referrals are triaged.")
         assert [" ".join(c.quote.split()) for c in found.citations] == [response]
         _chat_gives(eng, "what are they doing about it?", prev, found)
 
@@ -1077,6 +1089,8 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     ("are they doing anything about the wait?", True),  # the wait was in the quote
     ("are they planning to do anything about it?", True),
     ("r they planning to do anything about it?", True),  # chat shorthand for "are"
+    ("is the icb doing anything about it", True),  # who acts is no topic
+    ("are leaders doing anything to fix it", True),
     ("what are they doing about recruitment?", False),  # a topic the last turn never named
     ("how much are they spending to fix it?", False),  # asks for a figure
     ("why?", False),
