@@ -392,7 +392,7 @@ def _on_the_quoted_problem(cite: Citation, prev: Turn | None, eng: Engine) -> bo
     if prev is None:
         return False
     problem = set(tokenize(" ".join(c.quote for c in as_indexed(prev, eng).citations)))
-    return len((set(tokenize(cite.quote)) & problem) - set(tokenize(cite.council))) \
+    return len((set(tokenize(cite.quote)) & problem) - set(tokenize(cite.council or ""))) \
         >= SHARED_WITH_PROBLEM
 
 

@@ -685,8 +685,10 @@ def asks_action(reading: Reading) -> bool:
 def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     """"What are they doing about it?" after a quoted problem: the first of the next few
     sentences of the same paragraph that says what is being done ("Leaders have started to
-    work with ..."), with its example if the next sentence gives one. None when the paragraph
-    says nothing of the kind (the question is then searched as any other)."""
+    work with ..."), or further on one that names the problems it answers ("The ICB is aware
+    of these issues and has started a full review"), with its example if the next sentence
+    gives one. None when the paragraph says nothing of the kind (the question is then
+    searched as any other)."""
     cites = _previous_citations(reading, eng)
     if not cites:
         return None
