@@ -12,7 +12,7 @@ citations, without a new search.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
@@ -726,20 +726,7 @@ def consequence_of_quote(reading: Reading, eng: Engine) -> Answer | None:
     understand ...", "... meaning that these children are experiencing drift"), else the
     first of the next sentences of its paragraph that does. None when none does: the
     question is then read as any other."""
-    cites = _previous_citations(reading, eng)
-    for c in cites:
-        text = eng.retriever.report_text(c.report_id)
-        for s, e in quotable_spans(text, c.start, c.end):
-            if _states_consequence(text[s:e]):
-                return quoting(reading, cite_span(1, c.report_id, eng, s, e, council=c.council))
-    if not cites:
-        return None
-    last = _last_passage(cites)
-    text = eng.retriever.report_text(last.report_id)
-    for s, e in _rest_of_paragraph(text, last)[:CONSEQUENCE_SENTENCES]:
-        if _states_consequence(text[s:e]):
-            return quoting(reading, cite_span(1, last.report_id, eng, s, e, council=last.council))
-    return None
+    return _in_or_after_quote(reading, eng, _states_consequence, CONSEQUENCE_SENTENCES)
 
 
 def _states_consequence(sentence: str) -> bool:
@@ -761,19 +748,27 @@ def comparison_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     against an average or another figure, else the next sentence of its paragraph when that
     one does ("This is higher than the England average."). None when neither does: the
     question is then searched as any other."""
+    return _in_or_after_quote(reading, eng, lambda sentence: bool(COMPARISON.search(sentence)), 1)
+
+
+def _in_or_after_quote(reading: Reading, eng: Engine, says: Callable[[str], bool],
+                       after: int) -> Answer | None:
+    """The first sentence of the last answer's quotes that ``says`` what is asked, else the
+    first of the ``after`` sentences that follow the last passage in its paragraph that does,
+    quoted alone. None when none does."""
     cites = _previous_citations(reading, eng)
     for c in cites:
         text = eng.retriever.report_text(c.report_id)
         for s, e in quotable_spans(text, c.start, c.end):
-            if COMPARISON.search(text, s, e):
+            if says(text[s:e]):
                 return quoting(reading, cite_span(1, c.report_id, eng, s, e, council=c.council))
     if not cites:
         return None
     last = _last_passage(cites)
     text = eng.retriever.report_text(last.report_id)
-    nxt = _rest_of_paragraph(text, last)[:1]
-    if nxt and COMPARISON.search(text, *nxt[0]):
-        return quoting(reading, cite_span(1, last.report_id, eng, *nxt[0], council=last.council))
+    for s, e in _rest_of_paragraph(text, last)[:after]:
+        if says(text[s:e]):
+            return quoting(reading, cite_span(1, last.report_id, eng, s, e, council=last.council))
     return None
 
 
