@@ -66,7 +66,8 @@ def test_locked_split_is_documents_apart() -> None:
 
 @pytest.mark.parametrize("name", ["conversations-open.jsonl", "conversations-dev.jsonl",
                                   "conversations-fresh.jsonl", "conversations-fresh-2.jsonl",
-                                  "conversations-fresh-3.jsonl", "conversations-fresh-4.jsonl"])
+                                  "conversations-fresh-3.jsonl", "conversations-fresh-4.jsonl",
+                                  "conversations-fresh-5.jsonl"])
 def test_open_conversations_stay_on_open_documents(name: str) -> None:
     """Conversations worked on (open, dev) never touch a locked document."""
     from evals.conversations import load_conversations

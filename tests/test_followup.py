@@ -37,6 +37,11 @@ def test_every_cue_row_explains_itself_and_reads_its_examples() -> None:
         for ex in row["examples"]:
             assert cue_kind(ex)[0] == row["kind"], (row["kind"], ex)
     assert cue_kind("What score did Darlington get for safeguarding?")[0] is None
+    # Near misses of the page and more cues: a place, not a page; a new question, not "more".
+    for message in ("whereabouts in birmingham are the care homes?",
+                    "what else does bury do for carers and young people in education",
+                    "anything more about Bury council"):
+        assert cue_kind(message)[0] is None, message
 
 
 def test_every_template_names_only_slots_the_reader_fills() -> None:
