@@ -317,6 +317,7 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
             ans = (_beyond_the_quote(reading, reading.previous, settings, filters, eng,
                                      answerer, k, t0)
                    or _another_fact_of_the_quote(reading, ans, settings, eng, answerer)
+                   or _settled_by_the_quote(reading, ans, eng)
                    or _nothing_new(ans))
         elif ans.abstained:
             ans = _in_the_report_quoted(reading, reading.previous, settings, filters, eng,
@@ -500,6 +501,17 @@ def _states_the_figure(reading: Reading, ans: Answer, eng: Engine) -> bool:
     u = _understood(followup_question(reading), eng)
     return needs_figure(u) and any(states_asked_figure(u, c.quote) for c in ans.citations
                                    if not c.see_also)
+
+
+def _settled_by_the_quote(reading: Reading, ans: Answer, eng: Engine) -> Answer | None:
+    """A yes-or-no follow-up whose best evidence is the passage just quoted ("do their social
+    workers actually find it useful?" after "Supervision is regular ... Social workers told
+    inspectors that supervision is helpful ..."): that passage is what settles it, so it is
+    quoted again. A question asking for something new ("who leads the council?") is not
+    answered by the repeat (`_nothing_new`). Read conversations: every yes-or-no follow-up
+    answered by a repeat either had its answer in the repeat (fresh 2: Cumberland's
+    supervision, Ealing's budget) or was answered by no passage at all."""
+    return ans if _understood(followup_question(reading), eng).yes_no else None
 
 
 def _nothing_new(ans: Answer) -> Answer:

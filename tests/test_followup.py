@@ -963,7 +963,8 @@ def test_a_new_follow_up_whose_best_answer_repeats_the_last_quote(
 
 def test_a_follow_up_that_restates_the_question_keeps_the_quote(tmp_path: Path) -> None:
     """The same question asked again ("does it have a quality assurance process?"): the quote
-    before was its answer, so the report is not searched again for another."""
+    before was its answer, so the report is not searched again for another, and the quote,
+    which settles that yes-or-no question, is its answer again."""
     eng = _two_pages(tmp_path)
     first = "Does Fenwick have a quality assurance process?"
     quoted = tuple(c for c in answer(first, eng.settings, engine=eng).citations
@@ -971,8 +972,33 @@ def test_a_follow_up_that_restates_the_question_keeps_the_quote(tmp_path: Path) 
     fake = _WithinOneReport(requote=quoted[0], reader=_Sure("27 files"))
     same = answer_in_chat("does it have a quality assurance process?",
                           [Turn(first, first, quoted)], eng.settings, engine=eng, answerer=fake)
-    assert same.abstained and "don't say more" in same.text, same.text
+    assert same.outcome == "answer" and quoted[0].quote in same.text, same.text
     assert len(fake.calls) == 1
+
+
+@pytest.mark.parametrize(("message", "settled"), [
+    ("do they actually check it works tho?", True),
+    ("is it any good", True),
+    ("who runs it?", False),
+    ("how many staff do the audits?", False),
+])
+def test_a_yes_or_no_follow_up_that_only_the_last_quote_answers_gets_it_again(
+        tmp_path: Path, message: str, settled: bool) -> None:
+    """A new follow-up whose best answer repeats the last quote, with no other passage to
+    offer: a yes-or-no question is settled by that quote, so it is quoted again; a question
+    asking for something new is told the reports say no more than that quote."""
+    eng = _two_pages(tmp_path)
+    first = "Does Fenwick have a quality assurance process?"
+    quoted = tuple(c for c in answer(first, eng.settings, engine=eng).citations
+                   if not c.see_also)
+    fake = _WithinOneReport(requote=quoted[0])
+    then = answer_in_chat(message, [Turn(first, first, quoted)], eng.settings, engine=eng,
+                          answerer=fake)
+    if settled:
+        assert then.outcome == "answer" and quoted[0].quote in then.text, then.text
+    else:
+        assert then.abstained and "don't say more" in then.text, then.text
+        assert all(c.see_also for c in then.citations)
 
 
 _FINDING = "Safeguarding enquiries in Fenwick took an average of 48 days to complete."
