@@ -292,19 +292,9 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
             if reading.kind == "more" and last.previous and last.previous.citations
             else " There is no earlier passage to continue from: ask the question in full."))
         return _timed(replace(ans, question=q, read_as=reading.read_as), t0, t0)
-    if asks_consequence(reading):
-        found = consequence_of_quote(reading, eng)
-        if found is not None:
-            return _timed(replace(found, question=q, read_as=reading.read_as), t0, t0)
-    if reading.kind in ("carry", "carry_topic") and asks_action(reading):
-        found = action_after_quote(reading, eng) or _action_in_the_report(
-            reading, settings, filters, eng, answerer, k, t0)
-        if found is not None:
-            return _timed(replace(found, question=q, read_as=reading.read_as), t0, t0)
-    if reading.kind in ("carry", "carry_topic") and asks_comparison(reading):
-        found = comparison_in_quote(reading, eng)
-        if found is not None:
-            return _timed(found, t0, t0)
+    found = _from_the_quote(reading, settings, filters, eng, answerer, k, t0)
+    if found is not None:
+        return _timed(replace(found, question=q, read_as=reading.read_as), t0, t0)
     if reading.kind == "why" and reading.previous is not None:
         ans = _why(reading, reading.previous, settings, eng, answerer, k, on_delta, t0)
     elif reading.kind == "carry_topic":
@@ -323,6 +313,25 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
             ans = _in_the_report_quoted(reading, reading.previous, settings, filters, eng,
                                         answerer, k, t0) or ans
     return replace(ans, question=q, read_as=reading.read_as)
+
+
+def _from_the_quote(reading: Reading, settings: Settings, filters: Filters | None, eng: Engine,
+                    answerer: Answerer | None, k: int | None, t0: float) -> Answer | None:
+    """A follow-up about the passage just quoted, answered beside it before any new search:
+    what follows from it ("so what does that mean for families?"), what is being done about
+    it ("are they sorting it out?"), how it compares ("is that good?"). None otherwise."""
+    if asks_consequence(reading):
+        found = consequence_of_quote(reading, eng)
+        if found is not None:
+            return found
+    if reading.kind not in ("carry", "carry_topic"):
+        return None
+    if asks_action(reading):
+        found = action_after_quote(reading, eng) or _action_in_the_report(
+            reading, settings, filters, eng, answerer, k, t0)
+        if found is not None:
+            return found
+    return comparison_in_quote(reading, eng) if asks_comparison(reading) else None
 
 
 _NOTHING_BEFORE = {
@@ -375,7 +384,7 @@ def _action_in_the_report(reading: Reading, settings: Settings, filters: Filters
         return near
     closest = near.citations[:1]
     if closest and ACTION.search(closest[0].quote) and _on_the_quoted_problem(
-            closest[0], reading.previous, eng):
+            closest[0], reading.previous):
         # The question's words ("sort that") name little; the quoted problem names what is
         # being sorted, so an action sentence of that report on the same thing may answer.
         quote = replace(closest[0], n=1, see_also=False)
@@ -387,12 +396,13 @@ def _action_in_the_report(reading: Reading, settings: Settings, filters: Filters
 SHARED_WITH_PROBLEM = 3  # words besides the organisation's name: "care leavers ... outside"
 
 
-def _on_the_quoted_problem(cite: Citation, prev: Turn | None, eng: Engine) -> bool:
+def _on_the_quoted_problem(cite: Citation, prev: Turn | None) -> bool:
     """Does an action sentence speak of what the last answer quoted as the problem: at least
-    SHARED_WITH_PROBLEM of its words, not counting the organisation's name?"""
+    SHARED_WITH_PROBLEM of its words, not counting the organisation's name? (``prev`` holds
+    the quotes as indexed: `answer_in_chat` re-read them.)"""
     if prev is None:
         return False
-    problem = set(tokenize(" ".join(c.quote for c in as_indexed(prev, eng).citations)))
+    problem = set(tokenize(" ".join(c.quote for c in prev.citations)))
     return len((set(tokenize(cite.quote)) & problem) - set(tokenize(cite.council or ""))) \
         >= SHARED_WITH_PROBLEM
 

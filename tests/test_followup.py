@@ -1057,12 +1057,14 @@ def _page_quoting_two(tmp_path: Path, body: str, first: str,
 
 def _chat_gives(eng: Engine, message: str, prev: Turn, found: Answer) -> None:
     """``found`` quotes its report exactly, as an answer, and the chat gives it for
-    ``message`` after ``prev``, read as something other than the words typed."""
+    ``message`` after ``prev``, read as something other than the words typed, which it
+    keeps as typed (shorthand and all) as the question it answers."""
     c = found.citations[0]
     assert eng.retriever.report_text(c.report_id)[c.start:c.end] == c.quote
     assert found.outcome == "answer"
     chat = answer_in_chat(message, [prev], eng.settings, engine=eng)
     assert chat.text == found.text and chat.read_as != chat.question
+    assert chat.question == message
 
 
 _PROBLEM = "Children in Fenwick wait up to 40 weeks for speech and language therapy."
@@ -1167,6 +1169,7 @@ def test_is_that_good_quotes_the_comparison_of_the_figure_given(
         == (None if expected is None else [expected])
     if found is not None:
         _chat_gives(eng, "is that good?", prev, found)
+        _chat_gives(eng, "is that better than the national avg?", prev, found)
 
 
 @pytest.mark.parametrize(("message", "asks"), [
