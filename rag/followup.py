@@ -157,6 +157,10 @@ def read_in_context(question: str, history: Sequence[Turn],
     if not prev_named or (_ACROSS.search(q) and not _PRONOUN.search(q)):
         return Reading(q, q)
     org = _display(prev_named[0])
+    if _ASKS_FINDINGS.match(q):
+        # "what did they find?": "they" are the inspectors of the organisation just asked
+        # about, and what they found is the report's summary (the summary route).
+        return Reading(q, _TOPICS["findings"].format(org=org, topic="", opener=""), "carry", prev)
     statement = _statement_quoted(q, last)
     if statement:
         return Reading(q, _TOPICS["score"].format(org=org, topic=statement, opener=""),
@@ -182,6 +186,7 @@ def read_in_context(question: str, history: Sequence[Turn],
 
 
 _OF_THE_QUOTE = pattern("followups", "score_of_quote")
+_ASKS_FINDINGS = pattern("followups", "asks_findings")
 
 
 def _statement_quoted(q: str, last: Turn) -> str | None:

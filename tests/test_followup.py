@@ -119,6 +119,12 @@ def _read(question: str, before: str) -> tuple[str, str]:
     ("What grade did Doncaster get for care leavers?", "what about the ones in custody?",
      "carry_topic", "What about the ones in custody in Doncaster? (following: What grade did "
      "Doncaster get for care leavers?)"),
+    # "they" are the inspectors: what they found is the report's summary (the summary route)
+    ("what did the focused visit to Doncaster look at?", "so what did they find?", "carry",
+     "What did the report on Doncaster find?"),
+    ("what did the focused visit to Doncaster look at?", "what did they find about waits?",
+     "carry_topic", "what did they find about waits in Doncaster? (following: what did the "
+     "focused visit to Doncaster look at?)"),
 ])
 def test_a_follow_up_is_read_against_the_question_before(before: str, message: str, kind: str,
                                                           read_as: str) -> None:
