@@ -706,6 +706,9 @@ def test_chat_in_the_terminal_reads_commands_and_follow_ups(
     assert err.count("commands: /new") == 3 and "unknown command /bogus" in err
     assert "/literal needs a question" in err and "English" in err
     assert "Staffordshire County Council's score for Safeguarding" in out and "Bury" not in out
+    # How the follow-up was read, and how to ask the words alone, in plain words.
+    assert ("(read as: What score did Staffordshire get for safeguarding? — to ask only the "
+            "words you typed: /literal and Staffordshire?)") in out, out
     # With --json, one line back for every message typed: a script can pair them up.
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines)))
     assert main(["chat", "--json", "--index", str(eng.settings.index_dir)]) == 0

@@ -290,7 +290,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(ans.to_json(), ensure_ascii=False), flush=True)
             continue
         if ans.read_as and ans.read_as != ans.question:  # "" when read as typed
-            print(f"(read as: {ans.read_as}; /literal {ans.question} asks the words as typed)")
+            print(f"(read as: {ans.read_as} — to ask only the words you typed: "
+                  f"/literal {ans.question})")
         print(answer_text(ans) + "\n", flush=True)
 
 
