@@ -154,7 +154,10 @@ def read_in_context(question: str, history: Sequence[Turn],
         if swapped:
             return Reading(q, swapped, "other_slot", prev)
     # "which area did they do worst in" is about the organisation, not across organisations.
-    if not prev_named or (_ACROSS.search(q) and not _PRONOUN.search(q)):
+    # "how does that compare nationally?" sets the figure just given against others: not
+    # a question across organisations.
+    if not prev_named or (_ACROSS.search(q) and not _PRONOUN.search(q)
+                          and not _JUDGES_FIGURE.search(q)):
         return Reading(q, q)
     org = _display(prev_named[0])
     if _ASKS_FINDINGS.match(q):

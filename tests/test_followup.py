@@ -1200,6 +1200,19 @@ def test_asking_how_the_figure_just_given_compares(message: str, asks: bool) -> 
     assert asks_comparison(Reading(message, message, "carry", prev)) is asks
 
 
+@pytest.mark.parametrize("message", ["how does that compare nationally?",
+                                     "how does that compare to other councils"])
+def test_how_the_figure_compares_is_not_a_question_across_councils(message: str) -> None:
+    """"How does that compare to other councils?" after a figure sets that figure against
+    others (the quote's comparison), though "compare" and "councils" alone would read it as
+    a question across organisations."""
+    from rag.followup import asks_comparison
+
+    before = "What share of carers in Darlington found advice helpful?"
+    r = read_in_context(message, [Turn(before, before)], COUNCILS)
+    assert r.kind in ("carry", "carry_topic") and asks_comparison(r), r
+
+
 class _ByQuestion:
     """A fake sentence reader giving probability ``p`` to the sentence holding ``sure[key]``
     for a question that contains ``key``, and 0.1 to everything else."""
