@@ -331,7 +331,24 @@ def _from_the_quote(reading: Reading, settings: Settings, filters: Filters | Non
             reading, settings, filters, eng, answerer, k, t0)
         if found is not None:
             return found
-    return comparison_in_quote(reading, eng) if asks_comparison(reading) else None
+    if not asks_comparison(reading):
+        return None
+    return comparison_in_quote(reading, eng) or _grade_quoted(reading, eng)
+
+
+def _grade_quoted(reading: Reading, eng: Engine) -> Answer | None:
+    """"Is that good?" after an answer that quoted a score, rating or judgement line
+    ("Safeguarding Indicative score: 2 - Evidence shows some shortfalls", "overall rating is
+    Good"): that line is the report's own verdict, so it is quoted again. Searched, the words
+    found another figure or nothing (a chat review: Westminster's rating, Birmingham's
+    safeguarding score)."""
+    prev = reading.previous
+    if prev is None:
+        return None
+    rows = _table_rows(eng, _cited_reports(prev))
+    graded = next((c for c in prev.citations if not c.see_also
+                   and any(overlap(c.span, row) for row in rows)), None)
+    return None if graded is None else quoting(reading, replace(graded, n=1))
 
 
 _NOTHING_BEFORE = {

@@ -1200,6 +1200,20 @@ def test_asking_how_the_figure_just_given_compares(message: str, asks: bool) -> 
     assert asks_comparison(Reading(message, message, "carry", prev)) is asks
 
 
+def test_is_that_good_after_a_score_quotes_the_score_line_again(eng: Engine) -> None:
+    """"Is that good?" after a quality statement's score: the score line, with the words the
+    report gives that score, is the verdict, quoted again (searched, the words found some
+    other figure or nothing)."""
+    first = "What score did Darlington get for safeguarding?"
+    before = answer(first, eng.settings, engine=eng)
+    scored = [c for c in before.citations if not c.see_also]
+    assert scored and "Evidence shows" in scored[0].quote
+    then = answer_in_chat("is that good?", [Turn(first, first, tuple(scored))], eng.settings,
+                          engine=eng)
+    assert then.outcome == "answer" and "Evidence shows" in then.text, then.text
+    assert [c.span for c in then.citations] == [scored[0].span]
+
+
 @pytest.mark.parametrize("message", ["how does that compare nationally?",
                                      "how does that compare to other councils"])
 def test_how_the_figure_compares_is_not_a_question_across_councils(message: str) -> None:
