@@ -21,12 +21,14 @@ from rag import structured
 from rag.engine import Engine, get_engine
 from rag.evidence import (
     ACTION,
+    COMPARISON,
     NOT_IN_REPORTS,
     Candidate,
     W,
     abstained,
     cite_span,
     distinct_spans,
+    new_figures,
     rank_sentences,
     states_asked_figure,
     with_marker,
@@ -333,7 +335,56 @@ def _from_the_quote(reading: Reading, settings: Settings, filters: Filters | Non
             return found
     if not asks_comparison(reading):
         return None
-    return comparison_in_quote(reading, eng) or _grade_quoted(reading, eng)
+    found = comparison_in_quote(reading, eng) or _grade_quoted(reading, eng)
+    if found is not None or not _quoted_a_figure(reading.previous):
+        # "is it any good?" after a quote with no figure asks about the thing itself: searched.
+        return found
+    return (_compared_in_the_report(reading, settings, eng, answerer, k, t0)
+            or _not_compared(reading))
+
+
+def _quoted_a_figure(turn: Turn | None) -> bool:
+    return turn is not None and any(new_figures(c.quote, set()) for c in turn.citations
+                                    if not c.see_also)
+
+
+def _compared_in_the_report(reading: Reading, settings: Settings, eng: Engine,
+                            answerer: Answerer | None, k: int | None, t0: float) -> Answer | None:
+    """"Is that good?" when the quoted figure's own paragraph compares it with nothing: the
+    report quoted, searched for the topic of the question before among sentences that set a
+    figure against an average, a target or another figure. Searched with the message's own
+    words ("is that ok in Sandwell"), the whole index gave school census figures or a vacancy
+    rate (a chat review: Sandwell, Stockton-on-Tees). None unless the answer found compares;
+    with no answer, the closest passage may, if it compares the figure quoted."""
+    prev = reading.previous
+    reports = _cited_reports(prev) if prev else ()
+    if prev is None or not reports:
+        return None
+    u = _understood(topic_of(prev), eng)
+    if u.intent != "search":
+        return None
+    u = replace(u, avoid=tuple(c.span for c in prev.citations))
+    merged = replace(_merge_filters(Filters(), u, eng), report_ids=reports)
+    near = _search_and_compose(u, merged, settings, eng, answerer, k, None, t0)
+    if near.abstained:
+        return _closest_on_the_quote(near, COMPARISON, reading)
+    return near if any(COMPARISON.search(c.quote) for c in near.citations
+                       if not c.see_also) else None
+
+
+def _not_compared(reading: Reading) -> Answer | None:
+    """"Is that good?" when neither the quote nor its report sets the figure against
+    another: say so, with the quote as see-also, rather than search the message's words."""
+    prev = reading.previous
+    quoted = [c for c in prev.citations if not c.see_also] if prev else []
+    if not quoted:
+        return None
+    see = tuple(replace(c, n=i + 1, see_also=True) for i, c in enumerate(quoted))
+    return abstained(reading.question, NOT_COMPARED, see, ())
+
+
+NOT_COMPARED = ("The report quoted doesn't set that against an average, a target or another "
+                "council, so the indexed reports don't say how it compares.")
 
 
 def _grade_quoted(reading: Reading, eng: Engine) -> Answer | None:
@@ -399,29 +450,36 @@ def _action_in_the_report(reading: Reading, settings: Settings, filters: Filters
     near = _search_and_compose(u, merged, settings, eng, answerer, k, None, t0)
     if not near.abstained:
         return near
+    # The question's words ("sort that") name little; the quoted problem names what is being
+    # sorted, so an action sentence of that report on the same thing may answer.
+    return _closest_on_the_quote(near, ACTION, reading)
+
+
+def _closest_on_the_quote(near: Answer, says: re.Pattern[str], reading: Reading) -> Answer | None:
+    """A search that found no answer: its closest passage, quoted as one that may answer, if
+    it says what was asked (an action, a comparison: ``says``) about what the last answer
+    quoted (`_on_the_quoted_passage`). None otherwise."""
     closest = near.citations[:1]
-    if closest and ACTION.search(closest[0].quote) and _on_the_quoted_problem(
-            closest[0], reading.previous):
-        # The question's words ("sort that") name little; the quoted problem names what is
-        # being sorted, so an action sentence of that report on the same thing may answer.
-        quote = replace(closest[0], n=1, see_also=False)
-        return Answer(reading.question, MAY_ANSWER + with_marker(clean_quote(quote.quote), 1),
-                      False, (quote,), uncertain=True, read_as=reading.read_as)
-    return None
+    if not closest or not says.search(closest[0].quote) \
+            or not _on_the_quoted_passage(closest[0], reading.previous):
+        return None
+    quote = replace(closest[0], n=1, see_also=False)
+    return Answer(reading.question, MAY_ANSWER + with_marker(clean_quote(quote.quote), 1),
+                  False, (quote,), uncertain=True, read_as=reading.read_as)
 
 
-SHARED_WITH_PROBLEM = 3  # words besides the organisation's name: "care leavers ... outside"
+SHARED_WITH_QUOTE = 3  # words besides the organisation's name: "care leavers ... outside"
 
 
-def _on_the_quoted_problem(cite: Citation, prev: Turn | None) -> bool:
-    """Does an action sentence speak of what the last answer quoted as the problem: at least
-    SHARED_WITH_PROBLEM of its words, not counting the organisation's name? (``prev`` holds
-    the quotes as indexed: `answer_in_chat` re-read them.)"""
+def _on_the_quoted_passage(cite: Citation, prev: Turn | None) -> bool:
+    """Does a sentence speak of what the last answer quoted (the problem acted on, the figure
+    compared): at least SHARED_WITH_QUOTE of its words, not counting the organisation's name?
+    (``prev`` holds the quotes as indexed: `answer_in_chat` re-read them.)"""
     if prev is None:
         return False
-    problem = set(tokenize(" ".join(c.quote for c in prev.citations)))
-    return len((set(tokenize(cite.quote)) & problem) - set(tokenize(cite.council or ""))) \
-        >= SHARED_WITH_PROBLEM
+    quoted = set(tokenize(" ".join(c.quote for c in prev.citations)))
+    return len((set(tokenize(cite.quote)) & quoted) - set(tokenize(cite.council or ""))) \
+        >= SHARED_WITH_QUOTE
 
 
 def _cited_reports(turn: Turn) -> tuple[str, ...]:

@@ -1180,6 +1180,35 @@ def test_is_that_good_quotes_the_comparison_of_the_figure_given(
         _chat_gives(eng, "is that better than the national avg?", prev, found)
 
 
+@pytest.mark.parametrize(("page", "compared"), [
+    # The comparison is in the report, a paragraph away: found there.
+    (f"{_FIGURE}\nMost said staff were kind.\nPeople's satisfaction with their care and "
+     f"support {_COMPARED[5:]}\n", True),
+    # A comparison of something else is no answer.
+    (f"{_FIGURE}\nMost said staff were kind.\nThe share of carers in work {_COMPARED[5:]}\n",
+     False),
+    # Nowhere in the report: the chat says so, with the figure as see-also.
+    (f"{_FIGURE} Most said staff were kind.\n", False),
+])
+def test_is_that_good_when_the_quote_compares_nothing(tmp_path: Path, page: str,
+                                                      compared: bool) -> None:
+    """"Is that good?" after a figure whose own paragraph compares it with nothing: the
+    report quoted is searched for a sentence that compares it; if it has none, the answer
+    says the report doesn't compare it (searched with the message's words, "is that good in
+    Fenwick", the whole index answered with unrelated figures)."""
+    from rag.answer import NOT_COMPARED
+
+    eng, cite = _page_quoting(tmp_path, page, _FIGURE)
+    first = "How satisfied are people in Fenwick with their care and support?"
+    then = answer_in_chat("is that good?", [Turn(first, first, (cite,))], eng.settings,
+                          engine=eng)
+    if compared:
+        assert then.outcome == "answer" and "England average" in then.text, then.text
+    else:
+        assert then.abstained and then.text.startswith(NOT_COMPARED), then.text
+        assert [(c.span, c.see_also) for c in then.citations] == [(cite.span, True)]
+
+
 @pytest.mark.parametrize(("message", "asks"), [
     ("is that good?", True),
     ("is that better than the national avg?", True),
