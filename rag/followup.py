@@ -18,6 +18,7 @@ from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
+from ingest.profiles import profiles
 from rag.engine import Engine
 from rag.evidence import (
     ACTION,
@@ -381,11 +382,32 @@ def _topic_question(prev: Turn, topic: str, org: str, councils: list[Council],
     asked = _asked(understand(prev.read_as, councils), prev.read_as)
     if part and asked in ("grade", "score"):
         asked = "search"
+    if asked == "grade" and not _names_a_judgement(topic):
+        # "what about care leavers who are dads?" after a grade asks about those young
+        # people, not for a grade: no judgement is of them.
+        asked = "search"
     if asked == "quantity" and not _CONTINUES.match(topic):
         asked = "search"
     opener = _OPENER.match(prev.read_as)
     return _TOPICS.get(asked, _TOPICS["search"]).format(
         org=org, topic=topic, opener=opener.group(1).capitalize() if opener else "")
+
+
+def _names_a_judgement(topic: str) -> bool:
+    """Does a topic name no more than one of the judgements a report family grades ("care
+    leavers", "leadership", "children in care") by the words of its name or the words people
+    ask it by (ingest/profiles/*.toml)?"""
+    own = set(tokenize(topic)) - _FILLER_STEMS
+    return bool(own) and any(own <= names for names in _judgement_words())
+
+
+@lru_cache(maxsize=1)
+def _judgement_words() -> tuple[frozenset[str], ...]:
+    return tuple(frozenset(tokenize(" ".join([name, *p.asked_as.get(name, ())])))
+                 for p in profiles() for name in p.judgements)
+
+
+_FILLER_STEMS = frozenset(tokenize(" ".join(_FILLER)))
 
 
 # The question word that asks for a figure: "how long", "how many", "what percentage".

@@ -89,6 +89,9 @@ def _read(question: str, before: str) -> tuple[str, str]:
      "other_org", "What overall grade did Doncaster get?"),
     ("What overall grade did Doncaster get?", "what about care leavers?", "other_topic",
      "What grade did Doncaster get for care leavers?"),
+    # no judgement is of care leavers who are parents: asked about, not graded
+    ("What overall grade did Doncaster get?", "what about care leavers who are dads?",
+     "other_topic", "What about care leavers who are dads in Doncaster?"),
     ("What score did Darlington get for safeguarding?", "and for assessing needs?",
      "other_topic", "What score did Darlington get for assessing needs?"),
     ("How long do children in Bury wait for speech therapy?", "how long do they wait for "
