@@ -378,9 +378,11 @@ def states_asked_figure(u: Understanding, text: str) -> bool:
             and unit.search(text) is not None
     if not new_figures(text, asked):
         # "How much teaching do they get?" is answered by "a handful of hours"; a count or
-        # a sum of money is not.
-        return (not asks_count(u.question) and u.unit != "£"
-                and _QUANTITY_PHRASE.search(text) is not None)
+        # a sum of money is not, but "how many referrals are declined?" is by "approximately
+        # half of referrals ...": the share of them.
+        if asks_count(u.question):
+            return _SHARE_FIGURE.search(text) is not None
+        return u.unit != "£" and _QUANTITY_PHRASE.search(text) is not None
     if asks_count(u.question):
         return bool(new_figures(_NOT_A_COUNT.sub(" ", text), asked))
     if u.unit == "£":

@@ -424,6 +424,11 @@ def test_a_paragraph_number_is_not_a_figure_and_one_is_only_before_a_unit(
     ("What share of the 10% most deprived areas are in Fenwick?",
      "Fenwick is among the 10 per cent most deprived areas.", False),
     ("How many children waited more than 12 weeks?", "Children waited up to 12 weeks.", False),
+    # "How many are declined?" is answered by the share of them; not by a vague amount.
+    ("How many referrals to Fenwick's CAMHS get declined?",
+     "Approximately half of referrals to some CAMHS teams are declined.", True),
+    ("How many referrals to Fenwick's CAMHS get declined?",
+     "A handful of referrals are declined each week.", False),
 ])
 def test_a_figure_answers_only_in_the_unit_asked(question: str, sentence: str, states: bool) -> None:
     """A share is a percentage or fraction, a length a length of time, money is in pounds,
