@@ -42,9 +42,11 @@ from rag.followup import (
     asks_comparison,
     asks_consequence,
     asks_only_why,
+    asks_when,
     cause_in_quote,
     comparison_in_quote,
     consequence_of_quote,
+    date_in_quote,
     followup_question,
     lean_of,
     more_answer,
@@ -324,6 +326,10 @@ def _from_the_quote(reading: Reading, settings: Settings, filters: Filters | Non
     it ("are they sorting it out?"), how it compares ("is that good?"). None otherwise."""
     if asks_consequence(reading):
         found = consequence_of_quote(reading, eng)
+        if found is not None:
+            return found
+    if asks_when(reading):
+        found = date_in_quote(reading, eng)
         if found is not None:
             return found
     if reading.kind not in ("carry", "carry_topic"):

@@ -781,6 +781,27 @@ def comparison_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     return _in_or_after_quote(reading, eng, lambda sentence: bool(COMPARISON.search(sentence)), 1)
 
 
+def asks_when(reading: Reading) -> bool:
+    """Does the message ask when what was just quoted happened ("when was that?")?"""
+    return reading.previous is not None and bool(_ASKS_WHEN.match(reading.question))
+
+
+def date_in_quote(reading: Reading, eng: Engine) -> Answer | None:
+    """"When was that?" after a quoted finding: the quote's sentence that names a year or a
+    month, else the first of the next WHEN_SENTENCES of its paragraph that does ("In May 2024
+    they appointed ..."). None when none does: the question is then searched as any other."""
+    return _in_or_after_quote(reading, eng, _dated, WHEN_SENTENCES)
+
+
+def _dated(sentence: str) -> bool:
+    return bool(_YEAR.search(sentence) or months_in(sentence))
+
+
+_ASKS_WHEN = pattern("followups", "asks_when")
+WHEN_SENTENCES = 2  # as for a consequence: a finding, what followed, then when
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
 def _in_or_after_quote(reading: Reading, eng: Engine, says: Callable[[str], bool],
                        after: int) -> Answer | None:
     """The first sentence of the last answer's quotes that ``says`` what is asked, else the

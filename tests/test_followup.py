@@ -1212,6 +1212,36 @@ def test_is_that_good_when_the_quote_compares_nothing(tmp_path: Path, page: str,
         assert [(c.span, c.see_also) for c in then.citations] == [(cite.span, True)]
 
 
+_GAP = "Leaders told us they had identified a gap in the OT service."
+_DATED = "In May 2024 they appointed a Principal Occupational Therapist."
+
+
+@pytest.mark.parametrize(("page", "expected"), [
+    # The date follows in the same paragraph, one sentence on: that sentence.
+    (f"{_GAP} They acted to reduce the risk. {_DATED}\n", _DATED),
+    # In the next paragraph, or nowhere: searched as any other question.
+    (f"{_GAP} They acted to reduce the risk.\n{_DATED}\n", None),
+    (f"{_GAP} They acted to reduce the risk.\n", None),
+])
+def test_when_was_that_quotes_the_date_of_the_finding_given(
+        tmp_path: Path, page: str, expected: str | None) -> None:
+    """"When was that?" after a quoted finding: the sentence of its paragraph that dates it,
+    quoted, not searched for (searched, "when was that in Westminster" quoted the year the
+    council changed political control)."""
+    from rag.followup import Reading, asks_when, date_in_quote
+
+    eng, cite = _page_quoting(tmp_path, page, _GAP)
+    first = "What did Fenwick do about its OT service?"
+    prev = Turn(first, first, (cite,))
+    reading = Reading("when was that?", "when was that in Fenwick?", "carry", prev)
+    assert asks_when(reading)
+    found = date_in_quote(reading, eng)
+    assert (None if found is None else [c.quote for c in found.citations]) \
+        == (None if expected is None else [expected])
+    if found is not None:
+        _chat_gives(eng, "when was that?", prev, found)
+
+
 @pytest.mark.parametrize(("message", "asks"), [
     ("is that good?", True),
     ("is that better than the national avg?", True),
