@@ -322,8 +322,9 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
 def _from_the_quote(reading: Reading, settings: Settings, filters: Filters | None, eng: Engine,
                     answerer: Answerer | None, k: int | None, t0: float) -> Answer | None:
     """A follow-up about the passage just quoted, answered beside it before any new search:
-    what follows from it ("so what does that mean for families?"), what is being done about
-    it ("are they sorting it out?"), how it compares ("is that good?"). None otherwise."""
+    what follows from it ("so what does that mean for families?"), when it happened ("when was
+    that?"), what is being done about it ("are they sorting it out?"), how it compares ("is
+    that good?"). None otherwise."""
     if asks_consequence(reading):
         found = consequence_of_quote(reading, eng)
         if found is not None:
