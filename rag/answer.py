@@ -382,12 +382,8 @@ def _compared_in_the_report(reading: Reading, settings: Settings, eng: Engine,
 def _not_compared(reading: Reading) -> Answer | None:
     """"Is that good?" when neither the quote nor its report sets the figure against
     another: say so, with the quote as see-also, rather than search the message's words."""
-    prev = reading.previous
-    quoted = [c for c in prev.citations if not c.see_also] if prev else []
-    if not quoted:
-        return None
-    see = tuple(replace(c, n=i + 1, see_also=True) for i, c in enumerate(quoted))
-    return abstained(reading.question, NOT_COMPARED, see, ())
+    see = _as_see_also(reading.previous.citations) if reading.previous else ()
+    return abstained(reading.question, NOT_COMPARED, see, ()) if see else None
 
 
 NOT_COMPARED = ("The report quoted doesn't set that against an average, a target or another "
@@ -609,10 +605,16 @@ def _settled_by_the_quote(reading: Reading, ans: Answer, eng: Engine) -> Answer 
 def _nothing_new(ans: Answer) -> Answer:
     """An answer to a new question that only re-quotes what the last answer quoted: the
     reports say nothing more on it, so say so, with that passage as see-also."""
-    see = tuple(replace(c, n=i + 1, see_also=True) for i, c in
-                enumerate(c for c in ans.citations if not c.see_also))
     return replace(abstained(ans.question, "The indexed reports don't say more on this than the "
-                             "passage quoted before.", see, ans.hits), timings_ms=ans.timings_ms)
+                             "passage quoted before.", _as_see_also(ans.citations), ans.hits),
+                   timings_ms=ans.timings_ms)
+
+
+def _as_see_also(cites: Sequence[Citation]) -> tuple[Citation, ...]:
+    """The passages quoted (not those only shown as see-also), numbered again as see-also:
+    what a reply that does not answer offers instead."""
+    return tuple(replace(c, n=i + 1, see_also=True)
+                 for i, c in enumerate(c for c in cites if not c.see_also))
 
 
 def _why(reading: Reading, prev: Turn, settings: Settings, eng: Engine,

@@ -799,7 +799,6 @@ def _dated(sentence: str) -> bool:
 
 _ASKS_WHEN = pattern("followups", "asks_when")
 WHEN_SENTENCES = 2  # as for a consequence: a finding, what followed, then when
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
 def _in_or_after_quote(reading: Reading, eng: Engine, says: Callable[[str], bool],
