@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import metrics as M
-from rag.answer import answer_in_chat
+from rag.chat import answer_in_chat
 from reportqa.errors import InputError
 from reportqa.records import Answer, Turn
 from reportqa.settings import Settings

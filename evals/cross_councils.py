@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.answer import answer_in_chat  # noqa: E402
+from rag.chat import answer_in_chat  # noqa: E402
 from rag.engine import Engine, get_engine  # noqa: E402
 from rag.query import org_mentions, resolve_council  # noqa: E402
 from reportqa.errors import QuestionError  # noqa: E402

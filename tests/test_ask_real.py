@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
-from rag.answer import answer, answer_in_chat
+from rag.answer import answer
+from rag.chat import answer_in_chat
 from rag.engine import Engine
 from reportqa.records import Turn
 from reportqa.settings import Settings

@@ -12,7 +12,8 @@ import pytest
 from conftest import one_page_engine
 
 from ingest.index import ReportRow
-from rag.answer import answer, answer_in_chat
+from rag.answer import answer
+from rag.chat import answer_in_chat
 from rag.engine import Engine, shared_sentences
 from rag.evidence import leaning
 from rag.followup import cue_kind, read_in_context
@@ -1199,7 +1200,7 @@ def test_is_that_good_when_the_quote_compares_nothing(tmp_path: Path, page: str,
     report quoted is searched for a sentence that compares it; if it has none, the answer
     says the report doesn't compare it (searched with the message's words, "is that good in
     Fenwick", the whole index answered with unrelated figures)."""
-    from rag.answer import NOT_COMPARED
+    from rag.chat import NOT_COMPARED
 
     eng, cite = _page_quoting(tmp_path, page, _FIGURE)
     first = "How satisfied are people in Fenwick with their care and support?"

@@ -419,7 +419,7 @@ def test_a_year_alone_asks_the_list_before_of_that_year(eng: Engine) -> None:
     """"and 2025?" after a list across councils that named no year asks it of 2025 (it was
     read alone: "not in the reports", closest passages from Bradford's finances); after one
     that named a year it changes the year."""
-    from rag.answer import answer_in_chat
+    from rag.chat import answer_in_chat
     from reportqa.records import Turn
 
     history: list[Turn] = []

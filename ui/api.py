@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.upload import FileResult, save_and_ingest
-from rag.answer import answer_in_chat
+from rag.chat import answer_in_chat
 from rag.engine import Engine
 from rag.extractive import warm_reader
 from rag.listing import judgement_rows, noted, report_rows, score_rows

@@ -388,7 +388,7 @@ def main() -> None:
         with st.chat_message("assistant"):
             try:
                 with st.spinner("Searching the reports\u2026"):
-                    from rag.answer import answer_in_chat
+                    from rag.chat import answer_in_chat
 
                     draft = st.empty()
                     streamed: list[str] = []

@@ -210,7 +210,7 @@ def _reports(args: argparse.Namespace, settings: Settings) -> int:
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
-    from rag.answer import answer_in_chat
+    from rag.chat import answer_in_chat
     from rag.query import resolve_statement
     from rag.retrieve import Filters
     from ui.render import answer_text, write_csv
@@ -238,7 +238,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
-    from rag.answer import answer_in_chat
+    from rag.chat import answer_in_chat
     from reportqa.errors import QuestionError
     from reportqa.records import Turn
     from ui.render import answer_text
