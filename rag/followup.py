@@ -512,12 +512,23 @@ def page_answer(reading: Reading, eng: Engine) -> Answer | None:
         quote = " ".join(words[:PAGE_QUOTE_WORDS]) + (" …" if len(words) > PAGE_QUOTE_WORDS else "")
         name = Path(c.source).name
         if c.page is None:
-            parts.append(f"\u201c{quote}\u201d is from {name}, a web page with no page "
+            # A web page has no page numbers, but its headings say where on it the quote is.
+            under = (f"under the heading \u201c{c.section}\u201d of "
+                     if _heading_above(c, eng) else "from ")
+            parts.append(f"\u201c{quote}\u201d is {under}{name}, a web page with no page "
                          f"numbers [{c.n}].")
             continue
         parts.append(f"\u201c{quote}\u201d is on page {c.pages} of {name} [{c.n}].")
     return Answer(reading.question, " ".join(parts), False, cites, answerer="page",
                   read_as=reading.read_as)
+
+
+def _heading_above(c: Citation, eng: Engine) -> bool:
+    """Is the citation's section a heading printed above the quote? (Not the council's name,
+    nor the "Introduction" ingest gives the text before a page's first heading.)"""
+    before = eng.retriever.report_text(c.report_id)[:c.start]
+    return bool(c.section) and c.section != c.council and re.search(
+        rf"(?m)^\s*{re.escape(c.section)}\s*:?\s*$", before) is not None
 
 
 def more_answer(reading: Reading, eng: Engine,

@@ -469,6 +469,23 @@ def test_which_page_names_the_page_of_the_last_citation(pdf_eng: Engine) -> None
     assert f"page {first.citations[0].page} of ofsted-ilacs-doncaster-2025.pdf" in page.text
 
 
+def test_which_page_of_a_web_page_names_the_heading_printed_above_the_quote(eng: Engine) -> None:
+    """A CQC web page has no page numbers: "which page?" names the heading the quote is under,
+    when the page prints one above it, never the "Introduction" ingest calls the text before
+    its first heading (Darlington's safeguarding page opens with its score)."""
+    first, page = _chat(eng, "What did people in Ealing tell CQC about their experiences?",
+                        "which page is that on?")
+    cited = [c for c in first.citations if not c.see_also]
+    assert cited and all(c.page is None for c in cited), first.text
+    text = eng.retriever.report_text(cited[0].report_id)
+    assert f"\n{cited[0].section}\n" in text[:cited[0].start], cited[0].section
+    assert f"under the heading \u201c{cited[0].section}\u201d of" in page.text, page.text
+    score, where = _chat(eng, "What score did Darlington get for safeguarding?",
+                         "which page is that on?")
+    assert score.citations[0].section == "Introduction", score.citations[0]
+    assert "heading" not in where.text and "a web page with no page numbers" in where.text
+
+
 def test_which_page_after_an_answer_that_quoted_nothing_names_the_last_quoted_page(
         pdf_eng: Engine) -> None:
     """After "the reports don't say more than the passage quoted before", "which page?"
