@@ -676,37 +676,53 @@ def with_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]."
 
 
-def judgement_heading(row: ReportRow | None, text: str, start: int, chunk: Chunk | None,
-                      eng: Engine) -> str | None:
-    """The judgement section a quote sits in, as its report heads it ("The experiences and
-    progress of care leavers: requires improvement to be good"), when that heading comes
-    after the one its chunk was filed under. The chunker takes only short lines as headings,
-    so a care leavers finding of an ILACS report was labelled with the children in care
-    section before it (a chat review: five reports). Display only: chunks keep their section,
-    which the embedder and the reader read (filing chunks under these headings instead read
-    worse: evals/README.md). None for families without judgements."""
+def section_heading(row: ReportRow | None, text: str, start: int, chunk: Chunk | None,
+                    eng: Engine) -> str | None:
+    """The heading a quote sits under as its report prints it, for a report of a family with a
+    profile: the last line above the quote that is one of the profile's headings (its
+    `sections`, `findings` and list headings, on a line of their own: "What does the area
+    partnership need to do better?") or opens with one of its judgement names after the
+    judgement table ("The experiences and progress of care leavers: requires improvement to be
+    good"). The chunker takes any short line as a heading, so quotes were labelled with a table
+    cell ("Manchester ICB"), a signature or the judgement section before theirs (a chat review:
+    five reports). Display only: chunks keep their section, which the embedder and the reader
+    read (filing chunks under these headings instead read worse: evals/README.md). The chunk's
+    section stands when it is itself such a heading and comes later. None for reports without
+    a profile, or with no such heading above the quote."""
     prof = profile_named(row.metadata.get("family")) if row else None
-    if row is None or prof is None or not prof.judgements:
+    if row is None or prof is None:
         return None
     table_end = max((j.end for j in eng.derived().judgements if j.report_id == row.report_id),
                     default=0)
-    at = _heading_lines(row.content_hash, text, prof.judgements)
-    found = [(s, h) for s, h in at if table_end <= s < start]
+    at = _heading_lines(row.content_hash, text, prof.judgements, prof.headings)
+    found = [(s, h) for s, h, judged in at if s < start and (s >= table_end or not judged)]
     if not found:
         return None
     s, heading = found[-1]
-    filed = text.rfind(chunk.section, 0, start) if chunk and chunk.section else -1
-    return heading if s > filed else None
+    if chunk and chunk.section:
+        filed = text.rfind(chunk.section, 0, start)
+        if filed > s and any(h == " ".join(chunk.section.split()) for _, h, _ in at):
+            return None
+    return heading
 
 
 @lru_cache(maxsize=64)
-def _heading_lines(content_hash: str, text: str, names: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
-    """(line start, line) of every line of ``text`` that opens with one of the judgement
-    ``names`` (a report's judgement table and its section headings). Keyed by the report's
-    content (a str caches its own hash, so the text costs nothing to key by)."""
-    opening = re.compile(r"^(?:" + "|".join(re.escape(n) for n in names) + r")\b.*$",
-                         re.I | re.M)
-    return tuple((m.start(), " ".join(m.group(0).split())) for m in opening.finditer(text))
+def _heading_lines(content_hash: str, text: str, judgements: tuple[str, ...],
+                   headings: tuple[str, ...]) -> tuple[tuple[int, str, bool], ...]:
+    """(line start, line, whether it names a judgement) of every line of ``text`` that opens
+    with one of the ``judgements`` (a report's judgement table and its section headings) or is
+    one of the ``headings`` (a closing "?" or ":" may be left off or added). Keyed by the
+    report's content (a str caches its own hash, so the text costs nothing to key by)."""
+    found: list[tuple[int, str, bool]] = []
+    if judgements:
+        opening = re.compile(r"^(?:" + "|".join(re.escape(n) for n in judgements) + r")\b.*$",
+                             re.I | re.M)
+        found += [(m.start(), " ".join(m.group(0).split()), True) for m in opening.finditer(text)]
+    if headings:
+        whole = re.compile(r"^[ \t]*(?:" + "|".join(re.escape(h.rstrip("?:")) for h in headings)
+                           + r")[ \t]*[?:]?[ \t]*$", re.I | re.M)
+        found += [(m.start(), " ".join(m.group(0).split()), False) for m in whole.finditer(text)]
+    return tuple(sorted(found))
 
 
 def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
@@ -727,7 +743,7 @@ def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
         n=n, report_id=report_id, council=council,
         page_kind=chunk.page_kind if chunk else (row.metadata.get("page_kind") if row else None),
         quality_statement=statement or (ch.quality_statement if ch else None),
-        section=judgement_heading(row, text, start, ch, eng) or (ch.section if ch else None),
+        section=section_heading(row, text, start, ch, eng) or (ch.section if ch else None),
         score=score,
         quote=text[start:end], passage=ch.text if ch else text[start:end],
         start=start, end=end, source=row.source if row else "",

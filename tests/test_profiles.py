@@ -364,3 +364,49 @@ def test_a_list_question_asking_for_a_number_of_items_gets_that_many(tmp_path: P
     assert [c.quote.split()[0] for c in three.citations] == ["1.", "2.", "3."], three.text
     plain = answer("list the recommendations ofsted made to sandwell", settings, engine=eng)
     assert plain.citations[0].quote.startswith("1.") and plain.text.endswith("The report lists more.")
+
+
+@pytest.mark.parametrize("prof", [p for p in profiles() if p.sections], ids=lambda p: p.name)
+def test_a_profile_section_heading_is_printed_on_a_line_of_its_own_in_two_of_its_reports(
+        prof) -> None:  # type: ignore[no-untyped-def]
+    """Each ``sections`` row is a heading the family's reports print, not one report's line:
+    at least two bundled reports of that family print it on a line of its own."""
+    reports = [r["file"] for r in ROWS if FAMILY[r["kind"]] == prof.name]
+    for heading in prof.sections:
+        own = re.compile(rf"^[ \t]*{re.escape(heading)}[ \t]*[?:]?[ \t]*$", re.M | re.I)
+        printing = [f for f in reports if own.search(_parsed(f).text)]
+        assert len(printing) >= 2, (prof.name, heading, printing)
+
+
+@pytest.fixture(scope="module")
+def send_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from ingest.pipeline import ingest
+    from rag.engine import Engine
+    from reportqa.settings import Settings
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("send"), embedder="hash")
+    ingest([FOLDER / "ofsted-send-bury-2024.pdf", FOLDER / "ofsted-send-surrey-2023.pdf"],
+           settings)
+    return Engine.load(settings)
+
+
+def test_a_quote_of_an_area_send_report_names_the_heading_printed_above_it(send_engine) -> None:  # type: ignore[no-untyped-def]
+    """A citation's section is the report's own heading above the quote: the chunker filed
+    Bury's findings under "Information about the local area partnership" and a table cell
+    ("Manchester ICB"), and all of Surrey's under "Inspection outcome"."""
+    from ingest.profiles import profile_named
+    from rag.evidence import cite_span
+
+    prof = profile_named("ofsted-area-send")
+    assert prof is not None
+    st = send_engine.retriever.state()
+    for rid in ("ofsted-send-bury-2024", "ofsted-send-surrey-2023"):
+        text = send_engine.retriever.report_text(rid)
+        labels = {cite_span(1, rid, send_engine, st.chunks[i].start, st.chunks[i].end).section
+                  for i in st.by_report[rid]}
+        assert labels - {"Introduction"} <= set(prof.headings), labels - set(prof.headings)
+        assert len(labels) >= 8, labels
+    text = send_engine.retriever.report_text("ofsted-send-bury-2024")
+    at = text.index("The average waiting time for speech and language therapy is 75 weeks")
+    quote = cite_span(1, "ofsted-send-bury-2024", send_engine, at, at + 60)
+    assert quote.section == "What does the area partnership need to do better?", quote.section

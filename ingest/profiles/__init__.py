@@ -42,12 +42,21 @@ class Profile:
     closing: tuple[re.Pattern[str], ...]
     lists: dict[str, tuple[str, ...]]  # kind of list ("improve", "strengths") -> its headings
     findings: tuple[str, ...] = ()  # headings the summary of findings opens under
+    # The other headings its reports print on a line of their own: a citation names the one
+    # above its quote (rag/evidence.py `section_heading`).
+    sections: tuple[str, ...] = ()
     # judgement -> the words people ask it by that its name lacks ("leadership")
     asked_as: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Phrases a question names a grade by, short of its name ("the positive outcome").
     grade_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
     service: str = ""  # how a list across councils labels this family ("children's services (Ofsted)")
     asked_by: tuple[str, ...] = ()  # words a question names the family by ("ofsted", "send")
+
+    @property
+    def headings(self) -> tuple[str, ...]:
+        """Every heading the profile names, once each: its sections, findings and lists."""
+        return tuple(dict.fromkeys((*self.sections, *self.findings,
+                                    *(h for hs in self.lists.values() for h in hs))))
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ def profiles() -> tuple[Profile, ...]:
             judgements=tuple(d.get("judgements", [])), outcomes=dict(d.get("outcomes", {})),
             closing=_compile([p.replace(" ", r"\s+") for p in d.get("closing", [])]),
             lists={k: tuple(v) for k, v in d.get("lists", {}).items()},
-            findings=tuple(d.get("findings", [])),
+            findings=tuple(d.get("findings", [])), sections=tuple(d.get("sections", [])),
             asked_as={k: tuple(v) for k, v in d.get("asked_as", {}).items()},
             grade_words={k: tuple(v) for k, v in d.get("grade_words", {}).items()},
             service=d.get("service", ""), asked_by=tuple(d.get("asked_by", [])),
