@@ -44,25 +44,14 @@ from rag.evidence import (
 from rag.extractive import MAY_ANSWER, needs_figure
 from rag.followup import (
     Reading,
-    action_after_quote,
-    as_indexed,
     asks_action,
     asks_comparison,
     asks_consequence,
     asks_only_why,
     asks_when,
-    cause_in_quote,
-    comparison_in_quote,
-    consequence_of_quote,
-    date_in_quote,
     followup_question,
     lean_of,
-    more_answer,
-    page_answer,
-    quoting,
     read_in_context,
-    reason_after_quote,
-    reason_in_quote,
     reason_query,
     topic_of,
     topic_query,
@@ -70,6 +59,19 @@ from rag.followup import (
 )
 from rag.judgement_answers import findings_behind
 from rag.query import Understanding, asks
+from rag.quote_answers import (
+    action_after_quote,
+    as_indexed,
+    cause_in_quote,
+    comparison_in_quote,
+    consequence_of_quote,
+    date_in_quote,
+    more_answer,
+    page_answer,
+    quoting,
+    reason_after_quote,
+    reason_in_quote,
+)
 from rag.reader import SentenceReader, pair_text
 from rag.retrieve import Filters, tokenize
 from rag.tables import JudgementRow, RatingRow, ScoreRow

@@ -1127,7 +1127,8 @@ def test_what_are_they_doing_about_it_quotes_the_response_after_the_problem(
     """"What are they doing about it?" after a quoted problem: the first sentence of the same
     paragraph, within three, that says what is being done. Otherwise the follow-up is searched
     as any other question, so the action sentence is not quoted by this rule."""
-    from rag.followup import Reading, action_after_quote
+    from rag.followup import Reading
+    from rag.quote_answers import action_after_quote
 
     eng, quoted = _page_quoting(tmp_path, page, _PROBLEM)
     first = "Do children in Fenwick wait long for speech therapy?"
@@ -1187,7 +1188,8 @@ def test_is_that_good_quotes_the_comparison_of_the_figure_given(
     """"Is that good?" after a quoted figure asks how it compares: reports say so in the
     figure's sentence or the next one, which is quoted, not searched for (searched, the
     words found the council's overall rating)."""
-    from rag.followup import Reading, comparison_in_quote
+    from rag.followup import Reading
+    from rag.quote_answers import comparison_in_quote
 
     eng, cite = _page_quoting(tmp_path, page, quoted)
     first = "How satisfied are people in Fenwick with their care?"
@@ -1246,7 +1248,8 @@ def test_when_was_that_quotes_the_date_of_the_finding_given(
     """"When was that?" after a quoted finding: the sentence of its paragraph that dates it,
     quoted, not searched for (searched, "when was that in Westminster" quoted the year the
     council changed political control)."""
-    from rag.followup import Reading, asks_when, date_in_quote
+    from rag.followup import Reading, asks_when
+    from rag.quote_answers import date_in_quote
 
     eng, cite = _page_quoting(tmp_path, page, _GAP)
     first = "What did Fenwick do about its OT service?"
@@ -1403,13 +1406,14 @@ def test_why_after_a_quote_that_holds_the_reason_quotes_it(
     quoted again. A quote whose next sentence gives its purpose: that sentence
     (``reason_after_quote``; the quote is its first sentence)."""
     import rag.followup
+    import rag.quote_answers
 
     page = quote
     if finder == "reason_after_quote":
         quote = quote.split(". ")[0] + "."
     eng, quoted = _page_quoting(tmp_path, f"{page}\n", quote)
     first = "Do pupils in care in Fenwick leave school with qualifications?"
-    found = getattr(rag.followup, finder)(
+    found = getattr(rag.quote_answers, finder)(
         rag.followup.Reading("why?", f"why? (following: {first})", "why",
                              Turn(first, first, (quoted,))), eng)
     if reason is None:
@@ -1438,7 +1442,8 @@ _HIRED = "Leaders hired twelve new therapists last year."
 ])
 def test_why_after_a_quote_opening_with_its_consequence_quotes_the_cause_before_it(
         tmp_path: Path, body: str, quote: str, reason: str | None) -> None:
-    from rag.followup import Reading, reason_in_quote
+    from rag.followup import Reading
+    from rag.quote_answers import reason_in_quote
 
     eng, quoted = _page_quoting(tmp_path, body, quote)
     first = "Are waits for therapy in Fenwick falling?"
@@ -1451,7 +1456,8 @@ def test_tell_me_more_first_gives_what_the_answer_skipped_between_its_quotes(
         tmp_path: Path) -> None:
     """An answer that quoted two sentences of one paragraph with one between them: "tell me
     more" gives the skipped sentence first, then goes on after the last quote."""
-    from rag.followup import Reading, more_answer
+    from rag.followup import Reading
+    from rag.quote_answers import more_answer
 
     first_q, skipped = "Leaders set up a belonging strategy.", "It is run by a behaviour team."
     second_q, after = "As a result, exclusions fell.", "Absence is also tracked."
@@ -1476,7 +1482,8 @@ def test_tell_me_more_skips_what_is_not_a_sentence(tmp_path: Path, body: str,
                                                    more_quotes: list[str]) -> None:
     """The next sentences of the report, not a heading, label line or paragraph number
     between them."""
-    from rag.followup import Reading, more_answer
+    from rag.followup import Reading
+    from rag.quote_answers import more_answer
 
     said = "Carers said the assessment was quick and kind."
     eng, quoted = _page_quoting(tmp_path, f"{said}\n{body}", said)
@@ -1497,7 +1504,8 @@ _SHORT = "Many plans lack contributions from health in order to ensure needs are
 ])
 def test_a_purpose_answers_why_something_was_done_not_why_it_falls_short(
         tmp_path: Path, quote: str, lean: str, purpose_quoted: bool) -> None:
-    from rag.followup import Reading, cause_in_quote, lean_of
+    from rag.followup import Reading, lean_of
+    from rag.quote_answers import cause_in_quote
 
     eng, quoted = _page_quoting(tmp_path, f"{quote}\n", quote)
     first = "What has Fenwick done for carers?"
@@ -1510,7 +1518,8 @@ def test_a_purpose_answers_why_something_was_done_not_why_it_falls_short(
 def test_why_after_two_quotes_tries_the_sentence_after_the_first_too(tmp_path: Path) -> None:
     """"Why?" after an answer quoting two passages of one report: when nothing after the
     last explains it, the sentence after the first one quoted may ("This helped ...")."""
-    from rag.followup import Reading, reason_after_quote
+    from rag.followup import Reading
+    from rag.quote_answers import reason_after_quote
 
     one = "People who use care sit on some commissioning panels."
     helped = "This helped the council to co-produce service decisions."
