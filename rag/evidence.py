@@ -502,13 +502,21 @@ def next_sentence(c: Candidate, engine: Engine) -> Candidate | None:
 
 def neighbours(c: Candidate, engine: Engine) -> tuple[Candidate | None, Candidate | None]:
     """The sentences right before and right after the candidate in the same paragraph
-    (None where the paragraph begins or ends, or a heading line stands there)."""
+    (None where the paragraph begins or ends, or a heading line stands there). A finding and
+    the heading line after it are no neighbours either way round (Plymouth's care leavers
+    heading was quoted with the last finding on children in care): the finding ends the
+    section before. A label line next to a label line is the next row of its block
+    ("Inspection dates: ..." then "Dates of previous inspection: ...")."""
     text = engine.retriever.report_text(c.hit.chunk.report_id)
     before = sentence_before(text, c.start)
-    prev = Candidate(c.hit, *before, text[before[0]:before[1]], c.score,
-                     c.coverage) if before and not heading_line(text, *before) else None
+    ends = before is not None and heading_line(text, c.start, c.end) \
+        and ENDS_AS_SENTENCE.search(text[before[0]:before[1]]) is not None
+    prev = Candidate(c.hit, *before, text[before[0]:before[1]], c.score, c.coverage) \
+        if before and not heading_line(text, *before) and not ends else None
     nxt = next_sentence(c, engine)
-    return prev, nxt if nxt is not None and _next_to(c.end, nxt.start) else None
+    heads = nxt is not None and ENDS_AS_SENTENCE.search(c.text) is not None \
+        and heading_line(text, nxt.start, nxt.end)
+    return prev, nxt if nxt is not None and _next_to(c.end, nxt.start) and not heads else None
 
 
 def own_line(text: str, start: int, end: int) -> bool:

@@ -519,6 +519,47 @@ def test_the_reader_quotes_the_neighbour_it_is_sure_answers_too(
     assert reader.calls == calls
 
 
+_SECTIONS = ("Most children in care attend school regularly, but too many others do not.\n"
+             "The experiences and progress of care leavers: requires improvement to be good\n"
+             "Care leavers benefit from personal advisers who know them well. PAs visit often.\n"
+             "Inspection dates: 20 to 24 March 2023\n"
+             "Dates of previous inspection: 22 to 26 May 2017\n")
+
+
+@pytest.mark.parametrize("picked, before, after", [
+    # A finding, then a heading on its own line: the heading is no context of the finding.
+    ("Most children in care", None, None),
+    # The heading picked: the finding before it ends the section before; what follows is
+    # the section's first sentence.
+    ("The experiences and progress", None, "Care leavers benefit"),
+    # A sentence in the section's first paragraph: its neighbours are its own paragraph's.
+    ("Care leavers benefit", None, "PAs visit often."),
+    # A label line after a label line is the next row of the block, not a heading.
+    ("Inspection dates", None, "Dates of previous inspection"),
+])
+def test_a_heading_line_is_no_neighbour_of_the_finding_before_it(
+        picked: str, before: str | None, after: str | None) -> None:
+    """The reader quotes a pick with a neighbouring sentence of its paragraph when that reads
+    better; a heading on its own line ("The experiences and progress of care leavers: requires
+    improvement to be good", after the last finding on children in care in an Ofsted report)
+    is no neighbour of the finding before it, either way round: Plymouth's care leavers answer
+    quoted the children in care finding with the heading as one passage."""
+    from types import SimpleNamespace
+
+    from rag.evidence import Candidate, neighbours
+
+    engine = SimpleNamespace(retriever=SimpleNamespace(report_text=lambda _: _SECTIONS))
+    hit = SimpleNamespace(chunk=SimpleNamespace(report_id="r"))
+    start = _SECTIONS.index(picked)
+    end = _SECTIONS.index("\n", start)
+    if picked == "Care leavers benefit":
+        end = _SECTIONS.index("well.", start) + len("well.")
+    c = Candidate(hit, start, end, _SECTIONS[start:end], 1.0, 1.0)  # type: ignore[arg-type]
+    prev, nxt = neighbours(c, engine)  # type: ignore[arg-type]
+    assert (prev.text if prev else None) == before
+    assert (nxt.text.startswith(after) if nxt and after else nxt is None and after is None), nxt
+
+
 def test_an_uncertain_answer_quotes_the_pair_the_reader_reads_better(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Too unsure to answer, the closest sentence is quoted as possibly answering, and with
     the neighbour it reads better with, as an answer would be."""
