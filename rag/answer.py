@@ -70,13 +70,14 @@ def answer(question: str, settings: Settings, filters: Filters | None = None, *,
            engine: Engine | None = None, answerer: Answerer | None = None,
            k: int | None = None, on_delta: Callable[[str], None] | None = None) -> Answer:
     """Answer one question from the index named by ``settings``. Deterministic."""
-    return answer_validated(validate(question), settings, filters, engine=engine, answerer=answerer,
-                   k=k, on_delta=on_delta)
+    return answer_validated(validate(question), settings, filters, engine=engine,
+                            answerer=answerer, k=k, on_delta=on_delta)
 
 
 def answer_validated(q: str, settings: Settings, filters: Filters | None = None, *,
-            engine: Engine | None = None, answerer: Answerer | None = None,
-            k: int | None = None, on_delta: Callable[[str], None] | None = None) -> Answer:
+                     engine: Engine | None = None, answerer: Answerer | None = None,
+                     k: int | None = None,
+                     on_delta: Callable[[str], None] | None = None) -> Answer:
     """`answer` of a question already validated (a chat message's reading may be longer
     than the message typed: "and Staffordshire?" read as the whole question before)."""
     t0 = time.perf_counter()
@@ -98,12 +99,12 @@ def answer_validated(q: str, settings: Settings, filters: Filters | None = None,
         missing, filters = _by_inspectorate(by, filters, names, eng)
         if missing is None:
             return timed(abstained(q, f"The indexed reports include no {by} report: ask "
-                                    f"without naming {by} to search the reports that are "
-                                    "indexed."), t0, t0)
+                                   f"without naming {by} to search the reports that are "
+                                   "indexed."), t0, t0)
         if missing and len(missing) == len(filters.councils):
             return timed(abstained(q, f"The indexed reports include no {by} report for "
-                                    f"{' or '.join(missing)}: ask without naming {by} to "
-                                    "search the reports that are indexed."), t0, t0)
+                                   f"{' or '.join(missing)}: ask without naming {by} to "
+                                   "search the reports that are indexed."), t0, t0)
         if missing:
             notes += (f"The indexed reports include no {by} report for "
                       f"{' or '.join(missing)}: answered from the others.",)
@@ -224,8 +225,8 @@ def _left_out(u: Understanding, explicit: Filters, merged: Filters,
 
 
 def search_and_compose(u: Understanding, filters: Filters, settings: Settings, eng: Engine,
-                        answerer: Answerer | None, k: int | None,
-                        on_delta: Callable[[str], None] | None, t0: float) -> Answer:
+                       answerer: Answerer | None, k: int | None,
+                       on_delta: Callable[[str], None] | None, t0: float) -> Answer:
     hits = eng.retriever.retrieve(u.content, filters, k or settings.k,
                                   boost_statements=u.statements)
     t_ret = time.perf_counter()
@@ -296,7 +297,7 @@ def answerer_for(settings: Settings) -> Answerer:
 
 
 def validate(question: str, *, length: bool = True, words: bool = True,
-              limit: int = MAX_QUESTION_CHARS) -> str:
+             limit: int = MAX_QUESTION_CHARS) -> str:
     """The question with its spacing normalised, or QuestionError saying what is wrong with
     it: empty, longer than ``limit`` (with ``length``), no English words to search for
     (``words``), or text that is not Unicode (a lone surrogate half, which no reply could

@@ -101,7 +101,7 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     eng.require_ready()
     # The last turn's quotes as the index has them: an API client sends offsets only, and a
     # follow-up must read the turn before it alike, whoever sent it. (An older turn is only
-    # ever quoted again through `_previous_citations`, which re-reads it too.)
+    # ever quoted again through rag/quote_answers.py, which re-reads it too.)
     if history:
         history = [*history[:-1], as_indexed(history[-1], eng)]
     reading = Reading(q, q) if literal else read_in_context(councils_respelt(q, eng), history,
@@ -110,7 +110,7 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     # before ("2025?"); the reading may be longer than a message, not without end.
     validate(reading.read_as if reading.kind == "other_slot" else q, length=False)
     reading = replace(reading, read_as=validate(reading.read_as, words=False,
-                                                 limit=READING_CHARS))
+                                                limit=READING_CHARS))
     if not history and reading.kind in _NOTHING_BEFORE:
         # "why?" as the first message: there is no answer to ask it of.
         return timed(abstained(q, _NOTHING_BEFORE[reading.kind]), t0, t0)
@@ -131,8 +131,8 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     elif reading.kind == "carry_topic":
         ans = _with_topic(reading, settings, filters, eng, answerer, k, on_delta, t0)
     else:
-        ans = answer_validated(reading.read_as, settings, filters, engine=eng, answerer=answerer, k=k,
-                      on_delta=on_delta)
+        ans = answer_validated(reading.read_as, settings, filters, engine=eng,
+                               answerer=answerer, k=k, on_delta=on_delta)
     if reading.kind in _NEW_QUESTION and reading.previous is not None:
         if _requotes(ans, reading.previous) and not _states_the_figure(reading, ans, eng):
             ans = (_beyond_the_quote(reading, reading.previous, settings, filters, eng,

@@ -509,9 +509,10 @@ def neighbours(c: Candidate, engine: Engine) -> tuple[Candidate | None, Candidat
     ("Inspection dates: ..." then "Dates of previous inspection: ...")."""
     text = engine.retriever.report_text(c.hit.chunk.report_id)
     before = sentence_before(text, c.start)
-    ends = before is not None and heading_line(text, c.start, c.end) \
-        and ENDS_AS_SENTENCE.search(text[before[0]:before[1]]) is not None
-    prev = Candidate(c.hit, *before, text[before[0]:before[1]], c.score, c.coverage) \
+    said = text[before[0]:before[1]] if before else ""
+    ends = bool(said) and heading_line(text, c.start, c.end) \
+        and ENDS_AS_SENTENCE.search(said) is not None
+    prev = Candidate(c.hit, *before, said, c.score, c.coverage) \
         if before and not heading_line(text, *before) and not ends else None
     nxt = next_sentence(c, engine)
     heads = nxt is not None and ENDS_AS_SENTENCE.search(c.text) is not None \
@@ -708,8 +709,8 @@ def section_heading(row: ReportRow | None, text: str, start: int, chunk: Chunk |
         return None
     s, heading = found[-1]
     if chunk and chunk.section:
-        filed = text.rfind(chunk.section, 0, start)
-        if filed > s and any(h == " ".join(chunk.section.split()) for _, h, _ in at):
+        filed, title = text.rfind(chunk.section, 0, start), " ".join(chunk.section.split())
+        if filed > s and any(h == title for _, h, _ in at):
             return None
     return heading
 

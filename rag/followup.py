@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ingest.profiles import profiles
-from rag.evidence import (
-    leaning,
-)
+from rag.evidence import leaning
 from rag.grades import (
     asked_grade,
     drop_families,
