@@ -93,6 +93,8 @@ class Weights:
     reader_rank_weight: float
     rerank_top: int
     reader_top: int
+    reader_doubt: float
+    reader_top_doubt: int
     judgement_cover: float
     judgement_match: float
     judgement_row_words: int

@@ -79,13 +79,24 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     if not top:
         return []
     base = rerank_dense(u, lexical, engine)[0].confidence
-    probs = reader.score(u.for_reader, [pair_text(c.hit.chunk.council, c.hit.chunk.section, c.text)
-                                                   for c in top])
+    probs = _read(u, top, reader)
+    if max(probs) < W.reader_doubt:  # none looks right: the answer may rank lower by words
+        more = distinct_spans(lexical, W.reader_top_doubt)[len(top):]
+        top, probs = top + more, probs + _read(u, more, reader)
     out = [replace(c, score=order_score(p, i, W.reader_rank_weight), confidence=max(base, lift(p)),
                    read_p=p)
            for i, (c, p) in enumerate(zip(top, probs, strict=True))]
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out
+
+
+def _read(u: Understanding, cands: list[Candidate], reader: SentenceReader) -> list[float]:
+    """The reader's probability that each candidate answers, read as it was trained: with
+    the passage's council and section before the sentence."""
+    if not cands:
+        return []
+    return list(reader.score(u.for_reader, [pair_text(c.hit.chunk.council, c.hit.chunk.section,
+                                                      c.text) for c in cands]))
 
 
 def needs_figure(u: Understanding) -> bool:

@@ -519,6 +519,50 @@ def test_the_reader_quotes_the_neighbour_it_is_sure_answers_too(
     assert reader.calls == calls
 
 
+class SeenReader(WordReader):
+    """A WordReader that keeps the candidates of each call."""
+
+    def __init__(self, odds: dict[str, float]) -> None:
+        super().__init__(odds)
+        self.seen: list[list[str]] = []
+
+    def score(self, question: str, candidates: list[str]) -> list[float]:
+        self.seen.append(candidates)
+        return super().score(question, candidates)
+
+
+_TEAMS = ("Adder", "Badger", "Crane", "Dove", "Egret", "Finch", "Gull", "Heron", "Ibis", "Jay",
+          "Kite", "Lark", "Merlin", "Newt", "Otter", "Puffin", "Quail", "Raven")
+_PLANS = ("Fenwick Borough Council: local authority assessment\nPlanning for children\n"
+          + "".join(f"The {t} team writes plans for children in care in Fenwick each month. "
+                    for t in _TEAMS)
+          + "\nA minority of plans lack clear contingencies should circumstances deteriorate.\n")
+
+
+@pytest.mark.parametrize("odds, quoted, reads", [
+    # No sentence of the lexical top 12 reads as an answer: the next ones are read too.
+    ({"contingencies": 0.9}, "contingencies", 19),
+    # One of the top 12 may answer: nothing further down is read.
+    ({"contingencies": 0.9, "Crane": 0.6}, "Crane", 12),
+])
+def test_the_reader_reads_further_down_only_when_it_doubts_the_top(
+        tmp_path, odds: dict[str, float], quoted: str, reads: int) -> None:  # type: ignore[no-untyped-def]
+    """A paraphrase shares few words with its answer, which can then rank below the 12
+    sentences the reader reads ("what happens if things get worse" ~ "contingencies should
+    circumstances deteriorate"): when the reader gives none of them ``reader_doubt``, it
+    reads on to ``reader_top_doubt``; a question it is fairly sure of costs no more."""
+    eng = one_page_engine(tmp_path, _PLANS)
+    reader = SeenReader(odds)
+    ask = ExtractiveAnswerer(0.5, 75, 0.2, reader, (0.5, 0.2))
+    c = _one_exact_citation(eng, ask, "do the plans for children in care in fenwick say what "
+                                      "happens if things get worse")
+    assert quoted in c.quote, c.quote
+    first = reader.seen[0]
+    assert len(first) == 12 and not any("contingencies" in x for x in first)
+    read = first + (reader.seen[1] if reads > 12 else [])
+    assert len(read) == reads and len(set(read)) == reads  # none read twice
+
+
 _SECTIONS = ("Most children in care attend school regularly, but too many others do not.\n"
              "The experiences and progress of care leavers: requires improvement to be good\n"
              "Care leavers benefit from personal advisers who know them well. PAs visit often.\n"
