@@ -83,6 +83,7 @@ class Weights:
     cut_coverage_factor: float
     boilerplate_penalty: float
     min_words: int
+    min_words_sentence: int
     short_unpunctuated_words: int
     dense_offset: float
     dense_scale: float
@@ -172,6 +173,19 @@ def distinct_spans(cands: list[Candidate], n: int) -> list[Candidate]:
     return out
 
 
+def _too_short(text: str, s: int, sent: str, n_words: int) -> bool:
+    """A title or label, not an answer: under ``min_words`` words, unless a whole sentence
+    of at least ``min_words_sentence`` ("Morale is high.", "Safety planning is weak."):
+    capitalised, ending in a full stop, no label's colon, and after a sentence's end (a
+    PDF line break inside a sentence leaves "Heartlands and Frimley ICBs." alone)."""
+    if n_words >= W.min_words:
+        return False
+    before = text[:s].rstrip()
+    return not (n_words >= W.min_words_sentence and sent[:1].isupper()
+                and sent.rstrip().endswith(".") and ":" not in sent
+                and (not before or before.endswith((".", "!", "?"))))
+
+
 def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: int,
                     weights: dict[str, float], q_figs: set[str], pct: bool,
                     count: bool = False) -> Candidate | None:
@@ -182,7 +196,7 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
     cov = term_coverage(weights, toks, _SYN)
     n_words = len(sent.split())
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
-    if n_words < W.min_words or _HEADING.match(sent) or _FRAME.match(sent) or (
+    if _too_short(text, s, sent, n_words) or _HEADING.match(sent) or _FRAME.match(sent) or (
             n_words < W.short_unpunctuated_words and unpunctuated
             and not _names_what_is_asked(u, sent, weights)) or (
             sent.rstrip().endswith("?") and heading_line(text, s, e)):

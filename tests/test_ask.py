@@ -811,6 +811,23 @@ def test_count_questions_prefer_a_count_over_a_share(tmp_path: Path) -> None:
     assert share > count
 
 
+def test_a_short_whole_sentence_is_a_candidate_but_a_fragment_or_label_is_not(
+        tmp_path: Path) -> None:
+    """Inspectors state some findings in three words ("Morale is high."): a whole sentence
+    that short is a candidate answer. A fragment a PDF line break leaves alone ("...
+    passed to Fenwick\nHeartlands and Frimley ICBs."), a label ("Score: 3.") and a heading
+    question are not."""
+    eng = _about_page_engine(
+        tmp_path, "Fenwick", "Workforce",
+        "Social workers feel well supported by their managers in Fenwick. Morale is high.\n"
+        "In 2022 responsibility for health services in Fenwick passed to Fenwick\n"
+        "Heartlands and Frimley ICBs.\nScore: 3.\nWhat needs to improve?\n")
+    texts = {c.text for c in _ranked(eng, "is morale high among fenwick social workers "
+                                          "and how are the icbs and score")}
+    assert "Morale is high." in texts
+    assert not texts & {"Heartlands and Frimley ICBs.", "Score: 3.", "What needs to improve?"}
+
+
 def test_difference_questions_prefer_the_sentence_stating_the_difference(tmp_path: Path) -> None:
     """"By how much did spend exceed the estimate?" is answered by "... £8,502,000 more than
     estimated", not by the sentence that states the estimate and repeats the question's words."""
