@@ -101,7 +101,8 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
     eng.require_ready()
     # The last turn's quotes as the index has them: an API client sends offsets only, and a
     # follow-up must read the turn before it alike, whoever sent it. (An older turn is only
-    # ever quoted again through rag/quote_answers.py, which re-reads it too.)
+    # ever quoted again through `_last_quoted`, which re-reads it too; rag/quote_answers.py
+    # trusts the turn it is given.)
     if history:
         history = [*history[:-1], as_indexed(history[-1], eng)]
     reading = Reading(q, q) if literal else read_in_context(councils_respelt(q, eng), history,
@@ -115,7 +116,7 @@ def answer_in_chat(question: str, history: Sequence[Turn], settings: Settings,
         # "why?" as the first message: there is no answer to ask it of.
         return timed(abstained(q, _NOTHING_BEFORE[reading.kind]), t0, t0)
     if reading.kind in ("page", "more"):
-        last = _last_quoted(reading, history)
+        last = _last_quoted(reading, history, eng)
         found = page_answer(last, eng) if reading.kind == "page" else more_answer(
             last, eng, [c.span for t in history for c in t.citations])
         ans = found or abstained(q, NOT_IN_REPORTS + (
@@ -327,15 +328,16 @@ def _cited_reports(turn: Turn) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c.report_id for c in turn.citations))
 
 
-def _last_quoted(reading: Reading, history: Sequence[Turn]) -> Reading:
+def _last_quoted(reading: Reading, history: Sequence[Turn], eng: Engine) -> Reading:
     """"Tell me more" or "which page is that on?" after an answer that quoted nothing: go on
-    from (or give the page of) the last passage a turn quoted. Not a page question after an
-    answer that showed its closest passages: it asks their pages (`page_answer`)."""
+    from (or give the page of) the last passage a turn quoted, re-read from the index as the
+    last turn was. Not a page question after an answer that showed its closest passages: it
+    asks their pages (`page_answer`)."""
     if reading.previous is None or reading.previous.citations or (
             reading.kind == "page" and reading.previous.see_also):
         return reading
     quoted = next((t for t in reversed(history) if t.citations), None)
-    return reading if quoted is None else replace(reading, previous=quoted)
+    return reading if quoted is None else replace(reading, previous=as_indexed(quoted, eng))
 
 
 # Follow-ups that ask something new of the same organisation ("how many of them ...?", "what

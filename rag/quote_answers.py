@@ -44,8 +44,8 @@ PAGE_QUOTE_WORDS = 12  # enough of the quote to recognise it
 def page_answer(reading: Reading, eng: Engine) -> Answer | None:
     """"Which page is that on?": the page of each passage the last answer cited; after an
     answer that quoted none, of the closest passages it showed instead."""
-    cites = _previous_citations(reading, eng)
-    shown = () if cites or reading.previous is None else _reread(reading.previous.see_also, eng)
+    cites = _previous_citations(reading)
+    shown = () if cites or reading.previous is None else reading.previous.see_also
     if shown:
         cites = tuple(replace(c, see_also=False) for c in shown)
     if not cites:
@@ -85,7 +85,7 @@ def more_answer(reading: Reading, eng: Engine,
     skipped between two passages it quoted from one stretch of a report, then the report's
     next sentences after the last passage cited. Nothing quoted earlier in the conversation
     (``quoted_before``) is quoted again, so "more" after "more" goes on through the report."""
-    cites = _previous_citations(reading, eng)
+    cites = _previous_citations(reading)
     if not cites:
         return None
     last = _last_passage(cites)
@@ -161,7 +161,7 @@ def reason_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     """"Why?" after a quoted sentence: the sentence right after the last passage quoted, when
     it may explain it ("This meant ...", "... due to ..."): reports state a finding and then
     why. None when the next sentence starts something else."""
-    cites = _previous_citations(reading, eng)
+    cites = _previous_citations(reading)
     if not cites:
         return None
     last = _last_passage(cites)
@@ -185,7 +185,7 @@ def reason_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     consequence ("Consequently, most EHC plans are now completed on time") follows its cause:
     the sentence before it in its paragraph."""
     purpose = _purpose_may(reading)
-    for c in _previous_citations(reading, eng):
+    for c in _previous_citations(reading):
         text = eng.retriever.report_text(c.report_id)
         spans = quotable_spans(text, c.start, c.end)
         cause = _cause_before(text, spans[0][0]) if spans and _follows_its_cause(
@@ -236,7 +236,7 @@ def cause_in_quote(reading: Reading, eng: Engine) -> Answer | None:
     inequalities"): that sentence is quoted again, rather than a
     sentence not yet quoted that the search would find (some other finding)."""
     purpose = _purpose_may(reading)
-    for c in _previous_citations(reading, eng):
+    for c in _previous_citations(reading):
         text = eng.retriever.report_text(c.report_id)
         for s, e in quotable_spans(text, c.start, c.end):
             if _CAUSE_WITHIN.search(text, s, e) or (purpose and PURPOSE.search(text, s, e)):
@@ -272,7 +272,7 @@ def action_after_quote(reading: Reading, eng: Engine) -> Answer | None:
     of these issues and has started a full review"), with its example if the next sentence
     gives one. None when the paragraph says nothing of the kind (the question is then
     searched as any other)."""
-    cites = _previous_citations(reading, eng)
+    cites = _previous_citations(reading)
     if not cites:
         return None
     last = _last_passage(cites)
@@ -339,7 +339,7 @@ def _in_or_after_quote(reading: Reading, eng: Engine, says: Callable[[str], bool
     """The first sentence of the last answer's quotes that ``says`` what is asked, else the
     first of the ``after`` sentences that follow the last passage in its paragraph that does,
     quoted alone. None when none does."""
-    cites = _previous_citations(reading, eng)
+    cites = _previous_citations(reading)
     for c in cites:
         text = eng.retriever.report_text(c.report_id)
         for s, e in quotable_spans(text, c.start, c.end):
@@ -367,9 +367,10 @@ def _last_passage(cites: tuple[Citation, ...]) -> Citation:
     return max((c for c in cites if c.report_id == cites[0].report_id), key=lambda c: c.end)
 
 
-def _previous_citations(reading: Reading, eng: Engine) -> tuple[Citation, ...]:
-    """The last answer's citations, re-made from the index."""
-    return as_indexed(reading.previous, eng).citations if reading.previous else ()
+def _previous_citations(reading: Reading) -> tuple[Citation, ...]:
+    """The last answer's citations. ``reading.previous`` holds them as the index has them
+    (`as_indexed`): `answer_in_chat` re-reads the turn it hands on, once per message."""
+    return reading.previous.citations if reading.previous else ()
 
 
 def as_indexed(turn: Turn, eng: Engine) -> Turn:
