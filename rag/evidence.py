@@ -406,7 +406,7 @@ def states_asked_figure(u: Understanding, text: str) -> bool:
     return True
 
 
-_NOT_A_NAME = words("sentences", "not_a_name")
+_NOT_A_NAME = words("sentences", "not_a_name") | words("sentences", "role_initials")
 _WORD = re.compile(r"[A-Za-z][\w’'&-]*")
 _SMALL = frozenset({"of", "the", "and", "for", "in", "to", "a", "an", "on", "at"})
 _QUOTED_NAME = re.compile(r"\s*[‘“'\"][A-Z][^‘’“”'\"\s]*(?: [^‘’“”'\"\s]+){0,3}[’”'\"]")

@@ -360,6 +360,11 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     assert not states_a_name(who, "The director of children’s services (DCS) has been in "
                                   "post since March 2017.")
     assert states_a_name(who, "The director of children’s services, Ann Smith, started in May.")
+    # A post's initials name no one ("chief executive and DCS", "the CEO and lead member").
+    ceo = understand("Who is the chief executive of Fenwick Council?", [])
+    assert not states_a_name(ceo, "The leader of the council, chief executive and DCS have "
+                                  "a relentless focus on children.")
+    assert not states_a_name(ceo, "The CEO and lead member are well informed.")
     # A name the report quotes may open its sentence; a quoted sentence is no name.
     forum = understand("whats the name of the parent carer forum in fenwick", [])
     assert states_a_name(forum, "‘Fen2gether’, the local parent carer forum (PCF), is on "
