@@ -196,7 +196,8 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
     cov = term_coverage(weights, toks, _SYN)
     n_words = len(sent.split())
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
-    if _too_short(text, s, sent, n_words) or _HEADING.match(sent) or _FRAME.match(sent) or (
+    if (_too_short(text, s, sent, n_words) and not _names_what_is_asked(u, sent, weights)) \
+            or _HEADING.match(sent) or _FRAME.match(sent) or (
             n_words < W.short_unpunctuated_words and unpunctuated
             and not _names_what_is_asked(u, sent, weights)) or (
             sent.rstrip().endswith("?") and heading_line(text, s, e)):

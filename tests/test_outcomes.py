@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from conftest import one_page_engine
@@ -370,6 +371,28 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     assert states_a_name(forum, "‘Fen2gether’, the local parent carer forum (PCF), is on "
                                 "many boards.")
     assert not states_a_name(forum, "“I feel the parent carer forum listens to us.”")
+
+
+def test_a_short_label_line_naming_who_is_asked_is_a_candidate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """"Lead inspector: Gary Lamb" (Hull's 2015 inspection team) is four words, under the
+    floor meant for titles and labels, but a label line naming someone answers "who was the
+    lead inspector?" when its label is what is asked: it is a candidate the reader can
+    choose. It stays none for a question about something else."""
+    from ingest.pipeline import ingest
+    from rag.evidence import rank_sentences
+    from rag.retrieve import Filters
+    from rag.structured import understand
+
+    settings = Settings(index_dir=tmp_path / "index", embedder="hash")
+    ingest([Path(__file__).parents[1] / "corpus" / "ofsted" / "ofsted-sif-hull-2015.pdf"], settings)
+    eng = Engine.load(settings)
+
+    def candidates(q: str) -> set[str]:
+        u = understand(q, eng.derived().councils)
+        return {c.text for c in rank_sentences(u, eng.retriever.retrieve(q, Filters(), 8), eng)}
+
+    assert "Lead inspector: Gary Lamb" in candidates("who was the lead inspector for hull")
+    assert "Lead inspector: Gary Lamb" not in candidates("who were the team inspectors for hull")
 
 
 def test_who_does_something_is_answered_by_a_role_who_holds_a_post_by_a_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
