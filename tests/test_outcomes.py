@@ -354,6 +354,14 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
                    "The carers' hub in Fenwick is called Carers Together and opens every weekday.\n")
     app = _loosely(eng, "What is the care leaver app in Fenwick called?")
     assert app.outcome == "not_found", app.text
+    # "Which hospice ...?" asks for one by name: "the local hospice" names none.
+    (tmp_path / "hospice").mkdir()
+    hospice = one_page_engine(tmp_path / "hospice",
+                              "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
+                              "Social workers in Fenwick have positive relationships with the "
+                              "local hospice and with schools.\n")
+    which = _loosely(hospice, "Which hospice works with Fenwick's social workers?")
+    assert which.outcome == "not_found", which.text
     hub = _loosely(eng, "What is the carers' hub in Fenwick called?")
     assert hub.outcome == "answer" and "Carers Together" in hub.text, hub.text
     who = understand("Who is the director of children's services in Fenwick?", [])
