@@ -76,11 +76,23 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 _PARAGRAPH_NUMBER = re.compile(r"\(?\d{1,3}[.)]")
 
 
+# A paragraph number run into its first word ("46.Over-optimism by leaders ...": one PDF
+# sets its numbers apart by position, not by a space).
+_GLUED_NUMBER = re.compile(r"\d{1,3}\.(?=[A-Z‘“])")
+
+
+def after_paragraph_number(text: str, start: int, end: int) -> int:
+    """Where the sentence text[start:end] starts once a paragraph number run into it is
+    left out ("46.Over-optimism ..." starts at "Over-optimism")."""
+    m = _GLUED_NUMBER.match(text, start, end)
+    return m.end() if m else start
+
+
 def quotable_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """The sentences of ``text[start:end]`` that an answer may quote: ``sentence_spans``
-    without Ofsted's paragraph numbers standing alone. (Chunking keeps the plain spans, so
-    chunk ids do not move.)"""
-    return [(s, e) for s, e in sentence_spans(text, start, end)
+    without Ofsted's paragraph numbers, standing alone or run into the sentence. (Chunking
+    keeps the plain spans, so chunk ids do not move.)"""
+    return [(after_paragraph_number(text, s, e), e) for s, e in sentence_spans(text, start, end)
             if not _PARAGRAPH_NUMBER.fullmatch(text, s, e)]
 
 

@@ -449,6 +449,20 @@ def test_a_paragraph_number_is_not_a_figure_and_one_is_only_before_a_unit(
     assert new_figures(sentence, set()) == figures
 
 
+def test_a_paragraph_number_run_into_its_sentence_is_not_quoted() -> None:
+    """One PDF (Cheshire West and Chester's) runs its paragraph numbers into the first word
+    ("46.Over-optimism by leaders ..."): the sentence an answer quotes starts after the
+    number, as it does after a number standing apart ("45. Leaders ..."); a figure opening a
+    sentence ("30 children ...") is the sentence's own."""
+    from reportqa.text import quotable_spans
+
+    text = ("45. Leaders know the service well.\n46.Over-optimism by leaders has slowed plans.\n"
+            "30 children live in stable homes.")
+    assert [text[s:e] for s, e in quotable_spans(text)] == [
+        "Leaders know the service well.", "Over-optimism by leaders has slowed plans.",
+        "30 children live in stable homes."]
+
+
 @pytest.mark.parametrize("question, sentence, states", [
     ("How many assessments did Fenwick complete?", "Its actual spend for that year was £386,922,000.", False),
     ("How many assessments did Fenwick complete?", "It completed 1,200 assessments.", True),
