@@ -426,44 +426,20 @@ def counts_what_is_asked(question: str, text: str) -> bool | None:
     """Does ``text`` count what a "how many X ...?" question asks about: a number followed,
     within three words, by X or a report word for it ("742 children and young people", "27
     adoptions")? None when the question names nothing counted ("how many are there?")."""
-    wanted = _counted(question)
-    return None if wanted is None else _counts(wanted, text)
-
-
-def _counts(wanted: set[str], text: str) -> bool:
-    """Is one of ``wanted`` within three words after a figure ("742 children", "six
-    counties")?"""
-    for fig in [*_FIG.finditer(text), *_NUMBER_WORD.finditer(text)]:
+    m = _COUNTED.search(question)
+    if m is None:
+        return None
+    noun = tokenize(m.group(1))
+    if not noun:
+        return None
+    wanted = {noun[0]} | _SYN.get(noun[0], set())
+    for fig in _FIG.finditer(text):
         if _is_year(fig.group(0)):
             continue
         after = tokenize(" ".join(text[fig.end():fig.end() + 60].split()[:3]))
         if wanted & set(after):
             return True
     return False
-
-
-def _counted(question: str) -> set[str] | None:
-    """What a "how many X ...?" question counts, stemmed, with the reports' words for it;
-    None when it names nothing counted."""
-    m = _COUNTED.search(question)
-    noun = tokenize(m.group(1)) if m else []
-    return {noun[0]} | _SYN.get(noun[0], set()) if noun else None
-
-
-def names_what_is_counted(u: Understanding, text: str, *, counting: bool = False) -> bool | None:
-    """Does ``text`` name what a "how many X ...?" question counts ("how many care homes
-    has it got?": "care homes", not only "7 distinct towns"), or with ``counting``, count
-    it ("It is bordered by six counties")? None when the question counts nothing named,
-    people, councils or a unit of time (questions.toml counted_generic), or its "X" is the
-    council asked about ("how many of sandwells social workers ...")."""
-    # The question as searched: respelt ("foster famlies" is "foster families").
-    wanted = _counted(u.content) or _counted(u.question)
-    if wanted is None or wanted & _COUNTED_GENERIC or wanted & set(tokenize(" ".join(u.councils))):
-        return None
-    return _counts(wanted, text) if counting else bool(wanted & set(tokenize(text)))
-
-
-_COUNTED_GENERIC = frozenset(tokenize(" ".join(words("questions", "counted_generic"))))
 
 
 _SHARE = re.compile(r"\d+(?:\.\d+)?\s*(?:%|per ?cent\b)", re.I)

@@ -30,7 +30,6 @@ from rag.evidence import (
     distinct_spans,
     gives_cause,
     joined,
-    names_what_is_counted,
     neighbours,
     next_sentence,
     overlaps,
@@ -110,18 +109,6 @@ def _another_inspection(u: Understanding, c: Candidate, engine: Engine) -> bool:
     """Does the question ask about an inspection other than the one this report is of (the
     previous one, or a year the report is not from)?"""
     return u.other_inspection or not inspected_in(u, report_metadata(c.hit.chunk.report_id, engine))
-
-
-def _counts_something_else(u: Understanding, chosen: list[Candidate],
-                           quoted: list[Candidate]) -> bool:
-    """"How many care homes has it got?" answered by counts of something else ("7 distinct
-    towns", "369,937 residents"): no sentence chosen names care homes, nor does a neighbour
-    or runner-up quoted with them count them ("It is bordered by six counties" beside
-    Wiltshire's towns answers "how many counties border it"; "... the needs of Cumberland
-    children" beside its shared services does not count children in care). The reports
-    don't state it."""
-    return all(names_what_is_counted(u, c.text) is False for c in chosen) and not any(
-        names_what_is_counted(u, c.text, counting=True) for c in quoted)
 
 
 def fitting(first: Candidate, rest: list[Candidate], max_words: int) -> list[Candidate]:
@@ -238,14 +225,11 @@ class ExtractiveAnswerer:
             # carers used a support group" quoted an online platform's 165 carers alone).
             picked = sorted(picked, key=lambda c: not states_asked_figure(u, c.text))
         picked = self._counting_first(u, picked, cands)
-        # Only now: the neighbour and a runner-up change what is quoted, not whether the
-        # question is answered (but for the count check below, which they can only pass).
-        chosen = picked
+        # Only now: the neighbour and a runner-up change what is quoted, never whether the
+        # question is answered.
         if len(picked) == 1 and 0 <= picked[0].read_p < W.unsure_pick_p:
             picked = self._runner_up(picked, cands, self.max_words, self.threshold)
         picked = within(self._with_neighbour(u, picked, cands, engine), self.max_words)
-        if u.asks_quantity and not u.asks_reason and _counts_something_else(u, chosen, picked):
-            return self._not_found(u, cands, hits, engine)
         room = self.max_words - quoted_words(picked[1:])  # left by the other quotes
         picked = [self_contained(picked[0], engine, room), *picked[1:]]
         cites = tuple(cite(i + 1, c, engine) for i, c in enumerate(picked))

@@ -171,47 +171,6 @@ def test_a_quantity_question_answered_without_a_figure_is_not_found(tmp_path) ->
     assert c.outcome == "answer" and "one day a week" in c.text, c.text
 
 
-@pytest.mark.parametrize("question, outcome", [
-    # The only counts are of towns and residents: no care home is named, so none is counted.
-    ("How many care homes has Fenwick got?", "not_found"),
-    ("how many care homes r there in fenwick", "not_found"),
-    ("How many towns is Fenwick made up of?", "answer"),
-    # People are stated as residents or the population: the figure check reads those.
-    ("How many people live in Fenwick?", "answer"),
-    # The noun is the council's name ("sandwells social workers"), not what is counted.
-    ("how many of fenwicks towns are there", "answer"),
-])
-def test_a_count_question_answered_by_a_count_of_something_else_is_not_found(
-        tmp_path, question: str, outcome: str) -> None:  # type: ignore[no-untyped-def]
-    """"How many care homes has it got?" answered by "7 distinct towns and 210,400 residents"
-    states a count, but of something else: an answer that never names what is counted (or
-    a word the reports use for it) does not answer, so the reports don't say."""
-    eng = one_page_engine(tmp_path,
-                          "Fenwick Borough Council: local authority assessment\nAbout Fenwick\n"
-                          "Fenwick is made up of 7 distinct towns and has 210,400 residents, "
-                          "and its care market is varied.\n")
-    a = _loosely(eng, question)
-    assert a.outcome == outcome, a.text
-
-
-def test_a_sentence_quoted_beside_the_pick_answers_a_count_only_by_counting_it() -> None:
-    """A neighbour or runner-up quoted with the pick may be what answers "how many counties
-    border it?" ("It is bordered by six counties."); one that only names what is counted
-    ("... the needs of Fenwick children") does not count it."""
-    from rag.evidence import names_what_is_counted
-    from rag.structured import understand
-
-    counties = understand("how many counties border Fenwick", [])
-    assert names_what_is_counted(counties, "Fenwick has 7 towns.") is False
-    assert names_what_is_counted(counties, "It is bordered by six counties.", counting=True)
-    children = understand("How many children are in care in Fenwick?", [])
-    assert names_what_is_counted(children, "Plans ensure provision meets the needs of Fenwick "
-                                           "children.", counting=True) is False
-    assert names_what_is_counted(children, "There are 412 children in care.", counting=True)
-    assert names_what_is_counted(understand("How many people live in Fenwick?", []),
-                                 "There are 7 towns.") is None
-
-
 def test_the_reader_setting_is_checked_and_auto_keeps_fakes_lexical(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from rag.extractive import extractive_for
     from reportqa.errors import ReportQAError
