@@ -196,11 +196,12 @@ def _score_sentence(u: Understanding, h: Hit, text: str, s: int, core: int, e: i
     cov = term_coverage(weights, toks, _SYN)
     n_words = len(sent.split())
     unpunctuated = not re.search(r"[.!?]$", sent) and not re.search(r"\d", sent)
-    if (_too_short(text, s, sent, n_words) and not _names_what_is_asked(u, sent, weights)) \
-            or _HEADING.match(sent) or _FRAME.match(sent) or (
-            n_words < W.short_unpunctuated_words and unpunctuated
-            and not _names_what_is_asked(u, sent, weights)) or (
-            sent.rstrip().endswith("?") and heading_line(text, s, e)):
+    # Short enough to be a title or label, unless a label line naming what is asked
+    # ("Lead inspector: Gary Lamb" for "who was the lead inspector?").
+    label_like = _too_short(text, s, sent, n_words) or (
+        n_words < W.short_unpunctuated_words and unpunctuated)
+    if (label_like and not _names_what_is_asked(u, sent, weights)) or _HEADING.match(sent) \
+            or _FRAME.match(sent) or (sent.rstrip().endswith("?") and heading_line(text, s, e)):
         # Titles, headings ("What is it like to be a child or young person with SEND in this
         # area?", quoted as its own answer) and "Score: 3" lines are not answers to read out.
         return None
