@@ -340,7 +340,7 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     assert not states_a_name(forum, "“I feel the parent carer forum listens to us.”")
 
 
-def test_a_short_label_line_naming_who_is_asked_is_a_candidate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_short_label_line_naming_who_is_asked_is_a_candidate(tmp_path, repo_root: Path) -> None:  # type: ignore[no-untyped-def]
     """"Lead inspector: Gary Lamb" (Hull's 2015 inspection team) is four words, under the
     floor meant for titles and labels, but a label line naming someone answers "who was the
     lead inspector?" when its label is what is asked: it is a candidate the reader can
@@ -351,7 +351,7 @@ def test_a_short_label_line_naming_who_is_asked_is_a_candidate(tmp_path) -> None
     from rag.structured import understand
 
     settings = Settings(index_dir=tmp_path / "index", embedder="hash")
-    ingest([Path(__file__).parents[1] / "corpus" / "ofsted" / "ofsted-sif-hull-2015.pdf"], settings)
+    ingest([repo_root / "corpus" / "ofsted" / "ofsted-sif-hull-2015.pdf"], settings)
     eng = Engine.load(settings)
 
     def candidates(q: str) -> set[str]:
