@@ -226,9 +226,10 @@ class ExtractiveAnswerer:
             picked = sorted(picked, key=lambda c: not states_asked_figure(u, c.text))
         picked = self._counting_first(u, picked, cands)
         # Only now: the neighbour and a runner-up change what is quoted, never whether the
-        # question is answered.
+        # question is answered. The runner-up of an unsure pick needs no bar of its own: the
+        # pick passed it, and an unsure reader scores the runner-up low too.
         if len(picked) == 1 and 0 <= picked[0].read_p < W.unsure_pick_p:
-            picked = self._runner_up(picked, cands, self.max_words, self.threshold)
+            picked = self._runner_up(picked, cands, self.max_words, 0.0)
         picked = within(self._with_neighbour(u, picked, cands, engine), self.max_words)
         room = self.max_words - quoted_words(picked[1:])  # left by the other quotes
         picked = [self_contained(picked[0], engine, room), *picked[1:]]
