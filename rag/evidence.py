@@ -124,6 +124,8 @@ class Weights:
     second_read_p: float
     second_read_gap: float
     unsure_pick_p: float
+    weak_pair_p: float
+    weak_pair_confidence: float
     why_hits: int
     restated_similarity: float
     requote_sure: float

@@ -66,7 +66,7 @@ READERS = ("auto", "cross", "lexical")
 
 
 def read_candidates(u: Understanding, lexical: list[Candidate], reader: SentenceReader,
-                    engine: Engine, lift: Callable[[float], float]) -> list[Candidate]:
+                    engine: Engine, lift: Callable[[float, float], float]) -> list[Candidate]:
     """Re-rank the lexical ranker's top distinct sentences by the reader's probability that
     each answers the question (less a little per lexical rank step, so near-ties keep the
     lexical order).
@@ -83,7 +83,7 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     if max(probs) < W.reader_doubt:  # none looks right: the answer may rank lower by words
         more = distinct_spans(lexical, W.reader_top_doubt)[len(top):]
         top, probs = top + more, probs + _read(u, more, reader)
-    out = [replace(c, score=order_score(p, i, W.reader_rank_weight), confidence=max(base, lift(p)),
+    out = [replace(c, score=order_score(p, i, W.reader_rank_weight), confidence=max(base, lift(p, base)),
                    read_p=p)
            for i, (c, p) in enumerate(zip(top, probs, strict=True))]
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
@@ -178,9 +178,14 @@ class ExtractiveAnswerer:
         # even when word overlap alone would say less.
         self.reader_thresholds = reader_thresholds
 
-    def _lift(self, p: float) -> float:
+    def _lift(self, p: float, base: float) -> float:
         sure, maybe = self.reader_thresholds
-        return self.threshold if p >= sure else self.uncertain_threshold if p >= maybe else 0.0
+        if p >= sure:
+            return self.threshold
+        # Two weak signals that agree, some word overlap and some reader belief, are worth
+        # quoting as "may answer this" (weights.toml: weak_pair_p, weak_pair_confidence).
+        weak_pair = p >= W.weak_pair_p and base >= W.weak_pair_confidence
+        return self.uncertain_threshold if p >= maybe or weak_pair else 0.0
 
     def compose(self, u: Understanding, hits: list[Hit], engine: Engine) -> Answer:
         lexical = rank_sentences(u, hits, engine)

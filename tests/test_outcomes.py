@@ -142,6 +142,22 @@ def test_the_reader_lifts_the_outcome_only_as_far_as_it_is_sure(
     assert a.outcome == outcome
 
 
+@pytest.mark.parametrize(("p", "outcome"), [(0.3, "uncertain"), (0.2, "not_found")])
+def test_some_word_overlap_and_some_reader_belief_together_may_answer(
+        tmp_path, p: float, outcome: str) -> None:  # type: ignore[no-untyped-def]
+    """Under both bars, a pick the reader gives at least weak_pair_p (0.25) is quoted as "may
+    answer this" when the question's word overlap is also at least weak_pair_confidence (0.2):
+    two weak signals that agree. The bars here are set over the overlap confidence (0.95,
+    0.9) and over the reader (0.99), so only that pairing can lift the pick."""
+    eng = one_page_engine(tmp_path, _DELAYS)
+    q = "what is holding up permanence for fenwick children in care"
+    ask = ExtractiveAnswerer(0.95, 75, 0.9, WordReader({"permanence": p}), (0.99, 0.99))
+    a = answer(q, eng.settings, engine=eng, answerer=ask)
+    assert a.outcome == outcome, a.text
+    if outcome == "not_found":  # the overlap was enough: the reader's 0.2 decided
+        assert 0.2 <= a.confidence < 0.9, a.confidence
+
+
 def test_a_quantity_question_answered_without_a_figure_is_not_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """"How many ...?" is answered by a figure: when the best sentence states none, the
     reports don't say ("one" counts before a unit: "one day a week"). Asked yes or no or to
