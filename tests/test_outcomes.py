@@ -155,7 +155,7 @@ def test_some_word_overlap_and_some_reader_belief_together_may_answer(
     a = answer(q, eng.settings, engine=eng, answerer=ask)
     assert a.outcome == outcome, a.text
     if outcome == "not_found":  # the overlap was enough: the reader's 0.2 decided
-        assert 0.2 <= a.confidence < 0.9, a.confidence
+        assert a.confidence is not None and 0.2 <= a.confidence < 0.9, a.confidence
 
 
 def test_a_quantity_question_answered_without_a_figure_is_not_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
