@@ -74,7 +74,8 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     Confidence stays the lexical ranker's, for the question as a whole (word overlap and
     meaning of its best sentence): on held-out documents the reader chooses the sentence far
     better, but its probabilities alone separate answerable from unanswerable questions
-    worse (evals/README.md). ``lift`` raises it where the reader is sure of a sentence."""
+    worse (evals/README.md). ``lift`` raises it where the reader is sure of a sentence, or
+    fairly sure of it while the words overlap some (given the question's confidence)."""
     top = distinct_spans(lexical, W.reader_top)
     if not top:
         return []
@@ -83,8 +84,8 @@ def read_candidates(u: Understanding, lexical: list[Candidate], reader: Sentence
     if max(probs) < W.reader_doubt:  # none looks right: the answer may rank lower by words
         more = distinct_spans(lexical, W.reader_top_doubt)[len(top):]
         top, probs = top + more, probs + _read(u, more, reader)
-    out = [replace(c, score=order_score(p, i, W.reader_rank_weight), confidence=max(base, lift(p, base)),
-                   read_p=p)
+    out = [replace(c, score=order_score(p, i, W.reader_rank_weight),
+                   confidence=max(base, lift(p, base)), read_p=p)
            for i, (c, p) in enumerate(zip(top, probs, strict=True))]
     out.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return out

@@ -38,7 +38,8 @@ class Settings:
     # cross-encoder when the real embedder is in use and its weights are there, else lexical),
     # "cross", or "lexical" (word overlap + MiniLM similarity alone). Confidence stays the
     # lexical one; the reader's probability lifts it to an answer at reader_threshold and to
-    # "uncertain" at reader_uncertain_threshold. Both chosen by document-fold CV on the open
+    # "uncertain" at reader_uncertain_threshold (and at weights.toml's weak_pair_p when the
+    # word overlap reaches weak_pair_confidence). Both chosen by document-fold CV on the open
     # split (evals/README.md).
     reader: str = "auto"
     reader_threshold: float = 0.5
