@@ -24,7 +24,7 @@ from rag.retrieve import tokenize
 from rag.tables import label_start
 from rag.verify import looks_like_instruction
 from reportqa.records import Answer, Chunk, Citation, Hit, Span, overlap
-from reportqa.text import after_paragraph_number, quotable_spans, sentence_key, sentence_spans
+from reportqa.text import quotable_spans, sentence_key, sentence_spans, unnumbered_spans
 
 NOT_IN_REPORTS = "The indexed reports don't say."
 
@@ -294,8 +294,7 @@ def rank_sentences(u: Understanding, hits: list[Hit], engine: Engine) -> list[Ca
     for h in hits:
         text = engine.retriever.report_text(h.chunk.report_id)
         prev: tuple[int, int] | None = None
-        for s0, e in ((after_paragraph_number(text, s, e), e)
-                      for s, e in sentence_spans(text, h.chunk.start, h.chunk.end)):
+        for s0, e in unnumbered_spans(text, h.chunk.start, h.chunk.end):
             starts = [s0]
             if prev and _ANAPHOR.match(text[s0:e]) and _next_to(prev[1], s0):
                 # "Its actual spend was ..." / "This is 24.37% ...": the subject may be in the

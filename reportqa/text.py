@@ -88,11 +88,17 @@ def after_paragraph_number(text: str, start: int, end: int) -> int:
     return m.end() if m else start
 
 
+def unnumbered_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """``sentence_spans`` with a paragraph number run into a sentence left out of it
+    ("46.Over-optimism ..." starts at "Over-optimism"); a number standing alone stays."""
+    return [(after_paragraph_number(text, s, e), e) for s, e in sentence_spans(text, start, end)]
+
+
 def quotable_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """The sentences of ``text[start:end]`` that an answer may quote: ``sentence_spans``
     without Ofsted's paragraph numbers, standing alone or run into the sentence. (Chunking
     keeps the plain spans, so chunk ids do not move.)"""
-    return [(after_paragraph_number(text, s, e), e) for s, e in sentence_spans(text, start, end)
+    return [(s, e) for s, e in unnumbered_spans(text, start, end)
             if not _PARAGRAPH_NUMBER.fullmatch(text, s, e)]
 
 
