@@ -246,6 +246,15 @@ def leaning(text: str) -> str:
     return "shortfall" if low > high else "strength" if high > low else ""
 
 
+def ends_in_label(text: str) -> bool:
+    """Does ``text`` end in a line with a colon and no full stop: a label and its value
+    ("Inspection date: 12/09/2016 to 06/10/2016") or a lead-in whose list follows ("This
+    should include:", alone or after the sentence it points back to)? Neither is a finding,
+    nor the reason for one."""
+    last = re.split(r"(?<=[.!?])\s+", text.strip())[-1]
+    return bool(_LABEL_LINE.match(last))
+
+
 def is_finding(sent: str, templates: frozenset[str]) -> bool:
     """Could this sentence be an inspector's finding? Not a label line ("Inspection dates:
     15 to 19 July 2024", a judgement row) and not standard text that other organisations'
@@ -606,8 +615,9 @@ def may_explain_the_one_before(sentence: str, purpose: bool = True) -> bool:
     """Can a sentence say why the one before it is so? It points back to it ("This meant
     ...", "These places are intended to ...") or gives a cause ("... due to ...") or, where
     ``purpose`` allows (what was done, not a shortfall), a purpose ("The aim was to ..."); and
-    it does not open with what followed from it ("As a result, ...": a consequence)."""
-    return not _CONSEQUENCE.match(sentence) and bool(
+    it does not open with what followed from it ("As a result, ...": a consequence). A lead-in
+    ("This should include:") explains nothing without its list."""
+    return not _CONSEQUENCE.match(sentence) and not ends_in_label(sentence) and bool(
         _ANAPHOR.match(sentence) or _CAUSAL.search(sentence)
         or (purpose and PURPOSE.search(sentence)))
 
