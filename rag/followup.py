@@ -413,12 +413,16 @@ def _asked(pu: Understanding, text: str) -> str:
 _CONTINUES = pattern("followups", "continues")
 
 
+_THEIR_OPENER = pattern("followups", "their_opener")
+
+
 def _carry(q: str, org: str) -> str:
-    """A message that names no organisation, about the last one: "their" -> "Bury's", else
-    "... in Bury". "They" stays: it is as often the children as the council."""
+    """A message that names no organisation, about the last one: "their" -> "Bury's" when
+    nothing before it could be what it points to, else "... in Bury". "They" stays: it is
+    as often the children as the council."""
     body = q.rstrip(" ?.!")
     end = q[len(body):]
-    if re.search(r"\btheir\b", body, re.I):
+    if _THEIR_OPENER.match(body):
         return re.sub(r"\btheir\b", f"{org}'s", body, count=1, flags=re.I) + end
     return f"{body} in {org}{end}"
 

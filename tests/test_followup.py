@@ -116,6 +116,9 @@ def _read(question: str, before: str) -> tuple[str, str]:
     # after "and", a question of its own is read as one, not slotted in as a topic
     ("What score did Darlington get for safeguarding?", "and did their carers find the "
      "advice helpful?", "carry", "did Darlington's carers find the advice helpful"),
+    # after a noun, "their" is that noun's: the organisation goes at the end
+    ("What score did Darlington get for safeguarding?", "do the staff feel backed by their "
+     "managers?", "carry", "do the staff feel backed by their managers in Darlington?"),
     # "their" is the organisation the template names already (not "Bury's ... in Bury")
     ("Are families in Bury waiting long for EHC plans?", "what about their care leavers?",
      "other_topic", "What about care leavers in Bury?"),
