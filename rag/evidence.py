@@ -255,6 +255,13 @@ def ends_in_label(text: str) -> bool:
     return bool(_LABEL_LINE.match(last))
 
 
+def ends_in_lead_in(text: str) -> bool:
+    """Does ``text`` end opening a list ("This should include:")? Without its items it says
+    nothing. (A label with its value, "Inspection dates: 12 to 23 February 2024", does
+    say something: when the inspection was.)"""
+    return text.rstrip().endswith(":")
+
+
 def is_finding(sent: str, templates: frozenset[str]) -> bool:
     """Could this sentence be an inspector's finding? Not a label line ("Inspection dates:
     15 to 19 July 2024", a judgement row) and not standard text that other organisations'

@@ -28,7 +28,7 @@ from rag.evidence import (
     counts_what_is_asked,
     distinct_chunks,
     distinct_spans,
-    ends_in_label,
+    ends_in_lead_in,
     gives_cause,
     joined,
     neighbours,
@@ -284,11 +284,11 @@ class ExtractiveAnswerer:
         """The pick followed by the first of the next-best candidates (weights.toml:
         second_sentence_pool) that is ``good``, from the same report, not overlapping it, with
         confidence at least ``bar``, when the texts fit in ``limit`` words; else the pick
-        alone. Not a label line or list lead-in ("Inspection date: ...", "This should
-        include:"): alone it says nothing about the question. ``_pick``'s second sentence and the unsure pick's runner-up both come here."""
+        alone. Not a list lead-in ("This should include:"): without its items it says
+        nothing. ``_pick``'s second sentence and the unsure pick's runner-up both come here."""
         words = sum(len(c.text.split()) for c in picked)
         for c in cands[1 : 1 + W.second_sentence_pool]:
-            if (good(c) and c.confidence >= bar and not ends_in_label(c.text)
+            if (good(c) and c.confidence >= bar and not ends_in_lead_in(c.text)
                     and c.hit.chunk.report_id == picked[0].hit.chunk.report_id
                     and not overlaps(c, picked) and words + len(c.text.split()) <= limit):
                 return [*picked, c]

@@ -744,22 +744,23 @@ def test_an_unsure_pick_is_followed_by_the_next_best_sentence_however_weak(tmp_p
     assert "permanence" in cited[0] and "foster" in cited[1], a.text
 
 
-@pytest.mark.parametrize("label", ["Inspection date: 12/09/2016 to 06/10/2016",
-                                   "This should include:\n◼ a named social worker for all."])
-def test_a_label_line_or_list_lead_in_is_never_the_quote_after_the_pick(tmp_path, label) -> None:  # type: ignore[no-untyped-def]
-    """A line with a colon and no full stop is a label ("Inspection date: ...") or a lead-in
-    whose list follows ("... should include:"): quoted after the pick it says nothing (read
-    sets: Redbridge's inspection dates and Bury's "This should include:" were quoted so).
-    The next sentence that is one is quoted instead."""
-    eng = one_page_engine(tmp_path, _DELAYS + label + "\n")
+@pytest.mark.parametrize("lead_in", [
+    "This should include:\n◼ a named social worker for all.",
+    "Inspectors looked at Fenwick's work, with a particular focus on:\n◼ children in care."])
+def test_a_list_lead_in_is_never_the_quote_after_the_pick(tmp_path, lead_in) -> None:  # type: ignore[no-untyped-def]
+    """A sentence that opens a list ("This should include:") says nothing without its items:
+    quoted after the pick it was noise (read sets: Bury's "This should include:",
+    Worcestershire's "... with a particular focus on the:"). The next sentence that says
+    something is quoted instead."""
+    eng = one_page_engine(tmp_path, _DELAYS + lead_in + "\n")
     ask = ExtractiveAnswerer(0.95, 75, 0.2,
-                             WordReader({"waited": 0.7, "include": 0.5, "date": 0.5,
+                             WordReader({"waited": 0.7, "include": 0.5, "focus": 0.5,
                                          "foster": 0.3}), (0.5, 0.2))
     a = answer("what is holding up permanence for fenwick children in care", eng.settings,
                engine=eng, answerer=ask)
     cited = [c.quote for c in a.citations if not c.see_also]
     assert a.outcome == "answer" and "waited" in cited[0], a.text
-    assert not any(c.rstrip().endswith((":", "2016")) for c in cited[1:]), a.text
+    assert not any(c.rstrip().endswith(":") for c in cited[1:]), a.text
 
 
 def test_the_next_best_sentence_never_decides_whether_a_question_is_answered(tmp_path) -> None:  # type: ignore[no-untyped-def]
