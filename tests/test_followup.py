@@ -1047,18 +1047,8 @@ def test_why_after_a_quoted_sentence_quotes_the_next_if_it_may_explain_it(
     """"Why?" after a quoted finding: the sentence right after it is the reason when it points
     back to it or gives a cause; not when it opens with a consequence or starts something
     else (then the report is searched as before)."""
-    from rag.evidence import cite_span
-    from rag.retrieve import Filters
-
-    text = ("Fenwick Borough Council: local authority assessment\nSafeguarding\n"
-            f"{_FINDING} {after} Partners said the safeguarding board met every month.\n")
-    eng = one_page_engine(tmp_path, text, "fenwick__safeguarding.txt")
-    report_id = eng.retriever.retrieve(_FINDING, Filters(), 1)[0].chunk.report_id
-    start = eng.retriever.report_text(report_id).index(_FINDING)
-    quoted = cite_span(1, report_id, eng, start, start + len(_FINDING), council="Fenwick")
-    first = "How long do safeguarding enquiries take in Fenwick?"
-    why = answer_in_chat("why so slow?", [Turn(first, first, (quoted,))], eng.settings,
-                         engine=eng)
+    why = _why_after_the_finding(
+        tmp_path, f"{after} Partners said the safeguarding board met every month.\n")
     assert why.outcome == "answer" or not quoted_as_reason, why.text
     reason = [" ".join(c.quote.split()) for c in why.citations if not c.see_also]
     assert (reason == [after]) is quoted_as_reason, why.text
@@ -1068,19 +1058,26 @@ def test_why_never_quotes_a_list_lead_in_as_the_reason(tmp_path: Path) -> None:
     """"This should include:" points back ("This ...") but explains nothing without its list:
     "why?" after the sentence before it does not quote it (read conversations: "why are they
     so bad" after Bury's EHC plans got "This should include: [1].")."""
+    why = _why_after_the_finding(
+        tmp_path, "This should include:\n◼ more staff for the safeguarding team.\n")
+    assert not any(c.quote.rstrip().endswith(":") for c in why.citations), why.text
+
+
+def _why_after_the_finding(tmp_path: Path, after: str) -> Answer:
+    """"why so slow?" after an answer that quoted ``_FINDING``, on a made-up Fenwick page
+    where ``after`` follows it."""
     from rag.evidence import cite_span
     from rag.retrieve import Filters
 
     text = ("Fenwick Borough Council: local authority assessment\nSafeguarding\n"
-            f"{_FINDING} This should include:\n◼ more staff for the safeguarding team.\n")
+            f"{_FINDING} {after}")
     eng = one_page_engine(tmp_path, text, "fenwick__safeguarding.txt")
     report_id = eng.retriever.retrieve(_FINDING, Filters(), 1)[0].chunk.report_id
     start = eng.retriever.report_text(report_id).index(_FINDING)
     quoted = cite_span(1, report_id, eng, start, start + len(_FINDING), council="Fenwick")
     first = "How long do safeguarding enquiries take in Fenwick?"
-    why = answer_in_chat("why so slow?", [Turn(first, first, (quoted,))], eng.settings,
-                         engine=eng)
-    assert not any(c.quote.rstrip().endswith(":") for c in why.citations), why.text
+    return answer_in_chat("why so slow?", [Turn(first, first, (quoted,))], eng.settings,
+                          engine=eng)
 
 
 def _page_quoting(tmp_path: Path, body: str, quote: str) -> tuple[Engine, Citation]:
