@@ -693,7 +693,7 @@ def with_elaboration(c: Candidate, engine: Engine, max_words: int, *,
     nxt = next_sentence(c, engine)
     if nxt is None or not _next_to(c.end, nxt.start):
         return c
-    if c.text.rstrip().endswith(":"):
+    if ends_in_lead_in(c.text):
         end, words = c.end, len(c.text.split())
         while (nxt is not None and _next_to(end, nxt.start) and LIST_ITEM.match(nxt.text)
                and _fits(words + len(nxt.text.split()), max_words)):
