@@ -164,6 +164,12 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # Unanswerable questions that got no confident answer (not_found or uncertain).
         "no_confident_answer": _rate(sum(1 for r in una if _outcome(r) != "answer"), len(una)),
         "citation_support": _rate(sum(1 for r in correct if r.get("supported")), len(correct)),
+        # Which answerer gave the correct answers whose citations do not support the evidence:
+        # a table answer cites its judgement or score row as the report's text reads after
+        # repair, and an evidence string copied from another rendering of that table (its
+        # columns in another order) shares too short a run with it to count.
+        "unsupported_by_answerer": _by_answerer([r for r in correct
+                                                 if r.get("supported") is False]),
         "recall_at_1": recall_at(ranks, 1),
         "recall_at_5": recall_at(ranks, 5),
         "mrr": mrr(ranks),
@@ -171,6 +177,14 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "latency_p95_ms": percentile(lat, 95),
         "mean_answer_words": (sum(words) / len(words)) if words else None,
     }
+
+
+def _by_answerer(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        key = str(r.get("answerer") or "unknown")
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _outcome(row: dict[str, Any]) -> str:

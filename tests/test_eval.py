@@ -87,7 +87,7 @@ def test_summarise_abstention_and_false_abstention():
     assert s["answer_accuracy"] == 0.5
     assert s["abstention_accuracy"] == 0.5  # the error row counts as a miss
     assert s["false_abstention_rate"] == 0.5
-    assert s["citation_support"] == 1.0
+    assert s["citation_support"] == 1.0 and s["unsupported_by_answerer"] == {}
     assert s["recall_at_1"] == 0.5 and s["mrr"] == 0.5
     assert s["latency_p50_ms"] == 20.0
     assert s["mean_answer_words"] == 3.0
@@ -95,6 +95,22 @@ def test_summarise_abstention_and_false_abstention():
     assert M.failure_reason(rows[3]) == "error"
     assert M.failure_reason(rows[0]) is None
     assert M.percentile([1, 2, 3, 4], 50) == 2.5
+
+
+def test_unsupported_correct_answers_are_counted_by_answerer():
+    """Citation support's misses, split by the answerer that gave them: a correct table
+    answer whose row does not match the evidence string is told apart from a quote that
+    cites the wrong passage. Wrong answers and unmeasured support are not counted."""
+    def row(answerer: str, correct: bool, supported: bool | None) -> dict[str, Any]:
+        return {"answerable": True, "abstained": False, "correct": correct,
+                "contains_gold": correct, "supported": supported, "rank": 1,
+                "latency_ms": 1.0, "answer": "a", "error": None, "answerer": answerer}
+
+    s = M.summarise([row("table", True, False), row("table", True, False),
+                     row("extractive", True, False), row("extractive", True, True),
+                     row("extractive", False, False), row("table", True, None)])
+    assert s["unsupported_by_answerer"] == {"extractive": 1, "table": 2}
+    assert s["citation_support"] == 0.2
 
 
 def test_gate_messages():

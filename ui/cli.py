@@ -355,6 +355,9 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         for key in ("answer_accuracy", "abstention_accuracy", "citation_support",
                     "recall_at_5", "mrr"):
             print(f"{key:20} {'-' if o[key] is None else f'{o[key]:.3f}'}")
+        if o["unsupported_by_answerer"]:
+            print("  not supported, by answerer: " + ", ".join(
+                f"{k} {v}" for k, v in o["unsupported_by_answerer"].items()))
         print(f"{res.summary['n']} questions, {o['errors']} errors; wrote "
               f"{res.out_dir / 'report.html'}")
     for msg in res.gate_failures:
