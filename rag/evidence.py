@@ -475,7 +475,10 @@ def states_a_name(u: Understanding, text: str) -> bool:
     open its sentence, is not a month or a clause opener, is not one of the question's words
     and is not an acronym of them ("DCS" for "director of children's services")?"""
     typed = [w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(u.question)]
-    asked = set(typed)
+    # A hyphenated word of the question is its parts too: "Southend" in the sentence is
+    # named by "Southend-on-Sea's" in the question (and "Stockton-on-Tees" in the sentence
+    # by "stockton on tees", ``_is_asked``).
+    asked = set(typed) | {p for w in typed for p in w.split("-") if p}
     # Initials of the question's words in order, small words skipped: "director of
     # children's services" -> "dcs".
     initials = "".join(w[0] for w in typed if w not in _SMALL)
@@ -486,10 +489,16 @@ def states_a_name(u: Understanding, text: str) -> bool:
         sentence = text[s:e]
         for w in _WORD.findall(sentence)[0 if _QUOTED_NAME.match(sentence) else 1:]:
             bare = w.replace("’", "'").removesuffix("'s")
-            if (w[0].isupper() and w not in _NOT_A_NAME and bare.lower() not in asked
+            if (w[0].isupper() and w not in _NOT_A_NAME and not _is_asked(bare.lower(), asked)
                     and not (bare.isupper() and bare.lower() in initials)):
                 return True
     return False
+
+
+def _is_asked(word: str, asked: set[str]) -> bool:
+    """Is ``word`` (lower case) the question's own: one of its words, or hyphenated from them
+    and small words ("stockton-on-tees")?"""
+    return word in asked or all(p in asked or p in _SMALL for p in word.split("-") if p)
 
 
 def states_a_grade(text: str) -> bool:

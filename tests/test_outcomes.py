@@ -354,6 +354,12 @@ def test_a_name_question_answered_by_a_sentence_naming_nothing_is_not_found(tmp_
     assert states_a_name(forum, "‘Fen2gether’, the local parent carer forum (PCF), is on "
                                 "many boards.")
     assert not states_a_name(forum, "“I feel the parent carer forum listens to us.”")
+    # The organisation the question names, however its hyphens split it, names no one.
+    hyphen = understand("Who is Fenwick-on-Sea's director of children's services?", [])
+    assert not states_a_name(hyphen, "The training offer in Fenwick is comprehensive.")
+    spaced = understand("who is the director of childrens services in fenwick on sea", [])
+    assert not states_a_name(spaced, "Staff in Fenwick-on-Sea are well supported.")
+    assert states_a_name(spaced, "Staff in Fenwick-on-Sea are led by Ann Smith.")
 
 
 def test_a_short_label_line_naming_who_is_asked_is_a_candidate(tmp_path, repo_root: Path) -> None:  # type: ignore[no-untyped-def]
