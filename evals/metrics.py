@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
 from typing import Any
@@ -180,11 +181,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _by_answerer(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r in rows:
-        key = str(r.get("answerer") or "unknown")
-        out[key] = out.get(key, 0) + 1
-    return dict(sorted(out.items()))
+    return dict(sorted(Counter(str(r.get("answerer") or "unknown") for r in rows).items()))
 
 
 def _outcome(row: dict[str, Any]) -> str:
