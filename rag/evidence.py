@@ -631,8 +631,9 @@ def may_explain_the_one_before(sentence: str, purpose: bool = True) -> bool:
     """Can a sentence say why the one before it is so? It points back to it ("This meant
     ...", "These places are intended to ...") or gives a cause ("... due to ...") or, where
     ``purpose`` allows (what was done, not a shortfall), a purpose ("The aim was to ..."); and
-    it does not open with what followed from it ("As a result, ...": a consequence). A lead-in
-    ("This should include:") explains nothing without its list."""
+    it does not open with what followed from it ("As a result, ...": a consequence). It does
+    not end in a label line (``ends_in_label``): a label with its value ("Inspection dates:
+    ...") explains nothing, nor does a lead-in ("This should include:") without its list."""
     return not _CONSEQUENCE.match(sentence) and not ends_in_label(sentence) and bool(
         _ANAPHOR.match(sentence) or _CAUSAL.search(sentence)
         or (purpose and PURPOSE.search(sentence)))
