@@ -795,16 +795,30 @@ def cite_span(n: int, report_id: str, eng: Engine, start: int, end: int, *,
     ch = chunk or eng.retriever.chunk_at(report_id, start)
     row: ReportRow | None = eng.retriever.report(report_id)
     page, page_end = row.pages(start, end) if row else (None, None)
+    p0, p1 = (ch.start, ch.end) if ch else block_around(
+        text, start, end, *eng.retriever.chunks_beside(report_id, start, end))
     return Citation(
         n=n, report_id=report_id, council=council,
         page_kind=chunk.page_kind if chunk else (row.metadata.get("page_kind") if row else None),
         quality_statement=statement or (ch.quality_statement if ch else None),
         section=section_heading(row, text, start, ch, eng) or (ch.section if ch else None),
         score=score,
-        quote=text[start:end], passage=ch.text if ch else text[start:end],
+        quote=text[start:end], passage=ch.text if ch else text[p0:p1],
         start=start, end=end, source=row.source if row else "",
-        passage_start=ch.start if ch else start, see_also=see_also, page=page, page_end=page_end,
+        passage_start=p0, see_also=see_also, page=page, page_end=page_end,
     )
+
+
+def block_around(text: str, start: int, end: int, before: Chunk | None,
+                 after: Chunk | None) -> tuple[int, int]:
+    """The passage of a quote no chunk holds: a line the chunker took for a heading, such as
+    the last row of an Ofsted judgement table ("Overall effectiveness Inadequate", filed as
+    the heading of the summary below it). Shown alone, the row lost its table; so the passage
+    runs from the chunk it closes to the end of the chunk it opens, each only when nothing
+    but white space lies between (another heading between means another block)."""
+    s = before.start if before and not text[before.end:start].strip() else start
+    e = after.end if after and not text[end:after.start].strip() else end
+    return s, e
 
 
 def cite(n: int, c: Candidate, engine: Engine, see_also: bool = False) -> Citation:

@@ -193,6 +193,16 @@ class HybridRetriever:
                 return c
         return None
 
+    def chunks_beside(self, report_id: str, start: int, end: int) -> tuple[Chunk | None,
+                                                                          Chunk | None]:
+        """The last chunk of ``report_id`` ending at or before ``start`` and the first one
+        starting at or after ``end``: where a span no chunk holds (a heading line) sits."""
+        st = self.state()
+        cs = [st.chunks[i] for i in st.by_report.get(report_id, ())]
+        before = max((c for c in cs if c.end <= start), key=lambda c: c.end, default=None)
+        after = min((c for c in cs if c.start >= end), key=lambda c: c.start, default=None)
+        return before, after
+
     def report(self, report_id: str) -> ReportRow | None:
         return self.state().reports.get(report_id)
 

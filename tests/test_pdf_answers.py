@@ -14,6 +14,8 @@ import pytest
 from ingest.pipeline import ingest
 from rag.answer import answer
 from rag.engine import Engine
+from rag.evidence import block_around
+from reportqa.records import Chunk
 from reportqa.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -406,6 +408,36 @@ def test_what_ofsted_judged_a_council_is_its_judgement(eng: Engine, question: st
     sentence about the grade at the inspection before (which never said Inadequate)."""
     a = answer(question, eng.settings, engine=eng)
     assert a.answerer == "table" and "Overall effectiveness Inadequate" in a.text, a.text
+
+
+def test_a_judgement_rows_passage_is_its_table_and_the_summary_it_heads(eng: Engine) -> None:
+    """The last row of a judgement table ("Overall effectiveness Inadequate") is a line the
+    chunker files as the heading of the summary below it, so no chunk holds it and its
+    citation's passage was the row alone: the reader of the passage lost the table. The
+    passage is now the table it closes and the summary it opens, the quote at its offset."""
+    a = answer("What did Ofsted judge Knowsley overall?", eng.settings, engine=eng)
+    c = next(c for c in a.citations if c.quote.startswith("Overall effectiveness"))
+    at = c.start - c.passage_start
+    assert c.passage[at:at + len(c.quote)] == c.quote, (c.passage, c.quote)
+    assert "The experiences and progress of care leavers" in c.passage[:at], c.passage
+    assert len(c.passage[at + len(c.quote):].split()) > 20, c.passage
+
+
+def test_a_quote_between_chunks_takes_only_the_chunks_it_touches() -> None:
+    """A heading line between two chunks joins each only across white space: a heading of its
+    own between (a second block) keeps the quote out of the chunk beyond it."""
+    text = "Row one: Good\nRow two: Good\nOverall effectiveness Good\nSummary.\nNext\nMore."
+    row = text.index("Overall")
+    end = row + len("Overall effectiveness Good")
+
+    def chunk(s: int, e: int) -> Chunk:
+        return Chunk(Chunk.make_id("h", s, text[s:e]), "r", text[s:e], s, e)
+
+    table, summary = chunk(0, row - 1), chunk(end + 1, text.index("\nNext"))
+    assert block_around(text, row, end, table, summary) == (0, summary.end)
+    first_row = chunk(0, text.index("\nRow two"))  # "Row two: Good" lies between, in no chunk
+    assert block_around(text, row, end, first_row, summary) == (row, summary.end)
+    assert block_around(text, row, end, None, None) == (row, end)
 
 
 def test_a_visit_letters_closing_line_is_no_answer(eng: Engine) -> None:
