@@ -32,6 +32,10 @@ REPEAT_SHARE = 0.4
 # A line at least this share of the document's typical width (the median over pages of each
 # page's longest line: a full line of text) was wrapped.
 WRAP_SHARE = 0.7
+# Lines of at least SUBSTANTIAL characters are mostly running text; one over MERGED_SHARE times
+# their median length is two printed lines PDFium read as one (`_typical_width`).
+SUBSTANTIAL = 40
+MERGED_SHARE = 1.5
 # A line repeated only in shape ("Page 4 of 12") is running furniture only when shorter than
 # this share of the typical width: a full-width line is a templated paragraph's text.
 RUNNING_MAX_SHARE = 0.9
@@ -136,8 +140,24 @@ def _running_lines(pages: list[list[str]], key: Callable[[str], str]) -> set[str
 
 def _typical_width(pages: list[list[str]]) -> float:
     """Median over pages of the longest line: the width of a full line of running text, even
-    when most lines are short (a title page, a table of ratings)."""
-    longest = sorted(max((len(ln) for ln in lines), default=0) for lines in pages)
+    when most lines are short (a title page, a table of ratings).
+
+    Unless that is itself two printed lines PDFium read as one (150-170 characters among
+    lines of 85; over MERGED_SHARE times the median substantial line): then the median over
+    pages of the longest line that is not. On over half of a report's pages such a line set
+    the width (Surrey's area SEND report: 165), every full line read as short, and sentences
+    broke at each line end before a capital ("... and NHS" / "Frimley ICB are ..."). Merged
+    lines on fewer pages leave the median a real line, and the width is as it was."""
+    width = _median_longest(pages, math.inf)
+    substantial = sorted(len(ln) for lines in pages for ln in lines if len(ln) >= SUBSTANTIAL)
+    cap = MERGED_SHARE * substantial[len(substantial) // 2] if substantial else math.inf
+    return width if width <= cap else _median_longest(pages, cap)
+
+
+def _median_longest(pages: list[list[str]], cap: float) -> float:
+    """Median over pages of the longest line no longer than ``cap`` (80 for no lines)."""
+    longest = sorted(max((len(ln) for ln in lines if len(ln) <= cap), default=0)
+                     for lines in pages)
     longest = [n for n in longest if n] or [80]
     return float(longest[len(longest) // 2])
 

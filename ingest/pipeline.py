@@ -28,7 +28,7 @@ from reportqa.text import count_wordpieces_batch
 Progress = Callable[[int, int, str], None]
 _SIDECARS = re.compile(r"^(SOURCES\.tsv|README(\..*)?|LICEN[CS]E(\..*)?|ATTRIBUTION(\..*)?|\..*)$", re.I)
 # Bump when parsing/structure/chunking changes: known files are then re-read on next ingest.
-PARSER_VERSION = 12
+PARSER_VERSION = 13
 _GROUP_CHUNKS = 256  # embed + commit in groups: bounded memory, frequent commit points
 
 

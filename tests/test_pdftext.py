@@ -209,3 +209,19 @@ def test_a_long_question_heading_is_a_line_of_its_own() -> None:
     text = clean_pages(pages).text
     assert "these children.\nWhat is it like to be a child or young person with SEND in this " \
            "area?\nChildren and young people" in text
+
+
+def test_lines_pdfium_read_as_one_do_not_set_the_width() -> None:
+    """PDFium reads two printed lines as one now and then (160 characters among lines of 85).
+    On over half of a report's pages (Surrey's area SEND report) such a line set the typical
+    width, every full line then read as short, and a sentence broke at each line end before a
+    capital: "... Care Board (ICB) and NHS" / "Frimley ICB are jointly responsible ..."."""
+    merged = ("Children and young people in the area have co-produced many of the recent changes "
+              "across the partnership, for example the new strategy for autism and the offer.")
+    body = ["Surrey County Council, NHS Surrey Heartlands Integrated Care Board (ICB) and NHS",
+            "Frimley ICB are jointly responsible for the planning and commissioning of services",
+            "for children and young people with SEND in the area, and they meet every month."]
+    assert len(merged) > 1.5 * max(len(b) for b in body)
+    pages = [_page(n, [merged, *body] if n < 4 else body) for n in (1, 2, 3, 4)]
+    text = clean_pages(pages).text
+    assert "(ICB) and NHS Frimley ICB are jointly responsible" in text, text
