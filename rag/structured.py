@@ -45,6 +45,7 @@ from rag.judgement_answers import (
     report_summary,
     visit_findings,
 )
+from rag.letters import letter_addressee
 from rag.lexicon import pattern, words
 from rag.query import (
     Council,
@@ -157,6 +158,13 @@ _WHICH = pattern("questions", "which_group")
 _SCORE_VALUE = pattern("questions", "score_value")
 _LIST_GROUP = pattern("questions", "list_group")
 _WHOLE_SERVICE = pattern("questions", "whole_service")
+
+
+def _detect_addressee(p: Parsed) -> Slots | None:
+    # Only of a named council: the handler reads that council's letters, if it has any.
+    if p.councils and (asks("asks_addressee", p.q) or asks("asks_post_holder", p.q)):
+        return {}
+    return None
 
 
 def _detect_publication_date(p: Parsed) -> Slots | None:
@@ -374,6 +382,11 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     # "What reports do you have?": the index's own list, by family (no report text claims it).
     QuestionType("indexed_reports", _detect_indexed_reports,
                  lambda u, c, s, e: across.indexed_reports(u, e)),
+    # "Who was Ofsted's letter to Kent sent to?", "who was Dudley's interim director of
+    # children's services?": a visit letter's addressee and post (rag/letters.py); a council
+    # with no letter, or none whose addressee holds the post asked, is searched.
+    QuestionType("addressee", _detect_addressee,
+                 _some(lambda u, c, e: letter_addressee(u, c, e)), falls_through=True),
     # "When was Bury's CQC assessment published?": the date each report says it was published.
     QuestionType("publication_date", _detect_publication_date,
                  _some(lambda u, c, e: publication_dates(u, c, e)), falls_through=True,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
+from ingest.profiles import addressee, profile_named
 from rag.answer import answer
 from rag.engine import Engine
 from rag.evidence import block_around
@@ -438,6 +439,48 @@ def test_a_quote_between_chunks_takes_only_the_chunks_it_touches() -> None:
     first_row = chunk(0, text.index("\nRow two"))  # "Row two: Good" lies between, in no chunk
     assert block_around(text, row, end, first_row, summary) == (row, summary.end)
     assert block_around(text, row, end, None, None) == (row, end)
+
+
+def test_every_visit_letter_names_its_addressee_and_post(eng: Engine) -> None:
+    """Each bundled visit letter's addressee is the line above its address ending with the
+    surname its greeting uses, and their post is the line below."""
+    letters = [r for r in eng.current_reports() if r.metadata.get("family") == "ofsted-visit-letter"]
+    assert len(letters) == 6
+    for row in letters:
+        text = eng.retriever.report_text(row.report_id)
+        found = addressee(text, profile_named("ofsted-visit-letter"))  # type: ignore[arg-type]
+        assert found is not None, row.report_id
+        (s, e), (ps, pe) = found
+        assert re.search(rf"^Dear \w+ {text[s:e].split()[-1]}$", text, re.M), text[s:e]
+        assert "Director" in text[ps:pe] and pe < text.index("Dear")
+
+
+@pytest.mark.parametrize("question, name, post", [
+    ("Who is the corporate director for children, young people and education at Kent County "
+     "Council that Ofsted wrote to?", "Sarah Hammond", "Corporate Director"),
+    ("Who is the interim boss of children's services in Worcestershire that Ofsted's focused "
+     "visit letter was sent to?", "Adam Johnston", "Interim Director"),
+    ("who was the interim director of childrens services at dudley when ofsted visited in 2020",
+     "Helen Ellis", "Interim Director of Children"),
+])
+def test_who_a_visit_letter_was_sent_to_is_its_addressee(eng: Engine, question: str, name: str,
+                                                          post: str) -> None:
+    """The name and post are two lines above the greeting, in no one sentence: the search
+    quoted something else or nothing (three blind writers, three letters)."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table" and name in a.text and post in a.text, a.text
+    assert name in a.citations[0].quote and post in a.citations[0].quote
+    assert a.citations[0].page == 1
+
+
+@pytest.mark.parametrize("question", ["who is kent's chief executive",
+                                      "Who is Southend-on-Sea's director of children's services?"])
+def test_a_post_no_letter_names_is_not_answered_with_an_addressee(eng: Engine,
+                                                                   question: str) -> None:
+    """Kent's letter went to its corporate director, not its chief executive; Southend has no
+    letter. Neither is answered from an addressee."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer != "table" and "addressed to" not in a.text, a.text
 
 
 def test_a_visit_letters_closing_line_is_no_answer(eng: Engine) -> None:

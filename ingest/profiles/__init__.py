@@ -51,6 +51,8 @@ class Profile:
     grade_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
     service: str = ""  # how a list across councils labels this family ("children's services (Ofsted)")
     asked_by: tuple[str, ...] = ()  # words a question names the family by ("ofsted", "send")
+    # A letter's greeting ("Dear Ms Hammond"), its `surname` group naming the addressee
+    salutation: tuple[re.Pattern[str], ...] = ()
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -93,6 +95,7 @@ def profiles() -> tuple[Profile, ...]:
             asked_as={k: tuple(v) for k, v in d.get("asked_as", {}).items()},
             grade_words={k: tuple(v) for k, v in d.get("grade_words", {}).items()},
             service=d.get("service", ""), asked_by=tuple(d.get("asked_by", [])),
+            salutation=_compile(d.get("salutation", [])),
         ))
     return tuple(out)
 
@@ -125,6 +128,30 @@ def scopes() -> tuple[Scope, ...]:
 
 def profile_named(name: str | None) -> Profile | None:
     return next((p for p in profiles() if p.name == name), None)
+
+
+# How far into a letter its greeting may be (past the sender's address and the date).
+GREETING_CHARS = 3000
+
+
+def addressee(text: str, prof: Profile) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Spans of a letter's addressee and their post: the line above the address that ends
+    with the surname its greeting uses, and the line below it ("Sarah Hammond" /
+    "Corporate Director - Children, Young People and Education" ... "Dear Ms Hammond").
+    None for a report of a family with no greeting, or a letter whose greeting names no
+    line above it."""
+    head = text[:GREETING_CHARS]
+    greeting = next((m for rx in prof.salutation for m in [rx.search(head)] if m), None)
+    if greeting is None:
+        return None
+    surname = greeting.group("surname")
+    lines = [m for m in re.finditer(r"[^\n]+", head[:greeting.start()])]
+    for i in range(len(lines) - 2, -1, -1):
+        words = lines[i].group().split()
+        if 2 <= len(words) <= 5 and words[-1] == surname:
+            post = lines[i + 1]
+            return (lines[i].start(), lines[i].end()), (post.start(), post.end())
+    return None
 
 
 _BULLETS = "[◼•●▪■◦‣−–—-]"  # the glyphs a list item may open with (Surrey prints "−")
