@@ -58,7 +58,8 @@ def letter_addressee(u: Understanding, councils: tuple[str, ...], eng: Engine) -
         n = len(cites) + 1
         cites.append(cite_span(n, row.report_id, eng, s, pe, council=row.metadata.get("council")))
         org = row.metadata.get("organisation") or row.metadata.get("council")
-        said.append(f"Ofsted's letter to {org} was addressed to {' '.join(text[s:e].split())}, "
+        said.append(f"{prof.inspectorate}'s letter to {org} was addressed to "
+                    f"{' '.join(text[s:e].split())}, "
                     f"{' '.join(text[ps:pe].split())} [{n}].")
     if not cites:
         return None

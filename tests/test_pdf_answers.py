@@ -474,11 +474,13 @@ def test_who_a_visit_letter_was_sent_to_is_its_addressee(eng: Engine, question: 
 
 
 @pytest.mark.parametrize("question", ["who is kent's chief executive",
+                                      "who is blackpool's director of adult social care",
                                       "Who is Southend-on-Sea's director of children's services?"])
 def test_a_post_no_letter_names_is_not_answered_with_an_addressee(eng: Engine,
                                                                    question: str) -> None:
-    """Kent's letter went to its corporate director, not its chief executive; Southend has no
-    letter. Neither is answered from an addressee."""
+    """Kent's letter went to its corporate director, not its chief executive; Blackpool's to
+    its director of children's services, not of adult social care; Southend has no letter.
+    None is answered from an addressee."""
     a = answer(question, eng.settings, engine=eng)
     assert a.answerer != "table" and "addressed to" not in a.text, a.text
 
