@@ -32,8 +32,9 @@ REPEAT_SHARE = 0.4
 # A line at least this share of the document's typical width (the median over pages of each
 # page's longest line: a full line of text) was wrapped.
 WRAP_SHARE = 0.7
-# Lines of at least SUBSTANTIAL characters are mostly running text; one over MERGED_SHARE times
-# their median length is two printed lines PDFium read as one (`_typical_width`).
+# Lines of at least SUBSTANTIAL characters are mostly running text, and the upper quartile of
+# their lengths a full line; one over MERGED_SHARE times that is two printed lines PDFium read
+# as one (`_typical_width`).
 SUBSTANTIAL = 40
 MERGED_SHARE = 1.5
 # A line repeated only in shape ("Page 4 of 12") is running furniture only when shorter than
@@ -143,15 +144,17 @@ def _typical_width(pages: list[list[str]]) -> float:
     when most lines are short (a title page, a table of ratings).
 
     Unless that is itself two printed lines PDFium read as one (150-170 characters among
-    lines of 85; over MERGED_SHARE times the median substantial line): then the median over
-    pages of the longest line that is not. On over half of a report's pages such a line set
-    the width (Surrey's area SEND report: 165), every full line read as short, and sentences
-    broke at each line end before a capital ("... and NHS" / "Frimley ICB are ..."). Merged
-    lines on fewer pages leave the median a real line, and the width is as it was."""
+    lines of 85; over MERGED_SHARE times the upper quartile of substantial lines, a full
+    line): then the median over pages of the longest line that is not. On over half of a
+    report's pages such a line set the width (Surrey's area SEND report: 165), every full line
+    read as short, and sentences broke at each line end before a capital ("... and NHS" /
+    "Frimley ICB are ..."). Merged lines on fewer pages leave the median a real line, and the
+    width is as it was. (The quartile, not the median: in a short report most substantial
+    lines may be a paragraph's last line or a footer, well short of a full one.)"""
     width = _median_longest(pages, math.inf)
     substantial = sorted(len(ln) for lines in pages for ln in lines if len(ln) >= SUBSTANTIAL)
-    cap = MERGED_SHARE * substantial[len(substantial) // 2] if substantial else math.inf
-    return width if width <= cap else _median_longest(pages, cap)
+    full = substantial[len(substantial) * 3 // 4] if substantial else math.inf
+    return width if width <= MERGED_SHARE * full else _median_longest(pages, MERGED_SHARE * full)
 
 
 def _median_longest(pages: list[list[str]], cap: float) -> float:
