@@ -64,6 +64,23 @@ def test_locked_split_is_documents_apart() -> None:
     assert all(r["file"] in locked_files or r["file"] is None for r in _rows("locked.jsonl"))
 
 
+def test_second_locked_set_keeps_its_shape_on_locked_documents() -> None:
+    """locked-2.jsonl (written by other helpers, from the locked documents' text alone) is a
+    second locked split: the same shape as the others, every question on a locked document,
+    no id shared with locked.jsonl. Only counted, never printed: failures name ids alone."""
+    rows, where = _rows("locked-2.jsonl"), _split_of()
+    ids = [r["id"] for r in rows]
+    assert len(set(ids)) == len(ids) and not set(ids) & {r["id"] for r in _rows("locked.jsonl")}
+    for r in rows:
+        assert set(r) == KEYS and r["type"] in TYPES and r["split"] == "locked", r["id"]
+        assert r["file"] is None or where.get(r["file"]) == "locked", r["id"]
+        if r["answerable"]:
+            assert r["answers"] and r["evidence"] and r["file"], r["id"]
+        else:
+            assert not r["answers"] and not r["evidence"], r["id"]
+    assert sum(not r["answerable"] for r in rows) / len(rows) >= 0.15
+
+
 @pytest.mark.parametrize("name", ["conversations-open.jsonl", "conversations-dev.jsonl",
                                   "conversations-fresh.jsonl", "conversations-fresh-2.jsonl",
                                   "conversations-fresh-3.jsonl", "conversations-fresh-4.jsonl",
