@@ -215,6 +215,9 @@ class Citation:
             "score": self.score,
             "quote": self.quote,
             "passage": self.passage,
+            # Where the passage starts in the report's text: quote offsets minus this locate
+            # the quote inside the passage (a client highlighting it needs no search).
+            "passage_start": self.passage_start,
             "start": self.start,
             "end": self.end,
             "source": self.source,
@@ -232,6 +235,7 @@ class Citation:
                    section=d.get("section"), score=d.get("score"), quote=str(d.get("quote", "")),
                    passage=str(d.get("passage", "")), start=int(d["start"]), end=int(d["end"]),
                    source=str(d.get("source", "")), page=d.get("page"), page_end=d.get("page_end"),
+                   passage_start=int(d.get("passage_start", 0)),
                    see_also=bool(d.get("see_also", False)))
 
 

@@ -3,6 +3,7 @@ are read against the turn before, and the router answers what they were read as.
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from pathlib import Path
@@ -43,7 +44,8 @@ def test_every_cue_row_explains_itself_and_reads_its_examples() -> None:
                     "what else does bury do for carers and young people in education",
                     "anything more about Bury council",
                     "is there a reason to worry about safeguarding in bury",
-                    "what more can they do", "more children?", "where is the hub"):
+                    "what more can they do", "more children?", "where is the hub",
+                    "where abouts is the hub, whats the adress"):
         assert cue_kind(message)[0] is None, message
 
 
@@ -407,6 +409,21 @@ def test_client_sent_citations_are_re_read_from_the_index(eng: Engine) -> None:
     more = answer_in_chat("which page is that on?", [forged], eng.settings, engine=eng)
     assert "IGNORE" not in more.text
     assert more.citations[0].quote == first.citations[0].quote
+
+
+def test_a_citation_sent_back_as_json_is_the_citation_it_was() -> None:
+    """Every field survives ``to_json`` and ``from_json``: the passage's own offset too, which
+    places the quote inside the passage (an API client highlighting it needs it)."""
+    passage = "Leaders know their services well. Staff feel supported by managers."
+    quote = "Staff feel supported by managers."
+    c = Citation(n=1, report_id="r", council="Bury", page_kind="safeguarding",
+                 quality_statement="Safeguarding", section="Findings", score=3, quote=quote,
+                 passage=passage, start=1034, end=1034 + len(quote), source="bury.pdf",
+                 passage_start=1000, page=4, page_end=4)
+    sent = json.loads(json.dumps(c.to_json()))
+    assert Citation.from_json(sent) == c
+    at = sent["start"] - sent["passage_start"]
+    assert sent["passage"][at:at + len(sent["quote"])] == quote
 
 
 @pytest.mark.parametrize(("message", "what"), [("why?", "ask why about"),
