@@ -58,6 +58,7 @@ from rag.query import (
 from rag.retrieve import Filters, tokenize
 from rag.stat_answers import superlative, versus_england
 from rag.tables import RatingRow, ScoreRow, best_per_key
+from rag.team import inspection_team_answer
 from rag.when import asked_extreme
 from reportqa.records import Answer, Citation
 from reportqa.text import clean_quote
@@ -165,6 +166,11 @@ def _detect_addressee(p: Parsed) -> Slots | None:
     if p.councils and (asks("asks_addressee", p.q) or asks("asks_post_holder", p.q)):
         return {}
     return None
+
+
+def _detect_inspector(p: Parsed) -> Slots | None:
+    # Only of a named council: the handler reads that council's reports' inspection teams.
+    return {} if p.councils and asks("asks_inspector", p.q) else None
 
 
 def _detect_publication_date(p: Parsed) -> Slots | None:
@@ -387,6 +393,11 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     # with no letter, or none whose addressee holds the post asked, is searched.
     QuestionType("addressee", _detect_addressee,
                  _some(lambda u, c, e: letter_addressee(u, c, e)), falls_through=True),
+    # "Who led Ofsted's inspection of Doncaster?", "who was Redbridge's deputy lead inspector?":
+    # the lines of the council's reports that name its inspection team (rag/team.py); a
+    # council whose reports print none is searched.
+    QuestionType("inspector", _detect_inspector,
+                 _some(lambda u, c, e: inspection_team_answer(u, c, e)), falls_through=True),
     # "When was Bury's CQC assessment published?": the date each report says it was published.
     QuestionType("publication_date", _detect_publication_date,
                  _some(lambda u, c, e: publication_dates(u, c, e)), falls_through=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
-from ingest.profiles import addressee, profile_named
+from ingest.profiles import addressee, inspection_team, profile_named
 from rag.answer import answer
 from rag.engine import Engine
 from rag.evidence import block_around
@@ -483,6 +483,61 @@ def test_a_post_no_letter_names_is_not_answered_with_an_addressee(eng: Engine,
     None is answered from an addressee."""
     a = answer(question, eng.settings, engine=eng)
     assert a.answerer != "table" and "addressed to" not in a.text, a.text
+
+
+def test_every_ofsted_report_names_its_inspection_team(eng: Engine) -> None:
+    """Each bundled Ofsted report's team as printed: an ILACS or SIF report's lead inspector
+    line, a SEND report's Ofsted and CQC leads, a letter's inspectors and the one of them who
+    signed it. Each entry's names are inside its own quote."""
+    families = {"ofsted-ilacs": 0, "ofsted-sif": 0, "ofsted-area-send": 0, "ofsted-visit-letter": 0}
+    for row in eng.current_reports():
+        fam = row.metadata.get("family")
+        if fam not in families:
+            continue
+        families[fam] += 1
+        text = eng.retriever.report_text(row.report_id)
+        team = inspection_team(text, profile_named(fam))  # type: ignore[arg-type]
+        assert team and all(e.names and e.names in " ".join(text[e.start:e.end].split())
+                            for e in team), row.report_id
+        roles = [e.role.lower() for e in team]
+        if fam in ("ofsted-ilacs", "ofsted-sif"):
+            assert roles[0] == "lead inspector", (row.report_id, roles)
+        elif fam == "ofsted-area-send":
+            assert any("ofsted" in r and "lead" in r for r in roles), (row.report_id, roles)
+            assert any("cqc" in r and "lead" in r for r in roles), (row.report_id, roles)
+        else:
+            listed, signed = team[0], team[-1]
+            assert "inspector" in signed.role.lower() and signed.names in listed.names, team
+    assert families == {"ofsted-ilacs": 13, "ofsted-sif": 3, "ofsted-area-send": 8,
+                        "ofsted-visit-letter": 6}
+
+
+@pytest.mark.parametrize("question, names, not_names", [
+    ("who led the ofsted inspection of doncaster kids services in 2025", ["Catherine Heron"], []),
+    ("name of the lead inspector for havering", ["Claire Beckingham"], []),
+    ("who was deputy lead inspector redbridge 2016 ofsted", ["Nigel Parkes"], ["Louise Hocking"]),
+    ("who was the cqc lead inspector for bury send inspection 2024", ["Kaye Goodfellow"],
+     ["Adam Sproston"]),
+    ("which inspectors carried out the october 2025 focused visit to blackpool",
+     ["Rachel Fairhurst", "Rebekah Tucker"], []),
+])
+def test_who_inspected_is_the_reports_inspection_team(eng: Engine, question: str,
+                                                      names: list[str], not_names: list[str]) -> None:
+    """Names printed in a line or table no sentence holds: worded "who led ..." or "name of
+    the lead inspector", the search found nothing for six ILACS reports, and the deputy lead
+    inspector's line was never quoted. Each name is quoted from its own line, with its page."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table", a.text
+    for name in names:
+        assert any(name in c.quote for c in a.citations), (name, a.text)
+    assert not any(n in a.text for n in not_names), a.text
+    assert all(c.page is not None for c in a.citations)
+
+
+def test_what_inspectors_did_is_not_who_they_were(eng: Engine) -> None:
+    """"Who did inspectors speak to" asks a finding, not the team."""
+    a = answer("who did inspectors speak to in kent", eng.settings, engine=eng)
+    assert a.answerer != "table" and "inspection team" not in a.text, a.text
 
 
 def test_a_visit_letters_closing_line_is_no_answer(eng: Engine) -> None:

@@ -53,6 +53,10 @@ class Profile:
     asked_by: tuple[str, ...] = ()  # words a question names the family by ("ofsted", "send")
     # A letter's greeting ("Dear Ms Hammond"), its `surname` group naming the addressee
     salutation: tuple[re.Pattern[str], ...] = ()
+    # Who inspected: each match one entry of the inspection team (`name`, optional `role`
+    # groups), searched case-sensitively, below the `team_under` heading line when one is set.
+    team: tuple[re.Pattern[str], ...] = ()
+    team_under: str = ""
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -96,6 +100,9 @@ def profiles() -> tuple[Profile, ...]:
             grade_words={k: tuple(v) for k, v in d.get("grade_words", {}).items()},
             service=d.get("service", ""), asked_by=tuple(d.get("asked_by", [])),
             salutation=_compile(d.get("salutation", [])),
+            # Case matters: a name opens with a capital ("Adam Sproston HMI, Ofsted ...").
+            team=tuple(re.compile(t, re.M) for t in d.get("team", [])),
+            team_under=d.get("team_under", ""),
         ))
     return tuple(out)
 
@@ -152,6 +159,32 @@ def addressee(text: str, prof: Profile) -> tuple[tuple[int, int], tuple[int, int
             post = lines[i + 1]
             return (lines[i].start(), lines[i].end()), (post.start(), post.end())
     return None
+
+
+@dataclass(frozen=True)
+class TeamEntry:
+    """One entry of a report's inspection team as printed: the line or table cell (``start``,
+    ``end``: the quote), the names in it and the post they held ("" where the report prints
+    none beside them, as a letter's list of its inspectors)."""
+
+    start: int
+    end: int
+    names: str
+    role: str
+
+
+def inspection_team(text: str, prof: Profile) -> tuple[TeamEntry, ...]:
+    """The inspection team a report prints, in report order: its profile's `team` patterns,
+    below the `team_under` heading when the profile names one (a SEND report's table)."""
+    under = re.search(rf"^{re.escape(prof.team_under)}[ \t]*$", text, re.M) \
+        if prof.team_under else None
+    if prof.team_under and under is None:
+        return ()
+    start = under.end() if under else 0
+    found = {m.start(): m for rx in prof.team for m in rx.finditer(text, start)}
+    return tuple(TeamEntry(m.start(), m.end(), " ".join(m.group("name").split()),
+                           " ".join((m.groupdict().get("role") or "").split()))
+                 for _, m in sorted(found.items()))
 
 
 _BULLETS = "[◼•●▪■◦‣−–—-]"  # the glyphs a list item may open with (Surrey prints "−")
