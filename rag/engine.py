@@ -7,11 +7,13 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from ingest.index import IndexStore, ReportRow
+from ingest.profiles import Profile, profile_named
+from ingest.structure import council_key
 from rag.query import Council, council_catalogue
 from rag.reader import use_bf16
 from rag.retrieve import HybridRetriever
@@ -179,6 +181,14 @@ class Engine:
         hidden = set(d.hidden())
         return [r for r in sorted(self.retriever.state().reports.values(), key=lambda r: r.report_id)
                 if r.report_id not in hidden and d.in_scope(r.report_id)]
+
+    def profiled_reports(self, councils: Collection[str]) -> Iterator[tuple[ReportRow, Profile, str]]:
+        """The shown reports of these councils (gazetteer keys) that a family profile reads,
+        each with its profile and text: where a letter's addressee or a team is printed."""
+        for row in self.current_reports():
+            prof = profile_named(row.metadata.get("family"))
+            if prof is not None and council_key(row.metadata.get("council")) in councils:
+                yield row, prof, self.retriever.report_text(row.report_id)
 
     def idf(self, term: str) -> float:
         d = self.derived()

@@ -9,8 +9,7 @@ and Worcestershire), the search quoted something else or nothing."""
 
 from __future__ import annotations
 
-from ingest.profiles import addressee, profile_named
-from ingest.structure import council_key
+from ingest.profiles import addressee
 from rag.engine import Engine
 from rag.evidence import cite_span
 from rag.lexicon import words
@@ -46,11 +45,7 @@ def letter_addressee(u: Understanding, councils: tuple[str, ...], eng: Engine) -
         return None
     cites: list[Citation] = []
     said: list[str] = []
-    for row in eng.current_reports():
-        prof = profile_named(row.metadata.get("family"))
-        if prof is None or council_key(row.metadata.get("council")) not in councils:
-            continue
-        text = eng.retriever.report_text(row.report_id)
+    for row, prof, text in eng.profiled_reports(councils):
         found = addressee(text, prof)
         if found is None or not asked <= _post_words(text[found[1][0]:found[1][1]]):
             continue

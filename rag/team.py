@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.profiles import TeamEntry, inspection_team, profile_named
-from ingest.structure import council_key
+from ingest.profiles import TeamEntry, inspection_team
 from rag.engine import Engine
 from rag.evidence import cite_span
 from rag.query import Understanding, asks
@@ -55,11 +54,7 @@ def inspection_team_answer(u: Understanding, councils: tuple[str, ...],
         return None
     cites: list[Citation] = []
     said: list[str] = []
-    for row in eng.current_reports():
-        prof = profile_named(row.metadata.get("family"))
-        if prof is None or council_key(row.metadata.get("council")) not in councils:
-            continue
-        text = eng.retriever.report_text(row.report_id)
+    for row, prof, text in eng.profiled_reports(councils):
         chosen = _asked(inspection_team(text, prof), u.normalised)
         org = row.metadata.get("organisation") or row.metadata.get("council")
         for i, e in enumerate(chosen):
