@@ -45,7 +45,7 @@ from rag.judgement_answers import (
     report_summary,
     visit_findings,
 )
-from rag.letters import letter_addressee
+from rag.letters import letter_addressee, partnership_post_holder
 from rag.lexicon import pattern, words
 from rag.query import (
     Council,
@@ -392,7 +392,8 @@ QUESTION_TYPES: tuple[QuestionType, ...] = (
     # children's services?": a visit letter's addressee and post (rag/letters.py); a council
     # with no letter, or none whose addressee holds the post asked, is searched.
     QuestionType("addressee", _detect_addressee,
-                 _some(lambda u, c, e: letter_addressee(u, c, e)), falls_through=True),
+                 _some(lambda u, c, e: letter_addressee(u, c, e)
+                       or partnership_post_holder(u, c, e)), falls_through=True),
     # "Who led Ofsted's inspection of Doncaster?", "who was Redbridge's deputy lead inspector?":
     # the lines of the council's reports that name its inspection team (rag/team.py); a
     # council whose reports print none is searched.

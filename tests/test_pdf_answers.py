@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
-from ingest.profiles import addressee, inspection_team, profile_named
+from ingest.profiles import addressee, inspection_team, partnership_people, profile_named
 from rag.answer import answer
 from rag.engine import Engine
 from rag.evidence import block_around
@@ -538,6 +538,48 @@ def test_what_inspectors_did_is_not_who_they_were(eng: Engine) -> None:
     """"Who did inspectors speak to" asks a finding, not the team."""
     a = answer("who did inspectors speak to in kent", eng.settings, engine=eng)
     assert a.answerer != "table" and "inspection team" not in a.text, a.text
+
+
+def test_every_send_report_names_its_partnership_leaders(eng: Engine) -> None:
+    """A SEND report's details table names the council's director first, then the ICBs'
+    leaders, above their web addresses (Rotherham's prints names without posts: none)."""
+    named = {}
+    for row in eng.current_reports():
+        if row.metadata.get("family") != "ofsted-area-send":
+            continue
+        text = eng.retriever.report_text(row.report_id)
+        people = partnership_people(text, profile_named("ofsted-area-send"))  # type: ignore[arg-type]
+        named[row.report_id] = people
+        for p in people:
+            assert "www." not in text[p.start:p.end] and "\n\n" not in text[p.start:p.end]
+        if people:
+            assert people[0].side == "local authority" and "Director" in text[people[0].start:people[0].end]
+            assert all(p.side == "integrated care board" for p in people[1:])
+    assert sorted(k for k, v in named.items() if not v) == ["ofsted-send-rotherham-2024"]
+
+
+@pytest.mark.parametrize("question, name, not_name", [
+    ("Who is the executive director of children's services at Bury Council, as named in the SEND "
+     "report?", "Jeanette Richards", "Mark Fisher"),
+    ("Who is Telford and Wrekin Council's Director of Children and Adult Services?", "Jo Britton",
+     "Tracey Jones"),
+    ("Who is the chief executive of NHS Frimley ICB, as listed in Surrey's SEND inspection report?",
+     "Fiona Edwards", "Karen McDowell"),
+])
+def test_a_send_reports_leaders_are_named_by_their_post(eng: Engine, question: str, name: str,
+                                                       not_name: str) -> None:
+    """Name and post are a table cell no sentence holds: the search quoted the ICB's web
+    address line or the partnership's description (blind writers, four SEND reports)."""
+    a = answer(question, eng.settings, engine=eng)
+    assert a.answerer == "table" and name in a.text and not_name not in a.text, a.text
+    assert name in a.citations[0].quote and a.citations[0].page is not None
+
+
+def test_a_post_the_partnership_table_lacks_is_not_answered_from_it(eng: Engine) -> None:
+    """Bury's table names the council's executive director and the ICB's chief executive:
+    the council's chief executive is neither."""
+    a = answer("who is bury council's chief executive", eng.settings, engine=eng)
+    assert a.answerer != "table" and "Mark Fisher" not in a.text, a.text
 
 
 def test_a_visit_letters_closing_line_is_no_answer(eng: Engine) -> None:

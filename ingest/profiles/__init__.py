@@ -57,6 +57,10 @@ class Profile:
     # groups), searched case-sensitively, below the `team_under` heading line when one is set.
     team: tuple[re.Pattern[str], ...] = ()
     team_under: str = ""
+    # The heading of a table of the organisation's leaders ("Name, Post"), and whose column
+    # each is: the first person named is the first side's, the rest the second's.
+    people_under: str = ""
+    people_sides: tuple[str, ...] = ()
 
     @property
     def headings(self) -> tuple[str, ...]:
@@ -103,6 +107,7 @@ def profiles() -> tuple[Profile, ...]:
             # Case matters: a name opens with a capital ("Adam Sproston HMI, Ofsted ...").
             team=tuple(re.compile(t, re.M) for t in d.get("team", [])),
             team_under=d.get("team_under", ""),
+            people_under=d.get("people_under", ""), people_sides=tuple(d.get("people_sides", [])),
         ))
     return tuple(out)
 
@@ -185,6 +190,63 @@ def inspection_team(text: str, prof: Profile) -> tuple[TeamEntry, ...]:
     return tuple(TeamEntry(m.start(), m.end(), " ".join(m.group("name").split()),
                            " ".join((m.groupdict().get("role") or "").split()))
                  for _, m in sorted(found.items()))
+
+
+_NAME = r"[A-Z][\w’'-]+(?: [A-Z][\w’'-]+){1,3}(?: \([A-Z]+\))?"
+_NAME_POST = re.compile(rf"^{_NAME}\s*[,–-]\s*\S")  # "Jeanette Richards, Executive Director ..."
+_NAME_ALONE = re.compile(rf"^{_NAME}$")
+_POST_OPENS = re.compile(r"^(?:Executive|Acting|Interim|CEO|Chief|Director|Corporate|Deputy|"
+                         r"Strategic|Managing)\b")
+_WEB = re.compile(r"\s+www\.\S+")
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person a report's leaders table names: the span of their name and post as printed
+    (web addresses beside them cut off) and whose side they are on ("local authority")."""
+
+    start: int
+    end: int
+    side: str
+
+
+def _entry_end(lines: list[re.Match[str]], i: int) -> int | None:
+    """Index past the lines of the person entry opening at line ``i`` (its name and post, and
+    a post's short continuation: "Director of Children’s" / "Services"), or None."""
+    text = [m.group() for m in lines]
+    if _NAME_POST.match(text[i]):
+        j = i + 1
+    elif _NAME_ALONE.match(text[i]) and i + 1 < len(text) and _POST_OPENS.match(text[i + 1]):
+        j = i + 2
+    else:
+        return None
+    while j < len(text) and "www." not in text[j - 1] and len(text[j].split()) <= 3 \
+            and not re.search(r"\d", text[j]) and _entry_end(lines, j) is None:
+        j += 1
+    return j
+
+
+def partnership_people(text: str, prof: Profile) -> tuple[Person, ...]:
+    """The people the profile's leaders table names (`people_under`), in order, each labelled
+    with its side; the table ends at the line with their web addresses."""
+    head = re.search(rf"^{re.escape(prof.people_under)}[ \t]*$", text, re.M) \
+        if prof.people_under else None
+    if head is None:
+        return ()
+    lines = list(re.finditer(r"[^\n]+", text[head.end():head.end() + GREETING_CHARS]))
+    out: list[Person] = []
+    i = 0
+    while i < len(lines) and "www." not in lines[max(i - 1, 0)].group():
+        j = _entry_end(lines, i)
+        if j is None:
+            i += 1
+            continue
+        s, e = head.end() + lines[i].start(), head.end() + lines[j - 1].end()
+        web = _WEB.search(text, s, e)
+        side = prof.people_sides[min(len(out), len(prof.people_sides) - 1)] if prof.people_sides else ""
+        out.append(Person(s, web.start() if web else e, side))
+        i = j
+    return tuple(out)
 
 
 _BULLETS = "[◼•●▪■◦‣−–—-]"  # the glyphs a list item may open with (Surrey prints "−")
