@@ -495,6 +495,21 @@ def states_a_name(u: Understanding, text: str) -> bool:
     return False
 
 
+_ORGANISATION_WORDS = words("sentences", "organisation_words") | _NOT_A_NAME
+_CAPITALISED_PAIR = re.compile(r"(?=\b([A-Z][\w’'-]+) ([A-Z][\w’'-]+)\b)")
+_TITLED = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Professor|Councillor|Cllr)\.? [A-Z][\w’'-]+")
+
+
+def names_a_person(text: str) -> bool:
+    """Does ``text`` name a person: a title and a name ("Ms Hammond"), or two capitalised
+    words side by side, neither a word of an organisation, place or post ("Catherine Heron",
+    not "NHS Northwest London" or "Children’s Improvement Board")?"""
+    if _TITLED.search(text):
+        return True
+    return any(a not in _ORGANISATION_WORDS and b not in _ORGANISATION_WORDS
+               for a, b in (m.groups() for m in _CAPITALISED_PAIR.finditer(text)))
+
+
 def _is_asked(word: str, asked: set[str]) -> bool:
     """Is ``word`` (lower case) the question's own: one of its words, or hyphenated from them
     and small words ("stockton-on-tees")?"""

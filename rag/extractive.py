@@ -31,6 +31,7 @@ from rag.evidence import (
     ends_in_lead_in,
     gives_cause,
     joined,
+    names_a_person,
     neighbours,
     next_sentence,
     overlaps,
@@ -221,6 +222,11 @@ class ExtractiveAnswerer:
                 and not any(states_a_grade(c.text) for c in picked):
             # "What grade did X get at its previous inspection?" answered by a sentence that
             # mentions that inspection but states no grade: the reports don't say.
+            return self._not_found(u, cands, hits, engine)
+        if asks("asks_person_in_post", u.normalised) \
+                and not any(names_a_person(c.text) for c in picked):
+            # "Who is Westminster's director of adult social care?" answered by a sentence
+            # naming only organisations: the reports don't name the post holder.
             return self._not_found(u, cands, hits, engine)
         if u.asks_name and not any(states_a_name(u, c.text) for c in picked):
             # "What is the app called?" answered by a sentence that names nothing ("they

@@ -582,6 +582,23 @@ def test_a_post_the_partnership_table_lacks_is_not_answered_from_it(eng: Engine)
     assert a.answerer != "table" and "Mark Fisher" not in a.text, a.text
 
 
+def test_who_holds_a_post_is_answered_only_by_a_sentence_naming_a_person(eng: Engine) -> None:
+    """Cambridgeshire's report says its improvement board "has an independent chair" and names
+    no one: a sentence of organisation names is no answer to who the chair is. A named post
+    holder still answers ("Lead inspector: Lisa Walsh")."""
+    from rag.evidence import names_a_person
+
+    a = answer("Who is the independent chair of Cambridgeshire's Children's Improvement Board?",
+               eng.settings, engine=eng)
+    assert a.abstained, a.text
+    assert not names_a_person("A refreshed Children’s Improvement Board has an independent chair")
+    assert names_a_person("Lead inspector: Máire Atherton, His Majesty’s Inspector")
+    assert names_a_person("Dear Ms Hammond") and not names_a_person("Tees Valley and NHS Northwest London")
+    lead = answer("who was the lead inspector on the cumberland childrens services inspection",
+                  eng.settings, engine=eng)
+    assert "Lisa Walsh" in lead.text
+
+
 def test_a_visit_letters_closing_line_is_no_answer(eng: Engine) -> None:
     """Every letter closes "Ofsted will take the findings from this focused visit into account
     when planning the next inspection or visit": sharing "Ofsted", "focused visit" and
