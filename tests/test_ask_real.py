@@ -87,9 +87,11 @@ def test_cli_ask_json_must_show(real: Engine) -> None:
     cite = obj["citations"][0]
     assert cite["report_id"] == "darlington-safeguarding"
     assert set(cite) == {"n", "report_id", "council", "page_kind", "quality_statement", "section",
-                         "score", "quote", "passage", "start", "end", "source", "page",
-                         "page_end", "see_also"}
+                         "score", "quote", "passage", "passage_start", "start", "end", "source",
+                         "page", "page_end", "see_also"}
     assert cite["page"] is None  # a web page has no PDF page
+    at = cite["start"] - cite["passage_start"]  # the quote, placed inside its passage
+    assert cite["passage"][at:at + len(cite["quote"])] == cite["quote"]
     assert cite["see_also"] is False  # quoted as the answer
     text = real.retriever.report_text(cite["report_id"])
     assert text[cite["start"] : cite["end"]] == cite["quote"]
